@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Configures (once) and builds. Incremental: a second run with nothing changed takes seconds.
+#   scripts/build.sh [release|asan]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+kind=${1:-release}
+case "$kind" in
+  release) dir="$root/build"; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
+  asan) dir="$root/build-asan"; flags=(-DCMAKE_BUILD_TYPE=Debug -DLOOKALIKE_SANITIZE=ON -DLOOKALIKE_BUILD_BENCH=OFF) ;;
+  *) echo "usage: scripts/build.sh [release|asan]" >&2; exit 2 ;;
+esac
+if [[ ! -f "$dir/CMakeCache.txt" ]]; then
+  cmake -S "$root" -B "$dir" "${flags[@]}" >/dev/null
+fi
+cmake --build "$dir" -j "$(nproc)" -- --no-print-directory -s

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# README command 2: the whole test suite. Installs what it needs, builds the release and the
+# ASan+UBSan trees, checks the model conversion against the original model in tfjs, runs the
+# C++ unit and integration tests, then the web page's unit and browser tests.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+step() { printf '\n== %s\n' "$*"; }
+dataset="$root/../shared/datasets/fashion6-dev"
+
+step "dependencies"; scripts/install-deps.sh --test
+step "model"; scripts/prepare-model.sh
+step "build (release)"; scripts/build.sh release
+step "build (asan+ubsan)"; scripts/build.sh asan
+
+ref="$root/build/conversion-reference"
+if [[ -d "$dataset" ]]; then
+  step "reference outputs of the original model (tfjs, wasm backend)"
+  rm -rf "$ref"
+  node tools/model/reference.js "$ref" "$dataset/coat/1.jpg" "$dataset/dress/101.jpg" "$dataset/hood/10.jpg"
+else
+  echo "sample catalog $dataset is absent: tests that need it will be skipped"
+fi
+export LOOKALIKE_REFERENCE_DIR="$ref"
+
+step "C++ tests (release: unit + integration)"
+ctest --test-dir build --output-on-failure --timeout 900
+step "C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure --timeout 900 -L unit
+ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure --timeout 900 -R 'CatalogTest|ConversionTest'
+
+if [[ -f web/package.json ]]; then
+  step "web page"; scripts/test-web.sh
+fi

@@ -1,0 +1,23 @@
+// Import/eval progress on stderr: a redrawn bar with count, rate and ETA on a terminal,
+// plain lines every few seconds otherwise (logs, CI).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace lookalike {
+
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label);
+  void update(size_t done, size_t total, double seconds, size_t counted);
+  void finish();
+
+ private:
+  std::string label_;
+  bool tty_;
+  std::chrono::steady_clock::time_point last_;
+  bool drawn_ = false;
+};
+
+}  // namespace lookalike

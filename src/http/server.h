@@ -1,0 +1,28 @@
+// `lookalike serve`: the HTTP API (seed-compatible /process_image and /api/v1), the web page,
+// health, readiness and Prometheus metrics, on cpp-httplib.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "service/catalog.h"
+
+namespace lookalike {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  size_t workers = 16;          // HTTP worker threads (a keep-alive connection holds one)
+  size_t inference_slots = 2;   // CNN forwards at once; bounds memory under many uploads
+  size_t max_upload_mb = 10;
+  std::string web_root;         // built web page; empty = the build's web/dist
+  std::string admin_token_file; // else $LOOKALIKE_ADMIN_TOKEN; neither = write endpoints off
+  std::vector<std::string> cors_origins;
+  double min_confidence = 0.5;
+};
+
+// Listens, loads the catalog (answering 503 until it is ready), serves until SIGTERM/SIGINT,
+// then stops accepting, finishes in-flight requests and returns 0.
+int serve(const CatalogOptions& catalog_options, const ServerOptions& options);
+
+}  // namespace lookalike

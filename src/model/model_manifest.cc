@@ -1,0 +1,71 @@
+#include "model/model_manifest.h"
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/files.h"
+
+namespace lookalike {
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+T field(const json& object, const char* key, const std::string& where) {
+  if (!object.contains(key)) throw Error(ErrorCode::kInvalidArgument, where + ": missing field '" + key + "'");
+  try {
+    return object.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw Error(ErrorCode::kInvalidArgument, where + ": field '" + key + "' has the wrong type");
+  }
+}
+
+ResizePolicy parse_resize(const std::string& name, const std::string& where) {
+  if (name == "stretch_bilinear_align_corners") return ResizePolicy::kStretchBilinearAlignCorners;
+  if (name == "stretch_bilinear") return ResizePolicy::kStretchBilinear;
+  throw Error(ErrorCode::kInvalidArgument, where + ": unknown resize policy '" + name + "'");
+}
+
+}  // namespace
+
+ModelManifest ModelManifest::load(const std::string& path) {
+  const std::string text = read_file(path, 1 << 20);
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(ErrorCode::kInvalidArgument, path + ": not valid JSON: " + e.what());
+  }
+  ModelManifest m;
+  m.name = field<std::string>(doc, "name", path);
+  const auto folder = std::filesystem::path(path).parent_path();
+  m.onnx_path = (folder / field<std::string>(doc, "onnx", path)).string();
+  const json input = field<json>(doc, "input", path);
+  const std::string where = path + " input";
+  m.input_name = field<std::string>(input, "name", where);
+  m.width = field<int>(input, "width", where);
+  m.height = field<int>(input, "height", where);
+  if (m.width < 8 || m.height < 8 || m.width > 4096 || m.height > 4096) {
+    throw Error(ErrorCode::kInvalidArgument, where + ": width/height must be within 8..4096");
+  }
+  const std::string colour = field<std::string>(input, "colour", where);
+  if (colour != "rgb" && colour != "bgr") throw Error(ErrorCode::kInvalidArgument, where + ": colour must be rgb or bgr");
+  m.bgr = colour == "bgr";
+  m.scale = field<float>(input, "scale", where);
+  m.mean = field<std::array<float, 3>>(input, "mean", where);
+  m.std = field<std::array<float, 3>>(input, "std", where);
+  for (float s : m.std) {
+    if (!(s > 0)) throw Error(ErrorCode::kInvalidArgument, where + ": std values must be > 0");
+  }
+  m.resize = parse_resize(field<std::string>(input, "resize", where), where);
+  m.outputs = field<std::vector<std::string>>(doc, "outputs", path);
+  if (m.outputs.empty()) throw Error(ErrorCode::kInvalidArgument, path + ": 'outputs' is empty");
+  if (doc.contains("descriptor")) m.gem_p = field<float>(doc["descriptor"], "gem_p", path + " descriptor");
+  if (!(m.gem_p >= 1.f && m.gem_p <= 16.f)) throw Error(ErrorCode::kInvalidArgument, path + ": gem_p must be in 1..16");
+  if (doc.contains("classes")) m.classes = field<std::vector<std::string>>(doc, "classes", path);
+  return m;
+}
+
+}  // namespace lookalike

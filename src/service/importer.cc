@@ -1,0 +1,221 @@
+#include "service/importer.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "image/image_decoder.h"
+
+namespace lookalike {
+namespace {
+
+struct Decoded {
+  const ImportEntry* entry;
+  std::string bytes;
+  std::string sha256;
+  DecodedImage image;
+  std::optional<std::string> error;
+};
+
+// A bounded single-producer queue between the decode thread and the embedding loop.
+class DecodeQueue {
+ public:
+  explicit DecodeQueue(size_t depth) : depth_(depth) {}
+  bool push(Decoded d, const std::atomic<bool>& stop) {
+    std::unique_lock lock(mutex_);
+    not_full_.wait(lock, [&] { return items_.size() < depth_ || stop.load(); });
+    if (stop.load()) return false;
+    items_.push_back(std::move(d));
+    not_empty_.notify_one();
+    return true;
+  }
+  void close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    not_empty_.notify_all();
+  }
+  void wake() { not_full_.notify_all(); }
+  std::optional<Decoded> pop() {
+    std::unique_lock lock(mutex_);
+    not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
+    if (items_.empty()) return std::nullopt;
+    Decoded d = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return d;
+  }
+
+ private:
+  size_t depth_;
+  std::deque<Decoded> items_;
+  bool closed_ = false;
+  std::mutex mutex_;
+  std::condition_variable not_full_, not_empty_;
+};
+
+Decoded load(const ImportEntry& entry, const CatalogOptions& options) {
+  Decoded d{&entry, {}, {}, {}, std::nullopt};
+  try {
+    d.bytes = read_file(entry.path, options.max_image_bytes);
+  } catch (const Error& e) {
+    d.error = e.what();
+    return d;
+  }
+  auto image = decode_image(d.bytes, options.decode);
+  if (!image) {
+    d.error = image.error().message;
+    return d;
+  }
+  d.image = std::move(*image);
+  d.sha256 = sha256_hex(d.bytes);
+  return d;
+}
+
+class ImportRun {
+ public:
+  ImportRun(Catalog& catalog, const std::vector<ImportEntry>& entries, const ImportOptions& options)
+      : catalog_(catalog), entries_(entries), options_(options), queue_(options.queue_depth) {}
+
+  ImportReport run() {
+    const auto started = std::chrono::steady_clock::now();
+    report_.total = entries_.size();
+    std::vector<const ImportEntry*> todo = pending();
+    std::thread decoder([&] {
+      for (const ImportEntry* e : todo) {
+        if (cancelled() || !queue_.push(load(*e, catalog_.options()), stop_)) break;
+      }
+      queue_.close();
+    });
+    std::vector<Decoded> batch;
+    while (auto d = queue_.pop()) {
+      if (cancelled()) break;
+      if (d->error) {
+        report_.failures.push_back({d->entry->path, *d->error});
+        ++done_;
+        continue;
+      }
+      batch.push_back(std::move(*d));
+      if (batch.size() >= options_.batch_size) flush(batch, started);
+    }
+    if (!cancelled()) flush(batch, started);
+    stop_ = true;
+    queue_.wake();
+    decoder.join();
+    report_.interrupted = cancelled();
+    report_.seconds = seconds_since(started);
+    report_.images_per_second = report_.seconds > 0 ? double(report_.imported) / report_.seconds : 0;
+    if (!report_.interrupted && options_.train && report_.imported > 0) {
+      report_.training = catalog_.train();
+    } else if (!report_.interrupted) {
+      catalog_.refresh();
+    }
+    return report_;
+  }
+
+ private:
+  static double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
+  bool cancelled() const { return options_.cancel && options_.cancel->load(); }
+
+  // Entries whose id is already stored are resumed past, not re-embedded.
+  std::vector<const ImportEntry*> pending() {
+    std::vector<const ImportEntry*> todo;
+    for (const auto& e : entries_) {
+      if (catalog_.store().find(e.id)) {
+        ++report_.already_stored;
+        ++done_;
+      } else {
+        todo.push_back(&e);
+      }
+    }
+    return todo;
+  }
+
+  void flush(std::vector<Decoded>& batch, std::chrono::steady_clock::time_point started) {
+    if (batch.empty()) return;
+    std::vector<NewItem> items(batch.size());
+    std::vector<cv::Mat> to_embed;
+    std::vector<size_t> embed_slots;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (auto key = catalog_.store().find_by_hash(batch[i].sha256)) {
+        items[i].descriptor = catalog_.store().descriptor(*key);
+        ++report_.reused_descriptors;
+      } else if (auto twin = earlier_twin(batch, i)) {
+        embed_slots.push_back(i);  // filled from its twin after embedding
+      } else {
+        to_embed.push_back(batch[i].image.rgb);
+        embed_slots.push_back(i);
+      }
+    }
+    if (!to_embed.empty()) {
+      auto embedder = catalog_.embedders().lease();
+      const cv::Mat descriptors = embedder->embed(to_embed);
+      size_t row = 0;
+      for (size_t slot : embed_slots) {
+        if (auto twin = earlier_twin(batch, slot)) {
+          continue;
+        }
+        const float* p = descriptors.ptr<float>(static_cast<int>(row++));
+        items[slot].descriptor.assign(p, p + descriptors.cols);
+      }
+    }
+    for (size_t slot : embed_slots) {
+      if (auto twin = earlier_twin(batch, slot)) items[slot].descriptor = items[*twin].descriptor;
+    }
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Decoded& d = batch[i];
+      Item& item = items[i].item;
+      item.id = d.entry->id;
+      item.category = d.entry->category;
+      item.file_name = d.entry->file_name;
+      item.source = d.entry->path;
+      item.sha256 = d.sha256;
+      item.image_path = catalog_.store_image(d.bytes, d.sha256, d.image.format);
+      item.width = d.image.rgb.cols;
+      item.height = d.image.rgb.rows;
+      item.added_at = now;
+      item.metadata = d.entry->metadata;
+    }
+    catalog_.store().insert(items);  // one transaction: the whole batch or nothing
+    report_.imported += batch.size();
+    done_ += batch.size();
+    batch.clear();
+    if (options_.on_progress) {
+      options_.on_progress({done_, entries_.size(), report_.imported, seconds_since(started)});
+    }
+  }
+
+  // A photo byte-identical to an earlier one in the same batch shares its descriptor.
+  static std::optional<size_t> earlier_twin(const std::vector<Decoded>& batch, size_t i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (batch[j].sha256 == batch[i].sha256) return j;
+    }
+    return std::nullopt;
+  }
+
+  Catalog& catalog_;
+  const std::vector<ImportEntry>& entries_;
+  const ImportOptions& options_;
+  DecodeQueue queue_;
+  std::atomic<bool> stop_{false};
+  ImportReport report_;
+  size_t done_ = 0;
+};
+
+}  // namespace
+
+ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries, const ImportOptions& options) {
+  if (entries.empty()) throw Error(ErrorCode::kInvalidArgument, "nothing to import");
+  catalog.embedders();  // load the model (and check it matches the catalog) before any work
+  return ImportRun(catalog, entries, options).run();
+}
+
+}  // namespace lookalike

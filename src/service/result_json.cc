@@ -1,0 +1,69 @@
+#include "service/result_json.h"
+
+#include <cmath>
+
+namespace lookalike {
+namespace {
+
+double round_to(double v, double step) { return std::round(v / step) * step; }
+
+}  // namespace
+
+nlohmann::json item_json(const Item& item, const ImageUrlFn& image_url) {
+  nlohmann::json j{{"id", item.id},
+                   {"category", item.category},
+                   {"file_name", item.file_name},
+                   {"image_url", image_url(item)},
+                   {"width", item.width},
+                   {"height", item.height},
+                   {"sha256", item.sha256},
+                   {"added_at", item.added_at}};
+  nlohmann::json metadata{{"title", item.metadata.title}, {"url", item.metadata.url},
+                          {"attributes", item.metadata.attributes}};
+  metadata["price"] = item.metadata.price ? nlohmann::json(*item.metadata.price) : nlohmann::json(nullptr);
+  j["metadata"] = metadata;
+  return j;
+}
+
+nlohmann::json prediction_json(const Prediction& p) {
+  nlohmann::json probabilities = nlohmann::json::object();
+  for (const auto& [name, prob] : p.probabilities) probabilities[name] = round_to(prob, 1e-5);
+  return {{"category", p.category.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.category)},
+          {"confidence", round_to(p.confidence, 1e-5)},
+          {"probabilities", probabilities}};
+}
+
+nlohmann::json timings_json(const Timings& t) {
+  return {{"decode", round_to(t.decode_ms, 1e-3)}, {"model", round_to(t.model_ms, 1e-3)},
+          {"classify", round_to(t.classify_ms, 1e-3)}, {"search", round_to(t.search_ms, 1e-3)},
+          {"total", round_to(t.total_ms, 1e-3)}};
+}
+
+nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_url) {
+  nlohmann::json query = prediction_json(r.prediction);
+  query["searched"] = r.searched;
+  query["fallback_used"] = r.fallback_used;
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& hit : r.hits) {
+    auto j = item_json(hit.item, image_url);
+    j["score"] = round_to(hit.score, 1e-6);
+    results.push_back(std::move(j));
+  }
+  return {{"query", query}, {"results", results}, {"timings_ms", timings_json(r.timings)}};
+}
+
+nlohmann::json stats_json(const CatalogStats& s) {
+  nlohmann::json categories = nlohmann::json::array();
+  for (const auto& c : s.categories) categories.push_back({{"name", c.name}, {"count", c.count}});
+  return {{"items", s.items},
+          {"categories", categories},
+          {"descriptor_dimension", s.descriptor_dimension},
+          {"index_dimension", s.index_dimension},
+          {"trained", s.trained},
+          {"classifier", s.classifier},
+          {"classifier_cv_accuracy", s.classifier_cv_accuracy},
+          {"model", s.model_id},
+          {"revision", s.revision}};
+}
+
+}  // namespace lookalike

@@ -1,0 +1,23 @@
+// JSON views of catalog objects, shared by the CLI (--json) and the HTTP API so both speak
+// the same shapes.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "service/catalog.h"
+
+namespace lookalike {
+
+using ImageUrlFn = std::function<std::string(const Item&)>;
+
+nlohmann::json item_json(const Item& item, const ImageUrlFn& image_url);
+nlohmann::json prediction_json(const Prediction& p);
+nlohmann::json timings_json(const Timings& t);
+// {query: {...}, results: [...], timings_ms: {...}}
+nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_url);
+nlohmann::json stats_json(const CatalogStats& s);
+
+}  // namespace lookalike

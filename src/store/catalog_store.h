@@ -1,0 +1,91 @@
+// Durable catalog storage: items with their metadata and raw descriptors, plus named blobs
+// (PCA, classifier). The vector index is derived from this and can always be rebuilt from it.
+// SQLite now (sqlite_store.cc); a PostgreSQL implementation can sit beside it for multi-node use.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace lookalike {
+
+struct ItemMetadata {
+  std::string title;
+  std::optional<double> price;
+  std::string url;
+  nlohmann::json attributes = nlohmann::json::object();  // free-form string/number/bool values
+};
+
+struct Item {
+  int64_t key = 0;        // internal, stable; the vector index id
+  std::string id;         // external id, unique, URL-safe
+  std::string category;   // empty when the catalog has no categories
+  std::string file_name;  // original file name, for /static/img/{category}/{file}
+  std::string source;     // where it was imported from (path), informational
+  std::string sha256;     // of the image bytes
+  std::string image_path; // stored copy, relative to the data directory
+  int width = 0;
+  int height = 0;
+  int64_t added_at = 0;   // unix seconds
+  ItemMetadata metadata;
+};
+
+struct NewItem {
+  Item item;                      // key is assigned by the store
+  std::vector<float> descriptor;  // raw model descriptor
+};
+
+struct ListQuery {
+  std::string category;  // empty = all
+  size_t offset = 0;
+  size_t limit = 50;
+};
+
+struct CategoryCount {
+  std::string name;
+  size_t count;
+};
+
+class CatalogStore {
+ public:
+  virtual ~CatalogStore() = default;
+
+  // Inserts all items in one transaction (all or nothing); returns their keys in order.
+  // Throws Error(kConflict) when an id exists.
+  virtual std::vector<int64_t> insert(const std::vector<NewItem>& items) = 0;
+  virtual bool remove(const std::string& id) = 0;
+  virtual bool update_metadata(const std::string& id, const ItemMetadata& metadata,
+                               const std::optional<std::string>& category) = 0;
+
+  virtual std::optional<Item> find(const std::string& id) const = 0;
+  virtual std::optional<Item> find_by_key(int64_t key) const = 0;
+  virtual std::optional<Item> find_by_file(const std::string& category, const std::string& file_name) const = 0;
+  virtual std::optional<int64_t> find_by_hash(const std::string& sha256) const = 0;
+  virtual std::vector<Item> list(const ListQuery& query) const = 0;
+  virtual std::vector<Item> all_items() const = 0;
+  virtual size_t count() const = 0;
+  virtual std::vector<CategoryCount> categories() const = 0;
+
+  virtual std::vector<float> descriptor(int64_t key) const = 0;
+  // Calls fn(key, descriptor, dimension) for every item, in key order.
+  virtual void for_each_descriptor(const std::function<void(int64_t, const float*, size_t)>& fn) const = 0;
+
+  // Named binary values (trained PCA, classifier, settings), written atomically.
+  virtual std::optional<std::string> get_blob(const std::string& name) const = 0;
+  virtual void put_blobs(const std::vector<std::pair<std::string, std::string>>& blobs) = 0;
+
+  // Increases with every committed change of items or blobs; the vector index file records
+  // the revision it was built from, so a stale one is detected and rebuilt.
+  virtual int64_t revision() const = 0;
+};
+
+// Opens or creates `path` (SQLite, WAL). Throws Error(kCorruptStore) when the file exists but
+// is not a Lookalike catalog database.
+std::unique_ptr<CatalogStore> open_sqlite_store(const std::string& path);
+
+}  // namespace lookalike

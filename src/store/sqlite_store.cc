@@ -1,0 +1,358 @@
+#include <sqlite3.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "common/error.h"
+#include "store/catalog_store.h"
+
+namespace lookalike {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items(
+  key INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  category TEXT NOT NULL DEFAULT '',
+  file_name TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  sha256 TEXT NOT NULL,
+  image_path TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  added_at INTEGER NOT NULL,
+  title TEXT NOT NULL DEFAULT '',
+  price REAL,
+  url TEXT NOT NULL DEFAULT '',
+  attributes TEXT NOT NULL DEFAULT '{}',
+  descriptor BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS items_by_file ON items(category, file_name);
+CREATE INDEX IF NOT EXISTS items_by_hash ON items(sha256);
+CREATE TABLE IF NOT EXISTS blobs(name TEXT PRIMARY KEY, value BLOB NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('revision', '0');
+)sql";
+
+constexpr const char* kItemColumns =
+    "key, id, category, file_name, source, sha256, image_path, width, height, added_at, title, price, url, "
+    "attributes";
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      throw Error(ErrorCode::kCorruptStore, std::string("catalog database: ") + sqlite3_errmsg(db));
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, const std::string& v) {
+    check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& bind(int i, int64_t v) {
+    check(sqlite3_bind_int64(stmt_, i, v));
+    return *this;
+  }
+  Statement& bind(int i, std::optional<double> v) {
+    check(v ? sqlite3_bind_double(stmt_, i, *v) : sqlite3_bind_null(stmt_, i));
+    return *this;
+  }
+  Statement& bind_blob(int i, const void* data, size_t size) {
+    check(sqlite3_bind_blob(stmt_, i, data, static_cast<int>(size), SQLITE_TRANSIENT));
+    return *this;
+  }
+  // True while a row is available.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    if (rc == SQLITE_CONSTRAINT) throw Error(ErrorCode::kConflict, sqlite3_errmsg(db_));
+    throw Error(ErrorCode::kCorruptStore, std::string("catalog database: ") + sqlite3_errmsg(db_));
+  }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  double real(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  std::string blob(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) throw Error(ErrorCode::kInternal, std::string("sqlite bind: ") + sqlite3_errmsg(db_));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+Item read_item(const Statement& s) {
+  Item item;
+  item.key = s.int64(0);
+  item.id = s.text(1);
+  item.category = s.text(2);
+  item.file_name = s.text(3);
+  item.source = s.text(4);
+  item.sha256 = s.text(5);
+  item.image_path = s.text(6);
+  item.width = static_cast<int>(s.int64(7));
+  item.height = static_cast<int>(s.int64(8));
+  item.added_at = s.int64(9);
+  item.metadata.title = s.text(10);
+  if (!s.is_null(11)) item.metadata.price = s.real(11);
+  item.metadata.url = s.text(12);
+  item.metadata.attributes = nlohmann::json::parse(s.text(13), nullptr, /*allow_exceptions=*/false);
+  if (!item.metadata.attributes.is_object()) item.metadata.attributes = nlohmann::json::object();
+  return item;
+}
+
+// All access goes through one connection guarded by a mutex: SQLite serialises writers
+// anyway, and reads here are point lookups that take microseconds.
+class SqliteStore final : public CatalogStore {
+ public:
+  explicit SqliteStore(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw Error(ErrorCode::kCorruptStore, "cannot open catalog database " + path + ": " + why);
+    }
+    sqlite3_busy_timeout(db_, 10000);
+    try {
+      exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA synchronous=FULL");  // a write is on disk before we answer
+      check_schema(path);
+      exec(kSchema);
+    } catch (const Error& e) {
+      sqlite3_close(db_);
+      throw Error(ErrorCode::kCorruptStore, path + " is not a usable Lookalike catalog: " + e.what());
+    }
+  }
+  ~SqliteStore() override { sqlite3_close(db_); }
+
+  std::vector<int64_t> insert(const std::vector<NewItem>& items) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    Statement s(db_,
+                "INSERT INTO items(id, category, file_name, source, sha256, image_path, width, height, added_at, "
+                "title, price, url, attributes, descriptor) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    std::vector<int64_t> keys;
+    for (const auto& n : items) {
+      const Item& it = n.item;
+      s.bind(1, it.id).bind(2, it.category).bind(3, it.file_name).bind(4, it.source).bind(5, it.sha256);
+      s.bind(6, it.image_path).bind(7, int64_t{it.width}).bind(8, int64_t{it.height}).bind(9, it.added_at);
+      s.bind(10, it.metadata.title).bind(11, it.metadata.price).bind(12, it.metadata.url);
+      s.bind(13, it.metadata.attributes.dump());
+      s.bind_blob(14, n.descriptor.data(), n.descriptor.size() * sizeof(float));
+      s.step();
+      s.reset();
+      keys.push_back(sqlite3_last_insert_rowid(db_));
+    }
+    bump_revision();
+    tx.commit();
+    return keys;
+  }
+
+  bool remove(const std::string& id) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    Statement s(db_, "DELETE FROM items WHERE id = ?");
+    s.bind(1, id).step();
+    if (sqlite3_changes(db_) == 0) return false;
+    bump_revision();
+    tx.commit();
+    return true;
+  }
+
+  bool update_metadata(const std::string& id, const ItemMetadata& m,
+                       const std::optional<std::string>& category) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    Statement s(db_,
+                "UPDATE items SET title = ?, price = ?, url = ?, attributes = ?, category = COALESCE(?, category) "
+                "WHERE id = ?");
+    s.bind(1, m.title).bind(2, m.price).bind(3, m.url).bind(4, m.attributes.dump());
+    if (category) s.bind(5, *category);
+    s.bind(6, id).step();
+    if (sqlite3_changes(db_) == 0) return false;
+    bump_revision();
+    tx.commit();
+    return true;
+  }
+
+  std::optional<Item> find(const std::string& id) const override {
+    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE id = ?", [&](Statement& s) { s.bind(1, id); });
+  }
+  std::optional<Item> find_by_key(int64_t key) const override {
+    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE key = ?", [&](Statement& s) { s.bind(1, key); });
+  }
+  std::optional<Item> find_by_file(const std::string& category, const std::string& file_name) const override {
+    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE category = ? AND file_name = ? LIMIT 1",
+               [&](Statement& s) { s.bind(1, category).bind(2, file_name); });
+  }
+  std::optional<int64_t> find_by_hash(const std::string& sha256) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT key FROM items WHERE sha256 = ? LIMIT 1");
+    s.bind(1, sha256);
+    if (!s.step()) return std::nullopt;
+    return s.int64(0);
+  }
+
+  std::vector<Item> list(const ListQuery& q) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, (std::string("SELECT ") + kItemColumns +
+                      " FROM items WHERE (? = '' OR category = ?) ORDER BY key LIMIT ? OFFSET ?")
+                         .c_str());
+    s.bind(1, q.category).bind(2, q.category).bind(3, static_cast<int64_t>(q.limit));
+    s.bind(4, static_cast<int64_t>(q.offset));
+    std::vector<Item> items;
+    while (s.step()) items.push_back(read_item(s));
+    return items;
+  }
+
+  std::vector<Item> all_items() const override {
+    return list(ListQuery{"", 0, static_cast<size_t>(INT64_MAX)});
+  }
+
+  size_t count() const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT COUNT(*) FROM items");
+    s.step();
+    return static_cast<size_t>(s.int64(0));
+  }
+
+  std::vector<CategoryCount> categories() const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT category, COUNT(*) FROM items WHERE category != '' GROUP BY category ORDER BY category");
+    std::vector<CategoryCount> out;
+    while (s.step()) out.push_back({s.text(0), static_cast<size_t>(s.int64(1))});
+    return out;
+  }
+
+  std::vector<float> descriptor(int64_t key) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT descriptor FROM items WHERE key = ?");
+    s.bind(1, key);
+    if (!s.step()) return {};
+    return to_floats(s.blob(0));
+  }
+
+  void for_each_descriptor(const std::function<void(int64_t, const float*, size_t)>& fn) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT key, descriptor FROM items ORDER BY key");
+    while (s.step()) {
+      const auto v = to_floats(s.blob(1));
+      fn(s.int64(0), v.data(), v.size());
+    }
+  }
+
+  std::optional<std::string> get_blob(const std::string& name) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT value FROM blobs WHERE name = ?");
+    s.bind(1, name);
+    if (!s.step()) return std::nullopt;
+    return s.blob(0);
+  }
+
+  void put_blobs(const std::vector<std::pair<std::string, std::string>>& blobs) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    Statement s(db_, "INSERT OR REPLACE INTO blobs(name, value) VALUES (?, ?)");
+    for (const auto& [name, value] : blobs) {
+      s.bind(1, name).bind_blob(2, value.data(), value.size());
+      s.step();
+      s.reset();
+    }
+    bump_revision();
+    tx.commit();
+  }
+
+  int64_t revision() const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT value FROM meta WHERE key = 'revision'");
+    if (!s.step()) throw Error(ErrorCode::kCorruptStore, "catalog database has no revision");
+    return std::stoll(s.text(0));
+  }
+
+ private:
+  class Transaction {
+   public:
+    explicit Transaction(SqliteStore* store) : store_(store) { store_->exec("BEGIN IMMEDIATE"); }
+    void commit() {
+      store_->exec("COMMIT");
+      done_ = true;
+    }
+    ~Transaction() {
+      if (!done_) sqlite3_exec(store_->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+
+   private:
+    SqliteStore* store_;
+    bool done_ = false;
+  };
+
+  static std::vector<float> to_floats(const std::string& bytes) {
+    std::vector<float> v(bytes.size() / sizeof(float));
+    std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+    return v;
+  }
+
+  void exec(const char* sql) const {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+      const std::string why = message ? message : "unknown error";
+      sqlite3_free(message);
+      throw Error(ErrorCode::kCorruptStore, "catalog database: " + why);
+    }
+  }
+
+  void bump_revision() { exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"); }
+
+  // A database from a newer Lookalike, or another program's database, is refused untouched.
+  void check_schema(const std::string& path) {
+    Statement version(db_, "PRAGMA user_version");
+    version.step();
+    const int64_t found = version.int64(0);
+    Statement tables(db_, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'");
+    tables.step();
+    const bool empty = tables.int64(0) == 0;
+    if (empty) {
+      exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+    } else if (found != kSchemaVersion) {
+      throw Error(ErrorCode::kCorruptStore, path + " has schema version " + std::to_string(found) + ", expected " +
+                                                std::to_string(kSchemaVersion));
+    }
+  }
+
+  template <typename Bind>
+  std::optional<Item> one(const std::string& sql, Bind bind) const {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, sql.c_str());
+    bind(s);
+    if (!s.step()) return std::nullopt;
+    return read_item(s);
+  }
+
+  sqlite3* db_ = nullptr;
+  mutable std::mutex mutex_;
+};
+
+}  // namespace
+
+std::unique_ptr<CatalogStore> open_sqlite_store(const std::string& path) { return std::make_unique<SqliteStore>(path); }
+
+}  // namespace lookalike

@@ -1,0 +1,183 @@
+// The `lookalike` binary as a user runs it: every bad input gets a precise message and a
+// non-zero exit, nothing stored before is lost, and kill -9 during an import is survivable.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace lookalike {
+namespace {
+namespace fs = std::filesystem;
+using testing::run_lookalike;
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (testing::dataset_dir().empty()) return;
+    dir_ = new testing::TempDir();
+    testing::make_subset(dir_->path() / "photos", 4);
+    const auto r = run_lookalike({"--data", data(), "import", (dir_->path() / "photos").string()});
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  void SetUp() override { LOOKALIKE_REQUIRE_DATASET(); }
+  static std::string data() { return (dir_->path() / "data").string(); }
+  static fs::path a_photo() { return *fs::directory_iterator(dir_->path() / "photos" / "coat"); }
+
+  static void expect_failure(const std::vector<std::string>& args, const std::string& message) {
+    const auto r = run_lookalike(args);
+    EXPECT_NE(r.status, 0) << r.out;
+    EXPECT_NE(r.err.find(message), std::string::npos) << "stderr: " << r.err;
+  }
+
+  static testing::TempDir* dir_;
+};
+
+testing::TempDir* CliTest::dir_ = nullptr;
+
+TEST_F(CliTest, SearchPrintsRankedResultsAndJson) {
+  const auto text = run_lookalike({"--data", data(), "search", fs::canonical(a_photo()).string(), "--k", "3"});
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("predicted category:"), std::string::npos);
+  EXPECT_NE(text.out.find("timings: decode"), std::string::npos);
+  const auto json = run_lookalike({"--data", data(), "search", a_photo().string(), "--json", "--category", "all"});
+  ASSERT_EQ(json.status, 0) << json.err;
+  const auto doc = nlohmann::json::parse(json.out);
+  ASSERT_EQ(doc["results"].size(), 12u);
+  EXPECT_NEAR(doc["results"][0]["score"].get<double>(), 1.0, 1e-4);
+  for (const char* stage : {"decode", "model", "classify", "search", "total"}) EXPECT_TRUE(doc["timings_ms"].contains(stage));
+}
+
+TEST_F(CliTest, InfoListAndEval) {
+  const auto info = run_lookalike({"--data", data(), "info", "--json"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["items"], 24);
+  const auto list = run_lookalike({"--data", data(), "list", "--category", "dress", "--json"});
+  ASSERT_EQ(list.status, 0);
+  EXPECT_EQ(std::count(list.out.begin(), list.out.end(), '\n'), 4);
+  const auto eval = run_lookalike({"--data", data(), "eval", "--json"});
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  const auto doc = nlohmann::json::parse(eval.out);
+  for (const char* key : {"queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12", "duplicates_first",
+                          "confusion", "ms_per_query"}) {
+    EXPECT_TRUE(doc.contains(key)) << key;
+  }
+  EXPECT_EQ(doc["queries"], 24);
+}
+
+TEST_F(CliTest, MissingEmptyAndImagelessFolders) {
+  testing::TempDir tmp;
+  expect_failure({"--data", tmp.str() + "/d", "import", "/nonexistent/photos"}, "no such file or folder: /nonexistent/photos");
+  fs::create_directories(tmp.path() / "empty");
+  expect_failure({"--data", tmp.str() + "/d", "import", (tmp.path() / "empty").string()}, "holds no photos");
+  testing::write_bytes(tmp.path() / "docs" / "a.txt", "x");
+  expect_failure({"--data", tmp.str() + "/d", "import", (tmp.path() / "docs").string()}, "only 1 other files");
+}
+
+TEST_F(CliTest, AnImportOfOnlyBrokenPhotosFails) {
+  testing::TempDir tmp;
+  testing::write_bytes(tmp.path() / "p" / "coat" / "a.jpg", "not a jpeg");
+  testing::write_bytes(tmp.path() / "p" / "coat" / "b.jpg", "");
+  const auto r = run_lookalike({"--data", tmp.str() + "/d", "import", (tmp.path() / "p").string()});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("a.jpg: not an image"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("b.jpg: the file is empty"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("none of the 2 photos could be imported"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, BadSearchInputs) {
+  testing::TempDir tmp;
+  const std::string photo = testing::read_bytes(a_photo());
+  testing::write_bytes(tmp.path() / "empty.jpg", "");
+  testing::write_bytes(tmp.path() / "text.jpg", "hello");
+  testing::write_bytes(tmp.path() / "half.jpg", photo.substr(0, photo.size() / 2));
+  expect_failure({"--data", data(), "search", (tmp.path() / "empty.jpg").string()}, "the file is empty (0 bytes)");
+  expect_failure({"--data", data(), "search", (tmp.path() / "text.jpg").string()}, "not an image");
+  expect_failure({"--data", data(), "search", (tmp.path() / "half.jpg").string()}, "truncated");
+  expect_failure({"--data", data(), "search", (tmp.path() / "missing.jpg").string()}, "no such file");
+  expect_failure({"--data", data(), "search", a_photo().string(), "--category", "trousers"},
+                 "unknown category 'trousers'; use auto, all or one of: coat, dress");
+  expect_failure({"--data", data(), "search", a_photo().string(), "--k", "0"}, "--k");
+  expect_failure({"--data", data(), "frobnicate"}, "frobnicate");
+}
+
+TEST_F(CliTest, CorruptDataDirectoryIsReportedAndLeftAlone) {
+  testing::TempDir tmp;
+  testing::write_bytes(tmp.path() / "catalog.sqlite", std::string(8192, 'z'));
+  expect_failure({"--data", tmp.str(), "info"}, "is not a usable Lookalike catalog");
+  expect_failure({"--data", tmp.str(), "import", (dir_->path() / "photos").string()}, "not a usable Lookalike catalog");
+  EXPECT_EQ(testing::read_bytes(tmp.path() / "catalog.sqlite"), std::string(8192, 'z'));
+}
+
+TEST_F(CliTest, HelpForEveryCommand) {
+  for (const char* cmd : {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info", "serve"}) {
+    const auto r = run_lookalike({cmd, "--help"});
+    EXPECT_EQ(r.status, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
+  }
+}
+
+size_t stored_items(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  size_t n = 0;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM items", -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+      n = static_cast<size_t>(sqlite3_column_int64(s, 0));
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
+  testing::TempDir tmp;
+  testing::make_subset(tmp.path() / "photos", 10, 20);
+  const std::string d = tmp.str() + "/d";
+  const int pid = testing::start_lookalike({"--data", d, "import", (tmp.path() / "photos").string(), "--batch", "4"},
+                                           tmp.str() + "/out", tmp.str() + "/err");
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  size_t before_kill = 0;
+  while (std::chrono::steady_clock::now() < deadline && (before_kill = stored_items(d + "/catalog.sqlite")) < 12) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(testing::wait_process(pid), 128 + SIGKILL);
+  ASSERT_GE(before_kill, 12u);
+  const size_t after_kill = stored_items(d + "/catalog.sqlite");
+  EXPECT_GE(after_kill, before_kill);
+  EXPECT_LT(after_kill, 60u) << "the import finished before the kill; the test proves nothing";
+  const auto info = run_lookalike({"--data", d, "info", "--json"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["items"].get<size_t>(), after_kill);
+  const auto resumed = run_lookalike({"--data", d, "import", (tmp.path() / "photos").string()});
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("already stored " + std::to_string(after_kill)), std::string::npos) << resumed.out;
+  EXPECT_EQ(stored_items(d + "/catalog.sqlite"), 60u);
+}
+
+TEST_F(CliTest, AddAndRemoveFromTheCommandLine) {
+  testing::TempDir tmp;
+  testing::write_bytes(tmp.path() / "new.jpg", testing::read_bytes(a_photo()));
+  const auto add = run_lookalike({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--id", "cli-new",
+                                  "--category", "coat", "--price", "12.5", "--attr", "colour=red"});
+  ASSERT_EQ(add.status, 0) << add.err;
+  expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--id", "cli-new"}, "exists");
+  expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--id", "bad/id"}, "--id must be");
+  expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--attr", "novalue"}, "KEY=VALUE");
+  const auto remove = run_lookalike({"--data", data(), "remove", "cli-new"});
+  EXPECT_EQ(remove.status, 0) << remove.err;
+  expect_failure({"--data", data(), "remove", "cli-new"}, "no item with id 'cli-new'");
+}
+
+}  // namespace
+}  // namespace lookalike

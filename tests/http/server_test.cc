@@ -1,0 +1,369 @@
+// The real server binary on 127.0.0.1 (ephemeral port) over a small imported subset of the
+// sample catalog: every endpoint, the seed /process_image contract, a battery of bad inputs,
+// and concurrency.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace lookalike {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kToken = "test-admin-token-0123456789";
+
+std::string base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (testing::dataset_dir().empty()) return;
+    dir_ = new testing::TempDir();
+    testing::make_subset(dir_->path() / "photos", 6);
+    const auto import = testing::run_lookalike({"--data", data(), "import", (dir_->path() / "photos").string()});
+    ASSERT_EQ(import.status, 0) << import.err;
+    pid_ = testing::start_lookalike({"--data", data(), "serve", "--port", "0", "--workers", "40", "--max-upload-mb", "2"},
+                                    out_path(), err_path(), {std::string("LOOKALIKE_ADMIN_TOKEN=") + kToken});
+    ASSERT_GT(pid_, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
+    std::smatch m;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string out = testing::read_bytes(out_path());
+      if (port_ == 0 && std::regex_search(out, m, listening)) port_ = std::stoi(m[1]);
+      if (port_ != 0) {
+        auto res = client().Get("/readyz");
+        if (res && res->status == 200) return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "server did not become ready: " << testing::read_bytes(err_path());
+  }
+  static void TearDownTestSuite() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      const int status = testing::wait_process(pid_);
+      EXPECT_EQ(status, 0) << "SIGTERM must stop the server cleanly; stderr: " << testing::read_bytes(err_path());
+    }
+    delete dir_;
+  }
+  void SetUp() override {
+    LOOKALIKE_REQUIRE_DATASET();
+    ASSERT_NE(port_, 0);
+  }
+
+  static std::string data() { return (dir_->path() / "data").string(); }
+  static std::string out_path() { return (dir_->path() / "server.out").string(); }
+  static std::string err_path() { return (dir_->path() / "server.err").string(); }
+  static httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(60, 0);
+    c.set_write_timeout(60, 0);
+    return c;
+  }
+  static std::vector<fs::path> photos(const std::string& category) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir_->path() / "photos" / category)) files.push_back(fs::canonical(e.path()));
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+  static std::string photo(const std::string& category, size_t i) { return testing::read_bytes(photos(category).at(i)); }
+
+  static httplib::Result search(const std::string& image, const std::string& options = "") {
+    httplib::MultipartFormDataItems items{{"image", image, "q.jpg", "image/jpeg"}};
+    if (!options.empty()) items.push_back({"options", options, "", ""});
+    return client().Post("/api/v1/search", items);
+  }
+
+  static void expect_error(const httplib::Result& res, int status, const std::string& code) {
+    ASSERT_TRUE(res) << "no response";
+    EXPECT_EQ(res->status, status) << res->body;
+    const auto doc = json::parse(res->body, nullptr, false);
+    ASSERT_TRUE(doc.is_object()) << res->body;
+    EXPECT_EQ(doc["error"]["code"], code) << res->body;
+    EXPECT_FALSE(doc["error"]["message"].get<std::string>().empty());
+  }
+
+  static void expect_still_serving() {
+    const auto res = search(photo("coat", 0));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+  }
+
+  static testing::TempDir* dir_;
+  static int pid_;
+  static int port_;
+};
+
+testing::TempDir* ServerTest::dir_ = nullptr;
+int ServerTest::pid_ = -1;
+int ServerTest::port_ = 0;
+
+TEST_F(ServerTest, ProcessImageKeepsTheSeedContract) {
+  httplib::MultipartFormDataItems items{{"filepath", photo("dress", 2), "dress.jpg", "image/jpeg"},
+                                        {"setting", R"({"output_limit": 5, "on_cnn": false})", "", ""}};
+  const auto res = client().Post("/process_image", items);
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  const auto doc = json::parse(res->body);
+  ASSERT_TRUE(doc.is_array());
+  ASSERT_EQ(doc.size(), 5u);
+  for (const auto& r : doc) {
+    ASSERT_TRUE(r["path"].is_string());
+    ASSERT_TRUE(r["class"].is_string());
+    EXPECT_TRUE(std::regex_match(r["path"].get<std::string>(), std::regex(R"(\d+\.jpg)"))) << r;
+    EXPECT_EQ(r["url"], "/static/img/" + r["class"].get<std::string>() + "/" + r["path"].get<std::string>());
+    EXPECT_TRUE(r["score"].is_number());
+    EXPECT_TRUE(r["id"].is_string());
+  }
+  EXPECT_EQ(doc[0]["class"], "dress");
+  EXPECT_EQ(doc[0]["path"], photos("dress")[2].filename().string());
+  // The image behind the seed URL is the catalog photo, byte for byte.
+  const auto image = client().Get(doc[0]["url"].get<std::string>());
+  ASSERT_TRUE(image);
+  EXPECT_EQ(image->status, 200);
+  EXPECT_EQ(image->get_header_value("Content-Type"), "image/jpeg");
+  EXPECT_EQ(image->body, photo("dress", 2));
+
+  items[1].content = R"({"output_limit": 6, "on_cnn": true})";
+  const auto cnn = client().Post("/process_image", items);
+  ASSERT_EQ(cnn->status, 200);
+  const auto restricted = json::parse(cnn->body);
+  ASSERT_EQ(restricted.size(), 6u);
+  for (const auto& r : restricted) EXPECT_EQ(r["class"], restricted[0]["class"]);
+}
+
+TEST_F(ServerTest, SearchAnswersMultipartAndBase64) {
+  const auto res = search(photo("hood", 1), R"({"k": 4, "category": "all"})");
+  ASSERT_EQ(res->status, 200) << res->body;
+  const auto doc = json::parse(res->body);
+  EXPECT_TRUE(doc["query"]["category"].is_string());
+  EXPECT_EQ(doc["query"]["probabilities"].size(), 6u);
+  EXPECT_EQ(doc["query"]["searched"], "all");
+  EXPECT_FALSE(doc["query"]["fallback_used"]);
+  ASSERT_EQ(doc["results"].size(), 4u);
+  EXPECT_NEAR(doc["results"][0]["score"].get<double>(), 1.0, 1e-4);
+  for (const char* key : {"id", "score", "category", "image_url", "metadata"}) EXPECT_TRUE(doc["results"][0].contains(key));
+  for (const char* key : {"decode", "model", "classify", "search", "total"}) EXPECT_GT(doc["timings_ms"][key], 0.0);
+
+  const json body{{"image_base64", base64(photo("hood", 1))}, {"options", {{"k", 2}}}};
+  const auto b64 = client().Post("/api/v1/search", body.dump(), "application/json");
+  ASSERT_EQ(b64->status, 200) << b64->body;
+  EXPECT_EQ(json::parse(b64->body)["results"][0]["id"], doc["results"][0]["id"]);
+
+  const auto cropped = search(photo("hood", 1), R"({"crop": {"x": 10, "y": 10, "w": 60, "h": 60}, "category": "all"})");
+  ASSERT_EQ(cropped->status, 200) << cropped->body;
+  EXPECT_LT(json::parse(cropped->body)["results"][0]["score"].get<double>(), 0.9999);
+}
+
+TEST_F(ServerTest, ClassifySimilarAndReadEndpoints) {
+  httplib::MultipartFormDataItems items{{"image", photo("shirts", 0), "s.jpg", "image/jpeg"}};
+  const auto classify = client().Post("/api/v1/classify", items);
+  ASSERT_EQ(classify->status, 200) << classify->body;
+  EXPECT_EQ(json::parse(classify->body)["query"]["probabilities"].size(), 6u);
+
+  const auto list = client().Get("/api/v1/items?category=coat&limit=3");
+  ASSERT_EQ(list->status, 200) << list->body;
+  const auto items_doc = json::parse(list->body);
+  ASSERT_EQ(items_doc["items"].size(), 3u);
+  EXPECT_EQ(items_doc["total"], 36);
+  const std::string id = items_doc["items"][0]["id"];
+
+  const auto item = client().Get("/api/v1/items/" + id);
+  ASSERT_EQ(item->status, 200);
+  EXPECT_EQ(json::parse(item->body)["category"], "coat");
+  const auto image = client().Get("/api/v1/items/" + id + "/image");
+  ASSERT_EQ(image->status, 200);
+  EXPECT_EQ(image->get_header_value("Content-Type"), "image/jpeg");
+
+  const auto similar = client().Get("/api/v1/items/" + id + "/similar?k=5&category=all");
+  ASSERT_EQ(similar->status, 200) << similar->body;
+  const auto sim = json::parse(similar->body);
+  ASSERT_EQ(sim["results"].size(), 5u);
+  for (const auto& r : sim["results"]) EXPECT_NE(r["id"], id);
+
+  const auto cats = json::parse(client().Get("/api/v1/categories")->body);
+  EXPECT_EQ(cats["categories"].size(), 6u);
+  EXPECT_EQ(json::parse(client().Get("/api/v1/stats")->body)["items"], 36);
+  EXPECT_EQ(client().Get("/healthz")->status, 200);
+  EXPECT_EQ(client().Get("/readyz")->status, 200);
+  const auto metrics = client().Get("/metrics");
+  ASSERT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("lookalike_http_requests_total{route=\"/api/v1/classify\",status=\"200\"}"), std::string::npos);
+  EXPECT_NE(metrics->body.find("lookalike_search_stage_duration_seconds_bucket{stage=\"model\""), std::string::npos);
+  EXPECT_NE(metrics->body.find("lookalike_catalog_items 36"), std::string::npos);
+  const auto openapi = json::parse(client().Get("/api/openapi.json")->body);
+  EXPECT_EQ(openapi["openapi"], "3.0.3");
+  for (const char* path : {"/process_image", "/api/v1/search", "/api/v1/classify", "/api/v1/items/{id}/similar",
+                           "/api/v1/items", "/api/v1/items/{id}", "/api/v1/categories", "/api/v1/stats", "/metrics"}) {
+    EXPECT_TRUE(openapi["paths"].contains(path)) << path;
+  }
+}
+
+TEST_F(ServerTest, AdminWritesAreAuthenticatedDurableAndVisible) {
+  const std::string image = photo("sweater", 4);
+  httplib::MultipartFormDataItems items{
+      {"image", image, "new.jpg", "image/jpeg"},
+      {"metadata", R"({"id": "api-new", "category": "sweater", "title": "Knit", "price": 55, "attributes": {"colour": "grey"}})", "", ""}};
+  expect_error(client().Post("/api/v1/items", items), 401, "unauthorized");
+  httplib::Headers wrong{{"Authorization", "Bearer nope"}};
+  expect_error(client().Post("/api/v1/items", wrong, items), 401, "unauthorized");
+  httplib::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  const auto created = client().Post("/api/v1/items", auth, items);
+  ASSERT_EQ(created->status, 201) << created->body;
+  expect_error(client().Post("/api/v1/items", auth, items), 409, "conflict");
+
+  const auto found = search(image, R"({"category": "all", "filters": {"price": {"max": 60}}})");
+  ASSERT_EQ(found->status, 200);
+  const auto doc = json::parse(found->body);
+  ASSERT_EQ(doc["results"].size(), 1u);
+  EXPECT_EQ(doc["results"][0]["id"], "api-new");
+  EXPECT_EQ(doc["results"][0]["metadata"]["title"], "Knit");
+
+  const auto patched = client().Patch("/api/v1/items/api-new", auth, R"({"price": 70})", "application/json");
+  ASSERT_EQ(patched->status, 200) << patched->body;
+  EXPECT_EQ(json::parse(patched->body)["metadata"]["price"], 70);
+  EXPECT_TRUE(json::parse(search(image, R"({"category": "all", "filters": {"price": {"max": 60}}})")->body)["results"].empty());
+  expect_error(client().Patch("/api/v1/items/api-new", auth, R"({"price": "free"})", "application/json"), 400, "invalid_argument");
+  expect_error(client().Patch("/api/v1/items/api-new", auth, "{", "application/json"), 400, "invalid_argument");
+  expect_error(client().Delete("/api/v1/items/api-new"), 401, "unauthorized");
+  ASSERT_EQ(client().Delete("/api/v1/items/api-new", auth)->status, 200);
+  expect_error(client().Get("/api/v1/items/api-new"), 404, "not_found");
+  expect_error(client().Delete("/api/v1/items/api-new", auth), 404, "not_found");
+}
+
+// A PNG whose header claims 30000x30000 pixels.
+std::string huge_png_header() {
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png += std::string("\x00\x00\x00\x0dIHDR", 8);
+  png += std::string("\x00\x00\x75\x30\x00\x00\x75\x30\x08\x02\x00\x00\x00", 13);
+  png += std::string("\x00\x00\x00\x00", 4) + std::string(100, '\0');
+  return png;
+}
+
+TEST_F(ServerTest, BadInputsGetPreciseErrorsAndTheServerKeepsServing) {
+  auto seed = [](const std::string& image, const std::string& setting) {
+    httplib::MultipartFormDataItems items{{"filepath", image, "a.jpg", "image/jpeg"}};
+    if (!setting.empty()) items.push_back({"setting", setting, "", ""});
+    return client().Post("/process_image", items);
+  };
+  const std::string good = photo("coat", 1);
+  expect_error(seed(good, "{not json"), 400, "invalid_argument");
+  expect_error(seed(good, ""), 400, "invalid_argument");
+  expect_error(seed(good, R"({"output_limit": "12", "on_cnn": true})"), 400, "invalid_argument");
+  expect_error(seed(good, R"({"output_limit": 0, "on_cnn": true})"), 400, "invalid_argument");
+  expect_error(seed(good, R"({"output_limit": 501, "on_cnn": true})"), 400, "invalid_argument");
+  expect_error(seed(good, R"({"output_limit": 12})"), 400, "invalid_argument");
+  expect_error(client().Post("/process_image", httplib::MultipartFormDataItems{}), 400, "invalid_argument");
+  expect_error(client().Post("/process_image", "x", "text/plain"), 415, "unsupported_media_type");
+  expect_error(seed("", R"({"output_limit": 3, "on_cnn": false})"), 415, "unsupported_media_type");
+  expect_error(seed("hello, I am a text file", R"({"output_limit": 3, "on_cnn": false})"), 415, "unsupported_media_type");
+  expect_error(seed(good.substr(0, good.size() / 2), R"({"output_limit": 3, "on_cnn": false})"), 422, "unprocessable_image");
+  expect_error(search(huge_png_header()), 422, "unprocessable_image");
+  expect_error(search(good, R"({"k": 0})"), 400, "invalid_argument");
+  expect_error(search(good, R"({"category": "trousers"})"), 400, "invalid_argument");
+  expect_error(search(good, R"({"crop": {"x": 9000, "y": 0, "w": 5, "h": 5}})"), 400, "invalid_argument");
+  expect_error(client().Post("/api/v1/search", R"({"image_base64": "%%%"})", "application/json"), 400, "invalid_argument");
+  expect_error(client().Post("/api/v1/search", R"({"image_url": "http://127.0.0.1/x.jpg"})", "application/json"), 400, "invalid_argument");
+  expect_error(client().Get("/api/v1/nothing-here"), 404, "not_found");
+  expect_error(client().Get("/api/v1/items/no-such-item/similar"), 404, "not_found");
+  expect_error(client().Get("/api/v1/items/coat-1/similar?k=abc"), 400, "invalid_argument");
+  expect_error(client().Get("/api/v1/items?limit=100000"), 400, "invalid_argument");
+  expect_error(client().Get("/api/v1/search"), 405, "method_not_allowed");
+  expect_error(client().Put("/api/v1/items/coat-1", "{}", "application/json"), 405, "method_not_allowed");
+  // Over the 2 MB limit this server was started with.
+  expect_error(search(std::string(3 << 20, 'x')), 413, "payload_too_large");
+  expect_still_serving();
+}
+
+TEST_F(ServerTest, FiftyMegabyteBodyIsRefusedWithoutReadingIt) {
+  // Declared length only: the server must answer from the header, not wait for 50 MB.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string request =
+      "POST /api/v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+      "Content-Length: 52428800\r\n\r\n--x\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  char buf[4096];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  ASSERT_GT(n, 0);
+  const std::string response(buf, static_cast<size_t>(n));
+  EXPECT_EQ(response.rfind("HTTP/1.1 413", 0), 0u) << response;
+  EXPECT_NE(response.find("payload_too_large"), std::string::npos) << response;
+  // And a real 50 MB upload: refused, never a crash.
+  auto big = client().Post("/api/v1/search", std::string(50 << 20, 'x'), "application/octet-stream");
+  if (big) {
+    EXPECT_EQ(big->status, 413);
+  }
+  expect_still_serving();
+}
+
+TEST_F(ServerTest, PathTraversalNeverEscapesTheCatalog) {
+  for (const char* path : {"/static/img/../../catalog.sqlite", "/static/img/..%2F..%2Fcatalog.sqlite/x",
+                           "/static/img/%2e%2e/%2e%2e%2fcatalog.sqlite", "/static/img/coat/..%2f..%2f..%2fetc%2fpasswd",
+                           "/api/v1/items/..%2F..%2Fcatalog.sqlite/image", "/api/v1/items/../../catalog.sqlite",
+                           "/../catalog.sqlite", "/%2e%2e/%2e%2e/etc/passwd"}) {
+    const auto res = client().Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_TRUE(res->status == 404 || res->status == 400) << path << " -> " << res->status;
+    EXPECT_EQ(res->body.find("SQLite format"), std::string::npos) << path;
+    EXPECT_EQ(res->body.find("root:"), std::string::npos) << path;
+  }
+  expect_still_serving();
+}
+
+TEST_F(ServerTest, ParallelSearchesMatchSequentialOnes) {
+  std::vector<std::string> images;
+  for (const char* c : {"coat", "dress", "hood", "jumper", "shirts", "sweater"}) {
+    for (size_t i = 0; i < 6; ++i) images.push_back(photo(c, i));
+  }
+  images.resize(32);
+  auto ids = [](const httplib::Result& res) {
+    std::vector<std::string> out;
+    if (!res || res->status != 200) return out;
+    for (const auto& r : json::parse(res->body)["results"]) out.push_back(r["id"]);
+    return out;
+  };
+  std::vector<std::vector<std::string>> sequential;
+  for (const auto& image : images) sequential.push_back(ids(search(image, R"({"k": 8})")));
+  std::vector<std::future<std::vector<std::string>>> parallel;
+  for (const auto& image : images) {
+    parallel.push_back(std::async(std::launch::async, [&, image] { return ids(search(image, R"({"k": 8})")); }));
+  }
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto got = parallel[i].get();
+    ASSERT_EQ(got.size(), 8u) << i;
+    EXPECT_EQ(got, sequential[i]) << i;
+  }
+}
+
+}  // namespace
+}  // namespace lookalike

@@ -1,0 +1,109 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "common/error.h"
+#include "common/vectors.h"
+#include "index/vector_index.h"
+
+namespace lookalike {
+namespace {
+
+std::vector<float> random_unit_vectors(size_t n, size_t d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> v(n * d);
+  for (auto& x : v) x = g(rng);
+  for (size_t i = 0; i < n; ++i) l2_normalise(v.data() + i * d, d);
+  return v;
+}
+
+class FlatIndexTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kD = 16, kN = 50;
+  void SetUp() override {
+    vectors_ = random_unit_vectors(kN, kD, 5);
+    for (size_t i = 0; i < kN; ++i) ids_.push_back(static_cast<int64_t>(1000 + i * 3));
+    index_ = make_flat_index(kD);
+    index_->add(kN, ids_.data(), vectors_.data());
+  }
+  std::vector<float> vectors_;
+  std::vector<int64_t> ids_;
+  std::unique_ptr<VectorIndex> index_;
+};
+
+TEST_F(FlatIndexTest, FindsEachVectorFirstWithScoreOne) {
+  SearchParams params;
+  params.k = 5;
+  const auto results = index_->search(kN, vectors_.data(), params);
+  for (size_t i = 0; i < kN; ++i) {
+    ASSERT_EQ(results[i].size(), 5u);
+    EXPECT_EQ(results[i][0].id, ids_[i]);
+    EXPECT_NEAR(results[i][0].score, 1.f, 1e-5);
+    for (size_t j = 1; j < 5; ++j) EXPECT_LE(results[i][j].score, results[i][j - 1].score);
+  }
+}
+
+TEST_F(FlatIndexTest, FilterRestrictsResults) {
+  SearchParams params;
+  params.k = 10;
+  params.accept = [](int64_t id) { return id % 2 == 0; };
+  const auto results = index_->search(1, vectors_.data() + kD, params);  // ids_[1] = 1003 is odd
+  ASSERT_EQ(results[0].size(), 10u);
+  for (const auto& n : results[0]) EXPECT_EQ(n.id % 2, 0);
+  params.accept = [](int64_t id) { return id == 1006; };
+  const auto one = index_->search(1, vectors_.data(), params);
+  ASSERT_EQ(one[0].size(), 1u);
+  EXPECT_EQ(one[0][0].id, 1006);
+}
+
+TEST_F(FlatIndexTest, RemoveKeepsOtherIdsAddressable) {
+  EXPECT_EQ(index_->remove({ids_[0], ids_[10], 424242}), 2u);
+  EXPECT_EQ(index_->size(), kN - 2);
+  EXPECT_TRUE(index_->vector(ids_[0]).empty());
+  SearchParams params;
+  params.k = 1;
+  for (size_t i : {1, 11, 49}) {
+    const auto r = index_->search(1, vectors_.data() + i * kD, params);
+    EXPECT_EQ(r[0][0].id, ids_[i]);
+  }
+  EXPECT_EQ(index_->vector(ids_[11]), std::vector<float>(vectors_.begin() + 11 * kD, vectors_.begin() + 12 * kD));
+}
+
+TEST_F(FlatIndexTest, RefusesDuplicateIds) {
+  EXPECT_THROW(index_->add(1, ids_.data(), vectors_.data()), Error);
+  EXPECT_EQ(index_->size(), kN);
+}
+
+TEST_F(FlatIndexTest, SerialisationRoundTrips) {
+  const auto copy = deserialize_flat_index(index_->serialize());
+  EXPECT_EQ(copy->size(), kN);
+  SearchParams params;
+  params.k = 3;
+  const auto a = index_->search(2, vectors_.data(), params), b = copy->search(2, vectors_.data(), params);
+  for (size_t q = 0; q < 2; ++q) {
+    for (size_t j = 0; j < 3; ++j) {
+      EXPECT_EQ(a[q][j].id, b[q][j].id);
+      EXPECT_EQ(a[q][j].score, b[q][j].score);
+    }
+  }
+}
+
+TEST_F(FlatIndexTest, CorruptBytesAreReportedNotCrashed) {
+  std::string bytes = index_->serialize();
+  EXPECT_THROW(deserialize_flat_index(bytes.substr(0, bytes.size() / 2)), Error);
+  EXPECT_THROW(deserialize_flat_index("xx"), Error);
+  bytes[0] = '\xff';
+  bytes[7] = '\x7f';
+  EXPECT_THROW(deserialize_flat_index(bytes), Error);
+}
+
+TEST(FlatIndex, EmptyIndexReturnsNothing) {
+  auto index = make_flat_index(4);
+  const float q[4] = {1, 0, 0, 0};
+  SearchParams params;
+  EXPECT_TRUE(index->search(1, q, params)[0].empty());
+}
+
+}  // namespace
+}  // namespace lookalike

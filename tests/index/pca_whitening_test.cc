@@ -1,0 +1,61 @@
+#include "index/pca_whitening.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "common/error.h"
+#include "common/vectors.h"
+
+namespace lookalike {
+namespace {
+
+// 400 samples in 32 dimensions with very unequal variances along the axes.
+std::vector<float> anisotropic(size_t n, size_t d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> x(n * d);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < d; ++j) x[i * d + j] = g(rng) * (j < 4 ? 10.f : 0.5f) + 3.f;
+  }
+  return x;
+}
+
+TEST(PcaWhitening, ProjectsToUnitVectorsOfRequestedSize) {
+  const auto x = anisotropic(400, 32, 1);
+  const auto pca = PcaWhitening::train(400, 32, x.data(), 8);
+  EXPECT_EQ(pca.input_dimension(), 32u);
+  EXPECT_EQ(pca.output_dimension(), 8u);
+  const auto y = pca.apply(400, x.data());
+  for (size_t i = 0; i < 400; ++i) EXPECT_NEAR(dot(y.data() + i * 8, y.data() + i * 8, 8), 1.f, 1e-4);
+}
+
+TEST(PcaWhitening, WhitenedComponentsHaveEqualSpread) {
+  const auto x = anisotropic(400, 32, 2);
+  const auto pca = PcaWhitening::train(400, 32, x.data(), 8);
+  const auto y = pca.apply(400, x.data());
+  // Before L2 normalisation every whitened component has unit variance, so after it the
+  // per-component variances stay within a small factor of each other (unwhitened: ~400x).
+  std::vector<double> var(8, 0);
+  for (size_t i = 0; i < 400; ++i)
+    for (size_t j = 0; j < 8; ++j) var[j] += double(y[i * 8 + j]) * y[i * 8 + j];
+  const auto [lo, hi] = std::minmax_element(var.begin(), var.end());
+  EXPECT_LT(*hi / *lo, 3.0);
+}
+
+TEST(PcaWhitening, CapsDimensionForSmallSamples) {
+  const auto x = anisotropic(40, 32, 3);
+  EXPECT_EQ(PcaWhitening::train(40, 32, x.data(), 512).output_dimension(), 10u);
+  EXPECT_THROW(PcaWhitening::train(5, 32, x.data(), 4), Error);
+}
+
+TEST(PcaWhitening, SerialisationRoundTrips) {
+  const auto x = anisotropic(100, 32, 4);
+  const auto pca = PcaWhitening::train(100, 32, x.data(), 6);
+  const auto copy = PcaWhitening::deserialize(pca.serialize());
+  EXPECT_EQ(copy.apply(3, x.data()), pca.apply(3, x.data()));
+  EXPECT_THROW(PcaWhitening::deserialize("garbage"), Error);
+}
+
+}  // namespace
+}  // namespace lookalike

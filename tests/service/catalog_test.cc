@@ -1,0 +1,222 @@
+// The engine end to end on real photos: import a small subset of the sample catalog with the
+// real model, then search, restrict, filter, add, remove, reopen and resume.
+#include "service/catalog.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "service/import_source.h"
+#include "service/importer.h"
+#include "support/test_support.h"
+
+namespace lookalike {
+namespace {
+namespace fs = std::filesystem;
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (testing::dataset_dir().empty()) return;
+    dir_ = new testing::TempDir();
+    testing::make_subset(dir_->path() / "photos", 8);
+    catalog_ = open().release();
+    report_ = new ImportReport(import_entries(*catalog_, scan_import_source((dir_->path() / "photos").string()), {}));
+  }
+  static void TearDownTestSuite() {
+    delete catalog_;
+    delete report_;
+    delete dir_;
+  }
+  void SetUp() override { LOOKALIKE_REQUIRE_DATASET(); }
+
+  static std::unique_ptr<Catalog> open() {
+    CatalogOptions options;
+    options.data_dir = (dir_->path() / "data").string();
+    options.model_manifest = testing::model_manifest();
+    return std::make_unique<Catalog>(options, false);
+  }
+  static std::string photo(const std::string& category, int index) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir_->path() / "photos" / category)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    return read_file(files.at(static_cast<size_t>(index)).string(), 10 << 20);
+  }
+
+  static testing::TempDir* dir_;
+  static Catalog* catalog_;
+  static ImportReport* report_;
+};
+
+testing::TempDir* CatalogTest::dir_ = nullptr;
+Catalog* CatalogTest::catalog_ = nullptr;
+ImportReport* CatalogTest::report_ = nullptr;
+
+TEST_F(CatalogTest, ImportsAndTrains) {
+  EXPECT_EQ(report_->imported, 48u);
+  EXPECT_TRUE(report_->failures.empty());
+  EXPECT_FALSE(report_->training.empty());
+  const auto stats = catalog_->stats();
+  EXPECT_EQ(stats.items, 48u);
+  EXPECT_TRUE(stats.trained);
+  EXPECT_TRUE(stats.classifier);
+  EXPECT_EQ(stats.descriptor_dimension, 5632u);
+  EXPECT_EQ(stats.categories.size(), 6u);
+  EXPECT_TRUE(catalog_->ready());
+}
+
+TEST_F(CatalogTest, AnExactCopyComesBackFirst) {
+  for (const char* category : {"coat", "dress", "shirts"}) {
+    const std::string bytes = photo(category, 3);
+    QueryOptions q;
+    q.category = "all";
+    const auto r = catalog_->search_image(bytes, q);
+    ASSERT_EQ(r.hits.size(), 12u);
+    EXPECT_EQ(r.hits[0].item.sha256, sha256_hex(bytes));
+    EXPECT_NEAR(r.hits[0].score, 1.f, 1e-4);
+    EXPECT_GT(r.timings.model_ms, 0);
+    EXPECT_EQ(r.searched, "all");
+  }
+}
+
+TEST_F(CatalogTest, AutoModeSearchesOnlyThePredictedCategory) {
+  QueryOptions q;
+  q.min_confidence = 0.f;  // never fall back
+  const auto r = catalog_->search_image(photo("dress", 1), q);
+  EXPECT_FALSE(r.fallback_used);
+  EXPECT_EQ(r.searched, r.prediction.category);
+  EXPECT_EQ(r.hits.size(), 8u);  // the category holds 8 items
+  for (const auto& h : r.hits) EXPECT_EQ(h.item.category, r.searched);
+  float total = 0;
+  for (const auto& [name, p] : r.prediction.probabilities) total += p;
+  EXPECT_NEAR(total, 1.f, 1e-4);
+  q.min_confidence = 1.f;  // always fall back
+  const auto widened = catalog_->search_image(photo("dress", 1), q);
+  EXPECT_TRUE(widened.fallback_used);
+  EXPECT_EQ(widened.searched, "all");
+  q.allow_fallback = false;
+  EXPECT_FALSE(catalog_->search_image(photo("dress", 1), q).fallback_used);
+}
+
+TEST_F(CatalogTest, NamedCategoryRestrictsAndUnknownIsRefused) {
+  QueryOptions q;
+  q.category = "hood";
+  q.k = 50;
+  const auto r = catalog_->search_image(photo("coat", 0), q);
+  EXPECT_EQ(r.hits.size(), 8u);
+  for (const auto& h : r.hits) EXPECT_EQ(h.item.category, "hood");
+  q.category = "trousers";
+  try {
+    catalog_->search_image(photo("coat", 0), q);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("unknown category 'trousers'"), std::string::npos);
+  }
+}
+
+TEST_F(CatalogTest, SimilarExcludesTheItemItself) {
+  const auto item = catalog_->store().list({"jumper", 2, 1}).front();
+  QueryOptions q;
+  q.category = "all";
+  q.k = 5;
+  const auto r = catalog_->similar(item.id, q);
+  ASSERT_EQ(r.hits.size(), 5u);
+  for (const auto& h : r.hits) EXPECT_NE(h.item.id, item.id);
+  EXPECT_THROW(catalog_->similar("no-such-item", q), Error);
+}
+
+TEST_F(CatalogTest, CropChangesTheQueryAndIsValidated) {
+  const std::string bytes = photo("coat", 2);
+  QueryOptions q;
+  q.category = "all";
+  const auto whole = catalog_->search_image(bytes, q);
+  q.crop = cv::Rect(0, 0, 40, 40);
+  const auto cropped = catalog_->search_image(bytes, q);
+  EXPECT_LT(cropped.hits[0].score, whole.hits[0].score);
+  q.crop = cv::Rect(5000, 5000, 10, 10);
+  EXPECT_THROW(catalog_->search_image(bytes, q), Error);
+}
+
+TEST_F(CatalogTest, OnlineAddIsSearchableAndFilterableThenRemoved) {
+  Item item;
+  item.id = "sale-coat";
+  item.category = "coat";
+  item.file_name = "sale.jpg";
+  item.metadata.title = "Sale coat";
+  item.metadata.price = 19.5;
+  item.metadata.attributes = {{"colour", "navy"}};
+  const std::string bytes = photo("sweater", 7);
+  catalog_->add(bytes, item);
+  EXPECT_THROW(catalog_->add(bytes, item), Error);  // same id twice
+  QueryOptions q;
+  q.category = "all";
+  q.filter.price_max = 20;
+  auto r = catalog_->search_image(bytes, q);
+  ASSERT_EQ(r.hits.size(), 1u);
+  EXPECT_EQ(r.hits[0].item.id, "sale-coat");
+  q.filter.attributes["colour"] = "red";
+  EXPECT_TRUE(catalog_->search_image(bytes, q).hits.empty());
+  ASSERT_TRUE(catalog_->remove("sale-coat"));
+  EXPECT_FALSE(catalog_->remove("sale-coat"));
+  q.filter = {};
+  r = catalog_->search_image(bytes, q);
+  for (const auto& h : r.hits) EXPECT_NE(h.item.id, "sale-coat");
+  EXPECT_EQ(catalog_->stats().items, 48u);
+}
+
+TEST_F(CatalogTest, ReopenAndReindexGiveTheSameAnswers) {
+  QueryOptions q;
+  q.category = "all";
+  const std::string bytes = photo("hood", 4);
+  const auto before = catalog_->search_image(bytes, q);
+  auto reopened = open();
+  const auto after = reopened->search_image(bytes, q);
+  reopened->reindex();
+  const auto rebuilt = reopened->search_image(bytes, q);
+  ASSERT_EQ(before.hits.size(), after.hits.size());
+  for (size_t i = 0; i < before.hits.size(); ++i) {
+    EXPECT_EQ(before.hits[i].item.id, after.hits[i].item.id);
+    EXPECT_EQ(before.hits[i].item.id, rebuilt.hits[i].item.id);
+    EXPECT_NEAR(before.hits[i].score, rebuilt.hits[i].score, 1e-5);
+  }
+}
+
+TEST_F(CatalogTest, ReimportResumesWithoutReembedding) {
+  const auto again = import_entries(*catalog_, scan_import_source((dir_->path() / "photos").string()), {});
+  EXPECT_EQ(again.imported, 0u);
+  EXPECT_EQ(again.already_stored, 48u);
+  EXPECT_EQ(catalog_->stats().items, 48u);
+}
+
+TEST_F(CatalogTest, BadFilesAreSkippedWithReasonsAndDuplicatesReuseDescriptors) {
+  testing::TempDir extra;
+  const std::string good = photo("shirts", 5);
+  testing::write_bytes(extra.path() / "misc" / "copy.jpg", good);
+  testing::write_bytes(extra.path() / "misc" / "copy2.jpg", good);
+  testing::write_bytes(extra.path() / "misc" / "truncated.jpg", good.substr(0, good.size() / 2));
+  testing::write_bytes(extra.path() / "misc" / "text.jpg", "this is not a photo");
+  testing::write_bytes(extra.path() / "misc" / "empty.jpg", "");
+  CatalogOptions options = catalog_->options();
+  options.data_dir = (extra.path() / "data").string();
+  Catalog other(options, false);
+  ImportOptions no_train;
+  no_train.train = false;
+  const auto report = import_entries(other, scan_import_source((extra.path() / "misc").string()), no_train);
+  EXPECT_EQ(report.imported, 2u);
+  EXPECT_EQ(report.failures.size(), 3u);
+  std::string reasons;
+  for (const auto& f : report.failures) reasons += fs::path(f.path).filename().string() + ": " + f.reason + "\n";
+  EXPECT_NE(reasons.find("truncated.jpg: JPEG data is corrupt: truncated"), std::string::npos) << reasons;
+  EXPECT_NE(reasons.find("text.jpg: not an image"), std::string::npos) << reasons;
+  EXPECT_NE(reasons.find("empty.jpg: the file is empty"), std::string::npos) << reasons;
+  const auto a = other.store().find("misc-copy"), b = other.store().find("misc-copy2");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(other.store().descriptor(a->key), other.store().descriptor(b->key));
+  EXPECT_EQ(a->image_path, b->image_path);  // stored once, content-addressed
+}
+
+}  // namespace
+}  // namespace lookalike

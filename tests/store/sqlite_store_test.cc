@@ -1,0 +1,115 @@
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "store/catalog_store.h"
+#include "support/test_support.h"
+
+namespace lookalike {
+namespace {
+
+using testing::TempDir;
+
+NewItem make_item(const std::string& id, const std::string& category, std::optional<double> price = std::nullopt) {
+  NewItem n;
+  n.item.id = id;
+  n.item.category = category;
+  n.item.file_name = id + ".jpg";
+  n.item.sha256 = "sha-" + id;
+  n.item.image_path = "images/" + id + ".jpg";
+  n.item.width = 10;
+  n.item.height = 20;
+  n.item.metadata.title = "Title " + id;
+  n.item.metadata.price = price;
+  n.item.metadata.attributes = {{"colour", "red"}, {"size", 38}};
+  n.descriptor = {1.f, 2.f, static_cast<float>(id.size())};
+  return n;
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  std::string db() const { return (dir_.path() / "catalog.sqlite").string(); }
+  TempDir dir_;
+};
+
+TEST_F(SqliteStoreTest, InsertsFindsAndListsItems) {
+  auto store = open_sqlite_store(db());
+  const auto keys = store->insert({make_item("a", "coat", 49.5), make_item("bb", "dress"), make_item("c", "coat")});
+  ASSERT_EQ(keys.size(), 3u);
+  const auto a = store->find("a");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->key, keys[0]);
+  EXPECT_EQ(a->category, "coat");
+  EXPECT_EQ(a->metadata.price, 49.5);
+  EXPECT_EQ(a->metadata.attributes["size"], 38);
+  EXPECT_EQ(store->find_by_file("dress", "bb.jpg")->id, "bb");
+  EXPECT_EQ(store->find_by_hash("sha-c"), keys[2]);
+  EXPECT_EQ(store->descriptor(keys[1]), (std::vector<float>{1, 2, 2}));
+  EXPECT_EQ(store->count(), 3u);
+  EXPECT_EQ(store->list({"coat", 0, 10}).size(), 2u);
+  EXPECT_EQ(store->list({"", 1, 1}).front().id, "bb");
+  const auto cats = store->categories();
+  ASSERT_EQ(cats.size(), 2u);
+  EXPECT_EQ(cats[0].name, "coat");
+  EXPECT_EQ(cats[0].count, 2u);
+}
+
+TEST_F(SqliteStoreTest, ABatchWithADuplicateIdStoresNothing) {
+  auto store = open_sqlite_store(db());
+  store->insert({make_item("a", "coat")});
+  const auto before = store->revision();
+  EXPECT_THROW(store->insert({make_item("new", "coat"), make_item("a", "coat")}), Error);
+  EXPECT_EQ(store->count(), 1u);
+  EXPECT_FALSE(store->find("new"));
+  EXPECT_EQ(store->revision(), before);
+}
+
+TEST_F(SqliteStoreTest, UpdatesRemovesAndCountsRevisions) {
+  auto store = open_sqlite_store(db());
+  store->insert({make_item("a", "coat")});
+  const auto r1 = store->revision();
+  ItemMetadata m;
+  m.title = "New";
+  m.price = 10;
+  EXPECT_TRUE(store->update_metadata("a", m, std::string("dress")));
+  EXPECT_EQ(store->find("a")->metadata.title, "New");
+  EXPECT_EQ(store->find("a")->category, "dress");
+  EXPECT_FALSE(store->update_metadata("missing", m, std::nullopt));
+  EXPECT_GT(store->revision(), r1);
+  EXPECT_TRUE(store->remove("a"));
+  EXPECT_FALSE(store->remove("a"));
+  EXPECT_EQ(store->count(), 0u);
+}
+
+TEST_F(SqliteStoreTest, PersistsAcrossReopenIncludingBlobs) {
+  {
+    auto store = open_sqlite_store(db());
+    store->insert({make_item("a", "coat")});
+    store->put_blobs({{"pca", std::string("\0\1\2", 3)}, {"x", "y"}});
+  }
+  auto store = open_sqlite_store(db());
+  EXPECT_EQ(store->count(), 1u);
+  EXPECT_EQ(store->get_blob("pca"), std::string("\0\1\2", 3));
+  EXPECT_FALSE(store->get_blob("missing"));
+  size_t seen = 0;
+  store->for_each_descriptor([&](int64_t, const float* v, size_t d) {
+    EXPECT_EQ(d, 3u);
+    EXPECT_EQ(v[0], 1.f);
+    ++seen;
+  });
+  EXPECT_EQ(seen, 1u);
+}
+
+TEST_F(SqliteStoreTest, RefusesAFileThatIsNotACatalog) {
+  testing::write_bytes(db(), std::string(4096, 'x'));
+  try {
+    open_sqlite_store(db());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruptStore);
+    EXPECT_NE(std::string(e.what()).find("not a usable Lookalike catalog"), std::string::npos);
+  }
+  EXPECT_EQ(testing::read_bytes(db()), std::string(4096, 'x'));  // untouched
+}
+
+}  // namespace
+}  // namespace lookalike
