@@ -29,6 +29,9 @@ step "C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure --timeout 900 -L unit
 ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure --timeout 900 -R 'CatalogTest|ConversionTest'
 
+step "fuzzing the parsers (libFuzzer, 20 s per target)"
+scripts/fuzz.sh 20
+
 if [[ -f web/package.json ]]; then
   step "web page"; scripts/test-web.sh
 fi

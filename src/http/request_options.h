@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "service/catalog.h"
+#include "service/query.h"
 
 namespace lookalike {
 

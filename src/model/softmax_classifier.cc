@@ -63,10 +63,43 @@ SoftmaxClassifier SoftmaxClassifier::train(size_t n, size_t d, const float* x, c
   return model;
 }
 
-double SoftmaxClassifier::cross_validate(size_t n, size_t d, const float* x, const std::vector<int>& labels,
-                                         size_t classes, size_t folds, const ClassifierTraining& options) {
-  if (folds < 2 || n < folds) return 0;
+namespace {
+
+double mean_nll(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels, float temperature) {
+  double total = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const auto& z = logits[i];
+    const float top = *std::max_element(z.begin(), z.end()) / temperature;
+    double sum = 0;
+    for (float v : z) sum += std::exp(v / temperature - top);
+    total += std::log(sum) + top - z[static_cast<size_t>(labels[i])] / temperature;
+  }
+  return total / double(logits.size());
+}
+
+// Golden-section search of log(T) in [1/20, 20]; the NLL is unimodal in T.
+float fit_temperature(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels) {
+  double lo = std::log(0.05), hi = std::log(20.0);
+  const double phi = (std::sqrt(5.0) - 1) / 2;
+  for (int i = 0; i < 40; ++i) {
+    const double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
+    if (mean_nll(logits, labels, float(std::exp(a))) < mean_nll(logits, labels, float(std::exp(b)))) {
+      hi = b;
+    } else {
+      lo = a;
+    }
+  }
+  return static_cast<float>(std::exp((lo + hi) / 2));
+}
+
+}  // namespace
+
+SoftmaxClassifier::CrossValidation SoftmaxClassifier::cross_validate(size_t n, size_t d, const float* x,
+                                                                     const std::vector<int>& labels, size_t classes,
+                                                                     size_t folds, const ClassifierTraining& options) {
+  if (folds < 2 || n < folds) return {};
   std::vector<std::string> names(classes);
+  std::vector<std::vector<float>> out_of_fold(n);
   size_t correct = 0;
   for (size_t f = 0; f < folds; ++f) {
     std::vector<float> train_x;
@@ -78,29 +111,37 @@ double SoftmaxClassifier::cross_validate(size_t n, size_t d, const float* x, con
     }
     const auto model = train(train_y.size(), d, train_x.data(), train_y, names, options);
     for (size_t i = f; i < n; i += folds) {
-      const auto p = model.predict(x + i * d);
-      correct += static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin()) == labels[i];
+      out_of_fold[i] = model.logits(x + i * d);
+      const auto& z = out_of_fold[i];
+      correct += static_cast<int>(std::max_element(z.begin(), z.end()) - z.begin()) == labels[i];
     }
   }
-  return static_cast<double>(correct) / static_cast<double>(n);
+  return {static_cast<double>(correct) / static_cast<double>(n), fit_temperature(out_of_fold, labels)};
 }
 
-std::vector<float> SoftmaxClassifier::predict(const float* x) const {
-  std::vector<float> logits(classes_.size());
+std::vector<float> SoftmaxClassifier::logits(const float* x) const {
+  std::vector<float> z(classes_.size());
   for (size_t j = 0; j < classes_.size(); ++j) {
     double s = bias_[j];
     const float* w = weights_.data() + j * dimension_;
     for (size_t i = 0; i < dimension_; ++i) s += double(w[i]) * x[i];
-    logits[j] = static_cast<float>(s);
+    z[j] = static_cast<float>(s);
   }
-  cv::Mat row(1, static_cast<int>(logits.size()), CV_32F, logits.data());
+  return z;
+}
+
+std::vector<float> SoftmaxClassifier::predict(const float* x) const {
+  std::vector<float> p = logits(x);
+  for (float& v : p) v /= temperature_;
+  cv::Mat row(1, static_cast<int>(p.size()), CV_32F, p.data());
   softmax_rows(row);
-  return logits;
+  return p;
 }
 
 std::string SoftmaxClassifier::serialize() const {
   nlohmann::json j{{"format", "lookalike-softmax/1"}, {"dimension", dimension_}, {"classes", classes_},
-                   {"weights", weights_},           {"bias", bias_}};
+                   {"weights", weights_},           {"bias", bias_},
+                   {"temperature", temperature_}};
   return j.dump();
 }
 
@@ -112,10 +153,12 @@ SoftmaxClassifier SoftmaxClassifier::deserialize(const std::string& text) {
     m.classes_ = j.at("classes").get<std::vector<std::string>>();
     m.weights_ = j.at("weights").get<std::vector<float>>();
     m.bias_ = j.at("bias").get<std::vector<float>>();
+    m.temperature_ = j.value("temperature", 1.f);
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorCode::kCorruptStore, std::string("stored classifier is corrupt: ") + e.what());
   }
-  if (m.weights_.size() != m.classes_.size() * m.dimension_ || m.bias_.size() != m.classes_.size()) {
+  if (m.weights_.size() != m.classes_.size() * m.dimension_ || m.bias_.size() != m.classes_.size() ||
+      !(m.temperature_ > 0)) {
     throw Error(ErrorCode::kCorruptStore, "stored classifier has inconsistent sizes");
   }
   return m;

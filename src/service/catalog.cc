@@ -396,6 +396,7 @@ std::string Catalog::train() {
   const auto started = Clock::now();
   auto pca = PcaWhitening::train(keys.size(), dimension, raw.data(), options_.pca_dimension);
   const auto projected = pca.apply(keys.size(), raw.data());
+  spdlog::info("PCA-whitening of {} descriptors learned in {:.1f} s", keys.size(), ms_since(started) / 1000);
   nlohmann::json training{{"items", keys.size()}, {"pca_dimension", pca.output_dimension()}};
   std::vector<std::pair<std::string, std::string>> blobs{{kPcaBlob, pca.serialize()}};
   std::string summary = "PCA-whitening " + std::to_string(dimension) + " -> " + std::to_string(pca.output_dimension());
@@ -421,13 +422,18 @@ std::string Catalog::train() {
       x.insert(x.end(), projected.begin() + i * pca.output_dimension(), projected.begin() + (i + 1) * pca.output_dimension());
       y.push_back(static_cast<int>(pos - classes.begin()));
     }
-    const double cv = SoftmaxClassifier::cross_validate(y.size(), pca.output_dimension(), x.data(), y, classes.size(), 5);
-    const auto classifier = SoftmaxClassifier::train(y.size(), pca.output_dimension(), x.data(), y, classes);
+    const auto classifier_started = Clock::now();
+    const auto cv = SoftmaxClassifier::cross_validate(y.size(), pca.output_dimension(), x.data(), y, classes.size(), 5);
+    auto classifier = SoftmaxClassifier::train(y.size(), pca.output_dimension(), x.data(), y, classes);
+    classifier.set_temperature(cv.temperature);
+    spdlog::info("classifier trained and cross-validated in {:.1f} s", ms_since(classifier_started) / 1000);
     blobs.emplace_back(kClassifierBlob, classifier.serialize());
-    training["classifier_cv_accuracy"] = cv;
+    training["classifier_cv_accuracy"] = cv.accuracy;
+    training["classifier_temperature"] = cv.temperature;
     training["classes"] = classes;
     summary += "; classifier over " + std::to_string(classes.size()) + " categories, 5-fold accuracy " +
-               std::to_string(cv).substr(0, 5);
+               std::to_string(cv.accuracy).substr(0, 5) +
+               ", temperature " + std::to_string(cv.temperature).substr(0, 4);
   } else {
     blobs.emplace_back(kClassifierBlob, SoftmaxClassifier().serialize());
     summary += "; no category classifier (needs >= 2 categories with >= " + std::to_string(kMinPerCategory) +

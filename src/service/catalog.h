@@ -16,6 +16,7 @@
 
 #include "image/image_decoder.h"
 #include "model/embedder.h"
+#include "service/query.h"
 #include "store/catalog_store.h"
 
 namespace lookalike {
@@ -32,24 +33,6 @@ struct CatalogOptions {
 
 // $LOOKALIKE_MODEL, else the build's models/inception_v3_gem.json.
 std::string default_model_manifest();
-
-// Metadata filters of a search; an item must pass all that are set.
-struct ItemFilter {
-  std::vector<std::string> categories;
-  std::optional<double> price_min, price_max;
-  std::map<std::string, nlohmann::json> attributes;  // equality
-  bool empty() const { return categories.empty() && !price_min && !price_max && attributes.empty(); }
-  bool matches(const Item& item) const;
-};
-
-struct QueryOptions {
-  size_t k = 12;
-  std::string category = "auto";  // "auto" | "all" | a category name
-  std::optional<float> min_confidence;  // overrides CatalogOptions::min_confidence
-  bool allow_fallback = true;           // false: `auto` never widens (the seed API's on_cnn)
-  ItemFilter filter;
-  std::optional<cv::Rect> crop;  // in source pixels, clipped to the image
-};
 
 struct Timings {
   double decode_ms = 0, model_ms = 0, classify_ms = 0, search_ms = 0, total_ms = 0;

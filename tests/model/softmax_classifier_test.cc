@@ -38,14 +38,24 @@ TEST(SoftmaxClassifier, LearnsSeparableClasses) {
     correct += static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin()) == test.y[i];
   }
   EXPECT_GE(correct, test.y.size() * 95 / 100);
-  EXPECT_GT(SoftmaxClassifier::cross_validate(train.y.size(), 8, train.x.data(), train.y, 3, 5), 0.9);
+  EXPECT_GT(SoftmaxClassifier::cross_validate(train.y.size(), 8, train.x.data(), train.y, 3, 5).accuracy, 0.9);
 }
 
 TEST(SoftmaxClassifier, RandomLabelsStayNearChance) {
   Blobs b = make_blobs(40, 3);
   std::mt19937 rng(9);
   for (auto& y : b.y) y = static_cast<int>(rng() % 3);
-  EXPECT_LT(SoftmaxClassifier::cross_validate(b.y.size(), 8, b.x.data(), b.y, 3, 5), 0.6);
+  const auto cv = SoftmaxClassifier::cross_validate(b.y.size(), 8, b.x.data(), b.y, 3, 5);
+  EXPECT_LT(cv.accuracy, 0.6);
+  // Calibration: with labels carrying no signal the fitted temperature flattens the softmax.
+  auto model = SoftmaxClassifier::train(b.y.size(), 8, b.x.data(), b.y, {"a", "b", "c"});
+  model.set_temperature(cv.temperature);
+  double top = 0;
+  for (size_t i = 0; i < b.y.size(); ++i) {
+    const auto p = model.predict(b.x.data() + i * 8);
+    top += *std::max_element(p.begin(), p.end());
+  }
+  EXPECT_LT(top / double(b.y.size()), 0.5);
 }
 
 TEST(SoftmaxClassifier, SerialisationRoundTrips) {
@@ -54,6 +64,11 @@ TEST(SoftmaxClassifier, SerialisationRoundTrips) {
   const auto copy = SoftmaxClassifier::deserialize(model.serialize());
   EXPECT_EQ(copy.classes(), model.classes());
   EXPECT_EQ(copy.predict(b.x.data()), model.predict(b.x.data()));
+  auto hot = model;
+  hot.set_temperature(0.5f);
+  const auto sharp = SoftmaxClassifier::deserialize(hot.serialize()).predict(b.x.data());
+  const auto soft = copy.predict(b.x.data());
+  EXPECT_GT(*std::max_element(sharp.begin(), sharp.end()), *std::max_element(soft.begin(), soft.end()));
 }
 
 TEST(SoftmaxClassifier, RefusesCorruptOrInconsistentState) {

@@ -1,0 +1,485 @@
+#!/usr/bin/env node
+// End-to-end tests of the web page against the real C++ server, in Debian's Chromium.
+//
+// It imports a small subset of ../shared/datasets/fashion6-dev (from the repo root) into a temp
+// data dir, starts `lookalike serve --port 0 --web-root web/dist`, waits for /readyz, drives the
+// page with playwright-core, then stops the server with SIGTERM. Screenshots and the server log
+// go to web/test-output/. Prints "e2e: N passed, N failed" and exits non-zero on any failure.
+//
+// Environment: LOOKALIKE_BIN (default build/src/lookalike), CHROMIUM (default /usr/bin/chromium),
+// LOOKALIKE_DATASET (default ../shared/datasets/fashion6-dev), E2E_ONLY (substring of test names).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = resolve(webDir, '..');
+const binary = resolve(repoRoot, process.env.LOOKALIKE_BIN ?? 'build/src/lookalike');
+const dataset = resolve(repoRoot, process.env.LOOKALIKE_DATASET ?? '../shared/datasets/fashion6-dev');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const distDir = join(webDir, 'dist');
+const outDir = join(webDir, 'test-output');
+const only = process.env.E2E_ONLY ?? '';
+
+const CATEGORIES = ['coat', 'dress', 'hood', 'jumper', 'shirts', 'sweater'];
+// Enough per category that "auto" (search inside one category) can fill 12 cards.
+const PER_CATEGORY = 16;
+// Not in the imported subset (the first 16 of each folder), and confidently classified.
+const QUERY_PHOTO = join(dataset, 'shirts', '37.jpg');
+const SECOND_PHOTO = join(dataset, 'hood', '37.jpg');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+const started = Date.now();
+const log = (msg) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
+
+function fail(msg) {
+  console.error(`e2e: ${msg}`);
+  console.log('e2e: 0 passed, 1 failed');
+  process.exit(1);
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+}
+
+function assertEq(actual, expected, msg) {
+  if (actual !== expected) throw new Error(`${msg}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+// ---------------------------------------------------------------- setup
+
+if (!existsSync(dataset)) {
+  console.log(`e2e: SKIPPED: the dataset ${dataset} is absent, so there is no catalog to test against.`);
+  console.log('e2e: 0 passed, 0 failed, 1 skipped');
+  process.exit(0);
+}
+if (!existsSync(binary)) fail(`the server binary ${binary} is missing: build it first (scripts/build.sh).`);
+if (!existsSync(join(distDir, 'index.html'))) fail(`${distDir}/index.html is missing: run scripts/build-web.sh first.`);
+if (!existsSync(chromiumPath)) fail(`${chromiumPath} is missing: apt-get install -y chromium`);
+{
+  const v = spawnSync(chromiumPath, ['--version'], { encoding: 'utf8', timeout: 30_000 });
+  if (v.status !== 0) fail(`${chromiumPath} --version failed: ${v.stderr || v.error}`);
+  log(`browser: ${v.stdout.trim()}`);
+}
+
+mkdirSync(outDir, { recursive: true });
+for (const f of readdirSync(outDir)) if (f.endsWith('.png') || f === 'server.log' || f === 'import.log') rmSync(join(outDir, f));
+const work = mkdtempSync(join(tmpdir(), 'lookalike-e2e-'));
+const subset = join(work, 'photos');
+const dataDir = join(work, 'data');
+for (const c of CATEGORIES) {
+  mkdirSync(join(subset, c), { recursive: true });
+  const files = readdirSync(join(dataset, c))
+    .filter((f) => /\.(jpe?g|png)$/i.test(f))
+    .sort((a, b) => parseInt(a, 10) - parseInt(b, 10) || a.localeCompare(b))
+    .slice(0, PER_CATEGORY);
+  for (const f of files) symlinkSync(join(dataset, c, f), join(subset, c, f));
+}
+
+log(`importing ${CATEGORIES.length * PER_CATEGORY} photos into ${dataDir}`);
+{
+  const r = spawnSync(binary, ['--data', dataDir, 'import', subset], { encoding: 'utf8', timeout: 300_000 });
+  writeFileSync(join(outDir, 'import.log'), `${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0) fail(`import failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
+  log(r.stdout.trim().split('\n').slice(-2).join(' | '));
+}
+
+let server = null;
+function stopServer() {
+  if (server && server.exitCode === null) server.kill('SIGTERM');
+}
+process.on('exit', () => {
+  stopServer();
+  rmSync(work, { recursive: true, force: true });
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+async function startServer() {
+  const serverLog = createWriteStream(join(outDir, 'server.log'));
+  server = spawn(binary, ['--data', dataDir, 'serve', '--host', '127.0.0.1', '--port', '0', '--web-root', distDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stderr.pipe(serverLog);
+  const base = await new Promise((resolveBase, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`the server printed no address in 60 s:\n${buf}`)), 60_000);
+    server.stdout.on('data', (chunk) => {
+      buf += chunk;
+      serverLog.write(chunk);
+      const m = buf.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolveBase(m[1]);
+      }
+    });
+    server.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening:\n${buf}`)));
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const r = await fetch(`${base}/readyz`);
+      if (r.status === 200) break;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error('/readyz did not answer 200 within 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return base;
+}
+
+// ---------------------------------------------------------------- helpers
+
+// Chromium does not report the body of a multipart upload to the test, so the page's fetch is
+// wrapped (in the test only) to record the `options` field of every POST /api/v1/search.
+const RECORD_OPTIONS = () => {
+  const original = window.fetch.bind(window);
+  window.__searchOptions = [];
+  window.fetch = (input, init) => {
+    const url = typeof input === 'string' ? input : input.url;
+    if (url.endsWith('/api/v1/search') && init?.body instanceof FormData) {
+      window.__searchOptions.push(init.body.get('options'));
+    }
+    return original(input, init);
+  };
+};
+
+/** The `options` JSON of the latest multipart POST /api/v1/search the page sent. */
+async function lastSearchOptions(page) {
+  const all = await page.evaluate(() => window.__searchOptions);
+  assert(all && all.length > 0, 'the page sent a search with an options field');
+  return JSON.parse(all[all.length - 1]);
+}
+
+const isSearch = (r) => r.url().endsWith('/api/v1/search') && r.method() === 'POST';
+const isSimilar = (r) => /\/api\/v1\/items\/[^/]+\/similar\?/.test(r.url());
+
+async function cards(page) {
+  return page.locator('[data-testid="result-card"]');
+}
+
+async function waitForCards(page, n) {
+  await page.waitForFunction(
+    (count) => document.querySelectorAll('[data-testid="result-card"]').length === count && !document.querySelector('[aria-busy="true"]'),
+    n,
+    { timeout: 30_000 },
+  );
+}
+
+async function upload(page, photo) {
+  const [request] = await Promise.all([page.waitForRequest(isSearch), page.setInputFiles('[data-testid="file-input"]', photo)]);
+  return request;
+}
+
+async function cardCategories(page) {
+  return (await cards(page)).evaluateAll((els) => els.map((e) => e.getAttribute('data-category')));
+}
+
+async function shot(page, name, fullPage = false) {
+  // Result images load lazily: wait for those on screen (all of them for a full-page picture).
+  await page.locator('img').evaluateAll(
+    (imgs, all) =>
+      Promise.all(
+        imgs.map((img) => {
+          const r = img.getBoundingClientRect();
+          if (!all && (r.bottom < 0 || r.top > window.innerHeight)) return null;
+          img.loading = 'eager';
+          return img.decode().catch(() => {});
+        }),
+      ),
+    fullPage,
+  );
+  await page.screenshot({ path: join(outDir, `${name}.png`), fullPage });
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test('loads in Korean (browser locale) with an empty state and the category list', async ({ page }) => {
+  await assertText(page, 'h1', 'Lookalike');
+  await page.getByText('사진으로 시작하세요').waitFor();
+  assertEq(await page.evaluate(() => document.documentElement.lang), 'ko', 'html lang');
+  await page.getByRole('button', { name: '사진 선택' }).waitFor();
+  // auto, all and one option per imported category
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="category-select"] option').length === 8);
+  const labels = await page.locator('[data-testid="category-select"] option').allTextContents();
+  assert(labels.some((l) => l.startsWith('셔츠 (16)')), `a translated category with its count, got ${labels.join(', ')}`);
+  await shot(page, 'desktop-empty');
+});
+
+test('upload a photo: 12 cards, all in the predicted category (auto mode)', async ({ page }) => {
+  await upload(page, QUERY_PHOTO);
+  const options = await lastSearchOptions(page);
+  assertEq(options.k, 12, 'k sent');
+  assertEq(options.category, 'auto', 'category sent');
+  assert(!('crop' in options), 'no crop for a fresh upload');
+  await waitForCards(page, 12);
+  const banner = page.locator('[data-testid="banner"]');
+  const predicted = await banner.getAttribute('data-category');
+  assertEq(predicted, 'shirts', 'predicted category of shirts/37.jpg');
+  assertEq(await banner.getAttribute('data-fallback'), 'false', 'fallback used');
+  const cats = await cardCategories(page);
+  assert(cats.every((c) => c === predicted), `every card is ${predicted}: ${cats.join(',')}`);
+  await assertText(page, '[data-testid="banner"]', '예측 카테고리: 셔츠');
+  await assertText(page, '[data-testid="searched"]', '셔츠에서 검색함');
+  await assertText(page, '[data-testid="timings"]', '전체');
+  const score = await page.locator('.result-score').first().textContent();
+  assert(/^\D*\d{1,3}%$/.test(score.trim()), `score shown as a percentage: ${score}`);
+  const imgOk = await page.locator('[data-testid="result-card"] img').first().evaluate((img) => img.complete && img.naturalWidth > 0);
+  assert(imgOk, 'the first result image loaded');
+  assert(/\?search=\d+$/.test(page.url()), `URL names the search: ${page.url()}`);
+  await page.locator('[data-testid="result-card"] img').last().scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot(page, 'desktop-results');
+});
+
+test('crop then search: the request carries a crop in source pixels', async ({ page }) => {
+  await upload(page, QUERY_PHOTO);
+  await waitForCards(page, 12);
+  const size = page.locator('[data-testid="crop-size"]');
+  const before = await size.textContent();
+  const m = before.match(/\(원본 (\d+) × (\d+)px\)/);
+  assert(m, `natural size shown: ${before}`);
+  const [W, H] = [Number(m[1]), Number(m[2])];
+  await page.getByLabel('확대').fill('2');
+  // The cropper reports the new area once it has settled.
+  await page.waitForFunction(() => document.querySelector('[data-testid="crop-size"]')?.getAttribute('data-crop') !== '');
+  // Move the photo under the box with the keyboard (the crop area is focusable).
+  await page.getByLabel(/자르기 영역/).focus();
+  for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
+  await page.waitForTimeout(300);
+  const [request] = await Promise.all([page.waitForRequest(isSearch), page.getByRole('button', { name: '선택 영역으로 검색' }).click()]);
+  assert(request, 'search request seen');
+  const { crop } = await lastSearchOptions(page);
+  assert(crop, 'a crop was sent');
+  for (const key of ['x', 'y', 'w', 'h']) assert(Number.isInteger(crop[key]), `crop.${key} is an integer`);
+  assert(crop.x >= 0 && crop.y >= 0 && crop.x + crop.w <= W && crop.y + crop.h <= H, `crop ${JSON.stringify(crop)} inside ${W}x${H}`);
+  assert(Math.abs(crop.w - W / 2) <= 2 && Math.abs(crop.h - H / 2) <= 2, `zoom 2 gives half the photo: ${JSON.stringify(crop)} of ${W}x${H}`);
+  await waitForCards(page, 12);
+  await assertText(page, '#results-heading', '내 사진의 선택 영역과 닮은 상품');
+  await shot(page, 'desktop-crop');
+});
+
+test('open a card, keyboard in the dialog, "more like this", back and forward', async ({ page }) => {
+  await upload(page, QUERY_PHOTO);
+  await waitForCards(page, 12);
+  const uploadUrl = page.url();
+  const uploadIds = await page.locator('[data-testid="result-card"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')));
+  const first = page.locator('[data-testid="result-card"] button').first();
+  const firstId = await page.locator('[data-testid="result-card"]').first().getAttribute('data-id');
+  await first.click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  await assertText(page, '[data-testid="item-dialog"]', firstId);
+  await dialog.locator('img').evaluate((img) => img.decode());
+  await shot(page, 'desktop-dialog');
+  // Focus stays inside while tabbing; Escape closes and gives focus back to the card.
+  for (let i = 0; i < 6; i++) {
+    await page.keyboard.press('Tab');
+    assert(await dialog.evaluate((d) => d.contains(document.activeElement)), `focus inside the dialog after ${i + 1} Tab`);
+  }
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  assert(await first.evaluate((b) => b === document.activeElement), 'focus is back on the card');
+  // Open with the keyboard, then "more like this".
+  await page.keyboard.press('Enter');
+  await dialog.waitFor();
+  const [request] = await Promise.all([page.waitForRequest(isSimilar), dialog.getByRole('button', { name: '이것과 닮은 상품 더 보기' }).click()]);
+  const url = new URL(request.url());
+  assertEq(decodeURIComponent(url.pathname), `/api/v1/items/${firstId}/similar`, 'similar path');
+  assertEq(url.searchParams.get('k'), '12', 'similar k');
+  assertEq(url.searchParams.get('category'), 'auto', 'similar category');
+  await waitForCards(page, 12);
+  await assertText(page, '#results-heading', firstId);
+  assertEq(new URL(page.url()).searchParams.get('similar'), firstId, 'URL after more like this');
+  // New results: the item itself is left out, and the list differs from the photo's.
+  const similarIds = await page.locator('[data-testid="result-card"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')));
+  assert(!similarIds.includes(firstId), `the item itself is not among its similar items: ${similarIds.join(',')}`);
+  assert(similarIds.join() !== uploadIds.join(), 'the similar results differ from the photo results');
+
+  // Back: the uploaded-photo search comes back from memory, without uploading again.
+  let uploads = 0;
+  page.on('request', (r) => isSearch(r) && uploads++);
+  await page.goBack();
+  await page.waitForFunction((u) => location.href === u, uploadUrl);
+  await assertText(page, '#results-heading', '내 사진과 닮은 상품');
+  await waitForCards(page, 12);
+  assertEq(uploads, 0, 'uploads after going back');
+  await page.goForward();
+  await assertText(page, '#results-heading', firstId);
+  await waitForCards(page, 12);
+  // A ?similar= link works on its own (a reload or a bookmark).
+  await page.reload();
+  await assertText(page, '#results-heading', firstId);
+  await waitForCards(page, 12);
+});
+
+test('30 results in all categories, remembered after a reload', async ({ page }) => {
+  await upload(page, QUERY_PHOTO);
+  await waitForCards(page, 12);
+  await Promise.all([page.waitForRequest(isSearch), page.locator('[data-testid="category-select"]').selectOption('all')]);
+  assertEq((await lastSearchOptions(page)).category, 'all', 'category after choosing all');
+  await waitForCards(page, 12);
+  // Typed key by key: the debounce must not search for "3" on the way to "30".
+  const count = page.locator('[data-testid="count-input"]');
+  await count.fill('');
+  await Promise.all([page.waitForRequest(isSearch), count.pressSequentially('30', { delay: 120 })]);
+  await waitForCards(page, 30);
+  const options = await lastSearchOptions(page);
+  assertEq(options.k, 30, 'k after typing 30');
+  assertEq(options.category, 'all', 'category kept');
+  assertEq(await page.evaluate(() => window.__searchOptions.length), 3, 'searches sent (photo, all, 30: none for 3)');
+  const cats = new Set(await cardCategories(page));
+  assert(cats.size > 1, `all categories give several categories: ${[...cats].join(',')}`);
+  await assertText(page, '[data-testid="searched"]', '모든 카테고리에서 검색함');
+  await shot(page, 'desktop-30-all', true);
+  // Out of range: a visible message and no search.
+  await page.locator('[data-testid="count-input"]').fill('501');
+  await page.getByText('1부터 500까지의 정수를 입력하세요.').waitFor();
+  await page.locator('[data-testid="count-input"]').fill('30');
+  await page.reload();
+  assertEq(await page.locator('[data-testid="count-input"]').inputValue(), '30', 'count after reload');
+  assertEq(await page.locator('[data-testid="category-select"]').inputValue(), 'all', 'category after reload');
+  // The photo is gone after a reload; the page says so.
+  await page.getByText('이 검색은 더 이상 볼 수 없습니다').waitFor();
+});
+
+test('switch to English and back to Korean', async ({ page }) => {
+  await upload(page, QUERY_PHOTO);
+  await waitForCards(page, 12);
+  const koTexts = ['내 사진', '검색 옵션', '결과 개수', '내 사진과 닮은 상품', '예측 카테고리: 셔츠'];
+  for (const text of koTexts) await page.getByText(text, { exact: false }).first().waitFor();
+  await page.getByRole('button', { name: 'English' }).click();
+  for (const text of ['Your photo', 'Search options', 'Number of results', 'Items like your photo', 'Looks like: Shirt', 'Searched in Shirt']) {
+    await page.getByText(text, { exact: false }).first().waitFor({ timeout: 5000 });
+  }
+  assertEq(await page.evaluate(() => document.documentElement.lang), 'en', 'html lang');
+  assertEq(await page.getByText('검색 옵션').count(), 0, 'Korean heading gone');
+  assertEq(await page.getByRole('button', { name: 'English' }).getAttribute('aria-pressed'), 'true', 'English pressed');
+  await shot(page, 'desktop-english');
+  await page.reload();
+  await page.getByText('Start with a photo').or(page.getByText('This search is no longer available')).first().waitFor();
+  await page.getByRole('button', { name: '한국어' }).click();
+  await page.getByText('검색 옵션').waitFor();
+  assertEq(await page.getByText('Search options').count(), 0, 'English heading gone');
+  assertEq(await page.evaluate(() => document.documentElement.lang), 'ko', 'html lang');
+});
+
+test('a text file, a broken image, a huge file and an SVG the server refuses all show errors', async ({ page }) => {
+  let uploads = 0;
+  page.on('request', (r) => isSearch(r) && uploads++);
+  await page.setInputFiles('[data-testid="file-input"]', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello, not a photo') });
+  let alert = page.getByRole('alert');
+  await alert.waitFor();
+  await assertText(page, '[role="alert"]', '이미지 파일이 아닙니다');
+  await shot(page, 'desktop-error-text-file');
+  await page.setInputFiles('[data-testid="file-input"]', { name: 'broken.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not really a jpeg') });
+  await page.getByText('이미지를 열 수 없습니다').waitFor();
+  await page.setInputFiles('[data-testid="file-input"]', { name: 'huge.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(11 * 1024 * 1024, 1) });
+  await page.getByText('최대 10MB까지').waitFor();
+  assertEq(uploads, 0, 'nothing was uploaded for files refused in the browser');
+  // The browser can show an SVG but the server cannot decode one: its JSON error is shown.
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="80" height="100"><rect width="80" height="100" fill="red"/></svg>';
+  await page.setInputFiles('[data-testid="file-input"]', { name: 'shape.svg', mimeType: 'image/svg+xml', buffer: Buffer.from(svg) });
+  const box = page.locator('#results [role="alert"]');
+  await box.waitFor({ timeout: 15_000 });
+  const code = await box.getAttribute('data-error-code');
+  assert(['unsupported_media_type', 'unprocessable_image'].includes(code), `server error code shown: ${code}`);
+  await assertText(page, '#results [role="alert"]', '서버 메시지:');
+  await assertText(page, '#results [role="alert"]', '검색하지 못했습니다');
+  await shot(page, 'desktop-error-server');
+});
+
+test('phone viewport (390 px): no sideways scrolling, results in two columns', async ({ page }) => {
+  await page.setViewportSize(PHONE);
+  await shot(page, 'phone-empty', true);
+  await upload(page, SECOND_PHOTO);
+  await waitForCards(page, 12);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 0, `page wider than the phone by ${overflow}px`);
+  const lefts = await page.locator('[data-testid="result-card"]').evaluateAll((els) => [...new Set(els.map((e) => Math.round(e.getBoundingClientRect().left)))]);
+  assertEq(lefts.length, 2, 'card columns on a phone');
+  await shot(page, 'phone-results', true);
+  await page.locator('[data-testid="result-card"] button').first().click();
+  await page.getByRole('dialog').waitFor();
+  await page.getByRole('dialog').locator('img').evaluate((img) => img.decode());
+  await shot(page, 'phone-dialog');
+});
+
+async function assertText(page, selector, text) {
+  try {
+    await page.locator(selector).filter({ hasText: text }).first().waitFor({ timeout: 10_000 });
+  } catch {
+    const actual = await page.locator(selector).first().textContent({ timeout: 1000 }).catch(() => '(missing)');
+    throw new Error(`${selector} should contain ${JSON.stringify(text)}; it has ${JSON.stringify(actual)}`);
+  }
+}
+
+// ---------------------------------------------------------------- runner
+
+let base;
+try {
+  base = await startServer();
+} catch (e) {
+  fail(`could not start the server: ${e.message}`);
+}
+log(`server at ${base}`);
+
+const profile = mkdtempSync(join(tmpdir(), 'lookalike-e2e-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: chromiumPath,
+  headless: true,
+  args: CHROMIUM_ARGS,
+  locale: 'ko-KR',
+  viewport: DESKTOP,
+  timeout: 60_000,
+});
+context.setDefaultTimeout(15_000);
+await context.addInitScript(RECORD_OPTIONS);
+
+let passed = 0;
+let failed = 0;
+for (const { name, fn } of tests) {
+  if (only && !name.includes(only)) continue;
+  const t0 = Date.now();
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && pageErrors.push(`console: ${m.text()}`));
+  try {
+    await page.setViewportSize(DESKTOP);
+    // Each test starts from a clean slate: nothing remembered from the one before.
+    await page.goto(base);
+    await page.evaluate(() => localStorage.clear());
+    await page.goto(base);
+    await Promise.race([
+      fn({ page, base }),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 90 s')), 90_000)),
+    ]);
+    if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join(' | ')}`);
+    passed++;
+    log(`PASS ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    log(`FAIL ${name} (${Date.now() - t0} ms)\n    ${String(e.stack || e).split('\n').slice(0, 6).join('\n    ')}`);
+    const file = `fail-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`;
+    await page.screenshot({ path: join(outDir, file), fullPage: true }).catch(() => {});
+  } finally {
+    await page.close().catch(() => {});
+  }
+}
+
+await context.close();
+rmSync(profile, { recursive: true, force: true });
+stopServer();
+await new Promise((r) => (server.exitCode !== null ? r() : server.once('exit', r)));
+log(`server stopped (exit ${server.exitCode ?? server.signalCode}); screenshots in ${outDir}`);
+console.log(`e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,186 @@
+// Typed client for the Lookalike HTTP API (same origin: the C++ server serves this page).
+
+export interface ItemMetadata {
+  title: string;
+  price: number | null;
+  url: string;
+  attributes: Record<string, unknown>;
+}
+
+export interface Item {
+  id: string;
+  category: string;
+  file_name: string;
+  image_url: string;
+  width: number;
+  height: number;
+  metadata: ItemMetadata;
+}
+
+export interface SearchHit extends Item {
+  score: number;
+}
+
+export interface QueryInfo {
+  category: string | null;
+  confidence: number;
+  probabilities: Record<string, number>;
+  searched: string;
+  fallback_used: boolean;
+}
+
+export interface Timings {
+  decode: number;
+  model: number;
+  classify: number;
+  search: number;
+  total: number;
+}
+
+export interface SearchResponse {
+  query: QueryInfo;
+  results: SearchHit[];
+  timings_ms: Partial<Timings>;
+}
+
+export interface Category {
+  name: string;
+  count: number;
+}
+
+/** Crop rectangle in source (natural image) pixels. */
+export interface Crop {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** "auto": the CNN picks the category; "all": every category; anything else: a category name. */
+export type CategoryMode = string;
+
+export interface SearchOptions {
+  k: number;
+  category: CategoryMode;
+  crop?: Crop | null;
+}
+
+export const MIN_RESULTS = 1;
+export const MAX_RESULTS = 500;
+export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+
+/**
+ * A failed request. `code` is the server's error.code (e.g. "unsupported_media_type"), or one of
+ * the client's own: "network_error" (no answer), "bad_response" (an answer that is not the API's
+ * JSON) and "http_<status>" (an error status without the API's error body).
+ */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function isAbortError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'AbortError';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+async function request<T>(url: string, init: RequestInit = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, headers: { Accept: 'application/json', ...(init.headers ?? {}) } });
+  } catch (e) {
+    if (isAbortError(e)) throw e;
+    throw new ApiError(0, 'network_error', e instanceof Error ? e.message : String(e));
+  }
+  const text = await res.text();
+  let body: unknown = undefined;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) {
+    const err = isRecord(body) && isRecord(body.error) ? body.error : null;
+    if (err && typeof err.code === 'string') {
+      throw new ApiError(res.status, err.code, typeof err.message === 'string' ? err.message : '');
+    }
+    throw new ApiError(res.status, `http_${res.status}`, text.slice(0, 200) || res.statusText);
+  }
+  if (body === undefined) throw new ApiError(res.status, 'bad_response', 'the server answered with no JSON');
+  return body as T;
+}
+
+function checkSearchResponse(body: SearchResponse): SearchResponse {
+  if (!isRecord(body) || !Array.isArray(body.results) || !isRecord(body.query)) {
+    throw new ApiError(200, 'bad_response', 'the answer has no results');
+  }
+  return { ...body, timings_ms: isRecord(body.timings_ms) ? body.timings_ms : {} };
+}
+
+/** The JSON sent as the multipart field `options`. */
+export function searchOptionsJson(options: SearchOptions): string {
+  const out: Record<string, unknown> = { k: options.k, category: options.category };
+  if (options.crop) {
+    const { x, y, w, h } = options.crop;
+    out.crop = { x: Math.round(x), y: Math.round(y), w: Math.round(w), h: Math.round(h) };
+  }
+  return JSON.stringify(out);
+}
+
+/** POST /api/v1/search with the photo as multipart field `image`. */
+export async function searchImage(image: Blob, options: SearchOptions, signal?: AbortSignal): Promise<SearchResponse> {
+  const form = new FormData();
+  const name = image instanceof File && image.name ? image.name : 'query.jpg';
+  form.append('image', image, name);
+  form.append('options', searchOptionsJson(options));
+  const body = await request<SearchResponse>('/api/v1/search', { method: 'POST', body: form, signal });
+  return checkSearchResponse(body);
+}
+
+/** GET /api/v1/items/{id}/similar: search by a catalog item, without uploading anything. */
+export async function searchSimilar(
+  id: string,
+  options: Pick<SearchOptions, 'k' | 'category'>,
+  signal?: AbortSignal,
+): Promise<SearchResponse> {
+  const params = new URLSearchParams({ k: String(options.k), category: options.category });
+  const url = `/api/v1/items/${encodeURIComponent(id)}/similar?${params.toString()}`;
+  return checkSearchResponse(await request<SearchResponse>(url, { signal }));
+}
+
+export async function getCategories(signal?: AbortSignal): Promise<Category[]> {
+  const body = await request<{ categories?: unknown }>('/api/v1/categories', { signal });
+  if (!Array.isArray(body.categories)) throw new ApiError(200, 'bad_response', 'no categories in the answer');
+  return body.categories.filter(
+    (c): c is Category => isRecord(c) && typeof c.name === 'string' && typeof c.count === 'number',
+  );
+}
+
+export async function getItem(id: string, signal?: AbortSignal): Promise<Item> {
+  return request<Item>(`/api/v1/items/${encodeURIComponent(id)}`, { signal });
+}
+
+/** Whether a file can be sent as a query photo; null when it can, otherwise an error code. */
+export function checkImageFile(file: File): 'not_an_image' | 'file_too_large' | 'empty_file' | null {
+  // Some systems give no MIME type at all; the server decides for those.
+  if (file.type && !file.type.startsWith('image/')) return 'not_an_image';
+  if (!file.type && /\.(txt|pdf|json|csv|html?|docx?|xlsx?|zip|mp4|mov|mp3)$/i.test(file.name)) return 'not_an_image';
+  if (file.size === 0) return 'empty_file';
+  if (file.size > MAX_UPLOAD_BYTES) return 'file_too_large';
+  return null;
+}
+
+export function clampResults(k: number): number {
+  if (!Number.isFinite(k)) return 12;
+  return Math.min(MAX_RESULTS, Math.max(MIN_RESULTS, Math.round(k)));
+}

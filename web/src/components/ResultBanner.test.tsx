@@ -1,0 +1,31 @@
+import { screen } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import type { QueryInfo } from '../api';
+import { renderWithI18n } from '../test/render';
+import { ResultBanner } from './ResultBanner';
+
+const query: QueryInfo = { category: 'coat', confidence: 0.934, probabilities: {}, searched: 'coat', fallback_used: false };
+
+describe('ResultBanner', () => {
+  it('shows the predicted category, the confidence and the timings', () => {
+    renderWithI18n(<ResultBanner query={query} timings={{ model: 95.1, search: 0.24, total: 96 }} />);
+    const banner = screen.getByTestId('banner');
+    expect(banner).toHaveTextContent('Looks like: Coat');
+    expect(banner).toHaveTextContent('93% sure');
+    expect(banner).toHaveTextContent('Searched in Coat');
+    expect(screen.getByTestId('timings')).toHaveTextContent('model 95 ms · search 0.2 ms · total 96 ms');
+  });
+
+  it('says all categories were searched when the server fell back', () => {
+    renderWithI18n(<ResultBanner query={{ ...query, confidence: 0.3, searched: 'all', fallback_used: true }} timings={{}} />, 'ko');
+    expect(screen.getByTestId('searched')).toHaveTextContent('모든 카테고리에서 검색함');
+    expect(screen.getByText('카테고리가 확실하지 않아 모든 카테고리에서 검색했습니다.')).toBeInTheDocument();
+    expect(screen.queryByTestId('timings')).toBeNull();
+  });
+
+  it('copes with no predicted category', () => {
+    renderWithI18n(<ResultBanner query={{ ...query, category: null, searched: 'all' }} timings={{ total: 1 }} />);
+    expect(screen.getByTestId('banner')).toHaveTextContent('Category not recognised');
+    expect(screen.getByTestId('searched')).toHaveTextContent('Searched all categories');
+  });
+});

@@ -1,0 +1,50 @@
+import type { SearchHit } from '../api';
+import { useI18n } from '../i18n';
+
+interface Props {
+  hit: SearchHit;
+  onOpen: (hit: SearchHit, opener: HTMLElement) => void;
+}
+
+export function itemName(hit: { id: string; metadata?: { title?: string } }): string {
+  return hit.metadata?.title?.trim() || hit.id;
+}
+
+export function ResultCard({ hit, onOpen }: Props) {
+  const { t, categoryName, formatPercent } = useI18n();
+  const score = formatPercent(hit.score);
+  return (
+    <li className="result-card" data-testid="result-card" data-category={hit.category} data-id={hit.id}>
+      <button
+        type="button"
+        className="result-button"
+        aria-label={t('card.open', { name: itemName(hit) })}
+        onClick={(e) => onOpen(hit, e.currentTarget)}
+      >
+        <span className="result-thumb">
+          <img
+            src={hit.image_url}
+            alt={t('card.imageAlt', { category: categoryName(hit.category), id: hit.id })}
+            loading="lazy"
+            decoding="async"
+            width={hit.width || undefined}
+            height={hit.height || undefined}
+          />
+        </span>
+        <span className="result-info">
+          <span className="result-category" data-testid="result-category">
+            {categoryName(hit.category)}
+          </span>
+          <span className="result-score" title={t('card.score')}>
+            <span className="visually-hidden">{t('card.score')} </span>
+            {score}
+          </span>
+        </span>
+        {hit.metadata?.title && <span className="result-title">{hit.metadata.title}</span>}
+        <span className="score-bar" aria-hidden="true">
+          <span style={{ width: `${Math.max(0, Math.min(1, hit.score)) * 100}%` }} />
+        </span>
+      </button>
+    </li>
+  );
+}

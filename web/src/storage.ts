@@ -1,0 +1,57 @@
+// What the page remembers across reloads (localStorage). Every access is guarded: storage can be
+// disabled, full, or hold a value written by an older version of the page.
+import { clampResults } from './api';
+import type { Lang } from './i18n/messages';
+
+const OPTIONS_KEY = 'lookalike.options.v1';
+const LANG_KEY = 'lookalike.lang';
+
+export interface StoredOptions {
+  k: number;
+  category: string;
+}
+
+export const DEFAULT_OPTIONS: StoredOptions = { k: 11, category: 'auto' };
+
+function read(key: string): string | null {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function write(key: string, value: string): void {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch {
+    // Private mode or a full quota: the page still works, it just forgets.
+  }
+}
+
+export function loadOptions(): StoredOptions {
+  const text = read(OPTIONS_KEY);
+  if (!text) return { ...DEFAULT_OPTIONS };
+  try {
+    const v = JSON.parse(text) as Partial<StoredOptions>;
+    return {
+      k: typeof v.k === 'number' ? clampResults(v.k) : DEFAULT_OPTIONS.k,
+      category: typeof v.category === 'string' && v.category ? v.category : DEFAULT_OPTIONS.category,
+    };
+  } catch {
+    return { ...DEFAULT_OPTIONS };
+  }
+}
+
+export function saveOptions(options: StoredOptions): void {
+  write(OPTIONS_KEY, JSON.stringify({ k: options.k, category: options.category }));
+}
+
+export function loadLang(): Lang | null {
+  const v = read(LANG_KEY);
+  return v === 'ko' || v === 'en' ? v : null;
+}
+
+export function saveLang(lang: Lang): void {
+  write(LANG_KEY, lang);
+}
