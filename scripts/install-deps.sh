@@ -12,7 +12,7 @@ packages=(
   libopenblas0-pthread  # FAISS and the PCA use BLAS/LAPACK: the reference build is ~20x slower
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium)
+  packages+=(chromium fonts-noto-cjk)  # Korean glyphs in the page's screenshots
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   packages+=(nodejs npm)

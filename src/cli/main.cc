@@ -6,10 +6,33 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <opencv2/core/utility.hpp>
 
 #include "cli/commands.h"
 #include "common/error.h"
+
+namespace {
+
+// CLI11 reports an unknown command only as "A subcommand is required"; name it instead.
+std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--data" || arg == "--model" || arg == "--threads") {
+      ++i;
+      continue;
+    }
+    if (arg.empty() || arg[0] == '-') continue;
+    for (const auto* sub : app.get_subcommands({})) {
+      if (sub->get_name() == arg) return std::nullopt;
+    }
+    return arg;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace lookalike;
@@ -24,6 +47,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("-v,--verbose", global.verbose, "Log more");
   register_commands(app, global);
+  if (const auto unknown = unknown_command(app, argc, argv)) {
+    std::fprintf(stderr, "lookalike: error: unknown command '%s'; run `lookalike --help` for the list\n", unknown->c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

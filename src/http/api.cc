@@ -221,6 +221,18 @@ void Api::attach(httplib::Server& server) {
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
+  // A client that asks first (Expect: 100-continue, as curl does for large bodies) is refused
+  // from the declared length and never sends the body. Without it, httplib reads and discards
+  // an oversized body, then answers 413 through the error handler below.
+  server.set_expect_100_continue_handler([this](const Request& req, Response& res) {
+    const size_t limit = options_.max_upload_bytes + (64 << 10);
+    if (std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) <= limit) return 100;
+    send_error(res, ErrorCode::kPayloadTooLarge,
+               "the request body is over the upload limit of " + std::to_string(options_.max_upload_bytes >> 20) + " MB");
+    metrics_.record_request("unmatched", 413, 0);
+    return 413;
+  });
+
   // httplib's own failures (unknown route, body over the limit, bad request line) get the
   // same JSON error shape; an existing path with another method is a 405.
   server.set_error_handler(httplib::Server::HandlerWithResponse([this](const Request& req, Response& res) {
@@ -239,6 +251,8 @@ void Api::attach(httplib::Server& server) {
     } else if (res.status == 413) {
       send_error(res, ErrorCode::kPayloadTooLarge,
                  "the request body is over the upload limit of " + std::to_string(options_.max_upload_bytes >> 20) + " MB");
+    } else if (res.status == 400) {
+      send_error(res, ErrorCode::kInvalidArgument, "malformed request: the HTTP request or its multipart body could not be parsed");
     } else {
       send_json(res, res.status, {{"error", {{"code", "bad_request"}, {"message", "the request could not be read (HTTP " + std::to_string(res.status) + ")"}}}});
     }

@@ -2,11 +2,12 @@
 
 #include <httplib.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -51,17 +52,40 @@ void configure(httplib::Server& server, const ServerOptions& options) {
   server.set_payload_max_length((options.max_upload_mb << 20) + (64 << 10));
 }
 
+int g_stop_pipe[2] = {-1, -1};
+
+// Libraries start threads before main (OpenBLAS, TBB), so a blocked mask plus sigwait cannot
+// catch every delivery; a handler that only writes one byte to a pipe (async-signal-safe)
+// works whichever thread the kernel picks.
+extern "C" void on_stop_signal(int sig) {
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] const ssize_t n = ::write(g_stop_pipe[1], &byte, 1);
+}
+
+void install_stop_handlers() {
+  if (::pipe(g_stop_pipe) != 0) throw Error(ErrorCode::kInternal, "cannot create the shutdown pipe");
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+int wait_for_stop_signal() {
+  unsigned char byte = 0;
+  while (::read(g_stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+  return byte;
+}
+
 }  // namespace
 
 int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
-  // Signals are taken by a dedicated thread (sigwait), so every thread created below,
-  // including httplib's workers, inherits the blocked mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  install_stop_handlers();
 
+  // Access log lines are info level; --verbose raises it further.
+  if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
   ApiOptions api_options;
   api_options.admin_token = load_admin_token(options);
   api_options.cors_origins = options.cors_origins;
@@ -72,6 +96,15 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   httplib::Server server;
   configure(server, options);
   api.attach(server);
+  // Debian's libcpp-httplib is compiled with a listen backlog of 5: a burst of clients
+  // overflows it, their requests stall in TCP retransmission past the keep-alive wait, and
+  // they see the connection closed. The listening socket is captured here and re-listened
+  // with a deep backlog once bound.
+  int listen_fd = -1;
+  server.set_socket_options([&listen_fd](int sock) {
+    httplib::default_socket_options(sock);
+    if (listen_fd < 0) listen_fd = sock;
+  });
 
   const int port = options.port == 0 ? server.bind_to_any_port(options.host)
                                      : (server.bind_to_port(options.host, options.port) ? options.port : -1);
@@ -79,16 +112,14 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
     throw Error(ErrorCode::kInvalidArgument,
                 "cannot listen on " + options.host + ":" + std::to_string(options.port) + " (in use or not permitted)");
   }
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);
   std::thread listener([&] { server.listen_after_bind(); });
   std::printf("listening on http://%s:%d\n", options.host.c_str(), port);
   std::fflush(stdout);
 
-  std::atomic<bool> stopping{false};
   std::thread signal_waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    stopping = true;
-    spdlog::warn("signal {} received: finishing in-flight requests", sig);
+    const int sig = wait_for_stop_signal();
+    if (sig != 0) spdlog::warn("signal {} received: finishing in-flight requests", sig);
     server.stop();
   });
 
@@ -105,9 +136,8 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   } catch (const Error& e) {
     std::fprintf(stderr, "lookalike: error: %s\n", e.what());
     status = 1;
-    if (!stopping) {
-      pthread_kill(signal_waiter.native_handle(), SIGTERM);
-    }
+    const unsigned char wake = 0;
+    [[maybe_unused]] const ssize_t n = ::write(g_stop_pipe[1], &wake, 1);
   }
   signal_waiter.join();
   listener.join();

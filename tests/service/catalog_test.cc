@@ -212,7 +212,7 @@ TEST_F(CatalogTest, BadFilesAreSkippedWithReasonsAndDuplicatesReuseDescriptors) 
   EXPECT_NE(reasons.find("truncated.jpg: JPEG data is corrupt: truncated"), std::string::npos) << reasons;
   EXPECT_NE(reasons.find("text.jpg: not an image"), std::string::npos) << reasons;
   EXPECT_NE(reasons.find("empty.jpg: the file is empty"), std::string::npos) << reasons;
-  const auto a = other.store().find("misc-copy"), b = other.store().find("misc-copy2");
+  const auto a = other.store().find("copy"), b = other.store().find("copy2");
   ASSERT_TRUE(a && b);
   EXPECT_EQ(other.store().descriptor(a->key), other.store().descriptor(b->key));
   EXPECT_EQ(a->image_path, b->image_path);  // stored once, content-addressed

@@ -397,6 +397,35 @@ test('a text file, a broken image, a huge file and an SVG the server refuses all
   await shot(page, 'desktop-error-server');
 });
 
+test('drag & drop and paste a photo', async ({ page }) => {
+  // A real JPEG, fetched from the catalog inside the page, dropped on the drop zone as a file.
+  const dropped = page.waitForRequest(isSearch);
+  await page.evaluate(async () => {
+    const blob = await (await fetch('/api/v1/items/coat-1/image')).blob();
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], 'dropped.jpg', { type: 'image/jpeg' }));
+    const zone = document.querySelector('[data-testid="dropzone"]');
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  });
+  await dropped;
+  await waitForCards(page, 12);
+  assertEq(await page.evaluate(() => window.__searchOptions.length), 1, 'searches after the drop');
+  // Pasting (Ctrl+V of an image) searches again with the pasted photo.
+  const pasted = page.waitForRequest(isSearch);
+  await page.evaluate(async () => {
+    const blob = await (await fetch('/api/v1/items/dress-1/image')).blob();
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], 'pasted.jpg', { type: 'image/jpeg' }));
+    window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  await pasted;
+  await waitForCards(page, 12);
+  assertEq(await page.evaluate(() => window.__searchOptions.length), 2, 'searches after the paste');
+  assert(/\?search=\d+$/.test(page.url()), 'a pasted search has its own history entry');
+});
+
 test('phone viewport (390 px): no sideways scrolling, results in two columns', async ({ page }) => {
   await page.setViewportSize(PHONE);
   await shot(page, 'phone-empty', true);

@@ -177,7 +177,7 @@ describe('App', () => {
     await upload(photo());
     await waitFor(() => expect(screen.getAllByTestId('result-card')).toHaveLength(12));
     const uploadUrl = window.location.search;
-    const card = screen.getByRole('button', { name: 'Details for shirts-0' });
+    const card = screen.getByRole('button', { name: 'Details for shirts-0 (Shirt, 90% similar)' });
     await userEvent.click(card);
     const dialog = screen.getByRole('dialog');
     expect(dialog).toHaveTextContent('shirts-0');

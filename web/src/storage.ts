@@ -11,7 +11,7 @@ export interface StoredOptions {
   category: string;
 }
 
-export const DEFAULT_OPTIONS: StoredOptions = { k: 11, category: 'auto' };
+export const DEFAULT_OPTIONS: StoredOptions = { k: 12, category: 'auto' };
 
 function read(key: string): string | null {
   try {

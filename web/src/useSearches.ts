@@ -56,6 +56,8 @@ interface Handlers {
 
 export function useSearches({ onRestoreUpload, onNavigate, currentOptions }: Handlers) {
   const [view, setView] = useState<View>({ kind: 'empty' });
+  const viewRef = useRef(view);
+  viewRef.current = view;
   const cache = useRef(new Map<number, Search>());
   const counter = useRef(new SeqCounter());
   const current = useRef(0);
@@ -109,10 +111,12 @@ export function useSearches({ onRestoreUpload, onNavigate, currentOptions }: Han
   /** Runs the shown search again in place (the retry button, or new options). */
   const rerun = useCallback(
     (options?: SearchOptionsState) => {
-      if (view.kind !== 'search') return;
-      run(view.search.source, options ?? view.search.options, 'replace');
+      // The view now, not when the caller was rendered (a debounced option change comes later).
+      const shown = viewRef.current;
+      if (shown.kind !== 'search') return;
+      run(shown.search.source, options ?? shown.search.options, 'replace');
     },
-    [run, view],
+    [run],
   );
 
   const show = useCallback(

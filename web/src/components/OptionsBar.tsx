@@ -28,8 +28,8 @@ export function OptionsBar({ options, categories, categoriesFailed, onChange }: 
   const id = useId();
   const [countText, setCountText] = useState(String(options.k));
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  const latest = useRef(options);
-  latest.current = options;
+  const latest = useRef({ options, onChange });
+  latest.current = { options, onChange };
 
   // Follow outside changes (e.g. options restored) unless the field is being edited.
   useEffect(() => {
@@ -45,8 +45,8 @@ export function OptionsBar({ options, categories, categoriesFailed, onChange }: 
   const commitCount = (text: string, delay: number) => {
     if (timer.current) clearTimeout(timer.current);
     const k = parseCount(text);
-    if (k === null || k === latest.current.k) return;
-    const apply = () => onChange({ ...latest.current, k });
+    if (k === null || k === latest.current.options.k) return;
+    const apply = () => latest.current.onChange({ ...latest.current.options, k });
     if (delay <= 0) apply();
     else timer.current = setTimeout(apply, delay);
   };
@@ -97,7 +97,7 @@ export function OptionsBar({ options, categories, categoriesFailed, onChange }: 
             id={`${id}-category`}
             value={options.category}
             data-testid="category-select"
-            onChange={(e) => onChange({ ...latest.current, category: e.currentTarget.value })}
+            onChange={(e) => onChange({ ...options, category: e.currentTarget.value })}
           >
             <option value="auto">{t('options.category.auto')}</option>
             <option value="all">{t('options.category.all')}</option>

@@ -18,7 +18,7 @@ export function ResultCard({ hit, onOpen }: Props) {
       <button
         type="button"
         className="result-button"
-        aria-label={t('card.open', { name: itemName(hit) })}
+        aria-label={t('card.open', { name: itemName(hit), category: categoryName(hit.category), score })}
         onClick={(e) => onOpen(hit, e.currentTarget)}
       >
         <span className="result-thumb">

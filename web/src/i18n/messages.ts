@@ -74,7 +74,7 @@ const en = {
   'timings.search': 'search {ms} ms',
   'timings.total': 'total {ms} ms',
 
-  'card.open': 'Details for {name}',
+  'card.open': 'Details for {name} ({category}, {score} similar)',
   'card.score': 'Similarity',
   'card.imageAlt': '{category} item {id}',
 
@@ -187,7 +187,7 @@ const ko: Record<MessageKey, string> = {
   'timings.search': '검색 {ms}ms',
   'timings.total': '전체 {ms}ms',
 
-  'card.open': '{name} 상세 정보',
+  'card.open': '{name} 상세 정보 ({category}, 유사도 {score})',
   'card.score': '유사도',
   'card.imageAlt': '{category} 상품 {id}',
 
