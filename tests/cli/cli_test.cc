@@ -102,6 +102,12 @@ TEST_F(CliTest, BadSearchInputs) {
   expect_failure({"--data", data(), "search", (tmp.path() / "text.jpg").string()}, "not an image");
   expect_failure({"--data", data(), "search", (tmp.path() / "half.jpg").string()}, "truncated");
   expect_failure({"--data", data(), "search", (tmp.path() / "missing.jpg").string()}, "no such file");
+  // A PNG whose header declares 30000x30000 pixels is refused before any pixel is decoded.
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png += std::string("\x00\x00\x00\x0dIHDR\x00\x00\x75\x30\x00\x00\x75\x30\x08\x02\x00\x00\x00", 21);
+  testing::write_bytes(tmp.path() / "huge.png", png + std::string(64, '\0'));
+  expect_failure({"--data", data(), "search", (tmp.path() / "huge.png").string()},
+                 "30000x30000 is 900000000 pixels, over the limit of 40000000");
   expect_failure({"--data", data(), "search", a_photo().string(), "--category", "trousers"},
                  "unknown category 'trousers'; use auto, all or one of: coat, dress");
   expect_failure({"--data", data(), "search", a_photo().string(), "--k", "0"}, "--k");
@@ -163,6 +169,26 @@ TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_NE(resumed.out.find("already stored " + std::to_string(after_kill)), std::string::npos) << resumed.out;
   EXPECT_EQ(stored_items(d + "/catalog.sqlite"), 60u);
+}
+
+TEST_F(CliTest, ACatalogWithoutCategoriesSearchesEverything) {
+  testing::TempDir tmp;
+  size_t n = 0;
+  for (const auto& dir : fs::directory_iterator(dir_->path() / "photos")) {
+    for (const auto& f : fs::directory_iterator(dir.path())) {
+      if (n < 12) fs::create_symlink(fs::canonical(f.path()), tmp.path() / (dir.path().filename().string() + "-" + f.path().filename().string()));
+      ++n;
+    }
+  }
+  const auto import = run_lookalike({"--data", tmp.str() + "/d", "import", tmp.str()});
+  ASSERT_EQ(import.status, 0) << import.err;
+  EXPECT_NE(import.out.find("no category classifier"), std::string::npos) << import.out;
+  const auto r = run_lookalike({"--data", tmp.str() + "/d", "search", a_photo().string(), "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(doc["query"]["category"].is_null());
+  EXPECT_EQ(doc["query"]["searched"], "all");
+  EXPECT_EQ(doc["results"].size(), 12u);
 }
 
 TEST_F(CliTest, AddAndRemoveFromTheCommandLine) {
