@@ -53,7 +53,8 @@ LoadResult load(int port, const std::vector<std::string>& photos, int clients, d
       size_t errors = 0;
       while (Clock::now() < deadline) {
         const std::string& photo = photos[next++ % photos.size()];
-        httplib::MultipartFormDataItems items{{"image", photo, "q.jpg", "image/jpeg"}, {"options", R"({"k": 12})", "", ""}};
+        httplib::MultipartFormDataItems items{{"image", photo, "q.jpg", "image/jpeg"},
+                                              {"options", R"({"k": 12})", "", ""}};
         const auto t = Clock::now();
         const auto res = client.Post("/api/v1/search", items);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -82,10 +83,14 @@ int main(int argc, char** argv) {
   std::string dataset = "../shared/datasets/fashion6-dev";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--port") port = std::stoi(argv[i + 1]);
-    else if (flag == "--seconds") seconds = std::stod(argv[i + 1]);
-    else if (flag == "--dataset") dataset = argv[i + 1];
-    else if (flag == "--threads") threads = std::stoi(argv[i + 1]);
+    if (flag == "--port")
+      port = std::stoi(argv[i + 1]);
+    else if (flag == "--seconds")
+      seconds = std::stod(argv[i + 1]);
+    else if (flag == "--dataset")
+      dataset = argv[i + 1];
+    else if (flag == "--threads")
+      threads = std::stoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: bench_http --port PORT [--dataset DIR] [--seconds 20] [--threads N]\n");
       return 2;
@@ -118,10 +123,15 @@ int main(int argc, char** argv) {
     const auto r = load(port, photos, clients, seconds);
     const double p50 = percentile(r.latencies_ms, 0.5), p99 = percentile(r.latencies_ms, 0.99);
     const double rps = double(r.latencies_ms.size()) / r.seconds;
-    std::printf("clients=%2d: %zu requests, %zu errors, p50 %.1f ms, p99 %.1f ms, %.2f req/s (p50/bare %.2f)\n", clients,
-                r.latencies_ms.size(), r.errors, p50, p99, rps, p50 / bare);
-    out["clients" + std::to_string(clients)] = {{"requests", r.latencies_ms.size()}, {"errors", r.errors}, {"p50_ms", p50},
-                                                {"p99_ms", p99}, {"rps", rps}, {"p50_over_bare", p50 / bare}};
+    std::printf(
+        "clients=%2d: %zu requests, %zu errors, p50 %.1f ms, p99 %.1f ms, %.2f req/s (p50/bare %.2f)\n",
+        clients, r.latencies_ms.size(), r.errors, p50, p99, rps, p50 / bare);
+    out["clients" + std::to_string(clients)] = {{"requests", r.latencies_ms.size()},
+                                                {"errors", r.errors},
+                                                {"p50_ms", p50},
+                                                {"p99_ms", p99},
+                                                {"rps", rps},
+                                                {"p50_over_bare", p50 / bare}};
   }
   std::printf("%s\n", out.dump().c_str());
   return 0;

@@ -9,6 +9,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   const auto header = lookalike::probe_image(bytes);
-  if (header.format == lookalike::ImageFormat::kUnknown && (header.width != 0 || header.height != 0)) __builtin_trap();
+  if (header.format == lookalike::ImageFormat::kUnknown && (header.width != 0 || header.height != 0))
+    __builtin_trap();
   return 0;
 }

@@ -1,7 +1,7 @@
 #include "cli/commands.h"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -71,7 +71,8 @@ std::string fixed(double v, int digits) {
 
 void print_result(const QueryResult& r) {
   if (!r.prediction.category.empty()) {
-    std::printf("predicted category: %s (%.1f%%)\n", r.prediction.category.c_str(), 100.0 * r.prediction.confidence);
+    std::printf("predicted category: %s (%.1f%%)\n", r.prediction.category.c_str(),
+                100.0 * r.prediction.confidence);
   }
   std::printf("searched: %s%s\n", r.searched.c_str(),
               r.fallback_used ? " (prediction below the confidence threshold: searched all categories)" : "");
@@ -82,16 +83,18 @@ void print_result(const QueryResult& r) {
                 h.item.id.c_str(), h.item.source.c_str());
   }
   const auto& t = r.timings;
-  std::printf("timings: decode %.1f ms, model %.1f ms, classify %.2f ms, search %.2f ms, total %.1f ms\n", t.decode_ms,
-              t.model_ms, t.classify_ms, t.search_ms, t.total_ms);
+  std::printf("timings: decode %.1f ms, model %.1f ms, classify %.2f ms, search %.2f ms, total %.1f ms\n",
+              t.decode_ms, t.model_ms, t.classify_ms, t.search_ms, t.total_ms);
 }
 
 void add_import(CLI::App& app, const GlobalOptions& g) {
-  auto* cmd = app.add_subcommand("import", "Import a folder of category sub-folders, or a CSV/JSONL manifest");
+  auto* cmd =
+      app.add_subcommand("import", "Import a folder of category sub-folders, or a CSV/JSONL manifest");
   auto path = std::make_shared<std::string>();
   auto batch = std::make_shared<size_t>(8);
   auto no_train = std::make_shared<bool>(false);
-  cmd->add_option("PATH", *path, "Folder (one sub-folder per category) or manifest (.csv / .jsonl)")->required();
+  cmd->add_option("PATH", *path, "Folder (one sub-folder per category) or manifest (.csv / .jsonl)")
+      ->required();
   cmd->add_option("--batch", *batch, "Photos per CNN batch and per database transaction")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -107,14 +110,20 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
       options.batch_size = *batch;
       options.train = !*no_train;
       options.cancel = &g_interrupted;
-      options.on_progress = [&](const ImportProgress& p) { bar.update(p.done, p.total, p.seconds, p.imported); };
-      std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(), g.data_dir.c_str());
+      options.on_progress = [&](const ImportProgress& p) {
+        bar.update(p.done, p.total, p.seconds, p.imported);
+      };
+      std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(),
+                   g.data_dir.c_str());
       const auto report = import_entries(catalog, entries, options);
       bar.finish();
-      for (const auto& f : report.failures) std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
-      std::printf("imported %zu, already stored %zu, reused descriptors %zu, failed %zu of %zu in %.1f s (%.1f img/s)\n",
-                  report.imported, report.already_stored, report.reused_descriptors, report.failures.size(),
-                  report.total, report.seconds, report.images_per_second);
+      for (const auto& f : report.failures)
+        std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
+      std::printf(
+          "imported %zu, already stored %zu, reused descriptors %zu, failed %zu of %zu in %.1f s (%.1f "
+          "img/s)\n",
+          report.imported, report.already_stored, report.reused_descriptors, report.failures.size(),
+          report.total, report.seconds, report.images_per_second);
       if (!report.training.empty()) std::printf("trained: %s\n", report.training.c_str());
       if (report.interrupted) {
         std::fprintf(stderr, "interrupted: %zu photos are stored; run the same import again to resume\n",
@@ -174,7 +183,8 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--queries", a->queries, "Folder of category sub-folders used as queries (default: leave-one-out)");
+  cmd->add_option("--queries", a->queries,
+                  "Folder of category sub-folders used as queries (default: leave-one-out)");
   cmd->add_option("--limit", a->limit, "Evaluate at most this many queries");
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([&g, a] {
@@ -186,7 +196,8 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       options.limit = a->limit;
       const auto started = std::chrono::steady_clock::now();
       options.on_progress = [&](size_t done, size_t total) {
-        bar.update(done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), done);
+        bar.update(done, total,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), done);
       };
       const auto result = evaluate(catalog, options);
       bar.finish();
@@ -205,13 +216,14 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       return 0;
     });
   });
-  app.add_subcommand("train", "Learn the PCA-whitening and the category classifier from the catalog")->callback([&g] {
-    run(g, [&] {
-      Catalog catalog(catalog_options(g), false);
-      std::printf("trained: %s\n", catalog.train().c_str());
-      return 0;
-    });
-  });
+  app.add_subcommand("train", "Learn the PCA-whitening and the category classifier from the catalog")
+      ->callback([&g] {
+        run(g, [&] {
+          Catalog catalog(catalog_options(g), false);
+          std::printf("trained: %s\n", catalog.train().c_str());
+          return 0;
+        });
+      });
   auto* info = app.add_subcommand("info", "Show catalog size, categories and training figures");
   auto json = std::make_shared<bool>(false);
   info->add_flag("--json", *json, "Print JSON");
@@ -271,7 +283,8 @@ void add_items(CLI::App& app, const GlobalOptions& g) {
         item.metadata.attributes[kv.substr(0, eq)] = kv.substr(eq + 1);
       }
       const auto stored = catalog.add(read_file(a->image, catalog.options().max_image_bytes), item);
-      std::printf("added %s (%s)%s\n", stored.id.c_str(), stored.category.empty() ? "no category" : stored.category.c_str(),
+      std::printf("added %s (%s)%s\n", stored.id.c_str(),
+                  stored.category.empty() ? "no category" : stored.category.c_str(),
                   catalog.ready() ? "" : "; run `lookalike train` to make the catalog searchable");
       return 0;
     });
@@ -304,7 +317,9 @@ void add_items(CLI::App& app, const GlobalOptions& g) {
   auto l = std::make_shared<ListArgs>();
   list->add_option("--category", l->query.category, "Only this category");
   list->add_option("--offset", l->query.offset, "Skip this many")->capture_default_str();
-  list->add_option("--limit", l->query.limit, "At most this many")->check(CLI::Range(1, 100000))->capture_default_str();
+  list->add_option("--limit", l->query.limit, "At most this many")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   list->add_flag("--json", l->json, "Print JSON lines");
   list->callback([&g, l] {
     run(g, [&] {
@@ -325,8 +340,12 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
   auto* cmd = app.add_subcommand("serve", "Serve the catalog over HTTP (API + web page)");
   auto o = std::make_shared<ServerOptions>();
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", o->port, "Port (0 = pick a free one)")->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("--workers", o->workers, "HTTP worker threads")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--port", o->port, "Port (0 = pick a free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--workers", o->workers, "HTTP worker threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->add_option("--inference-slots", o->inference_slots, "CNN forwards that may run at once")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
@@ -335,7 +354,8 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_option("--web-root", o->web_root, "Folder of the built web page (default: the build's web/dist)");
   cmd->add_option("--admin-token-file", o->admin_token_file, "File holding the admin bearer token");
-  cmd->add_option("--cors-origin", o->cors_origins, "Allowed cross-origin (repeatable; default: same origin only)");
+  cmd->add_option("--cors-origin", o->cors_origins,
+                  "Allowed cross-origin (repeatable; default: same origin only)");
   cmd->add_option("--min-confidence", o->min_confidence, "auto mode falls back to all categories below this")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();

@@ -1,14 +1,14 @@
 // lookalike [--data DIR] COMMAND ...  — the command-line front end of the engine.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <opencv2/core/utility.hpp>
 #include <optional>
 #include <string>
-#include <opencv2/core/utility.hpp>
 
 #include "cli/commands.h"
 #include "common/error.h"
@@ -41,14 +41,16 @@ int main(int argc, char** argv) {
   GlobalOptions global;
   app.add_option("--data", global.data_dir, "Data directory (catalog database, index, stored photos)")
       ->capture_default_str();
-  app.add_option("--model", global.model_manifest, "Model manifest JSON (default: $LOOKALIKE_MODEL or the build's)");
+  app.add_option("--model", global.model_manifest,
+                 "Model manifest JSON (default: $LOOKALIKE_MODEL or the build's)");
   app.add_option("--threads", global.threads, "CPU threads for the CNN (0 = all cores)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
   app.add_flag("-v,--verbose", global.verbose, "Log more");
   register_commands(app, global);
   if (const auto unknown = unknown_command(app, argc, argv)) {
-    std::fprintf(stderr, "lookalike: error: unknown command '%s'; run `lookalike --help` for the list\n", unknown->c_str());
+    std::fprintf(stderr, "lookalike: error: unknown command '%s'; run `lookalike --help` for the list\n",
+                 unknown->c_str());
     return 2;
   }
   try {

@@ -34,7 +34,8 @@ void ProgressBar::update(size_t done, size_t total, double seconds, size_t count
   const int filled = total ? static_cast<int>(double(width) * double(done) / double(total)) : width;
   if (tty_) {
     std::fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu  %.1f img/s  ETA %s ", label_.c_str(), filled,
-                 "##############################", width - filled, "", done, total, rate, duration(eta).c_str());
+                 "##############################", width - filled, "", done, total, rate,
+                 duration(eta).c_str());
     drawn_ = true;
   } else {
     std::fprintf(stderr, "%s: %zu/%zu (%.0f%%), %.1f img/s, ETA %s\n", label_.c_str(), done, total,

@@ -38,8 +38,8 @@ std::string read_file(const std::string& path, size_t max_bytes) {
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) throw Error(ErrorCode::kInvalidArgument, "cannot stat " + path + ": " + ec.message());
   if (size > max_bytes) {
-    throw Error(ErrorCode::kPayloadTooLarge,
-                path + " is " + std::to_string(size) + " bytes, over the limit of " + std::to_string(max_bytes));
+    throw Error(ErrorCode::kPayloadTooLarge, path + " is " + std::to_string(size) +
+                                                 " bytes, over the limit of " + std::to_string(max_bytes));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kInvalidArgument, "cannot open " + path + ": " + std::strerror(errno));

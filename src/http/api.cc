@@ -18,9 +18,9 @@
 namespace lookalike {
 namespace {
 
-using nlohmann::json;
 using httplib::Request;
 using httplib::Response;
+using nlohmann::json;
 
 void send_json(Response& res, int status, const json& body) {
   res.status = status;
@@ -31,7 +31,9 @@ void send_error(Response& res, ErrorCode code, const std::string& message) {
   send_json(res, http_status(code), {{"error", {{"code", error_code_name(code)}, {"message", message}}}});
 }
 
-std::string item_image_url(const Item& item) { return "/api/v1/items/" + item.id + "/image"; }
+std::string item_image_url(const Item& item) {
+  return "/api/v1/items/" + item.id + "/image";
+}
 
 const char* mime_for(const std::string& path) {
   const auto ext = std::filesystem::path(path).extension().string();
@@ -49,7 +51,8 @@ std::string multipart_image(const Request& req, const char* field) {
                 std::string("expected multipart/form-data with the image in field '") + field + "'");
   }
   if (!req.has_file(field)) {
-    throw Error(ErrorCode::kInvalidArgument, std::string("missing multipart field '") + field + "' (the image)");
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("missing multipart field '") + field + "' (the image)");
   }
   return req.get_file_value(field).content;
 }
@@ -82,10 +85,12 @@ QueryOptions query_params(const Request& req) {
     if (key == "k") {
       q.k = parse_count("k", value, 1, kMaxResults);
     } else if (key == "category") {
-      if (value.empty()) throw Error(ErrorCode::kInvalidArgument, "'category' must be auto, all or a category name");
+      if (value.empty())
+        throw Error(ErrorCode::kInvalidArgument, "'category' must be auto, all or a category name");
       q.category = value;
     } else {
-      throw Error(ErrorCode::kInvalidArgument, "unknown query parameter '" + key + "' (expected k, category)");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown query parameter '" + key + "' (expected k, category)");
     }
   }
   return q;
@@ -108,7 +113,8 @@ ItemMetadata metadata_from(const json& j, ItemMetadata base, std::optional<std::
       if (!value.is_object()) throw Error(ErrorCode::kInvalidArgument, "'attributes' must be an object");
       for (const auto& [name, v] : value.items()) {
         if (v.is_object() || v.is_array()) {
-          throw Error(ErrorCode::kInvalidArgument, "attribute '" + name + "' must be a string, number, boolean or null");
+          throw Error(ErrorCode::kInvalidArgument,
+                      "attribute '" + name + "' must be a string, number, boolean or null");
         }
         if (v.is_null()) {
           base.attributes.erase(name);
@@ -131,16 +137,25 @@ ItemMetadata metadata_from(const json& j, ItemMetadata base, std::optional<std::
 
 int http_status(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kUnauthorized: return 401;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kConflict: return 409;
-    case ErrorCode::kPayloadTooLarge: return 413;
-    case ErrorCode::kUnsupportedMedia: return 415;
-    case ErrorCode::kUnprocessable: return 422;
-    case ErrorCode::kNotReady: return 503;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthorized:
+      return 401;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnsupportedMedia:
+      return 415;
+    case ErrorCode::kUnprocessable:
+      return 422;
+    case ErrorCode::kNotReady:
+      return 503;
     case ErrorCode::kCorruptStore:
-    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -159,8 +174,8 @@ Catalog& Api::catalog() const {
   return *c;
 }
 
-void Api::route(httplib::Server& server, const char* method, const char* pattern, const char* name, Handler handler,
-                bool needs_catalog) {
+void Api::route(httplib::Server& server, const char* method, const char* pattern, const char* name,
+                Handler handler, bool needs_catalog) {
   routes_.push_back({method, pattern, name});
   auto wrapped = [this, name = std::string(name), handler, needs_catalog](const Request& req, Response& res) {
     const auto started = std::chrono::steady_clock::now();
@@ -173,8 +188,8 @@ void Api::route(httplib::Server& server, const char* method, const char* pattern
       spdlog::error("{} {}: {}", req.method, req.path, e.what());
       send_error(res, ErrorCode::kInternal, "internal error; see the server log");
     }
-    metrics_.record_request(name, res.status,
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    metrics_.record_request(
+        name, res.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   };
   const std::string m = method;
   if (m == "GET") server.Get(pattern, wrapped);
@@ -228,7 +243,8 @@ void Api::attach(httplib::Server& server) {
     const size_t limit = options_.max_upload_bytes + (64 << 10);
     if (std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) <= limit) return 100;
     send_error(res, ErrorCode::kPayloadTooLarge,
-               "the request body is over the upload limit of " + std::to_string(options_.max_upload_bytes >> 20) + " MB");
+               "the request body is over the upload limit of " +
+                   std::to_string(options_.max_upload_bytes >> 20) + " MB");
     metrics_.record_request("unmatched", 413, 0);
     return 413;
   });
@@ -240,21 +256,30 @@ void Api::attach(httplib::Server& server) {
     if (res.status == 404) {
       std::string allow;
       for (const auto& r : routes_) {
-        if (std::regex_match(req.path, std::regex(r.pattern))) allow += (allow.empty() ? "" : ", ") + r.method;
+        if (std::regex_match(req.path, std::regex(r.pattern)))
+          allow += (allow.empty() ? "" : ", ") + r.method;
       }
       if (!allow.empty()) {
         res.set_header("Allow", allow);
-        send_json(res, 405, {{"error", {{"code", "method_not_allowed"}, {"message", req.method + " is not allowed on " + req.path + "; use " + allow}}}});
+        send_json(res, 405,
+                  {{"error",
+                    {{"code", "method_not_allowed"},
+                     {"message", req.method + " is not allowed on " + req.path + "; use " + allow}}}});
       } else {
         send_error(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);
       }
     } else if (res.status == 413) {
       send_error(res, ErrorCode::kPayloadTooLarge,
-                 "the request body is over the upload limit of " + std::to_string(options_.max_upload_bytes >> 20) + " MB");
+                 "the request body is over the upload limit of " +
+                     std::to_string(options_.max_upload_bytes >> 20) + " MB");
     } else if (res.status == 400) {
-      send_error(res, ErrorCode::kInvalidArgument, "malformed request: the HTTP request or its multipart body could not be parsed");
+      send_error(res, ErrorCode::kInvalidArgument,
+                 "malformed request: the HTTP request or its multipart body could not be parsed");
     } else {
-      send_json(res, res.status, {{"error", {{"code", "bad_request"}, {"message", "the request could not be read (HTTP " + std::to_string(res.status) + ")"}}}});
+      send_json(res, res.status,
+                {{"error",
+                  {{"code", "bad_request"},
+                   {"message", "the request could not be read (HTTP " + std::to_string(res.status) + ")"}}}});
     }
     metrics_.record_request("unmatched", res.status, 0);
     return httplib::Server::HandlerResponse::Handled;
@@ -275,12 +300,14 @@ void Api::record_stages(const Timings& t) {
 
 void Api::require_admin(const Request& req) const {
   if (options_.admin_token.empty()) {
-    throw Error(ErrorCode::kUnauthorized,
-                "catalog writes are disabled: start the server with LOOKALIKE_ADMIN_TOKEN or --admin-token-file");
+    throw Error(
+        ErrorCode::kUnauthorized,
+        "catalog writes are disabled: start the server with LOOKALIKE_ADMIN_TOKEN or --admin-token-file");
   }
   const std::string header = req.get_header_value("Authorization");
   const std::string prefix = "Bearer ";
-  if (header.rfind(prefix, 0) != 0) throw Error(ErrorCode::kUnauthorized, "missing 'Authorization: Bearer <token>'");
+  if (header.rfind(prefix, 0) != 0)
+    throw Error(ErrorCode::kUnauthorized, "missing 'Authorization: Bearer <token>'");
   const std::string token = header.substr(prefix.size());
   const bool same = token.size() == options_.admin_token.size() &&
                     CRYPTO_memcmp(token.data(), options_.admin_token.data(), token.size()) == 0;
@@ -299,12 +326,13 @@ void Api::process_image(const Request& req, Response& res) {
   record_stages(result.timings);
   json out = json::array();
   for (const auto& hit : result.hits) {
-    out.push_back({{"path", hit.item.file_name},
-                   {"class", hit.item.category},
-                   {"id", hit.item.id},
-                   {"score", hit.score},
-                   {"url", hit.item.category.empty() ? item_image_url(hit.item)
-                                                     : "/static/img/" + hit.item.category + "/" + hit.item.file_name}});
+    out.push_back(
+        {{"path", hit.item.file_name},
+         {"class", hit.item.category},
+         {"id", hit.item.id},
+         {"score", hit.score},
+         {"url", hit.item.category.empty() ? item_image_url(hit.item)
+                                           : "/static/img/" + hit.item.category + "/" + hit.item.file_name}});
   }
   send_json(res, 200, out);
 }
@@ -312,7 +340,9 @@ void Api::process_image(const Request& req, Response& res) {
 void Api::static_image(const Request& req, Response& res) {
   // Looked up in the database, never joined onto a filesystem path: '..' cannot escape.
   const auto item = catalog().store().find_by_file(req.matches[1], req.matches[2]);
-  if (!item) throw Error(ErrorCode::kNotFound, "no catalog image " + std::string(req.matches[1]) + "/" + std::string(req.matches[2]));
+  if (!item)
+    throw Error(ErrorCode::kNotFound,
+                "no catalog image " + std::string(req.matches[1]) + "/" + std::string(req.matches[2]));
   const std::string file = catalog().image_file(*item);
   res.set_header("Cache-Control", "public, max-age=86400");
   res.set_content(read_file(file, SIZE_MAX), mime_for(file));
@@ -324,7 +354,8 @@ void Api::search(const Request& req, Response& res) {
   if (is_json(req)) {
     json body = parse_body(req);
     if (body.contains("image_url")) {
-      throw Error(ErrorCode::kInvalidArgument, "'image_url' is disabled on this server (no allow-listed hosts)");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "'image_url' is disabled on this server (no allow-listed hosts)");
     }
     if (!body.contains("image_base64") || !body["image_base64"].is_string()) {
       throw Error(ErrorCode::kInvalidArgument, "missing 'image_base64' (a base64 string)");
@@ -333,7 +364,8 @@ void Api::search(const Request& req, Response& res) {
     body.erase("image_base64");
     json options = body.contains("options") ? body["options"] : json::object();
     if (body.contains("options") && body.size() > 1) {
-      throw Error(ErrorCode::kInvalidArgument, "give options either inside 'options' or at the top level, not both");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "give options either inside 'options' or at the top level, not both");
     }
     if (!body.contains("options")) options = body;
     q = parse_search_options(options);
@@ -361,7 +393,8 @@ void Api::similar(const Request& req, Response& res) {
 
 void Api::get_item(const Request& req, Response& res) {
   const auto item = catalog().store().find(path_id(req));
-  if (!item) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + std::string(req.matches[1]) + "'");
+  if (!item)
+    throw Error(ErrorCode::kNotFound, "no catalog item with id '" + std::string(req.matches[1]) + "'");
   send_json(res, 200, item_json(*item, item_image_url));
 }
 
@@ -375,17 +408,20 @@ void Api::list_items(const Request& req, Response& res) {
     } else if (key == "limit") {
       q.limit = parse_count("limit", value, 1, 500);
     } else {
-      throw Error(ErrorCode::kInvalidArgument, "unknown query parameter '" + key + "' (expected category, offset, limit)");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown query parameter '" + key + "' (expected category, offset, limit)");
     }
   }
   json items = json::array();
   for (const auto& item : catalog().store().list(q)) items.push_back(item_json(item, item_image_url));
-  send_json(res, 200, {{"items", items}, {"offset", q.offset}, {"limit", q.limit}, {"total", catalog().stats().items}});
+  send_json(res, 200,
+            {{"items", items}, {"offset", q.offset}, {"limit", q.limit}, {"total", catalog().stats().items}});
 }
 
 void Api::item_image(const Request& req, Response& res) {
   const auto item = catalog().store().find(path_id(req));
-  if (!item) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + std::string(req.matches[1]) + "'");
+  if (!item)
+    throw Error(ErrorCode::kNotFound, "no catalog item with id '" + std::string(req.matches[1]) + "'");
   const std::string file = catalog().image_file(*item);
   res.set_header("Cache-Control", "public, max-age=86400");
   res.set_content(read_file(file, SIZE_MAX), mime_for(file));
@@ -424,7 +460,8 @@ void Api::patch_item(const Request& req, Response& res) {
   const json body = parse_body(req);
   if (body.contains("id")) throw Error(ErrorCode::kInvalidArgument, "'id' cannot be changed");
   const ItemMetadata metadata = metadata_from(body, current->metadata, &category);
-  if (!catalog().update(id, metadata, category)) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
+  if (!catalog().update(id, metadata, category))
+    throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
   send_json(res, 200, item_json(*catalog().store().find(id), item_image_url));
 }
 
@@ -441,9 +478,13 @@ void Api::categories(const Request&, Response& res) {
   send_json(res, 200, {{"categories", out}});
 }
 
-void Api::stats(const Request&, Response& res) { send_json(res, 200, stats_json(catalog().stats())); }
+void Api::stats(const Request&, Response& res) {
+  send_json(res, 200, stats_json(catalog().stats()));
+}
 
-void Api::healthz(const Request&, Response& res) { send_json(res, 200, {{"status", "ok"}}); }
+void Api::healthz(const Request&, Response& res) {
+  send_json(res, 200, {{"status", "ok"}});
+}
 
 void Api::readyz(const Request&, Response& res) {
   Catalog* c = ready_catalog_.load();
@@ -457,7 +498,9 @@ void Api::metrics(const Request&, Response& res) {
   res.set_content(metrics_.render(c ? c->stats().items : 0), "text/plain; version=0.0.4");
 }
 
-void Api::openapi(const Request&, Response& res) { send_json(res, 200, openapi_document()); }
+void Api::openapi(const Request&, Response& res) {
+  send_json(res, 200, openapi_document());
+}
 
 void Api::index_page(const Request&, Response& res) {
   const auto index = std::filesystem::path(options_.web_root) / "index.html";

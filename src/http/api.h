@@ -38,8 +38,8 @@ class Api {
 
  private:
   using Handler = void (Api::*)(const httplib::Request&, httplib::Response&);
-  void route(httplib::Server& server, const char* method, const char* pattern, const char* name, Handler handler,
-             bool needs_catalog);
+  void route(httplib::Server& server, const char* method, const char* pattern, const char* name,
+             Handler handler, bool needs_catalog);
   Catalog& catalog() const;
 
   void process_image(const httplib::Request&, httplib::Response&);

@@ -26,7 +26,8 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
   const std::string sep = labels.empty() ? "" : ",";
   for (size_t i = 0; i < kBounds.size(); ++i) {
     cumulative += counts_[i];
-    out += name + "_bucket{" + labels + sep + "le=\"" + number(kBounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    out += name + "_bucket{" + labels + sep + "le=\"" + number(kBounds[i]) + "\"} " +
+           std::to_string(cumulative) + "\n";
   }
   out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " + std::to_string(total_) + "\n";
   out += name + "_sum{" + labels + "} " + number(sum_) + "\n";
@@ -50,8 +51,8 @@ std::string Metrics::render(size_t catalog_items) const {
   out += "# HELP lookalike_http_requests_total HTTP requests by route and status.\n";
   out += "# TYPE lookalike_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
-    out += "lookalike_http_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) +
-           "\"} " + std::to_string(n) + "\n";
+    out += "lookalike_http_requests_total{route=\"" + key.first + "\",status=\"" +
+           std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
   }
   out += "# HELP lookalike_http_request_duration_seconds Request latency by route.\n";
   out += "# TYPE lookalike_http_request_duration_seconds histogram\n";

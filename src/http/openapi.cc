@@ -5,7 +5,9 @@ namespace {
 
 using nlohmann::json;
 
-json ref(const std::string& name) { return {{"$ref", "#/components/schemas/" + name}}; }
+json ref(const std::string& name) {
+  return {{"$ref", "#/components/schemas/" + name}};
+}
 
 json response(const std::string& description, const json& schema) {
   return {{"description", description}, {"content", {{"application/json", {{"schema", schema}}}}}};
@@ -59,19 +61,25 @@ json schemas() {
       {"additionalProperties", false},
       {"properties",
        {{"k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 500}, {"default", 12}}},
-        {"category", {{"type", "string"}, {"description", "auto | all | a category name"}, {"default", "auto"}}},
+        {"category",
+         {{"type", "string"}, {"description", "auto | all | a category name"}, {"default", "auto"}}},
         {"min_confidence", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}}},
         {"filters",
          {{"type", "object"},
           {"properties",
            {{"categories", {{"type", "array"}, {"items", {{"type", "string"}}}}},
-            {"price", {{"type", "object"}, {"properties", {{"min", {{"type", "number"}}}, {"max", {{"type", "number"}}}}}}},
+            {"price",
+             {{"type", "object"},
+              {"properties", {{"min", {{"type", "number"}}}, {"max", {{"type", "number"}}}}}}},
             {"attributes", {{"type", "object"}}}}}}},
         {"crop",
          {{"type", "object"},
           {"required", {"x", "y", "w", "h"}},
           {"properties",
-           {{"x", {{"type", "integer"}}}, {"y", {{"type", "integer"}}}, {"w", {{"type", "integer"}}}, {"h", {{"type", "integer"}}}}}}}}}};
+           {{"x", {{"type", "integer"}}},
+            {"y", {{"type", "integer"}}},
+            {"w", {{"type", "integer"}}},
+            {"h", {{"type", "integer"}}}}}}}}}};
   s["Query"] = {{"type", "object"},
                 {"properties",
                  {{"category", {{"type", "string"}, {"nullable", true}}},
@@ -81,14 +89,22 @@ json schemas() {
                   {"fallback_used", {{"type", "boolean"}}}}}};
   s["Timings"] = {{"type", "object"},
                   {"properties",
-                   {{"decode", {{"type", "number"}}}, {"model", {{"type", "number"}}}, {"classify", {{"type", "number"}}},
-                    {"search", {{"type", "number"}}}, {"total", {{"type", "number"}}}}}};
+                   {{"decode", {{"type", "number"}}},
+                    {"model", {{"type", "number"}}},
+                    {"classify", {{"type", "number"}}},
+                    {"search", {{"type", "number"}}},
+                    {"total", {{"type", "number"}}}}}};
   json hit = ref("Item");
-  s["SearchResult"] = {{"type", "object"},
-                       {"properties",
-                        {{"query", ref("Query")},
-                         {"results", {{"type", "array"}, {"items", {{"allOf", json::array({hit, {{"type", "object"}, {"properties", {{"score", {{"type", "number"}}}}}}})}}}}},
-                         {"timings_ms", ref("Timings")}}}};
+  s["SearchResult"] = {
+      {"type", "object"},
+      {"properties",
+       {{"query", ref("Query")},
+        {"results",
+         {{"type", "array"},
+          {"items",
+           {{"allOf",
+             json::array({hit, {{"type", "object"}, {"properties", {{"score", {{"type", "number"}}}}}}})}}}}},
+        {"timings_ms", ref("Timings")}}}};
   return s;
 }
 
@@ -99,62 +115,120 @@ json multipart(const json& properties, const std::vector<std::string>& required)
              {{"schema", {{"type", "object"}, {"required", required}, {"properties", properties}}}}}}}};
 }
 
-json binary() { return {{"type", "string"}, {"format", "binary"}}; }
+json binary() {
+  return {{"type", "string"}, {"format", "binary"}};
+}
 
 }  // namespace
 
 json openapi_document() {
   json paths;
   paths["/process_image"]["post"] = {
-      {"summary", "Seed-compatible search: multipart 'filepath' image + 'setting' JSON {output_limit, on_cnn}"},
-      {"requestBody", multipart({{"filepath", binary()}, {"setting", {{"type", "string"}}}}, {"filepath", "setting"})},
-      {"responses", with_errors({{"200", response("Results", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"path", {{"type", "string"}}}, {"class", {{"type", "string"}}}, {"id", {{"type", "string"}}}, {"score", {{"type", "number"}}}, {"url", {{"type", "string"}}}}}}}})}}, {400, 413, 415, 422, 503})}};
+      {"summary",
+       "Seed-compatible search: multipart 'filepath' image + 'setting' JSON {output_limit, on_cnn}"},
+      {"requestBody",
+       multipart({{"filepath", binary()}, {"setting", {{"type", "string"}}}}, {"filepath", "setting"})},
+      {"responses", with_errors({{"200", response("Results", {{"type", "array"},
+                                                              {"items",
+                                                               {{"type", "object"},
+                                                                {"properties",
+                                                                 {{"path", {{"type", "string"}}},
+                                                                  {"class", {{"type", "string"}}},
+                                                                  {"id", {{"type", "string"}}},
+                                                                  {"score", {{"type", "number"}}},
+                                                                  {"url", {{"type", "string"}}}}}}}})}},
+                                {400, 413, 415, 422, 503})}};
   paths["/static/img/{class}/{file}"]["get"] = {
       {"summary", "A catalog image by category and original file name"},
       {"parameters", {path_param("class"), path_param("file")}},
       {"responses", with_errors({{"200", {{"description", "The image"}}}}, {404})}};
-  json search_body = multipart({{"image", binary()}, {"options", {{"type", "string"}, {"description", "JSON SearchOptions"}}}}, {"image"});
+  json search_body = multipart(
+      {{"image", binary()}, {"options", {{"type", "string"}, {"description", "JSON SearchOptions"}}}},
+      {"image"});
   search_body["content"]["application/json"]["schema"] = {
       {"type", "object"},
       {"required", {"image_base64"}},
       {"properties", {{"image_base64", {{"type", "string"}}}, {"options", ref("SearchOptions")}}}};
-  paths["/api/v1/search"]["post"] = {{"summary", "Find catalog items that look like the uploaded photo"},
-                                     {"requestBody", search_body},
-                                     {"responses", with_errors({{"200", response("Ranked results", ref("SearchResult"))}}, {400, 413, 415, 422, 503})}};
-  paths["/api/v1/classify"]["post"] = {{"summary", "Category probabilities of the uploaded photo"},
-                                       {"requestBody", multipart({{"image", binary()}}, {"image"})},
-                                       {"responses", with_errors({{"200", response("Prediction", {{"type", "object"}, {"properties", {{"query", ref("Query")}, {"timings_ms", ref("Timings")}}}})}}, {400, 413, 415, 422, 503})}};
+  paths["/api/v1/search"]["post"] = {
+      {"summary", "Find catalog items that look like the uploaded photo"},
+      {"requestBody", search_body},
+      {"responses",
+       with_errors({{"200", response("Ranked results", ref("SearchResult"))}}, {400, 413, 415, 422, 503})}};
+  paths["/api/v1/classify"]["post"] = {
+      {"summary", "Category probabilities of the uploaded photo"},
+      {"requestBody", multipart({{"image", binary()}}, {"image"})},
+      {"responses",
+       with_errors(
+           {{"200", response("Prediction",
+                             {{"type", "object"},
+                              {"properties", {{"query", ref("Query")}, {"timings_ms", ref("Timings")}}}})}},
+           {400, 413, 415, 422, 503})}};
   paths["/api/v1/items/{id}/similar"]["get"] = {
       {"summary", "More like this: search from a stored item's descriptor"},
-      {"parameters", {path_param("id"), query_param("k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 500}}), query_param("category", {{"type", "string"}})}},
-      {"responses", with_errors({{"200", response("Ranked results", ref("SearchResult"))}}, {400, 404, 503})}};
-  paths["/api/v1/items/{id}/image"]["get"] = {{"summary", "The stored image of an item"},
-                                              {"parameters", {path_param("id")}},
-                                              {"responses", with_errors({{"200", {{"description", "The image"}}}}, {404})}};
+      {"parameters",
+       {path_param("id"), query_param("k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 500}}),
+        query_param("category", {{"type", "string"}})}},
+      {"responses",
+       with_errors({{"200", response("Ranked results", ref("SearchResult"))}}, {400, 404, 503})}};
+  paths["/api/v1/items/{id}/image"]["get"] = {
+      {"summary", "The stored image of an item"},
+      {"parameters", {path_param("id")}},
+      {"responses", with_errors({{"200", {{"description", "The image"}}}}, {404})}};
   json bearer = json::array({{{"bearerAuth", json::array()}}});
   paths["/api/v1/items/{id}"] = {
-      {"get", {{"summary", "One item"}, {"parameters", {path_param("id")}}, {"responses", with_errors({{"200", response("Item", ref("Item"))}}, {404})}}},
-      {"patch", {{"summary", "Change metadata (admin)"}, {"security", bearer}, {"parameters", {path_param("id")}},
-                 {"requestBody", {{"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
-                 {"responses", with_errors({{"200", response("Item", ref("Item"))}}, {400, 401, 404, 415})}}},
-      {"delete", {{"summary", "Remove an item (admin)"}, {"security", bearer}, {"parameters", {path_param("id")}},
-                  {"responses", with_errors({{"200", response("Deleted", {{"type", "object"}})}}, {401, 404})}}}};
+      {"get",
+       {{"summary", "One item"},
+        {"parameters", {path_param("id")}},
+        {"responses", with_errors({{"200", response("Item", ref("Item"))}}, {404})}}},
+      {"patch",
+       {{"summary", "Change metadata (admin)"},
+        {"security", bearer},
+        {"parameters", {path_param("id")}},
+        {"requestBody", {{"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
+        {"responses", with_errors({{"200", response("Item", ref("Item"))}}, {400, 401, 404, 415})}}},
+      {"delete",
+       {{"summary", "Remove an item (admin)"},
+        {"security", bearer},
+        {"parameters", {path_param("id")}},
+        {"responses", with_errors({{"200", response("Deleted", {{"type", "object"}})}}, {401, 404})}}}};
   paths["/api/v1/items"] = {
-      {"get", {{"summary", "List items"},
-               {"parameters", {query_param("category", {{"type", "string"}}), query_param("offset", {{"type", "integer"}}), query_param("limit", {{"type", "integer"}, {"maximum", 500}})}},
-               {"responses", with_errors({{"200", response("A page of items", {{"type", "object"}, {"properties", {{"items", {{"type", "array"}, {"items", ref("Item")}}}, {"total", {{"type", "integer"}}}}}})}}, {400})}}},
-      {"post", {{"summary", "Add an item (admin): multipart 'image' + 'metadata' JSON {id, category, title, price, url, attributes}"},
-                {"security", bearer},
-                {"requestBody", multipart({{"image", binary()}, {"metadata", {{"type", "string"}}}}, {"image", "metadata"})},
-                {"responses", with_errors({{"201", response("Created", ref("Item"))}}, {400, 401, 409, 413, 415, 422})}}}};
-  paths["/api/v1/categories"]["get"] = {{"summary", "Categories with item counts"}, {"responses", {{"200", response("Categories", {{"type", "object"}})}}}};
-  paths["/api/v1/stats"]["get"] = {{"summary", "Catalog size and training figures"}, {"responses", {{"200", response("Stats", {{"type", "object"}})}}}};
+      {"get",
+       {{"summary", "List items"},
+        {"parameters",
+         {query_param("category", {{"type", "string"}}), query_param("offset", {{"type", "integer"}}),
+          query_param("limit", {{"type", "integer"}, {"maximum", 500}})}},
+        {"responses", with_errors({{"200", response("A page of items",
+                                                    {{"type", "object"},
+                                                     {"properties",
+                                                      {{"items", {{"type", "array"}, {"items", ref("Item")}}},
+                                                       {"total", {{"type", "integer"}}}}}})}},
+                                  {400})}}},
+      {"post",
+       {{"summary",
+         "Add an item (admin): multipart 'image' + 'metadata' JSON {id, category, title, price, url, "
+         "attributes}"},
+        {"security", bearer},
+        {"requestBody",
+         multipart({{"image", binary()}, {"metadata", {{"type", "string"}}}}, {"image", "metadata"})},
+        {"responses",
+         with_errors({{"201", response("Created", ref("Item"))}}, {400, 401, 409, 413, 415, 422})}}}};
+  paths["/api/v1/categories"]["get"] = {
+      {"summary", "Categories with item counts"},
+      {"responses", {{"200", response("Categories", {{"type", "object"}})}}}};
+  paths["/api/v1/stats"]["get"] = {{"summary", "Catalog size and training figures"},
+                                   {"responses", {{"200", response("Stats", {{"type", "object"}})}}}};
   paths["/healthz"]["get"] = {{"summary", "Liveness"}, {"responses", {{"200", {{"description", "Alive"}}}}}};
-  paths["/readyz"]["get"] = {{"summary", "Readiness: catalog loaded and searchable"}, {"responses", with_errors({{"200", {{"description", "Ready"}}}}, {503})}};
-  paths["/metrics"]["get"] = {{"summary", "Prometheus metrics"}, {"responses", {{"200", {{"description", "text/plain exposition"}}}}}};
-  paths["/api/openapi.json"]["get"] = {{"summary", "This document"}, {"responses", {{"200", {{"description", "OpenAPI 3"}}}}}};
+  paths["/readyz"]["get"] = {{"summary", "Readiness: catalog loaded and searchable"},
+                             {"responses", with_errors({{"200", {{"description", "Ready"}}}}, {503})}};
+  paths["/metrics"]["get"] = {{"summary", "Prometheus metrics"},
+                              {"responses", {{"200", {{"description", "text/plain exposition"}}}}}};
+  paths["/api/openapi.json"]["get"] = {{"summary", "This document"},
+                                       {"responses", {{"200", {{"description", "OpenAPI 3"}}}}}};
   return {{"openapi", "3.0.3"},
-          {"info", {{"title", "Lookalike API"}, {"version", "1.0.0"}, {"description", "Visually similar product search."}}},
+          {"info",
+           {{"title", "Lookalike API"},
+            {"version", "1.0.0"},
+            {"description", "Visually similar product search."}}},
           {"paths", paths},
           {"components",
            {{"schemas", schemas()},

@@ -11,7 +11,9 @@ namespace {
 
 using nlohmann::json;
 
-[[noreturn]] void bad(const std::string& message) { throw Error(ErrorCode::kInvalidArgument, message); }
+[[noreturn]] void bad(const std::string& message) {
+  throw Error(ErrorCode::kInvalidArgument, message);
+}
 
 json parse_object(std::string_view text, const std::string& what) {
   const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -23,7 +25,8 @@ json parse_object(std::string_view text, const std::string& what) {
 int64_t integer_field(const json& j, const std::string& name, int64_t min, int64_t max) {
   if (!j.is_number_integer() && !j.is_number_unsigned()) {
     // 12.0 is accepted; 12.5, "12" and true are not.
-    if (!(j.is_number_float() && j.get<double>() == static_cast<double>(static_cast<int64_t>(j.get<double>())))) {
+    if (!(j.is_number_float() &&
+          j.get<double>() == static_cast<double>(static_cast<int64_t>(j.get<double>())))) {
       bad("'" + name + "' must be an integer");
     }
   }
@@ -100,7 +103,8 @@ QueryOptions parse_search_options(const json& options) {
     if (key == "k") {
       q.k = static_cast<size_t>(integer_field(value, "k", 1, kMaxResults));
     } else if (key == "category") {
-      if (!value.is_string() || value.get<std::string>().empty()) bad("'category' must be auto, all or a category name");
+      if (!value.is_string() || value.get<std::string>().empty())
+        bad("'category' must be auto, all or a category name");
       q.category = value.get<std::string>();
     } else if (key == "min_confidence") {
       const double v = number_field(value, "min_confidence");
@@ -137,7 +141,8 @@ size_t parse_count(std::string_view name, std::string_view text, size_t min, siz
   size_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    bad("'" + std::string(name) + "' must be an integer within " + std::to_string(min) + ".." + std::to_string(max));
+    bad("'" + std::string(name) + "' must be an integer within " + std::to_string(min) + ".." +
+        std::to_string(max));
   }
   return value;
 }
@@ -162,11 +167,13 @@ std::string decode_base64(std::string_view text, size_t max_bytes) {
   if (clean.empty()) bad("'image_base64' is empty");
   if (clean.size() % 4 != 0) bad("'image_base64' length is not a multiple of 4");
   if (clean.size() / 4 * 3 > max_bytes + 2) {
-    throw Error(ErrorCode::kPayloadTooLarge, "'image_base64' decodes to more than " + std::to_string(max_bytes) + " bytes");
+    throw Error(ErrorCode::kPayloadTooLarge,
+                "'image_base64' decodes to more than " + std::to_string(max_bytes) + " bytes");
   }
   std::string out(clean.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
+  const int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
   if (n < 0) bad("'image_base64' is not valid base64");
   size_t padding = 0;
   if (clean.ends_with("==")) {

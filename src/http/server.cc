@@ -3,8 +3,8 @@
 #include <httplib.h>
 #include <openssl/crypto.h>
 #include <signal.h>
-#include <unistd.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -28,12 +28,14 @@ std::string load_admin_token(const ServerOptions& options) {
     std::string token = read_file(options.admin_token_file, 4096);
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
     if (token.size() < 16) {
-      throw Error(ErrorCode::kInvalidArgument, options.admin_token_file + ": the admin token must be >= 16 characters");
+      throw Error(ErrorCode::kInvalidArgument,
+                  options.admin_token_file + ": the admin token must be >= 16 characters");
     }
     return token;
   }
   if (const char* env = std::getenv("LOOKALIKE_ADMIN_TOKEN"); env && *env) {
-    if (std::strlen(env) < 16) throw Error(ErrorCode::kInvalidArgument, "LOOKALIKE_ADMIN_TOKEN must be >= 16 characters");
+    if (std::strlen(env) < 16)
+      throw Error(ErrorCode::kInvalidArgument, "LOOKALIKE_ADMIN_TOKEN must be >= 16 characters");
     return env;
   }
   return "";
@@ -109,8 +111,8 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   const int port = options.port == 0 ? server.bind_to_any_port(options.host)
                                      : (server.bind_to_port(options.host, options.port) ? options.port : -1);
   if (port < 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "cannot listen on " + options.host + ":" + std::to_string(options.port) + " (in use or not permitted)");
+    throw Error(ErrorCode::kInvalidArgument, "cannot listen on " + options.host + ":" +
+                                                 std::to_string(options.port) + " (in use or not permitted)");
   }
   if (listen_fd >= 0) ::listen(listen_fd, 1024);
   std::thread listener([&] { server.listen_after_bind(); });
@@ -130,7 +132,8 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const auto stats = catalog->stats();
     api.set_catalog(std::move(catalog));
-    std::printf("ready: %zu items, %zu categories, loaded in %.2f s%s\n", stats.items, stats.categories.size(), seconds,
+    std::printf("ready: %zu items, %zu categories, loaded in %.2f s%s\n", stats.items,
+                stats.categories.size(), seconds,
                 api_options.admin_token.empty() ? "; write endpoints disabled (no admin token)" : "");
     std::fflush(stdout);
   } catch (const Error& e) {

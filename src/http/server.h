@@ -12,11 +12,11 @@ namespace lookalike {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
-  size_t workers = 16;          // HTTP worker threads (a keep-alive connection holds one)
-  size_t inference_slots = 2;   // CNN forwards at once; bounds memory under many uploads
+  size_t workers = 16;         // HTTP worker threads (a keep-alive connection holds one)
+  size_t inference_slots = 2;  // CNN forwards at once; bounds memory under many uploads
   size_t max_upload_mb = 10;
-  std::string web_root;         // built web page; empty = the build's web/dist
-  std::string admin_token_file; // else $LOOKALIKE_ADMIN_TOKEN; neither = write endpoints off
+  std::string web_root;          // built web page; empty = the build's web/dist
+  std::string admin_token_file;  // else $LOOKALIKE_ADMIN_TOKEN; neither = write endpoints off
   std::vector<std::string> cors_origins;
   double min_confidence = 0.5;
 };

@@ -85,7 +85,8 @@ std::expected<cv::Mat, DecodeError> decode_with_opencv(std::string_view bytes, I
 }  // namespace
 
 std::expected<DecodedImage, DecodeError> decode_image(std::string_view bytes, const DecodeOptions& options) {
-  if (bytes.empty()) return std::unexpected(DecodeError{DecodeErrorKind::kEmpty, "the file is empty (0 bytes)"});
+  if (bytes.empty())
+    return std::unexpected(DecodeError{DecodeErrorKind::kEmpty, "the file is empty (0 bytes)"});
   const ImageHeader header = probe_image(bytes);
   if (header.format == ImageFormat::kUnknown) {
     return std::unexpected(
@@ -96,13 +97,14 @@ std::expected<DecodedImage, DecodeError> decode_image(std::string_view bytes, co
   }
   const uint64_t pixels = uint64_t{header.width} * header.height;
   if (pixels > options.max_pixels) {
-    return std::unexpected(DecodeError{
-        DecodeErrorKind::kTooLarge, std::to_string(header.width) + "x" + std::to_string(header.height) +
-                                        " is " + std::to_string(pixels) + " pixels, over the limit of " +
-                                        std::to_string(options.max_pixels)});
+    return std::unexpected(DecodeError{DecodeErrorKind::kTooLarge,
+                                       std::to_string(header.width) + "x" + std::to_string(header.height) +
+                                           " is " + std::to_string(pixels) + " pixels, over the limit of " +
+                                           std::to_string(options.max_pixels)});
   }
   if (!header.complete) return std::unexpected(corrupt(header.format, "truncated (no end-of-image marker)"));
-  auto rgb = header.format == ImageFormat::kGif ? decode_gif(bytes) : decode_with_opencv(bytes, header.format);
+  auto rgb =
+      header.format == ImageFormat::kGif ? decode_gif(bytes) : decode_with_opencv(bytes, header.format);
   if (!rgb) return std::unexpected(rgb.error());
   return DecodedImage{std::move(*rgb), header.format};
 }
@@ -113,9 +115,11 @@ DecodedImage decode_image_or_throw(std::string_view bytes, const DecodeOptions& 
   const DecodeError& e = decoded.error();
   switch (e.kind) {
     case DecodeErrorKind::kEmpty:
-    case DecodeErrorKind::kNotAnImage: throw Error(ErrorCode::kUnsupportedMedia, e.message);
+    case DecodeErrorKind::kNotAnImage:
+      throw Error(ErrorCode::kUnsupportedMedia, e.message);
     case DecodeErrorKind::kTooLarge:
-    case DecodeErrorKind::kCorrupt: throw Error(ErrorCode::kUnprocessable, e.message);
+    case DecodeErrorKind::kCorrupt:
+      throw Error(ErrorCode::kUnprocessable, e.message);
   }
   throw Error(ErrorCode::kInternal, e.message);
 }

@@ -19,10 +19,10 @@ struct DecodeOptions {
 };
 
 enum class DecodeErrorKind {
-  kEmpty,        // zero bytes
-  kNotAnImage,   // no known signature
-  kTooLarge,     // width * height over max_pixels
-  kCorrupt,      // known format, but the data is truncated or invalid
+  kEmpty,       // zero bytes
+  kNotAnImage,  // no known signature
+  kTooLarge,    // width * height over max_pixels
+  kCorrupt,     // known format, but the data is truncated or invalid
 };
 
 struct DecodeError {
@@ -35,7 +35,8 @@ struct DecodedImage {
   ImageFormat format = ImageFormat::kUnknown;
 };
 
-std::expected<DecodedImage, DecodeError> decode_image(std::string_view bytes, const DecodeOptions& options = {});
+std::expected<DecodedImage, DecodeError> decode_image(std::string_view bytes,
+                                                      const DecodeOptions& options = {});
 
 // Throws lookalike::Error with the matching code (415 / 422 family); for request paths.
 DecodedImage decode_image_or_throw(std::string_view bytes, const DecodeOptions& options = {});

@@ -5,10 +5,18 @@
 namespace lookalike {
 namespace {
 
-uint32_t be16(const unsigned char* p) { return (uint32_t{p[0]} << 8) | p[1]; }
-uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
-uint32_t le16(const unsigned char* p) { return uint32_t{p[0]} | (uint32_t{p[1]} << 8); }
-uint32_t le24(const unsigned char* p) { return le16(p) | (uint32_t{p[2]} << 16); }
+uint32_t be16(const unsigned char* p) {
+  return (uint32_t{p[0]} << 8) | p[1];
+}
+uint32_t be32(const unsigned char* p) {
+  return (be16(p) << 16) | be16(p + 2);
+}
+uint32_t le16(const unsigned char* p) {
+  return uint32_t{p[0]} | (uint32_t{p[1]} << 8);
+}
+uint32_t le24(const unsigned char* p) {
+  return le16(p) | (uint32_t{p[2]} << 16);
+}
 
 bool starts_with(std::string_view bytes, const char* magic) {
   const size_t n = std::strlen(magic);
@@ -77,11 +85,16 @@ ImageHeader probe_webp(const unsigned char* p, size_t size) {
 
 const char* image_format_name(ImageFormat format) {
   switch (format) {
-    case ImageFormat::kJpeg: return "JPEG";
-    case ImageFormat::kPng: return "PNG";
-    case ImageFormat::kWebp: return "WebP";
-    case ImageFormat::kGif: return "GIF";
-    case ImageFormat::kUnknown: break;
+    case ImageFormat::kJpeg:
+      return "JPEG";
+    case ImageFormat::kPng:
+      return "PNG";
+    case ImageFormat::kWebp:
+      return "WebP";
+    case ImageFormat::kGif:
+      return "GIF";
+    case ImageFormat::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -106,7 +119,8 @@ ImageHeader probe_image(std::string_view bytes) {
     }
     return header;
   }
-  if (size >= 12 && starts_with(bytes, "RIFF") && std::memcmp(p + 8, "WEBP", 4) == 0) return probe_webp(p, size);
+  if (size >= 12 && starts_with(bytes, "RIFF") && std::memcmp(p + 8, "WEBP", 4) == 0)
+    return probe_webp(p, size);
   return ImageHeader{};
 }
 

@@ -13,7 +13,7 @@ const char* image_format_name(ImageFormat format);
 
 struct ImageHeader {
   ImageFormat format = ImageFormat::kUnknown;
-  uint32_t width = 0;   // 0 when the header is recognised but truncated or malformed
+  uint32_t width = 0;  // 0 when the header is recognised but truncated or malformed
   uint32_t height = 0;
   bool complete = true;  // JPEG only: false when no end-of-image marker follows the scan
 };

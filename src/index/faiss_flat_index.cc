@@ -30,7 +30,8 @@ class FlatIndex final : public VectorIndex {
 
   void add(size_t n, const int64_t* ids, const float* vectors) override {
     for (size_t i = 0; i < n; ++i) {
-      if (rows_.count(ids[i])) throw Error(ErrorCode::kConflict, "vector id " + std::to_string(ids[i]) + " exists");
+      if (rows_.count(ids[i]))
+        throw Error(ErrorCode::kConflict, "vector id " + std::to_string(ids[i]) + " exists");
     }
     flat_.add(static_cast<idx_t>(n), vectors);
     for (size_t i = 0; i < n; ++i) {
@@ -114,7 +115,9 @@ class FlatIndex final : public VectorIndex {
 
 }  // namespace
 
-std::unique_ptr<VectorIndex> make_flat_index(size_t dimension) { return std::make_unique<FlatIndex>(dimension); }
+std::unique_ptr<VectorIndex> make_flat_index(size_t dimension) {
+  return std::make_unique<FlatIndex>(dimension);
+}
 
 std::unique_ptr<VectorIndex> deserialize_flat_index(const std::string& bytes) {
   uint64_t count = 0;

@@ -20,7 +20,8 @@ PcaWhitening::~PcaWhitening() = default;
 
 PcaWhitening PcaWhitening::train(size_t n, size_t input_dimension, const float* x, size_t output_dimension,
                                  float eigen_power) {
-  if (n < 8) throw Error(ErrorCode::kInvalidArgument, "PCA needs at least 8 descriptors, got " + std::to_string(n));
+  if (n < 8)
+    throw Error(ErrorCode::kInvalidArgument, "PCA needs at least 8 descriptors, got " + std::to_string(n));
   // Full whitening of n samples into ~n dimensions makes them equidistant (nothing left to
   // generalise from); keeping n/4 components leaves each at least a few samples of support.
   const size_t d_out = std::max<size_t>(2, std::min({output_dimension, n / 4, input_dimension}));
@@ -48,8 +49,12 @@ PcaWhitening PcaWhitening::deserialize(const std::string& bytes) {
   return PcaWhitening(std::unique_ptr<faiss::PCAMatrix>(pca));
 }
 
-size_t PcaWhitening::input_dimension() const { return static_cast<size_t>(pca_->d_in); }
-size_t PcaWhitening::output_dimension() const { return static_cast<size_t>(pca_->d_out); }
+size_t PcaWhitening::input_dimension() const {
+  return static_cast<size_t>(pca_->d_in);
+}
+size_t PcaWhitening::output_dimension() const {
+  return static_cast<size_t>(pca_->d_out);
+}
 
 std::vector<float> PcaWhitening::apply(size_t n, const float* x) const {
   std::vector<float> out(n * output_dimension());

@@ -82,8 +82,14 @@ EmbedderPool::Lease::~Lease() {
   pool_->state_->available.notify_one();
 }
 
-size_t EmbedderPool::dimension() const { return state_->all.front()->dimension(); }
-std::string EmbedderPool::model_id() const { return state_->all.front()->model_id(); }
-size_t EmbedderPool::size() const { return state_->all.size(); }
+size_t EmbedderPool::dimension() const {
+  return state_->all.front()->dimension();
+}
+std::string EmbedderPool::model_id() const {
+  return state_->all.front()->model_id();
+}
+size_t EmbedderPool::size() const {
+  return state_->all.size();
+}
 
 }  // namespace lookalike

@@ -14,7 +14,8 @@ using nlohmann::json;
 
 template <typename T>
 T field(const json& object, const char* key, const std::string& where) {
-  if (!object.contains(key)) throw Error(ErrorCode::kInvalidArgument, where + ": missing field '" + key + "'");
+  if (!object.contains(key))
+    throw Error(ErrorCode::kInvalidArgument, where + ": missing field '" + key + "'");
   try {
     return object.at(key).get<T>();
   } catch (const json::exception&) {
@@ -51,7 +52,8 @@ ModelManifest ModelManifest::load(const std::string& path) {
     throw Error(ErrorCode::kInvalidArgument, where + ": width/height must be within 8..4096");
   }
   const std::string colour = field<std::string>(input, "colour", where);
-  if (colour != "rgb" && colour != "bgr") throw Error(ErrorCode::kInvalidArgument, where + ": colour must be rgb or bgr");
+  if (colour != "rgb" && colour != "bgr")
+    throw Error(ErrorCode::kInvalidArgument, where + ": colour must be rgb or bgr");
   m.bgr = colour == "bgr";
   m.scale = field<float>(input, "scale", where);
   m.mean = field<std::array<float, 3>>(input, "mean", where);
@@ -63,7 +65,8 @@ ModelManifest ModelManifest::load(const std::string& path) {
   m.outputs = field<std::vector<std::string>>(doc, "outputs", path);
   if (m.outputs.empty()) throw Error(ErrorCode::kInvalidArgument, path + ": 'outputs' is empty");
   if (doc.contains("descriptor")) m.gem_p = field<float>(doc["descriptor"], "gem_p", path + " descriptor");
-  if (!(m.gem_p >= 1.f && m.gem_p <= 16.f)) throw Error(ErrorCode::kInvalidArgument, path + ": gem_p must be in 1..16");
+  if (!(m.gem_p >= 1.f && m.gem_p <= 16.f))
+    throw Error(ErrorCode::kInvalidArgument, path + ": gem_p must be in 1..16");
   if (doc.contains("classes")) m.classes = field<std::vector<std::string>>(doc, "classes", path);
   return m;
 }

@@ -27,8 +27,8 @@ cv::Mat preprocess_image(const cv::Mat& rgb, const ModelManifest& m) {
 
 OnnxNetwork::OnnxNetwork(ModelManifest manifest) : manifest_(std::move(manifest)) {
   if (!std::filesystem::is_regular_file(manifest_.onnx_path)) {
-    throw Error(ErrorCode::kNotFound,
-                "model file " + manifest_.onnx_path + " is missing; run scripts/prepare-model.sh to convert it");
+    throw Error(ErrorCode::kNotFound, "model file " + manifest_.onnx_path +
+                                          " is missing; run scripts/prepare-model.sh to convert it");
   }
   try {
     net_ = cv::dnn::readNetFromONNX(manifest_.onnx_path);
@@ -40,7 +40,8 @@ OnnxNetwork::OnnxNetwork(ModelManifest manifest) : manifest_(std::move(manifest)
 }
 
 cv::Mat OnnxNetwork::make_blob(const std::vector<cv::Mat>& inputs) const {
-  return cv::dnn::blobFromImages(inputs, 1.0, cv::Size(), cv::Scalar(), /*swapRB=*/false, /*crop=*/false, CV_32F);
+  return cv::dnn::blobFromImages(inputs, 1.0, cv::Size(), cv::Scalar(), /*swapRB=*/false, /*crop=*/false,
+                                 CV_32F);
 }
 
 std::vector<cv::Mat> OnnxNetwork::forward(const cv::Mat& blob, const std::vector<std::string>& names) {

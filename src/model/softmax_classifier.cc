@@ -28,14 +28,16 @@ SoftmaxClassifier SoftmaxClassifier::train(size_t n, size_t d, const float* x, c
                                            std::vector<std::string> classes, const ClassifierTraining& o) {
   const int c = static_cast<int>(classes.size());
   if (c < 2 || n == 0 || labels.size() != n) {
-    throw Error(ErrorCode::kInvalidArgument, "classifier training needs >= 2 classes and one label per sample");
+    throw Error(ErrorCode::kInvalidArgument,
+                "classifier training needs >= 2 classes and one label per sample");
   }
   const cv::Mat X(static_cast<int>(n), static_cast<int>(d), CV_32F, const_cast<float*>(x));
   cv::Mat Y = cv::Mat::zeros(static_cast<int>(n), c, CV_32F);
   for (size_t i = 0; i < n; ++i) Y.at<float>(static_cast<int>(i), labels[i]) = 1.f;
   cv::Mat W = cv::Mat::zeros(c, static_cast<int>(d), CV_32F), b = cv::Mat::zeros(1, c, CV_32F);
   // Adam state.
-  cv::Mat mW = cv::Mat::zeros(W.size(), CV_32F), vW = mW.clone(), mb = cv::Mat::zeros(b.size(), CV_32F), vb = mb.clone();
+  cv::Mat mW = cv::Mat::zeros(W.size(), CV_32F), vW = mW.clone(), mb = cv::Mat::zeros(b.size(), CV_32F),
+          vb = mb.clone();
   const float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
   for (int t = 1; t <= o.iterations; ++t) {
     cv::Mat P;
@@ -65,7 +67,8 @@ SoftmaxClassifier SoftmaxClassifier::train(size_t n, size_t d, const float* x, c
 
 namespace {
 
-double mean_nll(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels, float temperature) {
+double mean_nll(const std::vector<std::vector<float>>& logits, const std::vector<int>& labels,
+                float temperature) {
   double total = 0;
   for (size_t i = 0; i < logits.size(); ++i) {
     const auto& z = logits[i];
@@ -95,8 +98,9 @@ float fit_temperature(const std::vector<std::vector<float>>& logits, const std::
 }  // namespace
 
 SoftmaxClassifier::CrossValidation SoftmaxClassifier::cross_validate(size_t n, size_t d, const float* x,
-                                                                     const std::vector<int>& labels, size_t classes,
-                                                                     size_t folds, const ClassifierTraining& options) {
+                                                                     const std::vector<int>& labels,
+                                                                     size_t classes, size_t folds,
+                                                                     const ClassifierTraining& options) {
   if (folds < 2 || n < folds) return {};
   std::vector<std::string> names(classes);
   std::vector<std::vector<float>> out_of_fold(n);
@@ -139,8 +143,11 @@ std::vector<float> SoftmaxClassifier::predict(const float* x) const {
 }
 
 std::string SoftmaxClassifier::serialize() const {
-  nlohmann::json j{{"format", "lookalike-softmax/1"}, {"dimension", dimension_}, {"classes", classes_},
-                   {"weights", weights_},           {"bias", bias_},
+  nlohmann::json j{{"format", "lookalike-softmax/1"},
+                   {"dimension", dimension_},
+                   {"classes", classes_},
+                   {"weights", weights_},
+                   {"bias", bias_},
                    {"temperature", temperature_}};
   return j.dump();
 }

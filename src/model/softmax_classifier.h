@@ -44,7 +44,7 @@ class SoftmaxClassifier {
   // Probabilities over classes() for one d-float vector.
   std::vector<float> predict(const float* x) const;
 
-  std::string serialize() const;                                 // JSON
+  std::string serialize() const;                                  // JSON
   static SoftmaxClassifier deserialize(const std::string& text);  // throws Error(kCorruptStore)
 
  private:

@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 
 constexpr const char* kPcaBlob = "pca";
 constexpr const char* kClassifierBlob = "classifier";
@@ -33,11 +35,16 @@ constexpr size_t kMinPerCategory = 5;
 
 const char* extension_for(ImageFormat format) {
   switch (format) {
-    case ImageFormat::kJpeg: return ".jpg";
-    case ImageFormat::kPng: return ".png";
-    case ImageFormat::kWebp: return ".webp";
-    case ImageFormat::kGif: return ".gif";
-    case ImageFormat::kUnknown: break;
+    case ImageFormat::kJpeg:
+      return ".jpg";
+    case ImageFormat::kPng:
+      return ".png";
+    case ImageFormat::kWebp:
+      return ".webp";
+    case ImageFormat::kGif:
+      return ".gif";
+    case ImageFormat::kUnknown:
+      break;
   }
   return ".bin";
 }
@@ -54,7 +61,8 @@ std::string default_model_manifest() {
 }
 
 bool ItemFilter::matches(const Item& item) const {
-  if (!categories.empty() && std::find(categories.begin(), categories.end(), item.category) == categories.end()) {
+  if (!categories.empty() &&
+      std::find(categories.begin(), categories.end(), item.category) == categories.end()) {
     return false;
   }
   if ((price_min || price_max) && !item.metadata.price) return false;
@@ -84,7 +92,9 @@ Catalog::Catalog(CatalogOptions options, bool load_model) : options_(std::move(o
   std::error_code ec;
   fs::create_directories(fs::path(options_.data_dir) / "images", ec);
   fs::create_directories(fs::path(options_.data_dir) / "index", ec);
-  if (ec) throw Error(ErrorCode::kInvalidArgument, "cannot create data directory " + options_.data_dir + ": " + ec.message());
+  if (ec)
+    throw Error(ErrorCode::kInvalidArgument,
+                "cannot create data directory " + options_.data_dir + ": " + ec.message());
   store_ = open_sqlite_store((fs::path(options_.data_dir) / "catalog.sqlite").string());
   state_ = build_state(/*allow_rebuild=*/true);
   if (load_model) embedders();
@@ -95,7 +105,8 @@ Catalog::~Catalog() = default;
 EmbedderPool& Catalog::embedders() {
   std::lock_guard lock(embedders_mutex_);
   if (!embedders_) {
-    embedders_ = std::make_unique<EmbedderPool>(ModelManifest::load(options_.model_manifest), options_.inference_slots);
+    embedders_ = std::make_unique<EmbedderPool>(ModelManifest::load(options_.model_manifest),
+                                                options_.inference_slots);
     check_model_id();
   }
   return *embedders_;
@@ -200,7 +211,8 @@ Prediction predict(const SoftmaxClassifier& classifier, const std::vector<float>
   if (classifier.empty()) return p;
   const auto probs = classifier.predict(projected.data());
   for (size_t i = 0; i < probs.size(); ++i) p.probabilities.emplace_back(classifier.classes()[i], probs[i]);
-  std::sort(p.probabilities.begin(), p.probabilities.end(), [](auto& a, auto& b) { return a.second > b.second; });
+  std::sort(p.probabilities.begin(), p.probabilities.end(),
+            [](auto& a, auto& b) { return a.second > b.second; });
   p.category = p.probabilities.front().first;
   p.confidence = p.probabilities.front().second;
   return p;
@@ -209,8 +221,8 @@ Prediction predict(const SoftmaxClassifier& classifier, const std::vector<float>
 cv::Mat crop_image(const cv::Mat& rgb, const cv::Rect& crop) {
   const cv::Rect clipped = crop & cv::Rect(0, 0, rgb.cols, rgb.rows);
   if (clipped.width < 1 || clipped.height < 1) {
-    throw Error(ErrorCode::kInvalidArgument, "crop {x,y,w,h} lies outside the " + std::to_string(rgb.cols) + "x" +
-                                                 std::to_string(rgb.rows) + " image");
+    throw Error(ErrorCode::kInvalidArgument, "crop {x,y,w,h} lies outside the " + std::to_string(rgb.cols) +
+                                                 "x" + std::to_string(rgb.rows) + " image");
   }
   return rgb(clipped).clone();
 }
@@ -266,12 +278,13 @@ QueryResult Catalog::run_query(const std::vector<float>& raw, const QueryOptions
   std::shared_lock lock(state_mutex_);
   const State& state = *state_;
   if (!state.pca || !state.index) {
-    throw Error(ErrorCode::kNotReady, state.items.empty()
-                                          ? "the catalog is empty; import photos first (lookalike import FOLDER)"
-                                          : "the catalog is not trained yet; run `lookalike train`");
+    throw Error(ErrorCode::kNotReady,
+                state.items.empty() ? "the catalog is empty; import photos first (lookalike import FOLDER)"
+                                    : "the catalog is not trained yet; run `lookalike train`");
   }
   if (raw.size() != state.pca->input_dimension()) {
-    throw Error(ErrorCode::kInternal, "descriptor has " + std::to_string(raw.size()) + " values, the catalog expects " +
+    throw Error(ErrorCode::kInternal, "descriptor has " + std::to_string(raw.size()) +
+                                          " values, the catalog expects " +
                                           std::to_string(state.pca->input_dimension()));
   }
   auto classify_started = Clock::now();
@@ -289,8 +302,9 @@ QueryResult Catalog::run_query(const std::vector<float>& raw, const QueryOptions
   } else {
     const auto& classes = state.classifier.classes();
     const auto cats = store_->categories();
-    const bool known = std::any_of(cats.begin(), cats.end(), [&](auto& c) { return c.name == options.category; }) ||
-                       std::find(classes.begin(), classes.end(), options.category) != classes.end();
+    const bool known =
+        std::any_of(cats.begin(), cats.end(), [&](auto& c) { return c.name == options.category; }) ||
+        std::find(classes.begin(), classes.end(), options.category) != classes.end();
     if (!known) {
       std::string names;
       for (const auto& c : cats) names += (names.empty() ? "" : ", ") + c.name;
@@ -338,10 +352,13 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
   item.image_path = store_image(image_bytes, item.sha256, decoded.format);
   item.width = decoded.rgb.cols;
   item.height = decoded.rgb.rows;
-  item.added_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  item.added_at =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   NewItem n{item, std::vector<float>(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols)};
   std::unique_lock lock(state_mutex_);
-  if (state_->keys_by_id.count(item.id)) throw Error(ErrorCode::kConflict, "an item with id '" + item.id + "' exists");
+  if (state_->keys_by_id.count(item.id))
+    throw Error(ErrorCode::kConflict, "an item with id '" + item.id + "' exists");
   n.item.key = store_->insert({n}).front();
   state_->items[n.item.key] = n.item;
   state_->keys_by_id[n.item.id] = n.item.key;
@@ -369,7 +386,8 @@ bool Catalog::remove(const std::string& id) {
   return true;
 }
 
-bool Catalog::update(const std::string& id, const ItemMetadata& metadata, const std::optional<std::string>& category) {
+bool Catalog::update(const std::string& id, const ItemMetadata& metadata,
+                     const std::optional<std::string>& category) {
   std::unique_lock lock(state_mutex_);
   const auto it = state_->keys_by_id.find(id);
   if (it == state_->keys_by_id.end() || !store_->update_metadata(id, metadata, category)) return false;
@@ -377,7 +395,8 @@ bool Catalog::update(const std::string& id, const ItemMetadata& metadata, const 
   item.metadata = metadata;
   if (category) item.category = *category;
   state_->revision = store_->revision();
-  if (state_->index) write_file_atomic(index_file(options_.data_dir, state_->revision), state_->index->serialize());
+  if (state_->index)
+    write_file_atomic(index_file(options_.data_dir, state_->revision), state_->index->serialize());
   return true;
 }
 
@@ -391,7 +410,8 @@ std::string Catalog::train() {
     raw.insert(raw.end(), v, v + d);
   });
   if (keys.size() < 8) {
-    throw Error(ErrorCode::kNotReady, "training needs at least 8 catalog items, the catalog has " + std::to_string(keys.size()));
+    throw Error(ErrorCode::kNotReady,
+                "training needs at least 8 catalog items, the catalog has " + std::to_string(keys.size()));
   }
   const auto started = Clock::now();
   auto pca = PcaWhitening::train(keys.size(), dimension, raw.data(), options_.pca_dimension);
@@ -399,7 +419,8 @@ std::string Catalog::train() {
   spdlog::info("PCA-whitening of {} descriptors learned in {:.1f} s", keys.size(), ms_since(started) / 1000);
   nlohmann::json training{{"items", keys.size()}, {"pca_dimension", pca.output_dimension()}};
   std::vector<std::pair<std::string, std::string>> blobs{{kPcaBlob, pca.serialize()}};
-  std::string summary = "PCA-whitening " + std::to_string(dimension) + " -> " + std::to_string(pca.output_dimension());
+  std::string summary =
+      "PCA-whitening " + std::to_string(dimension) + " -> " + std::to_string(pca.output_dimension());
 
   // Category head: only over categories with enough photos to learn from.
   std::map<std::string, size_t> counts;
@@ -419,11 +440,13 @@ std::string Catalog::train() {
     for (size_t i = 0; i < keys.size(); ++i) {
       const auto pos = std::find(classes.begin(), classes.end(), category_of[keys[i]]);
       if (pos == classes.end()) continue;
-      x.insert(x.end(), projected.begin() + i * pca.output_dimension(), projected.begin() + (i + 1) * pca.output_dimension());
+      x.insert(x.end(), projected.begin() + i * pca.output_dimension(),
+               projected.begin() + (i + 1) * pca.output_dimension());
       y.push_back(static_cast<int>(pos - classes.begin()));
     }
     const auto classifier_started = Clock::now();
-    const auto cv = SoftmaxClassifier::cross_validate(y.size(), pca.output_dimension(), x.data(), y, classes.size(), 5);
+    const auto cv =
+        SoftmaxClassifier::cross_validate(y.size(), pca.output_dimension(), x.data(), y, classes.size(), 5);
     auto classifier = SoftmaxClassifier::train(y.size(), pca.output_dimension(), x.data(), y, classes);
     classifier.set_temperature(cv.temperature);
     spdlog::info("classifier trained and cross-validated in {:.1f} s", ms_since(classifier_started) / 1000);
@@ -432,8 +455,8 @@ std::string Catalog::train() {
     training["classifier_temperature"] = cv.temperature;
     training["classes"] = classes;
     summary += "; classifier over " + std::to_string(classes.size()) + " categories, 5-fold accuracy " +
-               std::to_string(cv.accuracy).substr(0, 5) +
-               ", temperature " + std::to_string(cv.temperature).substr(0, 4);
+               std::to_string(cv.accuracy).substr(0, 5) + ", temperature " +
+               std::to_string(cv.temperature).substr(0, 4);
   } else {
     blobs.emplace_back(kClassifierBlob, SoftmaxClassifier().serialize());
     summary += "; no category classifier (needs >= 2 categories with >= " + std::to_string(kMinPerCategory) +

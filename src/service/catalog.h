@@ -93,7 +93,8 @@ class Catalog {
   // Online changes; visible to the next search when they return, durable before.
   Item add(std::string_view image_bytes, Item item);
   bool remove(const std::string& id);
-  bool update(const std::string& id, const ItemMetadata& metadata, const std::optional<std::string>& category);
+  bool update(const std::string& id, const ItemMetadata& metadata,
+              const std::optional<std::string>& category);
 
   // Stores the image bytes content-addressed under images/; returns the relative path.
   std::string store_image(std::string_view bytes, const std::string& sha256, ImageFormat format);
@@ -110,8 +111,9 @@ class Catalog {
  private:
   struct State;
   std::unique_ptr<State> build_state(bool allow_rebuild) const;
-  QueryResult run_query(const std::vector<float>& raw, const QueryOptions& options, std::optional<int64_t> exclude,
-                        Timings timings, std::chrono::steady_clock::time_point started);
+  QueryResult run_query(const std::vector<float>& raw, const QueryOptions& options,
+                        std::optional<int64_t> exclude, Timings timings,
+                        std::chrono::steady_clock::time_point started);
   void check_model_id();
 
   CatalogOptions options_;

@@ -119,7 +119,8 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options) {
   Tally tally;
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
-    if (e.category.empty()) throw Error(ErrorCode::kInvalidArgument, e.path + " is not inside a category sub-folder");
+    if (e.category.empty())
+      throw Error(ErrorCode::kInvalidArgument, e.path + " is not inside a category sub-folder");
     const std::string bytes = read_file(e.path, catalog.options().max_image_bytes);
     const std::string sha = sha256_hex(bytes);
     QueryOptions all;
@@ -139,7 +140,8 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options) {
 }  // namespace
 
 nlohmann::json evaluate(Catalog& catalog, const EvalOptions& options) {
-  if (!catalog.ready()) throw Error(ErrorCode::kNotReady, "the catalog is empty or not trained; nothing to evaluate");
+  if (!catalog.ready())
+    throw Error(ErrorCode::kNotReady, "the catalog is empty or not trained; nothing to evaluate");
   return options.queries.empty() ? leave_one_out(catalog, options) : with_queries(catalog, options);
 }
 

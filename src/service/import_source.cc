@@ -133,7 +133,8 @@ ImportEntry entry_from_fields(const std::map<std::string, nlohmann::json>& field
   auto text = [&](const char* key) -> std::string {
     auto it = fields.find(key);
     if (it == fields.end() || it->second.is_null()) return "";
-    if (!it->second.is_string()) throw Error(ErrorCode::kInvalidArgument, where + ": '" + key + "' must be a string");
+    if (!it->second.is_string())
+      throw Error(ErrorCode::kInvalidArgument, where + ": '" + key + "' must be a string");
     return it->second.get<std::string>();
   };
   ImportEntry e;
@@ -145,7 +146,8 @@ ImportEntry entry_from_fields(const std::map<std::string, nlohmann::json>& field
   e.id = text("id");
   if (e.id.empty()) e.id = slug(fs::path(image).replace_extension().string());
   if (!valid_item_id(e.id)) {
-    throw Error(ErrorCode::kInvalidArgument, where + ": id '" + e.id + "' must be 1-200 characters of A-Z a-z 0-9 . _ -");
+    throw Error(ErrorCode::kInvalidArgument,
+                where + ": id '" + e.id + "' must be 1-200 characters of A-Z a-z 0-9 . _ -");
   }
   e.category = text("category");
   e.metadata.title = text("title");
@@ -164,12 +166,14 @@ ImportEntry entry_from_fields(const std::map<std::string, nlohmann::json>& field
     e.metadata.attributes[key] = value;
   }
   if (auto it = fields.find("attributes"); it != fields.end()) {
-    if (!it->second.is_object()) throw Error(ErrorCode::kInvalidArgument, where + ": 'attributes' must be an object");
+    if (!it->second.is_object())
+      throw Error(ErrorCode::kInvalidArgument, where + ": 'attributes' must be an object");
     for (const auto& [key, value] : it->second.items()) e.metadata.attributes[key] = value;
   }
   for (const auto& [key, value] : e.metadata.attributes.items()) {
     if (value.is_object() || value.is_array()) {
-      throw Error(ErrorCode::kInvalidArgument, where + ": attribute '" + key + "' must be a string, number or boolean");
+      throw Error(ErrorCode::kInvalidArgument,
+                  where + ": attribute '" + key + "' must be a string, number or boolean");
     }
   }
   return e;
@@ -195,7 +199,8 @@ std::string slug(const std::string& text) {
 
 bool valid_item_id(const std::string& id) {
   if (id.empty() || id.size() > 200 || id == "." || id == "..") return false;
-  return std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '_' || c == '-'; });
+  return std::all_of(id.begin(), id.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
 std::vector<ImportEntry> parse_manifest(const std::string& text, bool jsonl, const std::string& base_dir,
@@ -225,7 +230,8 @@ std::vector<ImportEntry> parse_manifest(const std::string& text, bool jsonl, con
       const std::string where = name + ":" + std::to_string(r + 1);
       if (rows[r].size() == 1 && rows[r][0].empty()) continue;
       if (rows[r].size() != header.size()) {
-        throw Error(ErrorCode::kInvalidArgument, where + ": " + std::to_string(rows[r].size()) + " fields, the header has " +
+        throw Error(ErrorCode::kInvalidArgument, where + ": " + std::to_string(rows[r].size()) +
+                                                     " fields, the header has " +
                                                      std::to_string(header.size()));
       }
       std::map<std::string, nlohmann::json> fields;
@@ -238,7 +244,8 @@ std::vector<ImportEntry> parse_manifest(const std::string& text, bool jsonl, con
   if (entries.empty()) throw Error(ErrorCode::kInvalidArgument, name + ": the manifest lists no photos");
   std::set<std::string> ids;
   for (const auto& e : entries) {
-    if (!ids.insert(e.id).second) throw Error(ErrorCode::kInvalidArgument, name + ": id '" + e.id + "' appears twice");
+    if (!ids.insert(e.id).second)
+      throw Error(ErrorCode::kInvalidArgument, name + ": id '" + e.id + "' appears twice");
   }
   return entries;
 }
@@ -253,7 +260,8 @@ std::vector<ImportEntry> scan_import_source(const std::string& path) {
   if (ext != ".csv" && ext != ".jsonl") {
     throw Error(ErrorCode::kInvalidArgument, path + ": expected a folder, a .csv or a .jsonl manifest");
   }
-  return parse_manifest(read_file(path, 256 << 20), ext == ".jsonl", fs::absolute(p).parent_path().string(), path);
+  return parse_manifest(read_file(path, 256 << 20), ext == ".jsonl", fs::absolute(p).parent_path().string(),
+                        path);
 }
 
 }  // namespace lookalike

@@ -168,8 +168,9 @@ class ImportRun {
     for (size_t slot : embed_slots) {
       if (auto twin = earlier_twin(batch, slot)) items[slot].descriptor = items[*twin].descriptor;
     }
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     for (size_t i = 0; i < batch.size(); ++i) {
       const Decoded& d = batch[i];
       Item& item = items[i].item;
@@ -212,7 +213,8 @@ class ImportRun {
 
 }  // namespace
 
-ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries, const ImportOptions& options) {
+ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries,
+                            const ImportOptions& options) {
   if (entries.empty()) throw Error(ErrorCode::kInvalidArgument, "nothing to import");
   catalog.embedders();  // load the model (and check it matches the catalog) before any work
   return ImportRun(catalog, entries, options).run();

@@ -14,7 +14,7 @@
 namespace lookalike {
 
 struct ImportProgress {
-  size_t done = 0;   // entries handled (imported, skipped or failed)
+  size_t done = 0;  // entries handled (imported, skipped or failed)
   size_t total = 0;
   size_t imported = 0;
   double seconds = 0;
@@ -22,8 +22,8 @@ struct ImportProgress {
 
 struct ImportOptions {
   size_t batch_size = 8;
-  size_t queue_depth = 64;  // decoded photos waiting for the CNN; bounds memory
-  bool train = true;        // learn PCA + classifier and rebuild the index at the end
+  size_t queue_depth = 64;                    // decoded photos waiting for the CNN; bounds memory
+  bool train = true;                          // learn PCA + classifier and rebuild the index at the end
   const std::atomic<bool>* cancel = nullptr;  // set from a signal handler: stop after this batch
   std::function<void(const ImportProgress&)> on_progress;
 };
@@ -45,6 +45,7 @@ struct ImportReport {
   std::string training;  // summary, empty when not trained
 };
 
-ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries, const ImportOptions& options);
+ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries,
+                            const ImportOptions& options);
 
 }  // namespace lookalike

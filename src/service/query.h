@@ -24,7 +24,7 @@ struct ItemFilter {
 
 struct QueryOptions {
   size_t k = 12;
-  std::string category = "auto";  // "auto" | "all" | a category name
+  std::string category = "auto";        // "auto" | "all" | a category name
   std::optional<float> min_confidence;  // overrides CatalogOptions::min_confidence
   bool allow_fallback = true;           // false: `auto` never widens (the seed API's on_cnn)
   ItemFilter filter;

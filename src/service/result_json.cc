@@ -5,7 +5,9 @@
 namespace lookalike {
 namespace {
 
-double round_to(double v, double step) { return std::round(v / step) * step; }
+double round_to(double v, double step) {
+  return std::round(v / step) * step;
+}
 
 }  // namespace
 
@@ -18,8 +20,8 @@ nlohmann::json item_json(const Item& item, const ImageUrlFn& image_url) {
                    {"height", item.height},
                    {"sha256", item.sha256},
                    {"added_at", item.added_at}};
-  nlohmann::json metadata{{"title", item.metadata.title}, {"url", item.metadata.url},
-                          {"attributes", item.metadata.attributes}};
+  nlohmann::json metadata{
+      {"title", item.metadata.title}, {"url", item.metadata.url}, {"attributes", item.metadata.attributes}};
   metadata["price"] = item.metadata.price ? nlohmann::json(*item.metadata.price) : nlohmann::json(nullptr);
   j["metadata"] = metadata;
   return j;
@@ -34,8 +36,10 @@ nlohmann::json prediction_json(const Prediction& p) {
 }
 
 nlohmann::json timings_json(const Timings& t) {
-  return {{"decode", round_to(t.decode_ms, 1e-3)}, {"model", round_to(t.model_ms, 1e-3)},
-          {"classify", round_to(t.classify_ms, 1e-3)}, {"search", round_to(t.search_ms, 1e-3)},
+  return {{"decode", round_to(t.decode_ms, 1e-3)},
+          {"model", round_to(t.model_ms, 1e-3)},
+          {"classify", round_to(t.classify_ms, 1e-3)},
+          {"search", round_to(t.search_ms, 1e-3)},
           {"total", round_to(t.total_ms, 1e-3)}};
 }
 

@@ -22,16 +22,16 @@ struct ItemMetadata {
 };
 
 struct Item {
-  int64_t key = 0;        // internal, stable; the vector index id
-  std::string id;         // external id, unique, URL-safe
-  std::string category;   // empty when the catalog has no categories
-  std::string file_name;  // original file name, for /static/img/{category}/{file}
-  std::string source;     // where it was imported from (path), informational
-  std::string sha256;     // of the image bytes
-  std::string image_path; // stored copy, relative to the data directory
+  int64_t key = 0;         // internal, stable; the vector index id
+  std::string id;          // external id, unique, URL-safe
+  std::string category;    // empty when the catalog has no categories
+  std::string file_name;   // original file name, for /static/img/{category}/{file}
+  std::string source;      // where it was imported from (path), informational
+  std::string sha256;      // of the image bytes
+  std::string image_path;  // stored copy, relative to the data directory
   int width = 0;
   int height = 0;
-  int64_t added_at = 0;   // unix seconds
+  int64_t added_at = 0;  // unix seconds
   ItemMetadata metadata;
 };
 
@@ -64,7 +64,8 @@ class CatalogStore {
 
   virtual std::optional<Item> find(const std::string& id) const = 0;
   virtual std::optional<Item> find_by_key(int64_t key) const = 0;
-  virtual std::optional<Item> find_by_file(const std::string& category, const std::string& file_name) const = 0;
+  virtual std::optional<Item> find_by_file(const std::string& category,
+                                           const std::string& file_name) const = 0;
   virtual std::optional<int64_t> find_by_hash(const std::string& sha256) const = 0;
   virtual std::vector<Item> list(const ListQuery& query) const = 0;
   virtual std::vector<Item> all_items() const = 0;

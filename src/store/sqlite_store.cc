@@ -83,7 +83,8 @@ class Statement {
   double real(int col) const { return sqlite3_column_double(stmt_, col); }
   std::string text(int col) const {
     const auto* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
              : std::string();
   }
   std::string blob(int col) const {
@@ -94,7 +95,8 @@ class Statement {
 
  private:
   void check(int rc) {
-    if (rc != SQLITE_OK) throw Error(ErrorCode::kInternal, std::string("sqlite bind: ") + sqlite3_errmsg(db_));
+    if (rc != SQLITE_OK)
+      throw Error(ErrorCode::kInternal, std::string("sqlite bind: ") + sqlite3_errmsg(db_));
   }
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
@@ -147,9 +149,10 @@ class SqliteStore final : public CatalogStore {
   std::vector<int64_t> insert(const std::vector<NewItem>& items) override {
     std::lock_guard lock(mutex_);
     Transaction tx(this);
-    Statement s(db_,
-                "INSERT INTO items(id, category, file_name, source, sha256, image_path, width, height, added_at, "
-                "title, price, url, attributes, descriptor) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Statement s(
+        db_,
+        "INSERT INTO items(id, category, file_name, source, sha256, image_path, width, height, added_at, "
+        "title, price, url, attributes, descriptor) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     std::vector<int64_t> keys;
     for (const auto& n : items) {
       const Item& it = n.item;
@@ -182,9 +185,10 @@ class SqliteStore final : public CatalogStore {
                        const std::optional<std::string>& category) override {
     std::lock_guard lock(mutex_);
     Transaction tx(this);
-    Statement s(db_,
-                "UPDATE items SET title = ?, price = ?, url = ?, attributes = ?, category = COALESCE(?, category) "
-                "WHERE id = ?");
+    Statement s(
+        db_,
+        "UPDATE items SET title = ?, price = ?, url = ?, attributes = ?, category = COALESCE(?, category) "
+        "WHERE id = ?");
     s.bind(1, m.title).bind(2, m.price).bind(3, m.url).bind(4, m.attributes.dump());
     if (category) s.bind(5, *category);
     s.bind(6, id).step();
@@ -195,14 +199,17 @@ class SqliteStore final : public CatalogStore {
   }
 
   std::optional<Item> find(const std::string& id) const override {
-    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE id = ?", [&](Statement& s) { s.bind(1, id); });
+    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE id = ?",
+               [&](Statement& s) { s.bind(1, id); });
   }
   std::optional<Item> find_by_key(int64_t key) const override {
-    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE key = ?", [&](Statement& s) { s.bind(1, key); });
+    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE key = ?",
+               [&](Statement& s) { s.bind(1, key); });
   }
   std::optional<Item> find_by_file(const std::string& category, const std::string& file_name) const override {
-    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE category = ? AND file_name = ? LIMIT 1",
-               [&](Statement& s) { s.bind(1, category).bind(2, file_name); });
+    return one(
+        std::string("SELECT ") + kItemColumns + " FROM items WHERE category = ? AND file_name = ? LIMIT 1",
+        [&](Statement& s) { s.bind(1, category).bind(2, file_name); });
   }
   std::optional<int64_t> find_by_hash(const std::string& sha256) const override {
     std::lock_guard lock(mutex_);
@@ -237,7 +244,8 @@ class SqliteStore final : public CatalogStore {
 
   std::vector<CategoryCount> categories() const override {
     std::lock_guard lock(mutex_);
-    Statement s(db_, "SELECT category, COUNT(*) FROM items WHERE category != '' GROUP BY category ORDER BY category");
+    Statement s(
+        db_, "SELECT category, COUNT(*) FROM items WHERE category != '' GROUP BY category ORDER BY category");
     std::vector<CategoryCount> out;
     while (s.step()) out.push_back({s.text(0), static_cast<size_t>(s.int64(1))});
     return out;
@@ -333,8 +341,8 @@ class SqliteStore final : public CatalogStore {
     if (empty) {
       exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
     } else if (found != kSchemaVersion) {
-      throw Error(ErrorCode::kCorruptStore, path + " has schema version " + std::to_string(found) + ", expected " +
-                                                std::to_string(kSchemaVersion));
+      throw Error(ErrorCode::kCorruptStore, path + " has schema version " + std::to_string(found) +
+                                                ", expected " + std::to_string(kSchemaVersion));
     }
   }
 
@@ -353,6 +361,8 @@ class SqliteStore final : public CatalogStore {
 
 }  // namespace
 
-std::unique_ptr<CatalogStore> open_sqlite_store(const std::string& path) { return std::make_unique<SqliteStore>(path); }
+std::unique_ptr<CatalogStore> open_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteStore>(path);
+}
 
 }  // namespace lookalike

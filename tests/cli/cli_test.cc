@@ -43,16 +43,19 @@ class CliTest : public ::testing::Test {
 testing::TempDir* CliTest::dir_ = nullptr;
 
 TEST_F(CliTest, SearchPrintsRankedResultsAndJson) {
-  const auto text = run_lookalike({"--data", data(), "search", fs::canonical(a_photo()).string(), "--k", "3"});
+  const auto text =
+      run_lookalike({"--data", data(), "search", fs::canonical(a_photo()).string(), "--k", "3"});
   ASSERT_EQ(text.status, 0) << text.err;
   EXPECT_NE(text.out.find("predicted category:"), std::string::npos);
   EXPECT_NE(text.out.find("timings: decode"), std::string::npos);
-  const auto json = run_lookalike({"--data", data(), "search", a_photo().string(), "--json", "--category", "all"});
+  const auto json =
+      run_lookalike({"--data", data(), "search", a_photo().string(), "--json", "--category", "all"});
   ASSERT_EQ(json.status, 0) << json.err;
   const auto doc = nlohmann::json::parse(json.out);
   ASSERT_EQ(doc["results"].size(), 12u);
   EXPECT_NEAR(doc["results"][0]["score"].get<double>(), 1.0, 1e-4);
-  for (const char* stage : {"decode", "model", "classify", "search", "total"}) EXPECT_TRUE(doc["timings_ms"].contains(stage));
+  for (const char* stage : {"decode", "model", "classify", "search", "total"})
+    EXPECT_TRUE(doc["timings_ms"].contains(stage));
 }
 
 TEST_F(CliTest, InfoListAndEval) {
@@ -65,8 +68,8 @@ TEST_F(CliTest, InfoListAndEval) {
   const auto eval = run_lookalike({"--data", data(), "eval", "--json"});
   ASSERT_EQ(eval.status, 0) << eval.err;
   const auto doc = nlohmann::json::parse(eval.out);
-  for (const char* key : {"queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12", "duplicates_first",
-                          "confusion", "ms_per_query"}) {
+  for (const char* key : {"queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12",
+                          "duplicates_first", "confusion", "ms_per_query"}) {
     EXPECT_TRUE(doc.contains(key)) << key;
   }
   EXPECT_EQ(doc["queries"], 30);
@@ -74,11 +77,13 @@ TEST_F(CliTest, InfoListAndEval) {
 
 TEST_F(CliTest, MissingEmptyAndImagelessFolders) {
   testing::TempDir tmp;
-  expect_failure({"--data", tmp.str() + "/d", "import", "/nonexistent/photos"}, "no such file or folder: /nonexistent/photos");
+  expect_failure({"--data", tmp.str() + "/d", "import", "/nonexistent/photos"},
+                 "no such file or folder: /nonexistent/photos");
   fs::create_directories(tmp.path() / "empty");
   expect_failure({"--data", tmp.str() + "/d", "import", (tmp.path() / "empty").string()}, "holds no photos");
   testing::write_bytes(tmp.path() / "docs" / "a.txt", "x");
-  expect_failure({"--data", tmp.str() + "/d", "import", (tmp.path() / "docs").string()}, "only 1 other files");
+  expect_failure({"--data", tmp.str() + "/d", "import", (tmp.path() / "docs").string()},
+                 "only 1 other files");
 }
 
 TEST_F(CliTest, AnImportOfOnlyBrokenPhotosFails) {
@@ -98,7 +103,8 @@ TEST_F(CliTest, BadSearchInputs) {
   testing::write_bytes(tmp.path() / "empty.jpg", "");
   testing::write_bytes(tmp.path() / "text.jpg", "hello");
   testing::write_bytes(tmp.path() / "half.jpg", photo.substr(0, photo.size() / 2));
-  expect_failure({"--data", data(), "search", (tmp.path() / "empty.jpg").string()}, "the file is empty (0 bytes)");
+  expect_failure({"--data", data(), "search", (tmp.path() / "empty.jpg").string()},
+                 "the file is empty (0 bytes)");
   expect_failure({"--data", data(), "search", (tmp.path() / "text.jpg").string()}, "not an image");
   expect_failure({"--data", data(), "search", (tmp.path() / "half.jpg").string()}, "truncated");
   expect_failure({"--data", data(), "search", (tmp.path() / "missing.jpg").string()}, "no such file");
@@ -118,12 +124,14 @@ TEST_F(CliTest, CorruptDataDirectoryIsReportedAndLeftAlone) {
   testing::TempDir tmp;
   testing::write_bytes(tmp.path() / "catalog.sqlite", std::string(8192, 'z'));
   expect_failure({"--data", tmp.str(), "info"}, "is not a usable Lookalike catalog");
-  expect_failure({"--data", tmp.str(), "import", (dir_->path() / "photos").string()}, "not a usable Lookalike catalog");
+  expect_failure({"--data", tmp.str(), "import", (dir_->path() / "photos").string()},
+                 "not a usable Lookalike catalog");
   EXPECT_EQ(testing::read_bytes(tmp.path() / "catalog.sqlite"), std::string(8192, 'z'));
 }
 
 TEST_F(CliTest, HelpForEveryCommand) {
-  for (const char* cmd : {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info", "serve"}) {
+  for (const char* cmd :
+       {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info", "serve"}) {
     const auto r = run_lookalike({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
@@ -135,7 +143,8 @@ size_t stored_items(const std::string& db_path) {
   size_t n = 0;
   if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM items", -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM items", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
       n = static_cast<size_t>(sqlite3_column_int64(s, 0));
     }
     sqlite3_finalize(s);
@@ -148,12 +157,14 @@ TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
   testing::TempDir tmp;
   testing::make_subset(tmp.path() / "photos", 10, 20);
   const std::string d = tmp.str() + "/d";
-  const int pid = testing::start_lookalike({"--data", d, "import", (tmp.path() / "photos").string(), "--batch", "4"},
-                                           tmp.str() + "/out", tmp.str() + "/err");
+  const int pid =
+      testing::start_lookalike({"--data", d, "import", (tmp.path() / "photos").string(), "--batch", "4"},
+                               tmp.str() + "/out", tmp.str() + "/err");
   ASSERT_GT(pid, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   size_t before_kill = 0;
-  while (std::chrono::steady_clock::now() < deadline && (before_kill = stored_items(d + "/catalog.sqlite")) < 12) {
+  while (std::chrono::steady_clock::now() < deadline &&
+         (before_kill = stored_items(d + "/catalog.sqlite")) < 12) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ::kill(pid, SIGKILL);
@@ -167,7 +178,8 @@ TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
   EXPECT_EQ(nlohmann::json::parse(info.out)["items"].get<size_t>(), after_kill);
   const auto resumed = run_lookalike({"--data", d, "import", (tmp.path() / "photos").string()});
   ASSERT_EQ(resumed.status, 0) << resumed.err;
-  EXPECT_NE(resumed.out.find("already stored " + std::to_string(after_kill)), std::string::npos) << resumed.out;
+  EXPECT_NE(resumed.out.find("already stored " + std::to_string(after_kill)), std::string::npos)
+      << resumed.out;
   EXPECT_EQ(stored_items(d + "/catalog.sqlite"), 60u);
 }
 
@@ -176,7 +188,9 @@ TEST_F(CliTest, ACatalogWithoutCategoriesSearchesEverything) {
   size_t n = 0;
   for (const auto& dir : fs::directory_iterator(dir_->path() / "photos")) {
     for (const auto& f : fs::directory_iterator(dir.path())) {
-      if (n < 12) fs::create_symlink(fs::canonical(f.path()), tmp.path() / (dir.path().filename().string() + "-" + f.path().filename().string()));
+      if (n < 12)
+        fs::create_symlink(fs::canonical(f.path()), tmp.path() / (dir.path().filename().string() + "-" +
+                                                                  f.path().filename().string()));
       ++n;
     }
   }
@@ -194,12 +208,15 @@ TEST_F(CliTest, ACatalogWithoutCategoriesSearchesEverything) {
 TEST_F(CliTest, AddAndRemoveFromTheCommandLine) {
   testing::TempDir tmp;
   testing::write_bytes(tmp.path() / "new.jpg", testing::read_bytes(a_photo()));
-  const auto add = run_lookalike({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--id", "cli-new",
-                                  "--category", "coat", "--price", "12.5", "--attr", "colour=red"});
+  const auto add =
+      run_lookalike({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--id", "cli-new",
+                     "--category", "coat", "--price", "12.5", "--attr", "colour=red"});
   ASSERT_EQ(add.status, 0) << add.err;
   expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--id", "cli-new"}, "exists");
-  expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--id", "bad/id"}, "--id must be");
-  expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--attr", "novalue"}, "KEY=VALUE");
+  expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--id", "bad/id"},
+                 "--id must be");
+  expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--attr", "novalue"},
+                 "KEY=VALUE");
   const auto remove = run_lookalike({"--data", data(), "remove", "cli-new"});
   EXPECT_EQ(remove.status, 0) << remove.err;
   expect_failure({"--data", data(), "remove", "cli-new"}, "no item with id 'cli-new'");

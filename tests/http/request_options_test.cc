@@ -34,34 +34,61 @@ TEST(SearchOptions, ParsesEveryOption) {
 
 TEST(SearchOptions, RefusesBadValuesWithTheFieldName) {
   EXPECT_NE(error_of([] { parse_search_options_text("{"); }).find("not valid JSON"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text("[]"); }).find("must be a JSON object"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": 0})"); }).find("'k' must be within 1..500"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text("[]"); }).find("must be a JSON object"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": 0})"); }).find("'k' must be within 1..500"),
+            std::string::npos);
   EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": 501})"); }).find("1..500"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": "12"})"); }).find("'k' must be an integer"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": 2.5})"); }).find("'k' must be an integer"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"kk": 2})"); }).find("unknown option 'kk'"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"min_confidence": 2})"); }).find("0..1"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"filters": {"price": {"max": "cheap"}}})"); }).find("filters.price.max"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"filters": {"price": {"min": 9, "max": 1}}})"); }).find("greater than"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"crop": {"x": 1, "y": 2, "w": 0, "h": 4}})"); }).find("crop.w"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"crop": {"x": 1}})"); }).find("'crop' needs 'y'"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_search_options_text(R"({"category": ""})"); }).find("'category'"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": "12"})"); }).find("'k' must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": 2.5})"); }).find("'k' must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"kk": 2})"); }).find("unknown option 'kk'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"min_confidence": 2})"); }).find("0..1"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_search_options_text(R"({"filters": {"price": {"max": "cheap"}}})");
+            }).find("filters.price.max"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_search_options_text(R"({"filters": {"price": {"min": 9, "max": 1}}})");
+            }).find("greater than"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_search_options_text(R"({"crop": {"x": 1, "y": 2, "w": 0, "h": 4}})");
+            }).find("crop.w"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"crop": {"x": 1}})"); }).find("'crop' needs 'y'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"category": ""})"); }).find("'category'"),
+            std::string::npos);
 }
 
 TEST(SeedSetting, MatchesTheOriginalContract) {
   const auto s = parse_seed_setting(R"({"output_limit": 30, "on_cnn": true})");
   EXPECT_EQ(s.output_limit, 30u);
   EXPECT_TRUE(s.on_cnn);
-  EXPECT_NE(error_of([] { parse_seed_setting("{bad"); }).find("'setting' is not valid JSON"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_seed_setting(R"({"on_cnn": true})"); }).find("needs 'output_limit'"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_seed_setting(R"({"output_limit": "12", "on_cnn": true})"); }).find("must be an integer"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_seed_setting(R"({"output_limit": 501, "on_cnn": true})"); }).find("1..500"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_seed_setting(R"({"output_limit": 5, "on_cnn": "yes"})"); }).find("'on_cnn' must be true or false"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_seed_setting("{bad"); }).find("'setting' is not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_seed_setting(R"({"on_cnn": true})"); }).find("needs 'output_limit'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_seed_setting(R"({"output_limit": "12", "on_cnn": true})");
+            }).find("must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_seed_setting(R"({"output_limit": 501, "on_cnn": true})"); }).find("1..500"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_seed_setting(R"({"output_limit": 5, "on_cnn": "yes"})");
+            }).find("'on_cnn' must be true or false"),
+            std::string::npos);
 }
 
 TEST(QueryParameters, ParseCount) {
   EXPECT_EQ(parse_count("k", "30", 1, 500), 30u);
-  EXPECT_NE(error_of([] { parse_count("k", "", 1, 500); }).find("'k' must be an integer within 1..500"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_count("k", "", 1, 500); }).find("'k' must be an integer within 1..500"),
+            std::string::npos);
   EXPECT_FALSE(error_of([] { parse_count("k", "3x", 1, 500); }).empty());
   EXPECT_FALSE(error_of([] { parse_count("k", "-1", 1, 500); }).empty());
   EXPECT_FALSE(error_of([] { parse_count("k", "99999999999999999999999", 1, 500); }).empty());
@@ -71,7 +98,8 @@ TEST(Base64, DecodesPlainAndDataUrls) {
   EXPECT_EQ(decode_base64("aGVsbG8=", 100), "hello");
   EXPECT_EQ(decode_base64("aGVs\nbG8h", 100), "hello!");
   EXPECT_EQ(decode_base64("data:image/png;base64,aGk=", 100), "hi");
-  EXPECT_NE(error_of([] { decode_base64("a$==", 100); }).find("outside the base64 alphabet"), std::string::npos);
+  EXPECT_NE(error_of([] { decode_base64("a$==", 100); }).find("outside the base64 alphabet"),
+            std::string::npos);
   EXPECT_NE(error_of([] { decode_base64("abc", 100); }).find("multiple of 4"), std::string::npos);
   EXPECT_NE(error_of([] { decode_base64("", 100); }).find("empty"), std::string::npos);
   try {

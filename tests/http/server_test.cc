@@ -28,8 +28,9 @@ constexpr const char* kToken = "test-admin-token-0123456789";
 
 std::string base64(const std::string& bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -40,10 +41,12 @@ class ServerTest : public ::testing::Test {
     if (testing::dataset_dir().empty()) return;
     dir_ = new testing::TempDir();
     testing::make_subset(dir_->path() / "photos", 6);
-    const auto import = testing::run_lookalike({"--data", data(), "import", (dir_->path() / "photos").string()});
+    const auto import =
+        testing::run_lookalike({"--data", data(), "import", (dir_->path() / "photos").string()});
     ASSERT_EQ(import.status, 0) << import.err;
-    pid_ = testing::start_lookalike({"--data", data(), "serve", "--port", "0", "--workers", "40", "--max-upload-mb", "2"},
-                                    out_path(), err_path(), {std::string("LOOKALIKE_ADMIN_TOKEN=") + kToken});
+    pid_ = testing::start_lookalike(
+        {"--data", data(), "serve", "--port", "0", "--workers", "40", "--max-upload-mb", "2"}, out_path(),
+        err_path(), {std::string("LOOKALIKE_ADMIN_TOKEN=") + kToken});
     ASSERT_GT(pid_, 0);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
     const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
@@ -63,7 +66,8 @@ class ServerTest : public ::testing::Test {
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
       const int status = testing::wait_process(pid_);
-      EXPECT_EQ(status, 0) << "SIGTERM must stop the server cleanly; stderr: " << testing::read_bytes(err_path());
+      EXPECT_EQ(status, 0) << "SIGTERM must stop the server cleanly; stderr: "
+                           << testing::read_bytes(err_path());
     }
     delete dir_;
   }
@@ -83,11 +87,14 @@ class ServerTest : public ::testing::Test {
   }
   static std::vector<fs::path> photos(const std::string& category) {
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir_->path() / "photos" / category)) files.push_back(fs::canonical(e.path()));
+    for (const auto& e : fs::directory_iterator(dir_->path() / "photos" / category))
+      files.push_back(fs::canonical(e.path()));
     std::sort(files.begin(), files.end());
     return files;
   }
-  static std::string photo(const std::string& category, size_t i) { return testing::read_bytes(photos(category).at(i)); }
+  static std::string photo(const std::string& category, size_t i) {
+    return testing::read_bytes(photos(category).at(i));
+  }
 
   static httplib::Result search(const std::string& image, const std::string& options = "") {
     httplib::MultipartFormDataItems items{{"image", image, "q.jpg", "image/jpeg"}};
@@ -164,15 +171,18 @@ TEST_F(ServerTest, SearchAnswersMultipartAndBase64) {
   EXPECT_FALSE(doc["query"]["fallback_used"]);
   ASSERT_EQ(doc["results"].size(), 4u);
   EXPECT_NEAR(doc["results"][0]["score"].get<double>(), 1.0, 1e-4);
-  for (const char* key : {"id", "score", "category", "image_url", "metadata"}) EXPECT_TRUE(doc["results"][0].contains(key));
-  for (const char* key : {"decode", "model", "classify", "search", "total"}) EXPECT_GT(doc["timings_ms"][key], 0.0);
+  for (const char* key : {"id", "score", "category", "image_url", "metadata"})
+    EXPECT_TRUE(doc["results"][0].contains(key));
+  for (const char* key : {"decode", "model", "classify", "search", "total"})
+    EXPECT_GT(doc["timings_ms"][key], 0.0);
 
   const json body{{"image_base64", base64(photo("hood", 1))}, {"options", {{"k", 2}}}};
   const auto b64 = client().Post("/api/v1/search", body.dump(), "application/json");
   ASSERT_EQ(b64->status, 200) << b64->body;
   EXPECT_EQ(json::parse(b64->body)["results"][0]["id"], doc["results"][0]["id"]);
 
-  const auto cropped = search(photo("hood", 1), R"({"crop": {"x": 10, "y": 10, "w": 60, "h": 60}, "category": "all"})");
+  const auto cropped =
+      search(photo("hood", 1), R"({"crop": {"x": 10, "y": 10, "w": 60, "h": 60}, "category": "all"})");
   ASSERT_EQ(cropped->status, 200) << cropped->body;
   EXPECT_LT(json::parse(cropped->body)["results"][0]["score"].get<double>(), 0.9999);
 }
@@ -210,13 +220,16 @@ TEST_F(ServerTest, ClassifySimilarAndReadEndpoints) {
   EXPECT_EQ(client().Get("/readyz")->status, 200);
   const auto metrics = client().Get("/metrics");
   ASSERT_EQ(metrics->status, 200);
-  EXPECT_NE(metrics->body.find("lookalike_http_requests_total{route=\"/api/v1/classify\",status=\"200\"}"), std::string::npos);
-  EXPECT_NE(metrics->body.find("lookalike_search_stage_duration_seconds_bucket{stage=\"model\""), std::string::npos);
+  EXPECT_NE(metrics->body.find("lookalike_http_requests_total{route=\"/api/v1/classify\",status=\"200\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("lookalike_search_stage_duration_seconds_bucket{stage=\"model\""),
+            std::string::npos);
   EXPECT_NE(metrics->body.find("lookalike_catalog_items 36"), std::string::npos);
   const auto openapi = json::parse(client().Get("/api/openapi.json")->body);
   EXPECT_EQ(openapi["openapi"], "3.0.3");
-  for (const char* path : {"/process_image", "/api/v1/search", "/api/v1/classify", "/api/v1/items/{id}/similar",
-                           "/api/v1/items", "/api/v1/items/{id}", "/api/v1/categories", "/api/v1/stats", "/metrics"}) {
+  for (const char* path :
+       {"/process_image", "/api/v1/search", "/api/v1/classify", "/api/v1/items/{id}/similar", "/api/v1/items",
+        "/api/v1/items/{id}", "/api/v1/categories", "/api/v1/stats", "/metrics"}) {
     EXPECT_TRUE(openapi["paths"].contains(path)) << path;
   }
 }
@@ -225,7 +238,9 @@ TEST_F(ServerTest, AdminWritesAreAuthenticatedDurableAndVisible) {
   const std::string image = photo("sweater", 4);
   httplib::MultipartFormDataItems items{
       {"image", image, "new.jpg", "image/jpeg"},
-      {"metadata", R"({"id": "api-new", "category": "sweater", "title": "Knit", "price": 55, "attributes": {"colour": "grey"}})", "", ""}};
+      {"metadata",
+       R"({"id": "api-new", "category": "sweater", "title": "Knit", "price": 55, "attributes": {"colour": "grey"}})",
+       "", ""}};
   expect_error(client().Post("/api/v1/items", items), 401, "unauthorized");
   httplib::Headers wrong{{"Authorization", "Bearer nope"}};
   expect_error(client().Post("/api/v1/items", wrong, items), 401, "unauthorized");
@@ -244,9 +259,13 @@ TEST_F(ServerTest, AdminWritesAreAuthenticatedDurableAndVisible) {
   const auto patched = client().Patch("/api/v1/items/api-new", auth, R"({"price": 70})", "application/json");
   ASSERT_EQ(patched->status, 200) << patched->body;
   EXPECT_EQ(json::parse(patched->body)["metadata"]["price"], 70);
-  EXPECT_TRUE(json::parse(search(image, R"({"category": "all", "filters": {"price": {"max": 60}}})")->body)["results"].empty());
-  expect_error(client().Patch("/api/v1/items/api-new", auth, R"({"price": "free"})", "application/json"), 400, "invalid_argument");
-  expect_error(client().Patch("/api/v1/items/api-new", auth, "{", "application/json"), 400, "invalid_argument");
+  EXPECT_TRUE(
+      json::parse(search(image, R"({"category": "all", "filters": {"price": {"max": 60}}})")->body)["results"]
+          .empty());
+  expect_error(client().Patch("/api/v1/items/api-new", auth, R"({"price": "free"})", "application/json"), 400,
+               "invalid_argument");
+  expect_error(client().Patch("/api/v1/items/api-new", auth, "{", "application/json"), 400,
+               "invalid_argument");
   expect_error(client().Delete("/api/v1/items/api-new"), 401, "unauthorized");
   ASSERT_EQ(client().Delete("/api/v1/items/api-new", auth)->status, 200);
   expect_error(client().Get("/api/v1/items/api-new"), 404, "not_found");
@@ -278,14 +297,19 @@ TEST_F(ServerTest, BadInputsGetPreciseErrorsAndTheServerKeepsServing) {
   expect_error(client().Post("/process_image", httplib::MultipartFormDataItems{}), 400, "invalid_argument");
   expect_error(client().Post("/process_image", "x", "text/plain"), 415, "unsupported_media_type");
   expect_error(seed("", R"({"output_limit": 3, "on_cnn": false})"), 415, "unsupported_media_type");
-  expect_error(seed("hello, I am a text file", R"({"output_limit": 3, "on_cnn": false})"), 415, "unsupported_media_type");
-  expect_error(seed(good.substr(0, good.size() / 2), R"({"output_limit": 3, "on_cnn": false})"), 422, "unprocessable_image");
+  expect_error(seed("hello, I am a text file", R"({"output_limit": 3, "on_cnn": false})"), 415,
+               "unsupported_media_type");
+  expect_error(seed(good.substr(0, good.size() / 2), R"({"output_limit": 3, "on_cnn": false})"), 422,
+               "unprocessable_image");
   expect_error(search(huge_png_header()), 422, "unprocessable_image");
   expect_error(search(good, R"({"k": 0})"), 400, "invalid_argument");
   expect_error(search(good, R"({"category": "trousers"})"), 400, "invalid_argument");
   expect_error(search(good, R"({"crop": {"x": 9000, "y": 0, "w": 5, "h": 5}})"), 400, "invalid_argument");
-  expect_error(client().Post("/api/v1/search", R"({"image_base64": "%%%"})", "application/json"), 400, "invalid_argument");
-  expect_error(client().Post("/api/v1/search", R"({"image_url": "http://127.0.0.1/x.jpg"})", "application/json"), 400, "invalid_argument");
+  expect_error(client().Post("/api/v1/search", R"({"image_base64": "%%%"})", "application/json"), 400,
+               "invalid_argument");
+  expect_error(
+      client().Post("/api/v1/search", R"({"image_url": "http://127.0.0.1/x.jpg"})", "application/json"), 400,
+      "invalid_argument");
   expect_error(client().Get("/api/v1/nothing-here"), 404, "not_found");
   expect_error(client().Get("/api/v1/items/no-such-item/similar"), 404, "not_found");
   expect_error(client().Get("/api/v1/items/coat-1/similar?k=abc"), 400, "invalid_argument");
@@ -330,10 +354,11 @@ TEST_F(ServerTest, FiftyMegabyteBodyIsRefusedWithoutReadingIt) {
 }
 
 TEST_F(ServerTest, PathTraversalNeverEscapesTheCatalog) {
-  for (const char* path : {"/static/img/../../catalog.sqlite", "/static/img/..%2F..%2Fcatalog.sqlite/x",
-                           "/static/img/%2e%2e/%2e%2e%2fcatalog.sqlite", "/static/img/coat/..%2f..%2f..%2fetc%2fpasswd",
-                           "/api/v1/items/..%2F..%2Fcatalog.sqlite/image", "/api/v1/items/../../catalog.sqlite",
-                           "/../catalog.sqlite", "/%2e%2e/%2e%2e/etc/passwd"}) {
+  for (const char* path :
+       {"/static/img/../../catalog.sqlite", "/static/img/..%2F..%2Fcatalog.sqlite/x",
+        "/static/img/%2e%2e/%2e%2e%2fcatalog.sqlite", "/static/img/coat/..%2f..%2f..%2fetc%2fpasswd",
+        "/api/v1/items/..%2F..%2Fcatalog.sqlite/image", "/api/v1/items/../../catalog.sqlite",
+        "/../catalog.sqlite", "/%2e%2e/%2e%2e/etc/passwd"}) {
     const auto res = client().Get(path);
     ASSERT_TRUE(res) << path;
     EXPECT_TRUE(res->status == 404 || res->status == 400) << path << " -> " << res->status;

@@ -29,7 +29,8 @@ std::string encode(const cv::Mat& rgb, const std::string& ext, std::vector<int> 
 }
 
 int write_to_string(GifFileType* gif, const GifByteType* data, int n) {
-  static_cast<std::string*>(gif->UserData)->append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  static_cast<std::string*>(gif->UserData)
+      ->append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   return n;
 }
 
@@ -111,7 +112,8 @@ void put_chunk(std::string& png, const char* type, const std::string& data) {
   put_be32(png, static_cast<uint32_t>(data.size()));
   const std::string body = std::string(type, 4) + data;
   png += body;
-  put_be32(png, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()))));
+  put_be32(png, static_cast<uint32_t>(
+                    crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()))));
 }
 
 // A real, valid 30000x30000 grayscale PNG (all black), streamed through zlib so the test never

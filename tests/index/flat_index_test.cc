@@ -67,7 +67,8 @@ TEST_F(FlatIndexTest, RemoveKeepsOtherIdsAddressable) {
     const auto r = index_->search(1, vectors_.data() + i * kD, params);
     EXPECT_EQ(r[0][0].id, ids_[i]);
   }
-  EXPECT_EQ(index_->vector(ids_[11]), std::vector<float>(vectors_.begin() + 11 * kD, vectors_.begin() + 12 * kD));
+  EXPECT_EQ(index_->vector(ids_[11]),
+            std::vector<float>(vectors_.begin() + 11 * kD, vectors_.begin() + 12 * kD));
 }
 
 TEST_F(FlatIndexTest, RefusesDuplicateIds) {

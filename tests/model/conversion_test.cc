@@ -49,8 +49,9 @@ class ConversionTest : public ::testing::Test {
   void SetUp() override {
     LOOKALIKE_REQUIRE_DATASET();
     refs_ = references();
-    ASSERT_FALSE(refs_.empty()) << "no tfjs reference outputs in $LOOKALIKE_REFERENCE_DIR; the test command runs "
-                                   "tools/model/reference.js first";
+    ASSERT_FALSE(refs_.empty())
+        << "no tfjs reference outputs in $LOOKALIKE_REFERENCE_DIR; the test command runs "
+           "tools/model/reference.js first";
   }
   std::vector<fs::path> refs_;
 };
@@ -66,7 +67,8 @@ TEST_F(ConversionTest, PreprocessingMatchesNsfwjs) {
     const auto theirs = read_floats(ref.parent_path() / (stem + ".input.f32"));
     ASSERT_EQ(ours.total() * 3, theirs.size());
     double worst = 0;
-    for (size_t i = 0; i < theirs.size(); ++i) worst = std::max(worst, std::abs(double(ours.ptr<float>()[i]) - theirs[i]));
+    for (size_t i = 0; i < theirs.size(); ++i)
+      worst = std::max(worst, std::abs(double(ours.ptr<float>()[i]) - theirs[i]));
     EXPECT_LT(worst, 1e-5) << stem;
   }
 }
@@ -91,7 +93,8 @@ TEST_F(ConversionTest, ProbabilitiesAndFeaturesMatchTfjs) {
     for (const char* block : {"mixed5", "mixed6", "mixed7", "mixed8", "mixed9"}) {
       const auto theirs = doc["gem"][block].get<std::vector<float>>();
       double worst = 0;
-      for (size_t i = 0; i < theirs.size(); ++i) worst = std::max(worst, std::abs(double(ours[offset + i]) - theirs[i]));
+      for (size_t i = 0; i < theirs.size(); ++i)
+        worst = std::max(worst, std::abs(double(ours[offset + i]) - theirs[i]));
       EXPECT_LT(worst, 1e-3) << ref.stem() << " " << block;
       EXPECT_GT(dot(ours + offset, theirs.data(), theirs.size()), 0.99999f) << ref.stem() << " " << block;
       offset += theirs.size();

@@ -38,7 +38,8 @@ TEST(SoftmaxClassifier, LearnsSeparableClasses) {
     correct += static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin()) == test.y[i];
   }
   EXPECT_GE(correct, test.y.size() * 95 / 100);
-  EXPECT_GT(SoftmaxClassifier::cross_validate(train.y.size(), 8, train.x.data(), train.y, 3, 5).accuracy, 0.9);
+  EXPECT_GT(SoftmaxClassifier::cross_validate(train.y.size(), 8, train.x.data(), train.y, 3, 5).accuracy,
+            0.9);
 }
 
 TEST(SoftmaxClassifier, RandomLabelsStayNearChance) {
@@ -73,7 +74,9 @@ TEST(SoftmaxClassifier, SerialisationRoundTrips) {
 
 TEST(SoftmaxClassifier, RefusesCorruptOrInconsistentState) {
   EXPECT_THROW(SoftmaxClassifier::deserialize("{not json"), Error);
-  EXPECT_THROW(SoftmaxClassifier::deserialize(R"({"dimension":2,"classes":["a","b"],"weights":[1],"bias":[0,0]})"), Error);
+  EXPECT_THROW(
+      SoftmaxClassifier::deserialize(R"({"dimension":2,"classes":["a","b"],"weights":[1],"bias":[0,0]})"),
+      Error);
 }
 
 TEST(SoftmaxClassifier, RefusesSingleClass) {

@@ -23,7 +23,8 @@ class CatalogTest : public ::testing::Test {
     dir_ = new testing::TempDir();
     testing::make_subset(dir_->path() / "photos", 8);
     catalog_ = open().release();
-    report_ = new ImportReport(import_entries(*catalog_, scan_import_source((dir_->path() / "photos").string()), {}));
+    report_ = new ImportReport(
+        import_entries(*catalog_, scan_import_source((dir_->path() / "photos").string()), {}));
   }
   static void TearDownTestSuite() {
     delete catalog_;
@@ -40,7 +41,8 @@ class CatalogTest : public ::testing::Test {
   }
   static std::string photo(const std::string& category, int index) {
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir_->path() / "photos" / category)) files.push_back(e.path());
+    for (const auto& e : fs::directory_iterator(dir_->path() / "photos" / category))
+      files.push_back(e.path());
     std::sort(files.begin(), files.end());
     return read_file(files.at(static_cast<size_t>(index)).string(), 10 << 20);
   }
@@ -208,7 +210,8 @@ TEST_F(CatalogTest, BadFilesAreSkippedWithReasonsAndDuplicatesReuseDescriptors) 
   EXPECT_EQ(report.imported, 2u);
   EXPECT_EQ(report.failures.size(), 3u);
   std::string reasons;
-  for (const auto& f : report.failures) reasons += fs::path(f.path).filename().string() + ": " + f.reason + "\n";
+  for (const auto& f : report.failures)
+    reasons += fs::path(f.path).filename().string() + ": " + f.reason + "\n";
   EXPECT_NE(reasons.find("truncated.jpg: JPEG data is corrupt: truncated"), std::string::npos) << reasons;
   EXPECT_NE(reasons.find("text.jpg: not an image"), std::string::npos) << reasons;
   EXPECT_NE(reasons.find("empty.jpg: the file is empty"), std::string::npos) << reasons;

@@ -48,14 +48,16 @@ TEST(ImportSource, CollidingSlugsGetSuffixes) {
 }
 
 TEST(ImportSource, MissingAndEmptyFoldersAreClearErrors) {
-  EXPECT_NE(error_of([] { scan_import_source("/nonexistent/catalog"); }).find("no such file or folder"), std::string::npos);
+  EXPECT_NE(error_of([] { scan_import_source("/nonexistent/catalog"); }).find("no such file or folder"),
+            std::string::npos);
   TempDir empty;
   EXPECT_NE(error_of([&] { scan_import_source(empty.str()); }).find("holds no photos"), std::string::npos);
   write_bytes(empty.path() / "readme.txt", "x");
   EXPECT_NE(error_of([&] { scan_import_source(empty.str()); }).find("only 1 other files"), std::string::npos);
   write_bytes(empty.path() / "list.xml", "x");
-  EXPECT_NE(error_of([&] { scan_import_source((empty.path() / "list.xml").string()); }).find(".csv or a .jsonl"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { scan_import_source((empty.path() / "list.xml").string()); }).find(".csv or a .jsonl"),
+      std::string::npos);
 }
 
 TEST(ImportSource, CsvManifestWithQuotesAndAttributes) {
@@ -88,18 +90,26 @@ TEST(ImportSource, JsonlManifest) {
 }
 
 TEST(ImportSource, ManifestErrorsNameFileAndLine) {
-  auto csv_error = [](const std::string& text) { return error_of([&] { parse_manifest(text, false, "/", "m.csv"); }); };
-  EXPECT_NE(csv_error("id,title\na,b\n").find("m.csv:1: the header needs an 'image' column"), std::string::npos);
+  auto csv_error = [](const std::string& text) {
+    return error_of([&] { parse_manifest(text, false, "/", "m.csv"); });
+  };
+  EXPECT_NE(csv_error("id,title\na,b\n").find("m.csv:1: the header needs an 'image' column"),
+            std::string::npos);
   EXPECT_NE(csv_error("image,price\na.jpg,cheap\n").find("m.csv:2: price 'cheap'"), std::string::npos);
   EXPECT_NE(csv_error("image,price\na.jpg\n").find("m.csv:2: 1 fields"), std::string::npos);
   EXPECT_NE(csv_error("image\n\"unterminated\n").find("malformed CSV"), std::string::npos);
   EXPECT_NE(csv_error("id,image\nx,a.jpg\nx,b.jpg\n").find("id 'x' appears twice"), std::string::npos);
   EXPECT_NE(csv_error("id,image\nbad/id,a.jpg\n").find("must be 1-200 characters"), std::string::npos);
-  auto jsonl_error = [](const std::string& text) { return error_of([&] { parse_manifest(text, true, "/", "m.jsonl"); }); };
-  EXPECT_NE(jsonl_error("{\"image\": \"a.jpg\"}\n[1]\n").find("m.jsonl:2: not a JSON object"), std::string::npos);
+  auto jsonl_error = [](const std::string& text) {
+    return error_of([&] { parse_manifest(text, true, "/", "m.jsonl"); });
+  };
+  EXPECT_NE(jsonl_error("{\"image\": \"a.jpg\"}\n[1]\n").find("m.jsonl:2: not a JSON object"),
+            std::string::npos);
   EXPECT_NE(jsonl_error("{\"title\": \"x\"}\n").find("missing 'image'"), std::string::npos);
-  EXPECT_NE(jsonl_error("{\"image\": \"a.jpg\", \"price\": -1}\n").find("price must be >= 0"), std::string::npos);
-  EXPECT_NE(jsonl_error("{\"image\": \"a.jpg\", \"attributes\": {\"x\": [1]}}\n").find("attribute 'x'"), std::string::npos);
+  EXPECT_NE(jsonl_error("{\"image\": \"a.jpg\", \"price\": -1}\n").find("price must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(jsonl_error("{\"image\": \"a.jpg\", \"attributes\": {\"x\": [1]}}\n").find("attribute 'x'"),
+            std::string::npos);
   EXPECT_NE(jsonl_error("\n").find("lists no photos"), std::string::npos);
 }
 

@@ -9,7 +9,8 @@ namespace {
 
 using testing::TempDir;
 
-NewItem make_item(const std::string& id, const std::string& category, std::optional<double> price = std::nullopt) {
+NewItem make_item(const std::string& id, const std::string& category,
+                  std::optional<double> price = std::nullopt) {
   NewItem n;
   n.item.id = id;
   n.item.category = category;
@@ -33,7 +34,8 @@ class SqliteStoreTest : public ::testing::Test {
 
 TEST_F(SqliteStoreTest, InsertsFindsAndListsItems) {
   auto store = open_sqlite_store(db());
-  const auto keys = store->insert({make_item("a", "coat", 49.5), make_item("bb", "dress"), make_item("c", "coat")});
+  const auto keys =
+      store->insert({make_item("a", "coat", 49.5), make_item("bb", "dress"), make_item("c", "coat")});
   ASSERT_EQ(keys.size(), 3u);
   const auto a = store->find("a");
   ASSERT_TRUE(a);

@@ -16,7 +16,8 @@ namespace lookalike::testing {
 namespace fs = std::filesystem;
 
 std::string dataset_dir() {
-  if (const char* env = std::getenv("LOOKALIKE_DATASET"); env && *env) return fs::is_directory(env) ? env : "";
+  if (const char* env = std::getenv("LOOKALIKE_DATASET"); env && *env)
+    return fs::is_directory(env) ? env : "";
   const fs::path p = fs::path(LOOKALIKE_SOURCE_DIR) / ".." / "shared" / "datasets" / "fashion6-dev";
   return fs::is_directory(p) ? fs::canonical(p).string() : "";
 }
@@ -30,11 +31,14 @@ std::string full_model_manifest() {
   return (fs::path(model_manifest()).parent_path() / "inception_v3_full.json").string();
 }
 
-std::string lookalike_binary() { return LOOKALIKE_BINARY; }
+std::string lookalike_binary() {
+  return LOOKALIKE_BINARY;
+}
 
 TempDir::TempDir() {
   std::random_device rd;
-  path_ = fs::temp_directory_path() / ("lookalike-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  path_ = fs::temp_directory_path() /
+          ("lookalike-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
   fs::create_directories(path_);
 }
 
@@ -61,8 +65,8 @@ void make_subset(const fs::path& into, size_t per_category, size_t skip) {
   }
 }
 
-int start_lookalike(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
-                    const std::vector<std::string>& extra_env) {
+int start_lookalike(const std::vector<std::string>& args, const std::string& out_path,
+                    const std::string& err_path, const std::vector<std::string>& extra_env) {
   std::vector<std::string> argv_storage{lookalike_binary()};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;

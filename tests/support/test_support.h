@@ -14,10 +14,10 @@ namespace lookalike::testing {
 std::string dataset_dir();
 
 // Skips the current test with a clear message when the sample catalog is absent.
-#define LOOKALIKE_REQUIRE_DATASET()                                                                        \
-  do {                                                                                                     \
-    if (::lookalike::testing::dataset_dir().empty())                                                       \
-      GTEST_SKIP() << "sample catalog ../shared/datasets/fashion6-dev is absent; skipping this test";      \
+#define LOOKALIKE_REQUIRE_DATASET()                                                                   \
+  do {                                                                                                \
+    if (::lookalike::testing::dataset_dir().empty())                                                  \
+      GTEST_SKIP() << "sample catalog ../shared/datasets/fashion6-dev is absent; skipping this test"; \
   } while (0)
 
 // The converted model manifest (models/inception_v3_gem.json); tests fail if it is missing,
@@ -51,8 +51,8 @@ struct ProcessResult {
 // Runs the binary with arguments, waits, captures output.
 ProcessResult run_lookalike(const std::vector<std::string>& args);
 // Starts the binary without waiting; stdout/stderr go to the given files. Returns the pid.
-int start_lookalike(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
-                    const std::vector<std::string>& extra_env = {});
+int start_lookalike(const std::vector<std::string>& args, const std::string& out_path,
+                    const std::string& err_path, const std::vector<std::string>& extra_env = {});
 // Waits for a started process; returns its exit status (128 + signal when killed).
 int wait_process(int pid);
 
