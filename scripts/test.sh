@@ -25,9 +25,10 @@ export LOOKALIKE_REFERENCE_DIR="$ref"
 
 step "C++ tests (release: unit + integration)"
 ctest --test-dir build --output-on-failure --timeout 900
-step "C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure --timeout 900 -L unit
-ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure --timeout 900 -R 'catalog_test|conversion_test'
+step "C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer)"
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
+ctest --test-dir build-asan --output-on-failure --timeout 900 -L unit
+ctest --test-dir build-asan --output-on-failure --timeout 900 -R 'catalog_test|conversion_test'
 
 step "fuzzing the parsers (libFuzzer, 20 s per target)"
 scripts/fuzz.sh 20
