@@ -26,7 +26,7 @@ fi
 step() { printf '\n== %s\n' "$*"; }
 step "dependencies"; "$root/scripts/install-deps.sh"
 step "model"; "$root/scripts/prepare-model.sh"
-step "build"; "$root/scripts/build.sh" release
+step "build"; "$root/scripts/build.sh" release lookalike
 if [[ -f "$root/web/package.json" ]]; then step "web page"; "$root/scripts/build-web.sh"; fi
 step "import $catalog"; "$root/build/src/lookalike" --data "$data" import "$catalog"
 step "serve on http://$host:$port (Ctrl-C stops)"

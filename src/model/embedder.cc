@@ -52,6 +52,10 @@ cv::Mat GemEmbedder::embed_blob(const cv::Mat& blob) {
 struct EmbedderPool::State {
   std::vector<std::unique_ptr<GemEmbedder>> all;
   std::vector<ImageEmbedder*> free;
+  // Tickets hand out embedders in arrival order, so under load a request waits for the ones
+  // queued before it rather than for luck (tail latency).
+  uint64_t next_ticket = 0;
+  uint64_t now_serving = 0;
   std::mutex mutex;
   std::condition_variable available;
 };
@@ -67,9 +71,13 @@ EmbedderPool::~EmbedderPool() = default;
 
 EmbedderPool::Lease EmbedderPool::lease() {
   std::unique_lock lock(state_->mutex);
-  state_->available.wait(lock, [&] { return !state_->free.empty(); });
+  const uint64_t ticket = state_->next_ticket++;
+  state_->available.wait(lock, [&] { return ticket == state_->now_serving && !state_->free.empty(); });
+  ++state_->now_serving;
   ImageEmbedder* e = state_->free.back();
   state_->free.pop_back();
+  lock.unlock();
+  state_->available.notify_all();  // the next ticket may be servable too
   return Lease(this, e);
 }
 
@@ -79,7 +87,7 @@ EmbedderPool::Lease::~Lease() {
     std::lock_guard lock(pool_->state_->mutex);
     pool_->state_->free.push_back(embedder_);
   }
-  pool_->state_->available.notify_one();
+  pool_->state_->available.notify_all();
 }
 
 size_t EmbedderPool::dimension() const {
