@@ -356,6 +356,10 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--admin-token-file", o->admin_token_file, "File holding the admin bearer token");
   cmd->add_option("--cors-origin", o->cors_origins,
                   "Allowed cross-origin (repeatable; default: same origin only)");
+  cmd->add_option("--fetch-allow-host", o->fetch_allow_hosts,
+                  "Host that search requests may name in image_url (repeatable; none = image_url off)");
+  cmd->add_flag("--fetch-allow-private", o->fetch_allow_private,
+                "Let image_url reach private, loopback and link-local addresses");
   cmd->add_option("--min-confidence", o->min_confidence, "auto mode falls back to all categories below this")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();

@@ -353,15 +353,23 @@ void Api::search(const Request& req, Response& res) {
   QueryOptions q;
   if (is_json(req)) {
     json body = parse_body(req);
-    if (body.contains("image_url")) {
+    if (body.contains("image_url") == body.contains("image_base64")) {
       throw Error(ErrorCode::kInvalidArgument,
-                  "'image_url' is disabled on this server (no allow-listed hosts)");
+                  "give exactly one of 'image_base64' (a base64 string) or 'image_url'");
     }
-    if (!body.contains("image_base64") || !body["image_base64"].is_string()) {
-      throw Error(ErrorCode::kInvalidArgument, "missing 'image_base64' (a base64 string)");
+    if (body.contains("image_url")) {
+      if (!body["image_url"].is_string())
+        throw Error(ErrorCode::kInvalidArgument, "'image_url' must be a string");
+      FetchPolicy policy = options_.fetch;
+      policy.max_bytes = options_.max_upload_bytes;
+      image = fetch_image(body["image_url"].get<std::string>(), policy);
+      body.erase("image_url");
+    } else {
+      if (!body["image_base64"].is_string())
+        throw Error(ErrorCode::kInvalidArgument, "'image_base64' must be a string");
+      image = decode_base64(body["image_base64"].get<std::string>(), options_.max_upload_bytes);
+      body.erase("image_base64");
     }
-    image = decode_base64(body["image_base64"].get<std::string>(), options_.max_upload_bytes);
-    body.erase("image_base64");
     json options = body.contains("options") ? body["options"] : json::object();
     if (body.contains("options") && body.size() > 1) {
       throw Error(ErrorCode::kInvalidArgument,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "http/image_fetch.h"
 #include "http/metrics.h"
 #include "service/catalog.h"
 
@@ -24,6 +25,7 @@ struct ApiOptions {
   std::vector<std::string> cors_origins;
   size_t max_upload_bytes = 10 << 20;
   std::string web_root;
+  FetchPolicy fetch;  // image_url downloads; off while fetch.allowed_hosts is empty
 };
 
 int http_status(ErrorCode code);

@@ -147,8 +147,12 @@ json openapi_document() {
       {"image"});
   search_body["content"]["application/json"]["schema"] = {
       {"type", "object"},
-      {"required", {"image_base64"}},
-      {"properties", {{"image_base64", {{"type", "string"}}}, {"options", ref("SearchOptions")}}}};
+      {"description", "exactly one of image_base64 and image_url"},
+      {"properties",
+       {{"image_base64", {{"type", "string"}}},
+        {"image_url",
+         {{"type", "string"}, {"description", "http(s) URL on a host allowed by --fetch-allow-host"}}},
+        {"options", ref("SearchOptions")}}}};
   paths["/api/v1/search"]["post"] = {
       {"summary", "Find catalog items that look like the uploaded photo"},
       {"requestBody", search_body},

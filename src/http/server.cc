@@ -93,6 +93,8 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   api_options.cors_origins = options.cors_origins;
   api_options.max_upload_bytes = options.max_upload_mb << 20;
   api_options.web_root = options.web_root.empty() ? LOOKALIKE_DEFAULT_WEB_ROOT : options.web_root;
+  api_options.fetch.allowed_hosts = options.fetch_allow_hosts;
+  api_options.fetch.allow_private_addresses = options.fetch_allow_private;
   Api api(api_options);
 
   httplib::Server server;

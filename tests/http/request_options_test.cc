@@ -1,5 +1,7 @@
 #include "http/request_options.h"
 
+#include "http/image_fetch.h"
+
 #include <gtest/gtest.h>
 
 #include "common/error.h"
@@ -108,6 +110,43 @@ TEST(Base64, DecodesPlainAndDataUrls) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kPayloadTooLarge);
   }
+}
+
+}  // namespace
+}  // namespace lookalike
+
+namespace lookalike {
+namespace {
+
+TEST(ImageFetch, ClassifiesPrivateAddresses) {
+  for (const char* a :
+       {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.1.1", "100.64.0.1",
+        "0.0.0.0", "::1", "::", "fe80::1", "fd00::1", "::ffff:10.0.0.1", "not-an-ip"}) {
+    EXPECT_TRUE(is_private_address(a)) << a;
+  }
+  for (const char* a : {"8.8.8.8", "172.32.0.1", "100.128.0.1", "2001:4860::8888", "::ffff:8.8.8.8"}) {
+    EXPECT_FALSE(is_private_address(a)) << a;
+  }
+}
+
+TEST(ImageFetch, RefusesWithoutAllowListAndBadUrls) {
+  FetchPolicy off;
+  EXPECT_NE(error_of([&] { fetch_image("http://cdn.example.com/a.jpg", off); }).find("disabled"),
+            std::string::npos);
+  FetchPolicy on;
+  on.allowed_hosts = {"cdn.example.com"};
+  EXPECT_NE(error_of([&] {
+              fetch_image("http://other.example.com/a.jpg", on);
+            }).find("not on this server's allow-list"),
+            std::string::npos);
+  for (const char* url :
+       {"ftp://cdn.example.com/a.jpg", "http://", "cdn.example.com/a.jpg", "http://cdn.example.com:99999/a",
+        "http://user@cdn.example.com/a.jpg", "http://cdn.example.com/a b.jpg"}) {
+    EXPECT_NE(error_of([&] { fetch_image(url, on); }).find("'image_url'"), std::string::npos) << url;
+  }
+  on.allowed_hosts = {"localhost"};
+  EXPECT_NE(error_of([&] { fetch_image("http://localhost:1/a.jpg", on); }).find("private address"),
+            std::string::npos);
 }
 
 }  // namespace

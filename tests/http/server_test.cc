@@ -45,8 +45,9 @@ class ServerTest : public ::testing::Test {
         testing::run_lookalike({"--data", data(), "import", (dir_->path() / "photos").string()});
     ASSERT_EQ(import.status, 0) << import.err;
     pid_ = testing::start_lookalike(
-        {"--data", data(), "serve", "--port", "0", "--workers", "40", "--max-upload-mb", "2"}, out_path(),
-        err_path(), {std::string("LOOKALIKE_ADMIN_TOKEN=") + kToken});
+        {"--data", data(), "serve", "--port", "0", "--workers", "40", "--max-upload-mb", "2",
+         "--fetch-allow-host", "127.0.0.1", "--fetch-allow-private"},
+        out_path(), err_path(), {std::string("LOOKALIKE_ADMIN_TOKEN=") + kToken});
     ASSERT_GT(pid_, 0);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
     const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
@@ -181,6 +182,14 @@ TEST_F(ServerTest, SearchAnswersMultipartAndBase64) {
   ASSERT_EQ(b64->status, 200) << b64->body;
   EXPECT_EQ(json::parse(b64->body)["results"][0]["id"], doc["results"][0]["id"]);
 
+  // image_url: this server allow-lists itself (127.0.0.1, private addresses allowed).
+  const std::string own_image = "http://127.0.0.1:" + std::to_string(port_) + "/api/v1/items/" +
+                                doc["results"][0]["id"].get<std::string>() + "/image";
+  const json by_url_body{{"image_url", own_image}, {"options", {{"k", 1}}}};
+  const auto by_url = client().Post("/api/v1/search", by_url_body.dump(), "application/json");
+  ASSERT_EQ(by_url->status, 200) << by_url->body;
+  EXPECT_EQ(json::parse(by_url->body)["results"][0]["id"], doc["results"][0]["id"]);
+
   const auto cropped =
       search(photo("hood", 1), R"({"crop": {"x": 10, "y": 10, "w": 60, "h": 60}, "category": "all"})");
   ASSERT_EQ(cropped->status, 200) << cropped->body;
@@ -308,8 +317,15 @@ TEST_F(ServerTest, BadInputsGetPreciseErrorsAndTheServerKeepsServing) {
   expect_error(client().Post("/api/v1/search", R"({"image_base64": "%%%"})", "application/json"), 400,
                "invalid_argument");
   expect_error(
-      client().Post("/api/v1/search", R"({"image_url": "http://127.0.0.1/x.jpg"})", "application/json"), 400,
-      "invalid_argument");
+      client().Post("/api/v1/search", R"({"image_url": "http://cdn.example.com/x.jpg"})", "application/json"),
+      400, "invalid_argument");
+  expect_error(
+      client().Post("/api/v1/search", R"({"image_url": "http://127.0.0.1:1/x.jpg"})", "application/json"),
+      422, "unprocessable_image");
+  expect_error(
+      client().Post("/api/v1/search", R"({"image_base64": "aGk=", "image_url": "http://127.0.0.1/x"})",
+                    "application/json"),
+      400, "invalid_argument");
   expect_error(client().Get("/api/v1/nothing-here"), 404, "not_found");
   expect_error(client().Get("/api/v1/items/no-such-item/similar"), 404, "not_found");
   expect_error(client().Get("/api/v1/items/coat-1/similar?k=abc"), 400, "invalid_argument");
