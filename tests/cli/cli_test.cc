@@ -183,6 +183,32 @@ TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
   EXPECT_EQ(stored_items(d + "/catalog.sqlite"), 60u);
 }
 
+TEST_F(CliTest, CtrlCStopsAnImportCleanlyAndARerunResumes) {
+  testing::TempDir tmp;
+  testing::make_subset(tmp.path() / "photos", 10, 40);
+  const std::string d = tmp.str() + "/d";
+  const int pid =
+      testing::start_lookalike({"--data", d, "import", (tmp.path() / "photos").string(), "--batch", "4"},
+                               tmp.str() + "/out", tmp.str() + "/err");
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline && stored_items(d + "/catalog.sqlite") < 8) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(testing::wait_process(pid), 130);
+  const std::string err = testing::read_bytes(tmp.str() + "/err");
+  EXPECT_NE(err.find("interrupted:"), std::string::npos) << err;
+  EXPECT_NE(err.find("run the same import again to resume"), std::string::npos) << err;
+  const size_t stored = stored_items(d + "/catalog.sqlite");
+  EXPECT_GE(stored, 8u);
+  EXPECT_LT(stored, 60u);
+  const auto resumed = run_lookalike({"--data", d, "import", (tmp.path() / "photos").string()});
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("already stored " + std::to_string(stored)), std::string::npos) << resumed.out;
+  EXPECT_EQ(stored_items(d + "/catalog.sqlite"), 60u);
+}
+
 TEST_F(CliTest, ACatalogWithoutCategoriesSearchesEverything) {
   testing::TempDir tmp;
   size_t n = 0;

@@ -384,6 +384,29 @@ TEST_F(ServerTest, PathTraversalNeverEscapesTheCatalog) {
   expect_still_serving();
 }
 
+TEST_F(ServerTest, AnEmptyCatalogIsNotReady) {
+  testing::TempDir empty;
+  const std::string out = empty.str() + "/out", err = empty.str() + "/err";
+  const int pid = testing::start_lookalike({"--data", empty.str() + "/d", "serve", "--port", "0"}, out, err);
+  ASSERT_GT(pid, 0);
+  int port = 0;
+  const std::regex ready(R"(listening on http://127\.0\.0\.1:(\d+)[\s\S]*ready:)");
+  std::smatch m;
+  for (int i = 0; i < 600 && port == 0; ++i) {
+    const std::string text = testing::read_bytes(out);
+    if (std::regex_search(text, m, ready)) port = std::stoi(m[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(port, 0) << testing::read_bytes(err);
+  httplib::Client c("127.0.0.1", port);
+  expect_error(c.Get("/readyz"), 503, "not_ready");
+  httplib::MultipartFormDataItems items{{"image", photo("coat", 0), "q.jpg", "image/jpeg"}};
+  expect_error(c.Post("/api/v1/search", items), 503, "not_ready");
+  EXPECT_EQ(c.Get("/healthz")->status, 200);
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(testing::wait_process(pid), 0);
+}
+
 TEST_F(ServerTest, ParallelSearchesMatchSequentialOnes) {
   std::vector<std::string> images;
   for (const char* c : {"coat", "dress", "hood", "jumper", "shirts", "sweater"}) {
