@@ -153,20 +153,28 @@ size_t stored_items(const std::string& db_path) {
   return n;
 }
 
-TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
-  testing::TempDir tmp;
-  testing::make_subset(tmp.path() / "photos", 10, 20);
+// Starts `import` of 60 photos (batches of 4) in the background and returns once at least
+// `min_items` are committed; the caller then interrupts it. Returns the pid and the count seen.
+std::pair<int, size_t> start_import_until(const testing::TempDir& tmp, size_t skip, size_t min_items) {
+  testing::make_subset(tmp.path() / "photos", 10, skip);
   const std::string d = tmp.str() + "/d";
   const int pid =
       testing::start_lookalike({"--data", d, "import", (tmp.path() / "photos").string(), "--batch", "4"},
                                tmp.str() + "/out", tmp.str() + "/err");
-  ASSERT_GT(pid, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  size_t before_kill = 0;
-  while (std::chrono::steady_clock::now() < deadline &&
-         (before_kill = stored_items(d + "/catalog.sqlite")) < 12) {
+  size_t stored = 0;
+  while (pid > 0 && std::chrono::steady_clock::now() < deadline &&
+         (stored = stored_items(d + "/catalog.sqlite")) < min_items) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  return {pid, stored};
+}
+
+TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
+  testing::TempDir tmp;
+  const std::string d = tmp.str() + "/d";
+  const auto [pid, before_kill] = start_import_until(tmp, 20, 12);
+  ASSERT_GT(pid, 0);
   ::kill(pid, SIGKILL);
   EXPECT_EQ(testing::wait_process(pid), 128 + SIGKILL);
   ASSERT_GE(before_kill, 12u);
@@ -185,16 +193,10 @@ TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
 
 TEST_F(CliTest, CtrlCStopsAnImportCleanlyAndARerunResumes) {
   testing::TempDir tmp;
-  testing::make_subset(tmp.path() / "photos", 10, 40);
   const std::string d = tmp.str() + "/d";
-  const int pid =
-      testing::start_lookalike({"--data", d, "import", (tmp.path() / "photos").string(), "--batch", "4"},
-                               tmp.str() + "/out", tmp.str() + "/err");
+  const auto [pid, before_interrupt] = start_import_until(tmp, 40, 8);
   ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && stored_items(d + "/catalog.sqlite") < 8) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  ASSERT_GE(before_interrupt, 8u);
   ::kill(pid, SIGINT);
   EXPECT_EQ(testing::wait_process(pid), 130);
   const std::string err = testing::read_bytes(tmp.str() + "/err");
