@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -140,33 +141,33 @@ class ImportRun {
   void flush(std::vector<Decoded>& batch, std::chrono::steady_clock::time_point started) {
     if (batch.empty()) return;
     std::vector<NewItem> items(batch.size());
+    // Each photo's descriptor comes from the store (a stored twin), from an earlier photo of
+    // this batch with the same bytes, or from the CNN; only the last kind is embedded.
+    std::vector<std::optional<size_t>> copy_of(batch.size());
+    std::unordered_map<std::string, size_t> first_with_hash;
     std::vector<cv::Mat> to_embed;
-    std::vector<size_t> embed_slots;
+    std::vector<size_t> embedded;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (auto key = catalog_.store().find_by_hash(batch[i].sha256)) {
         items[i].descriptor = catalog_.store().descriptor(*key);
         ++report_.reused_descriptors;
-      } else if (auto twin = earlier_twin(batch, i)) {
-        embed_slots.push_back(i);  // filled from its twin after embedding
+      } else if (auto [it, first] = first_with_hash.emplace(batch[i].sha256, i); !first) {
+        copy_of[i] = it->second;
       } else {
         to_embed.push_back(batch[i].image.rgb);
-        embed_slots.push_back(i);
+        embedded.push_back(i);
       }
     }
     if (!to_embed.empty()) {
       auto embedder = catalog_.embedders().lease();
       const cv::Mat descriptors = embedder->embed(to_embed);
-      size_t row = 0;
-      for (size_t slot : embed_slots) {
-        if (auto twin = earlier_twin(batch, slot)) {
-          continue;
-        }
-        const float* p = descriptors.ptr<float>(static_cast<int>(row++));
-        items[slot].descriptor.assign(p, p + descriptors.cols);
+      for (size_t row = 0; row < embedded.size(); ++row) {
+        const float* p = descriptors.ptr<float>(static_cast<int>(row));
+        items[embedded[row]].descriptor.assign(p, p + descriptors.cols);
       }
     }
-    for (size_t slot : embed_slots) {
-      if (auto twin = earlier_twin(batch, slot)) items[slot].descriptor = items[*twin].descriptor;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (copy_of[i]) items[i].descriptor = items[*copy_of[i]].descriptor;
     }
     const int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -192,14 +193,6 @@ class ImportRun {
     if (options_.on_progress) {
       options_.on_progress({done_, entries_.size(), report_.imported, seconds_since(started)});
     }
-  }
-
-  // A photo byte-identical to an earlier one in the same batch shares its descriptor.
-  static std::optional<size_t> earlier_twin(const std::vector<Decoded>& batch, size_t i) {
-    for (size_t j = 0; j < i; ++j) {
-      if (batch[j].sha256 == batch[i].sha256) return j;
-    }
-    return std::nullopt;
   }
 
   Catalog& catalog_;
