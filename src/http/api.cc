@@ -73,9 +73,13 @@ json parse_body(const Request& req) {
   return doc;
 }
 
+[[noreturn]] void no_such_item(const std::string& id) {
+  throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
+}
+
 std::string path_id(const Request& req) {
   const std::string id = req.matches[1];
-  if (!valid_item_id(id)) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
+  if (!valid_item_id(id)) no_such_item(id);
   return id;
 }
 
@@ -134,6 +138,10 @@ ItemMetadata metadata_from(const json& j, ItemMetadata base, std::optional<std::
 }
 
 }  // namespace
+
+size_t request_body_limit(size_t max_upload_bytes) {
+  return max_upload_bytes + (64 << 10);
+}
 
 int http_status(ErrorCode code) {
   switch (code) {
@@ -240,11 +248,9 @@ void Api::attach(httplib::Server& server) {
   // from the declared length and never sends the body. Without it, httplib reads and discards
   // an oversized body, then answers 413 through the error handler below.
   server.set_expect_100_continue_handler([this](const Request& req, Response& res) {
-    const size_t limit = options_.max_upload_bytes + (64 << 10);
+    const size_t limit = request_body_limit(options_.max_upload_bytes);
     if (std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) <= limit) return 100;
-    send_error(res, ErrorCode::kPayloadTooLarge,
-               "the request body is over the upload limit of " +
-                   std::to_string(options_.max_upload_bytes >> 20) + " MB");
+    send_error(res, ErrorCode::kPayloadTooLarge, over_upload_limit());
     metrics_.record_request("unmatched", 413, 0);
     return 413;
   });
@@ -269,9 +275,7 @@ void Api::attach(httplib::Server& server) {
         send_error(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);
       }
     } else if (res.status == 413) {
-      send_error(res, ErrorCode::kPayloadTooLarge,
-                 "the request body is over the upload limit of " +
-                     std::to_string(options_.max_upload_bytes >> 20) + " MB");
+      send_error(res, ErrorCode::kPayloadTooLarge, over_upload_limit());
     } else if (res.status == 400) {
       send_error(res, ErrorCode::kInvalidArgument,
                  "malformed request: the HTTP request or its multipart body could not be parsed");
@@ -343,9 +347,7 @@ void Api::static_image(const Request& req, Response& res) {
   if (!item)
     throw Error(ErrorCode::kNotFound,
                 "no catalog image " + std::string(req.matches[1]) + "/" + std::string(req.matches[2]));
-  const std::string file = catalog().image_file(*item);
-  res.set_header("Cache-Control", "public, max-age=86400");
-  res.set_content(read_file(file, SIZE_MAX), mime_for(file));
+  send_stored_image(*item, res);
 }
 
 void Api::search(const Request& req, Response& res) {
@@ -399,11 +401,26 @@ void Api::similar(const Request& req, Response& res) {
   send_json(res, 200, query_result_json(result, item_image_url));
 }
 
+Item Api::path_item(const Request& req) const {
+  const std::string id = path_id(req);
+  auto item = catalog().store().find(id);
+  if (!item) no_such_item(id);
+  return std::move(*item);
+}
+
+void Api::send_stored_image(const Item& item, Response& res) const {
+  const std::string file = catalog().image_file(item);
+  res.set_header("Cache-Control", "public, max-age=86400");
+  res.set_content(read_file(file, SIZE_MAX), mime_for(file));
+}
+
+std::string Api::over_upload_limit() const {
+  return "the request body is over the upload limit of " + std::to_string(options_.max_upload_bytes >> 20) +
+         " MB";
+}
+
 void Api::get_item(const Request& req, Response& res) {
-  const auto item = catalog().store().find(path_id(req));
-  if (!item)
-    throw Error(ErrorCode::kNotFound, "no catalog item with id '" + std::string(req.matches[1]) + "'");
-  send_json(res, 200, item_json(*item, item_image_url));
+  send_json(res, 200, item_json(path_item(req), item_image_url));
 }
 
 void Api::list_items(const Request& req, Response& res) {
@@ -427,12 +444,7 @@ void Api::list_items(const Request& req, Response& res) {
 }
 
 void Api::item_image(const Request& req, Response& res) {
-  const auto item = catalog().store().find(path_id(req));
-  if (!item)
-    throw Error(ErrorCode::kNotFound, "no catalog item with id '" + std::string(req.matches[1]) + "'");
-  const std::string file = catalog().image_file(*item);
-  res.set_header("Cache-Control", "public, max-age=86400");
-  res.set_content(read_file(file, SIZE_MAX), mime_for(file));
+  send_stored_image(path_item(req), res);
 }
 
 void Api::create_item(const Request& req, Response& res) {
@@ -461,22 +473,19 @@ void Api::create_item(const Request& req, Response& res) {
 
 void Api::patch_item(const Request& req, Response& res) {
   require_admin(req);
-  const std::string id = path_id(req);
-  const auto current = catalog().store().find(id);
-  if (!current) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
+  const Item current = path_item(req);
   std::optional<std::string> category;
   const json body = parse_body(req);
   if (body.contains("id")) throw Error(ErrorCode::kInvalidArgument, "'id' cannot be changed");
-  const ItemMetadata metadata = metadata_from(body, current->metadata, &category);
-  if (!catalog().update(id, metadata, category))
-    throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
-  send_json(res, 200, item_json(*catalog().store().find(id), item_image_url));
+  const ItemMetadata metadata = metadata_from(body, current.metadata, &category);
+  if (!catalog().update(current.id, metadata, category)) no_such_item(current.id);
+  send_json(res, 200, item_json(path_item(req), item_image_url));
 }
 
 void Api::delete_item(const Request& req, Response& res) {
   require_admin(req);
   const std::string id = path_id(req);
-  if (!catalog().remove(id)) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
+  if (!catalog().remove(id)) no_such_item(id);
   send_json(res, 200, {{"deleted", id}});
 }
 

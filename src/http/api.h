@@ -29,6 +29,8 @@ struct ApiOptions {
 };
 
 int http_status(ErrorCode code);
+// Largest request body accepted for uploads of max_upload_bytes: multipart framing adds a little.
+size_t request_body_limit(size_t max_upload_bytes);
 
 class Api {
  public:
@@ -64,6 +66,9 @@ class Api {
   void index_page(const httplib::Request&, httplib::Response&);
 
   void require_admin(const httplib::Request&) const;
+  Item path_item(const httplib::Request&) const;  // the item named in the path, or 404
+  void send_stored_image(const Item& item, httplib::Response&) const;
+  std::string over_upload_limit() const;
   void record_stages(const Timings& t);
 
   ApiOptions options_;

@@ -50,8 +50,7 @@ void configure(httplib::Server& server, const ServerOptions& options) {
   server.set_keep_alive_timeout(5);
   server.set_read_timeout(30, 0);
   server.set_write_timeout(30, 0);
-  // Multipart framing adds a little over the image itself.
-  server.set_payload_max_length((options.max_upload_mb << 20) + (64 << 10));
+  server.set_payload_max_length(request_body_limit(options.max_upload_mb << 20));
 }
 
 int g_stop_pipe[2] = {-1, -1};
