@@ -99,6 +99,22 @@ const char* image_format_name(ImageFormat format) {
   return "unknown";
 }
 
+const char* image_format_extension(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kJpeg:
+      return ".jpg";
+    case ImageFormat::kPng:
+      return ".png";
+    case ImageFormat::kWebp:
+      return ".webp";
+    case ImageFormat::kGif:
+      return ".gif";
+    case ImageFormat::kUnknown:
+      break;
+  }
+  return ".bin";
+}
+
 ImageHeader probe_image(std::string_view bytes) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t size = bytes.size();

@@ -10,6 +10,8 @@ namespace lookalike {
 enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kGif };
 
 const char* image_format_name(ImageFormat format);
+// File extension for stored copies: ".jpg", ".png", ".webp", ".gif" (".bin" when unknown).
+const char* image_format_extension(ImageFormat format);
 
 struct ImageHeader {
   ImageFormat format = ImageFormat::kUnknown;

@@ -33,22 +33,6 @@ constexpr const char* kTrainingBlob = "training";
 constexpr const char* kModelIdBlob = "model_id";
 constexpr size_t kMinPerCategory = 5;
 
-const char* extension_for(ImageFormat format) {
-  switch (format) {
-    case ImageFormat::kJpeg:
-      return ".jpg";
-    case ImageFormat::kPng:
-      return ".png";
-    case ImageFormat::kWebp:
-      return ".webp";
-    case ImageFormat::kGif:
-      return ".gif";
-    case ImageFormat::kUnknown:
-      break;
-  }
-  return ".bin";
-}
-
 std::string index_file(const std::string& data_dir, int64_t revision) {
   return (fs::path(data_dir) / "index" / ("r" + std::to_string(revision) + ".faiss")).string();
 }
@@ -191,7 +175,8 @@ CatalogStats Catalog::stats() const {
 }
 
 std::string Catalog::store_image(std::string_view bytes, const std::string& sha256, ImageFormat format) {
-  const fs::path relative = fs::path("images") / sha256.substr(0, 2) / (sha256 + extension_for(format));
+  const fs::path relative =
+      fs::path("images") / sha256.substr(0, 2) / (sha256 + image_format_extension(format));
   const fs::path absolute = fs::path(options_.data_dir) / relative;
   if (!fs::exists(absolute)) {
     fs::create_directories(absolute.parent_path());
