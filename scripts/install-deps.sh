@@ -10,6 +10,7 @@ packages=(
   libopencv-dev libfaiss-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev
   libcli11-dev libgif-dev libcsv-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas0-pthread  # FAISS and the PCA use BLAS/LAPACK: the reference build is ~20x slower
+  libtorch-dev libonnx-dev  # trains the category head (C++ API); writes it as ONNX
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium fonts-noto-cjk)  # Korean glyphs in the page's screenshots

@@ -11,7 +11,7 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 out="$root/models"
-if [[ ! -f "$out/inception_v3_gem.onnx" || ! -f "$out/inception_v3_full.onnx" ]] ||
+if [[ ! -f "$out/inception_v3_gem.onnx" || ! -f "$out/inception_v3_full.onnx" || ! -f "$out/inception_v3_mixed7.onnx" ]] ||
    [[ -n "$(find "$tools" -maxdepth 1 -name '*.js' -newer "$out/inception_v3_gem.onnx")" ]] ||
    [[ "$tools/package-lock.json" -nt "$out/inception_v3_gem.onnx" ]]; then
   node "$tools/convert.js" "$out"

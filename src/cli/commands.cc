@@ -87,22 +87,128 @@ void print_result(const QueryResult& r) {
               t.decode_ms, t.model_ms, t.classify_ms, t.search_ms, t.total_ms);
 }
 
+// Options of the trained head, shared by `import` (which trains at its end) and `train`.
+struct HeadArgs {
+  HeadTrainingRequest request;
+  size_t max_per_category = 1000;
+  bool skip = false;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--seed", request.head.seed, "Seed of the head's training (same seed, same result)")
+        ->capture_default_str();
+    cmd->add_option("--epochs", request.head.max_epochs, "Most epochs of the head's training")
+        ->check(CLI::Range(1, 200))
+        ->capture_default_str();
+    cmd->add_option("--patience", request.head.patience,
+                    "Stop after this many epochs without a better validation accuracy")
+        ->check(CLI::Range(1, 200))
+        ->capture_default_str();
+    cmd->add_option("--validation", request.validation_fraction,
+                    "Share of each category held out for validation")
+        ->check(CLI::Range(0.02, 0.5))
+        ->capture_default_str();
+    cmd->add_option("--min-per-category", request.min_per_category,
+                    "Categories with fewer photos are left out of the head; fewer than 2 left: no head")
+        ->check(CLI::Range(2, 1000000))
+        ->capture_default_str();
+    cmd->add_option("--max-per-category", max_per_category,
+                    "Photos per category whose feature maps are cached and trained on")
+        ->check(CLI::Range(2, 10000000))
+        ->capture_default_str();
+  }
+};
+
+// Trains a new model version (or says why not), with a progress bar per stage and epoch.
+int train_head_version(Catalog& catalog, HeadArgs& args) {
+  HeadTrainingRequest request = args.request;
+  request.cancel = &g_interrupted;
+  const auto started = std::chrono::steady_clock::now();
+  const auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
+  std::unique_ptr<ProgressBar> bar;
+  std::string stage;
+  double stage_started = 0;
+  request.on_stage = [&](const std::string& name, size_t done, size_t total) {
+    if (name != stage) {
+      if (bar) bar->finish();
+      bar = std::make_unique<ProgressBar>(name);
+      stage = name;
+      stage_started = elapsed();
+    }
+    bar->update(done, total, elapsed() - stage_started, done);
+  };
+  int bar_epoch = 0;
+  request.callbacks.on_batch = [&](const BatchProgress& p) {
+    if (p.epoch != bar_epoch) {
+      if (bar) bar->finish();
+      bar = std::make_unique<ProgressBar>("epoch " + std::to_string(p.epoch), "batch/s");
+      bar_epoch = p.epoch;
+      stage_started = elapsed();
+    }
+    bar->update(p.batch, p.batches, elapsed() - stage_started, p.batch, "loss " + fixed(p.loss, 3));
+  };
+  request.callbacks.on_epoch = [&](const EpochReport& e) {
+    if (bar) bar->finish();
+    bar.reset();
+    std::fprintf(
+        stderr,
+        "epoch %d/%d: loss %.3f, train accuracy %.3f, validation loss %.3f, accuracy %.3f (%.0f s)%s\n",
+        e.epoch, e.epochs, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, e.seconds,
+        e.best ? "  best so far" : "");
+  };
+  HeadTrainingOutcome outcome;
+  try {
+    outcome = catalog.train_head(request);
+  } catch (const Error& e) {
+    if (bar) bar->finish();
+    if (e.code() != ErrorCode::kCancelled) throw;
+    std::fprintf(stderr, "lookalike: %s\n", e.what());
+    return 130;
+  }
+  if (bar) bar->finish();
+  std::printf("%s: %s\n", outcome.trained ? "trained" : "no head", outcome.summary.c_str());
+  return 0;
+}
+
+void print_versions(const Catalog& catalog) {
+  const auto stats = catalog.stats();
+  std::printf("model versions (active: %lld):\n", static_cast<long long>(stats.model_version));
+  std::printf("  %s0  frozen recipe: GeM mixed5..9, PCA-whitening, linear probe (5-fold accuracy %.3f)\n",
+              stats.model_version == 0 ? "*" : " ",
+              stats.model_version == 0 ? stats.classifier_cv_accuracy : catalog.frozen_cv_accuracy());
+  for (const auto& v : catalog.versions()) {
+    const auto& i = v.info;
+    std::printf(
+        "  %s%lld  %s: %zu categories, validation accuracy %.3f (epoch %d), %zu training photos, %.0f s\n",
+        v.version == stats.model_version ? "*" : " ", static_cast<long long>(v.version),
+        i.value("recipe", std::string("trained head")).c_str(),
+        i.value("classes", nlohmann::json::array()).size(), i.value("validation_accuracy", 0.0),
+        i.value("best_epoch", 0), i.value("train_photos", size_t{0}), i.value("seconds", 0.0));
+  }
+}
+
 void add_import(CLI::App& app, const GlobalOptions& g) {
   auto* cmd =
       app.add_subcommand("import", "Import a folder of category sub-folders, or a CSV/JSONL manifest");
   auto path = std::make_shared<std::string>();
   auto batch = std::make_shared<size_t>(8);
   auto no_train = std::make_shared<bool>(false);
+  auto head = std::make_shared<HeadArgs>();
   cmd->add_option("PATH", *path, "Folder (one sub-folder per category) or manifest (.csv / .jsonl)")
       ->required();
   cmd->add_option("--batch", *batch, "Photos per CNN batch and per database transaction")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_flag("--no-train", *no_train, "Store photos only; train later with `lookalike train`");
-  cmd->callback([&g, path, batch, no_train] {
+  cmd->add_flag("--no-head", head->skip, "Train the frozen recipe only, not a new head version");
+  head->add_to(cmd);
+  cmd->callback([&g, path, batch, no_train, head] {
     run(g, [&] {
       const auto entries = scan_import_source(*path);
-      Catalog catalog(catalog_options(g), /*load_model=*/true);
+      CatalogOptions catalog_opts = catalog_options(g);
+      catalog_opts.max_per_category = head->max_per_category;
+      Catalog catalog(catalog_opts, /*load_model=*/true);
       std::signal(SIGINT, on_interrupt);
       std::signal(SIGTERM, on_interrupt);
       ProgressBar bar("import");
@@ -134,6 +240,10 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
         std::fprintf(stderr, "lookalike: error: none of the %zu photos could be imported\n", report.total);
         return 1;
       }
+      // A new head version when photos arrived, or when there is none yet (an earlier run was
+      // stopped during training); a resumed import that added nothing keeps the current one.
+      if (!head->skip && (report.imported > 0 || catalog.versions().empty()) && catalog.stats().trained)
+        return train_head_version(catalog, *head);
       return 0;
     });
   });
@@ -181,15 +291,19 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
     std::string queries;
     size_t limit = 0;
     bool json = false;
+    bool flip = false;
   };
   auto a = std::make_shared<Args>();
+  cmd->add_flag("--flip-queries", a->flip, "Embed each query with its mirror image too (averaged)");
   cmd->add_option("--queries", a->queries,
                   "Folder of category sub-folders used as queries (default: leave-one-out)");
   cmd->add_option("--limit", a->limit, "Evaluate at most this many queries");
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([&g, a] {
     run(g, [&] {
-      Catalog catalog(catalog_options(g), false);
+      CatalogOptions eval_options = catalog_options(g);
+      eval_options.flip_queries = a->flip;
+      Catalog catalog(eval_options, false);
       ProgressBar bar("eval");
       EvalOptions options;
       options.queries = a->queries;
@@ -199,8 +313,17 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
         bar.update(done, total,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), done);
       };
-      const auto result = evaluate(catalog, options);
+      auto result = evaluate(catalog, options);
       bar.finish();
+      result["model_version"] = catalog.stats().model_version;
+      if (catalog.stats().model_version != 0) {
+        // The frozen recipe, scored on the same queries in the same run, as the baseline.
+        CatalogOptions frozen = eval_options;
+        frozen.pinned_version = 0;
+        Catalog baseline(frozen, false);
+        result["frozen_baseline"] = evaluate(baseline, options);
+        bar.finish();
+      }
       std::cout << result.dump(a->json ? -1 : 2) << "\n";
       return 0;
     });
@@ -216,14 +339,51 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       return 0;
     });
   });
-  app.add_subcommand("train", "Learn the PCA-whitening and the category classifier from the catalog")
-      ->callback([&g] {
-        run(g, [&] {
-          Catalog catalog(catalog_options(g), false);
-          std::printf("trained: %s\n", catalog.train().c_str());
-          return 0;
-        });
-      });
+  auto* train = app.add_subcommand(
+      "train", "Learn the frozen recipe (PCA-whitening, linear probe), then train a new head version");
+  auto head = std::make_shared<HeadArgs>();
+  auto head_only = std::make_shared<bool>(false);
+  train->add_flag("--no-head", head->skip, "Train the frozen recipe only");
+  train->add_flag("--head-only", *head_only,
+                  "Keep the frozen recipe as it is; train a new head version only");
+  head->add_to(train);
+  train->callback([&g, head, head_only] {
+    run(g, [&] {
+      if (head->skip && *head_only)
+        throw Error(ErrorCode::kInvalidArgument, "--no-head and --head-only exclude each other");
+      CatalogOptions options = catalog_options(g);
+      options.max_per_category = head->max_per_category;
+      Catalog catalog(options, false);
+      std::signal(SIGINT, on_interrupt);
+      std::signal(SIGTERM, on_interrupt);
+      if (!*head_only || !catalog.stats().trained) std::printf("trained: %s\n", catalog.train().c_str());
+      return head->skip ? 0 : train_head_version(catalog, *head);
+    });
+  });
+
+  auto* model = app.add_subcommand("model", "List model versions or switch the active one");
+  model->require_subcommand(1);
+  model->add_subcommand("list", "List model versions with their training figures")->callback([&g] {
+    run(g, [&] {
+      Catalog catalog(catalog_options(g), false);
+      print_versions(catalog);
+      return 0;
+    });
+  });
+  auto* use = model->add_subcommand(
+      "use", "Activate a model version (0 = frozen recipe); servers switch within a second");
+  auto version = std::make_shared<int64_t>(0);
+  use->add_option("VERSION", *version, "Version number from `lookalike model list`")
+      ->required()
+      ->check(CLI::NonNegativeNumber);
+  use->callback([&g, version] {
+    run(g, [&] {
+      Catalog catalog(catalog_options(g), false);
+      catalog.use_version(*version);
+      std::printf("active model version: %lld\n", static_cast<long long>(*version));
+      return 0;
+    });
+  });
   auto* info = app.add_subcommand("info", "Show catalog size, categories and training figures");
   auto json = std::make_shared<bool>(false);
   info->add_flag("--json", *json, "Print JSON");
@@ -232,15 +392,20 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       Catalog catalog(catalog_options(g), false);
       const auto s = catalog.stats();
       if (*json) {
-        std::cout << stats_json(s).dump(2) << "\n";
+        auto doc = stats_json(s);
+        doc["versions"] = nlohmann::json::array();
+        for (const auto& v : catalog.versions()) {
+          doc["versions"].push_back({{"version", v.version}, {"created_at", v.created_at}, {"info", v.info}});
+        }
+        std::cout << doc.dump(2) << "\n";
         return 0;
       }
       std::printf("data directory: %s\nitems: %zu\nmodel: %s\n", g.data_dir.c_str(), s.items,
                   s.model_id.empty() ? "(none yet)" : s.model_id.c_str());
       std::printf("trained: %s (descriptor %zu -> index %zu dimensions)\n", s.trained ? "yes" : "no",
                   s.descriptor_dimension, s.index_dimension);
-      if (s.classifier) std::printf("classifier: 5-fold accuracy %.3f\n", s.classifier_cv_accuracy);
       for (const auto& c : s.categories) std::printf("  %-16s %zu\n", c.name.c_str(), c.count);
+      print_versions(catalog);
       return 0;
     });
   });
@@ -360,6 +525,9 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
                   "Host that search requests may name in image_url (repeatable; none = image_url off)");
   cmd->add_flag("--fetch-allow-private", o->fetch_allow_private,
                 "Let image_url reach private, loopback and link-local addresses");
+  cmd->add_flag(
+      "--flip-queries", o->flip_queries,
+      "Embed each query photo with its mirror image too (averaged): better categories, 2x CNN time");
   cmd->add_option("--min-confidence", o->min_confidence, "auto mode falls back to all categories below this")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -369,6 +537,7 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
       options.inference_slots = o->inference_slots;
       options.max_image_bytes = o->max_upload_mb << 20;
       options.min_confidence = static_cast<float>(o->min_confidence);
+      options.flip_queries = o->flip_queries;
       return serve(options, *o);
     });
   });

@@ -20,10 +20,13 @@ std::string duration(double seconds) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label)
-    : label_(std::move(label)), tty_(::isatty(STDERR_FILENO)), last_(std::chrono::steady_clock::now()) {}
+ProgressBar::ProgressBar(std::string label, std::string unit)
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      tty_(::isatty(STDERR_FILENO)),
+      last_(std::chrono::steady_clock::now()) {}
 
-void ProgressBar::update(size_t done, size_t total, double seconds, size_t counted) {
+void ProgressBar::update(size_t done, size_t total, double seconds, size_t counted, const std::string& note) {
   const auto now = std::chrono::steady_clock::now();
   const bool due = now - last_ > (tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000));
   if (!due && done < total) return;
@@ -33,13 +36,14 @@ void ProgressBar::update(size_t done, size_t total, double seconds, size_t count
   const int width = 30;
   const int filled = total ? static_cast<int>(double(width) * double(done) / double(total)) : width;
   if (tty_) {
-    std::fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu  %.1f img/s  ETA %s ", label_.c_str(), filled,
-                 "##############################", width - filled, "", done, total, rate,
-                 duration(eta).c_str());
+    std::fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu  %.1f %s  %sETA %s ", label_.c_str(), filled,
+                 "##############################", width - filled, "", done, total, rate, unit_.c_str(),
+                 note.empty() ? "" : (note + "  ").c_str(), duration(eta).c_str());
     drawn_ = true;
   } else {
-    std::fprintf(stderr, "%s: %zu/%zu (%.0f%%), %.1f img/s, ETA %s\n", label_.c_str(), done, total,
-                 total ? 100.0 * double(done) / double(total) : 100.0, rate, duration(eta).c_str());
+    std::fprintf(stderr, "%s: %zu/%zu (%.0f%%), %.1f %s, %sETA %s\n", label_.c_str(), done, total,
+                 total ? 100.0 * double(done) / double(total) : 100.0, rate, unit_.c_str(),
+                 note.empty() ? "" : (note + ", ").c_str(), duration(eta).c_str());
   }
   std::fflush(stderr);
 }

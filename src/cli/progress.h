@@ -9,12 +9,14 @@ namespace lookalike {
 
 class ProgressBar {
  public:
-  explicit ProgressBar(std::string label);
-  void update(size_t done, size_t total, double seconds, size_t counted);
+  explicit ProgressBar(std::string label, std::string unit = "img/s");
+  // counted / seconds is the rate; note is appended (e.g. the running loss).
+  void update(size_t done, size_t total, double seconds, size_t counted, const std::string& note = {});
   void finish();
 
  private:
   std::string label_;
+  std::string unit_;
   bool tty_;
   std::chrono::steady_clock::time_point last_;
   bool drawn_ = false;

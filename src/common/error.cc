@@ -22,6 +22,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "not_ready";
     case ErrorCode::kCorruptStore:
       return "corrupt_store";
+    case ErrorCode::kCancelled:
+      return "cancelled";
     case ErrorCode::kInternal:
       return "internal";
   }

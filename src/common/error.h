@@ -19,6 +19,7 @@ enum class ErrorCode {
   kConflict,          // id already exists
   kNotReady,          // catalog empty or still loading
   kCorruptStore,      // data directory unreadable or inconsistent
+  kCancelled,         // stopped on request (Ctrl-C); nothing half-done was kept
   kInternal,          // a bug or an environment failure
 };
 

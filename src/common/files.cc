@@ -49,7 +49,7 @@ std::string read_file(const std::string& path, size_t max_bytes) {
   return bytes;
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
+void write_file_atomic(const std::string& path, std::string_view bytes, Durability durability) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(ErrorCode::kInternal, "cannot create " + tmp + ": " + std::strerror(errno));
@@ -64,7 +64,7 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     }
     written += static_cast<size_t>(n);
   }
-  const bool synced = ::fsync(fd) == 0;
+  const bool synced = durability == Durability::kRenameOnly || ::fsync(fd) == 0;
   ::close(fd);
   if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());

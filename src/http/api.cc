@@ -160,6 +160,7 @@ int http_status(ErrorCode code) {
     case ErrorCode::kUnprocessable:
       return 422;
     case ErrorCode::kNotReady:
+    case ErrorCode::kCancelled:
       return 503;
     case ErrorCode::kCorruptStore:
     case ErrorCode::kInternal:

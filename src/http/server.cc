@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "common/error.h"
@@ -126,10 +128,34 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
     server.stop();
   });
 
+  // Another process (an import, a training, `lookalike model use`) may change the catalog:
+  // the watcher reloads it within a second, off the request path, and swaps it in atomically.
+  std::mutex watch_mutex;
+  std::condition_variable watch_wake;
+  bool stopping = false;
+  std::thread watcher;
+
   int status = 0;
   try {
     const auto started = std::chrono::steady_clock::now();
     auto catalog = std::make_unique<Catalog>(catalog_options, /*load_model=*/true);
+    Catalog* watched = catalog.get();
+    watcher = std::thread([&, watched] {
+      std::unique_lock lock(watch_mutex);
+      while (!watch_wake.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+        lock.unlock();
+        try {
+          if (watched->refresh_if_changed()) {
+            spdlog::info("catalog changed on disk: reloaded, model version {}",
+                         watched->stats().model_version);
+          }
+        } catch (const std::exception& e) {
+          spdlog::error("reloading the changed catalog failed, still serving the previous state: {}",
+                        e.what());
+        }
+        lock.lock();
+      }
+    });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const auto stats = catalog->stats();
     api.set_catalog(std::move(catalog));
@@ -145,6 +171,12 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   }
   signal_waiter.join();
   listener.join();
+  {
+    std::lock_guard lock(watch_mutex);
+    stopping = true;
+  }
+  watch_wake.notify_all();
+  if (watcher.joinable()) watcher.join();
   std::printf("stopped\n");
   return status;
 }

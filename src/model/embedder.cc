@@ -1,7 +1,10 @@
 #include "model/embedder.h"
 
-#include <condition_variable>
-#include <mutex>
+#include <algorithm>
+
+#include <opencv2/core.hpp>
+
+#include "common/error.h"
 
 #include "common/vectors.h"
 #include "model/gem.h"
@@ -23,15 +26,25 @@ std::string GemEmbedder::model_id() const {
 }
 
 cv::Mat GemEmbedder::embed(const std::vector<cv::Mat>& rgb) {
+  return embed_keeping(rgb, {}, nullptr);
+}
+
+cv::Mat GemEmbedder::embed_keeping(const std::vector<cv::Mat>& rgb, const std::string& block, cv::Mat* map) {
   std::vector<cv::Mat> inputs;
   inputs.reserve(rgb.size());
   for (const auto& image : rgb) inputs.push_back(preprocess_image(image, network_.manifest()));
-  return embed_blob(network_.make_blob(inputs));
+  return embed_blob(network_.make_blob(inputs), block, map);
 }
 
-cv::Mat GemEmbedder::embed_blob(const cv::Mat& blob) {
+cv::Mat GemEmbedder::embed_blob(const cv::Mat& blob, const std::string& keep_block, cv::Mat* kept) {
   const auto& m = network_.manifest();
   const std::vector<cv::Mat> maps = network_.forward(blob, m.outputs);
+  if (kept) {
+    const auto it = std::find(m.outputs.begin(), m.outputs.end(), keep_block);
+    if (it == m.outputs.end())
+      throw Error(ErrorCode::kInvalidArgument, m.name + " has no output named " + keep_block);
+    *kept = maps[static_cast<size_t>(it - m.outputs.begin())];
+  }
   const int n = blob.size[0];
   int total = 0;
   for (const auto& map : maps) total += map.size[1];
@@ -49,55 +62,41 @@ cv::Mat GemEmbedder::embed_blob(const cv::Mat& blob) {
   return descriptors;
 }
 
-struct EmbedderPool::State {
-  std::vector<std::unique_ptr<GemEmbedder>> all;
-  std::vector<ImageEmbedder*> free;
-  // Tickets hand out embedders in arrival order, so under load a request waits for the ones
-  // queued before it rather than for luck (tail latency).
-  uint64_t next_ticket = 0;
-  uint64_t now_serving = 0;
-  std::mutex mutex;
-  std::condition_variable available;
-};
+namespace {
 
-EmbedderPool::EmbedderPool(const ModelManifest& manifest, size_t size) : state_(std::make_unique<State>()) {
-  for (size_t i = 0; i < std::max<size_t>(1, size); ++i) {
-    state_->all.push_back(std::make_unique<GemEmbedder>(manifest));
-    state_->free.push_back(state_->all.back().get());
+template <typename Network>
+std::vector<std::unique_ptr<Network>> make_networks(const ModelManifest& manifest, size_t size) {
+  std::vector<std::unique_ptr<Network>> all;
+  for (size_t i = 0; i < std::max<size_t>(1, size); ++i) all.push_back(std::make_unique<Network>(manifest));
+  return all;
+}
+
+}  // namespace
+
+EmbedderPool::EmbedderPool(const ModelManifest& manifest, size_t size)
+    : NetworkPool(make_networks<GemEmbedder>(manifest, size)) {}
+
+FeatureMapExtractor::FeatureMapExtractor(const ModelManifest& manifest) : network_(manifest) {
+  if (manifest.outputs.size() != 1) {
+    throw Error(ErrorCode::kInvalidArgument, manifest.name + ": a feature-map model has exactly one output");
   }
+  const cv::Mat blank(manifest.height, manifest.width, CV_8UC3, cv::Scalar(128, 128, 128));
+  const cv::Mat map = extract({blank}, false);
+  shape_ = {map.size[1], map.size[2], map.size[3]};
 }
 
-EmbedderPool::~EmbedderPool() = default;
-
-EmbedderPool::Lease EmbedderPool::lease() {
-  std::unique_lock lock(state_->mutex);
-  const uint64_t ticket = state_->next_ticket++;
-  state_->available.wait(lock, [&] { return ticket == state_->now_serving && !state_->free.empty(); });
-  ++state_->now_serving;
-  ImageEmbedder* e = state_->free.back();
-  state_->free.pop_back();
-  lock.unlock();
-  state_->available.notify_all();  // the next ticket may be servable too
-  return Lease(this, e);
-}
-
-EmbedderPool::Lease::~Lease() {
-  if (!pool_) return;
-  {
-    std::lock_guard lock(pool_->state_->mutex);
-    pool_->state_->free.push_back(embedder_);
+cv::Mat FeatureMapExtractor::extract(const std::vector<cv::Mat>& rgb, bool flip) {
+  std::vector<cv::Mat> inputs;
+  inputs.reserve(rgb.size());
+  for (const auto& image : rgb) {
+    cv::Mat source = image;
+    if (flip) cv::flip(image, source, 1);
+    inputs.push_back(preprocess_image(source, network_.manifest()));
   }
-  pool_->state_->available.notify_all();
+  return network_.forward(network_.make_blob(inputs), network_.manifest().outputs).front();
 }
 
-size_t EmbedderPool::dimension() const {
-  return state_->all.front()->dimension();
-}
-std::string EmbedderPool::model_id() const {
-  return state_->all.front()->model_id();
-}
-size_t EmbedderPool::size() const {
-  return state_->all.size();
-}
+ExtractorPool::ExtractorPool(const ModelManifest& manifest, size_t size)
+    : NetworkPool(make_networks<FeatureMapExtractor>(manifest, size)) {}
 
 }  // namespace lookalike

@@ -1,6 +1,7 @@
 // Image -> global descriptor. The interface every model-backed descriptor implements.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "model/network_pool.h"
 #include "model/onnx_network.h"
 
 namespace lookalike {
@@ -31,45 +33,43 @@ class GemEmbedder final : public ImageEmbedder {
   size_t dimension() const override { return dimension_; }
   std::string model_id() const override;
   cv::Mat embed(const std::vector<cv::Mat>& rgb) override;
+  // Also returns, in *map, the NCHW output of `block` (one of the manifest's outputs), so an
+  // import gets the trained head's input from the same forward.
+  cv::Mat embed_keeping(const std::vector<cv::Mat>& rgb, const std::string& block, cv::Mat* map);
   // Descriptor from an already preprocessed NCHW blob (used by the conversion test).
-  cv::Mat embed_blob(const cv::Mat& blob);
+  cv::Mat embed_blob(const cv::Mat& blob, const std::string& keep_block = {}, cv::Mat* kept = nullptr);
 
  private:
   OnnxNetwork network_;
   size_t dimension_ = 0;
 };
 
-// A fixed set of embedders so that at most `size` forwards run at once (bounded memory),
-// each on its own cv::dnn::Net. lease() blocks until one is free.
-class EmbedderPool {
+// Pools of networks: at most `size` forwards of each kind at once.
+class EmbedderPool : public NetworkPool<GemEmbedder> {
  public:
   EmbedderPool(const ModelManifest& manifest, size_t size);
-  ~EmbedderPool();
+  size_t dimension() const { return front().dimension(); }
+  std::string model_id() const { return front().model_id(); }
+};
 
-  class Lease {
-   public:
-    Lease(EmbedderPool* pool, ImageEmbedder* embedder) : pool_(pool), embedder_(embedder) {}
-    Lease(Lease&& other) noexcept : pool_(other.pool_), embedder_(other.embedder_) { other.pool_ = nullptr; }
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    Lease& operator=(Lease&&) = delete;
-    ~Lease();
-    ImageEmbedder* operator->() const { return embedder_; }
-    ImageEmbedder& operator*() const { return *embedder_; }
-
-   private:
-    EmbedderPool* pool_;
-    ImageEmbedder* embedder_;
-  };
-
-  Lease lease();
-  size_t dimension() const;
-  std::string model_id() const;
-  size_t size() const;
+// The CNN cut after one block (the trained head's input): RGB images -> NCHW CV_32F maps.
+class FeatureMapExtractor {
+ public:
+  explicit FeatureMapExtractor(const ModelManifest& manifest);  // manifest with exactly one output
+  // n RGB images (CV_8UC3, any size), mirrored left-right first when `flip`.
+  cv::Mat extract(const std::vector<cv::Mat>& rgb, bool flip);
+  // Shape of one map: channels, height, width.
+  std::array<int, 3> map_shape() const { return shape_; }
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  OnnxNetwork network_;
+  std::array<int, 3> shape_{};
+};
+
+class ExtractorPool : public NetworkPool<FeatureMapExtractor> {
+ public:
+  ExtractorPool(const ModelManifest& manifest, size_t size);
+  std::array<int, 3> map_shape() const { return front().map_shape(); }
 };
 
 }  // namespace lookalike

@@ -152,6 +152,19 @@ std::string SoftmaxClassifier::serialize() const {
   return j.dump();
 }
 
+SoftmaxClassifier SoftmaxClassifier::from_linear(std::vector<std::string> classes, size_t d,
+                                                 std::vector<float> weights, std::vector<float> bias) {
+  if (classes.empty() || d == 0 || weights.size() != classes.size() * d || bias.size() != classes.size()) {
+    throw Error(ErrorCode::kInvalidArgument, "classifier weights do not match classes x dimension");
+  }
+  SoftmaxClassifier c;
+  c.dimension_ = d;
+  c.classes_ = std::move(classes);
+  c.weights_ = std::move(weights);
+  c.bias_ = std::move(bias);
+  return c;
+}
+
 SoftmaxClassifier SoftmaxClassifier::deserialize(const std::string& text) {
   SoftmaxClassifier m;
   try {

@@ -35,6 +35,11 @@ class SoftmaxClassifier {
   static CrossValidation cross_validate(size_t n, size_t d, const float* x, const std::vector<int>& labels,
                                         size_t classes, size_t folds, const ClassifierTraining& options = {});
 
+  // A classifier from given weights (classes x d, row-major) and biases, e.g. a trained head's
+  // linear layer. Throws Error(kInvalidArgument) when the sizes disagree.
+  static SoftmaxClassifier from_linear(std::vector<std::string> classes, size_t d, std::vector<float> weights,
+                                       std::vector<float> bias);
+
   void set_temperature(float t) { temperature_ = t; }
   float temperature() const { return temperature_; }
 

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/vectors.h"
 #include "index/pca_whitening.h"
 #include "index/vector_index.h"
 #include "model/softmax_classifier.h"
@@ -33,15 +34,28 @@ constexpr const char* kTrainingBlob = "training";
 constexpr const char* kModelIdBlob = "model_id";
 constexpr size_t kMinPerCategory = 5;
 
-std::string index_file(const std::string& data_dir, int64_t revision) {
-  return (fs::path(data_dir) / "index" / ("r" + std::to_string(revision) + ".faiss")).string();
+constexpr int kMaxVersionRetries = 3;
+
+// One index file per model version and store revision: a file never describes another state.
+std::string index_file(const std::string& data_dir, int64_t version, int64_t revision) {
+  return (fs::path(data_dir) / "index" /
+          ("v" + std::to_string(version) + "-r" + std::to_string(revision) + ".faiss"))
+      .string();
 }
+
+// Thrown inside a query when the active version changed between embedding and searching; the
+// query is run again against the new version.
+struct VersionChanged {};
 
 }  // namespace
 
 std::string default_model_manifest() {
   if (const char* env = std::getenv("LOOKALIKE_MODEL"); env && *env) return env;
   return (fs::path(LOOKALIKE_DEFAULT_MODEL_DIR) / "inception_v3_gem.json").string();
+}
+
+std::string default_trunk_manifest(const std::string& model_manifest) {
+  return (fs::path(model_manifest).parent_path() / "inception_v3_mixed7.json").string();
 }
 
 bool ItemFilter::matches(const Item& item) const {
@@ -59,20 +73,50 @@ bool ItemFilter::matches(const Item& item) const {
   return true;
 }
 
+using HeadPool = NetworkPool<HeadNetwork>;
+
 struct Catalog::State {
-  std::optional<PcaWhitening> pca;
-  SoftmaxClassifier classifier;
+  int64_t version = 0;              // 0 = frozen recipe
+  size_t descriptor_dimension = 0;  // of the raw descriptors this version embeds
+  std::optional<PcaWhitening> pca;  // frozen recipe: raw -> whitened; trained: L2 normalisation only
+  SoftmaxClassifier classifier;     // frozen: on the whitened vector; trained: on the raw GeM vector
+  // A trained version's head networks. Shared with queries in flight, so a switch never frees a
+  // network while a forward runs on it.
+  std::shared_ptr<HeadPool> heads;
   nlohmann::json training = nlohmann::json::object();
   std::unique_ptr<VectorIndex> index;
   std::unordered_map<int64_t, Item> items;
   std::unordered_map<std::string, int64_t> keys_by_id;
   int64_t revision = 0;
 
-  std::vector<float> project(const std::vector<float>& raw) const { return pca->apply(1, raw.data()); }
+  bool trained() const { return version != 0 || pca.has_value(); }
+  std::vector<float> project(const std::vector<float>& raw) const {
+    if (pca) return pca->apply(1, raw.data());
+    std::vector<float> v = raw;
+    l2_normalise(v.data(), v.size());
+    return v;
+  }
+  std::vector<float> project_all(size_t n, const float* raw) const {
+    if (pca) return pca->apply(n, raw);
+    std::vector<float> v(raw, raw + n * descriptor_dimension);
+    for (size_t i = 0; i < n; ++i) l2_normalise(v.data() + i * descriptor_dimension, descriptor_dimension);
+    return v;
+  }
+  std::vector<float> classifier_input(const std::vector<float>& raw,
+                                      const std::vector<float>& projected) const {
+    return version != 0 ? raw : projected;
+  }
+};
+
+struct Catalog::Embedding {
+  int64_t version = 0;
+  std::vector<float> raw;
 };
 
 Catalog::Catalog(CatalogOptions options, bool load_model) : options_(std::move(options)) {
   if (options_.model_manifest.empty()) options_.model_manifest = default_model_manifest();
+  if (options_.trunk_manifest.empty())
+    options_.trunk_manifest = default_trunk_manifest(options_.model_manifest);
   std::error_code ec;
   fs::create_directories(fs::path(options_.data_dir) / "images", ec);
   fs::create_directories(fs::path(options_.data_dir) / "index", ec);
@@ -96,6 +140,19 @@ EmbedderPool& Catalog::embedders() {
   return *embedders_;
 }
 
+ExtractorPool& Catalog::extractors() {
+  std::lock_guard lock(embedders_mutex_);
+  if (!extractors_) {
+    extractors_ = std::make_unique<ExtractorPool>(ModelManifest::load(options_.trunk_manifest),
+                                                  options_.inference_slots);
+  }
+  return *extractors_;
+}
+
+FeatureCache Catalog::feature_cache(const std::array<int, 3>& shape) const {
+  return FeatureCache((fs::path(options_.data_dir) / "features" / "inception_v3_mixed7").string(), shape);
+}
+
 void Catalog::check_model_id() {
   const auto stored = store_->get_blob(kModelIdBlob);
   const std::string current = embedders_->model_id();
@@ -107,49 +164,88 @@ void Catalog::check_model_id() {
   if (!stored) store_->put_blobs({{kModelIdBlob, current}});
 }
 
-std::unique_ptr<Catalog::State> Catalog::build_state(bool allow_rebuild) const {
+std::unique_ptr<Catalog::State> Catalog::build_state(bool allow_rebuild) {
   auto state = std::make_unique<State>();
+  state->version = options_.pinned_version.value_or(store_->active_version());
+  std::optional<ModelVersion> version;
+  if (state->version != 0) {
+    version = store_->model_version(state->version);
+    if (!version) throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(state->version));
+    state->heads = std::make_shared<HeadPool>([&] {
+      std::vector<std::unique_ptr<HeadNetwork>> nets;
+      for (size_t i = 0; i < std::max<size_t>(1, options_.inference_slots); ++i)
+        nets.push_back(std::make_unique<HeadNetwork>(version->head_onnx));
+      return nets;
+    }());
+    // Items added while this version was trained (or while another was active) get their
+    // descriptor now, before the version serves anything.
+    fill_missing_descriptors(state->version, *state->heads);
+  }
   state->revision = store_->revision();
   for (auto& item : store_->all_items()) {
     state->keys_by_id[item.id] = item.key;
     state->items.emplace(item.key, std::move(item));
   }
+  if (version) {
+    load_trained(*state, *version);
+  } else {
+    load_frozen(*state);
+  }
+  if (state->trained()) load_index(*state, allow_rebuild);
+  return state;
+}
+
+void Catalog::load_frozen(State& state) {
   const auto pca = store_->get_blob(kPcaBlob);
-  if (!pca) return state;  // imported but not trained yet
-  state->pca = PcaWhitening::deserialize(*pca);
-  if (auto c = store_->get_blob(kClassifierBlob)) state->classifier = SoftmaxClassifier::deserialize(*c);
-  if (auto t = store_->get_blob(kTrainingBlob)) state->training = nlohmann::json::parse(*t, nullptr, false);
-  const std::string file = index_file(options_.data_dir, state->revision);
+  if (!pca) return;  // imported but not trained yet
+  state.pca = PcaWhitening::deserialize(*pca);
+  state.descriptor_dimension = state.pca->input_dimension();
+  if (auto c = store_->get_blob(kClassifierBlob)) state.classifier = SoftmaxClassifier::deserialize(*c);
+  if (auto t = store_->get_blob(kTrainingBlob)) state.training = nlohmann::json::parse(*t, nullptr, false);
+}
+
+void Catalog::load_trained(State& state, const ModelVersion& version) {
+  state.classifier = SoftmaxClassifier::deserialize(version.classifier);
+  state.descriptor_dimension = state.classifier.dimension();
+  state.training = version.info;
+}
+
+void Catalog::load_index(State& state, bool allow_rebuild) {
+  const std::string file = index_file(options_.data_dir, state.version, state.revision);
   if (fs::exists(file)) {
     try {
-      state->index = deserialize_flat_index(read_file(file, SIZE_MAX));
-      if (state->index->size() == state->items.size()) return state;
+      state.index = deserialize_flat_index(read_file(file, SIZE_MAX));
+      if (state.index->size() == state.items.size()) return;
     } catch (const Error& e) {
       spdlog::warn("{}; rebuilding it from the catalog database", e.what());
     }
   }
   if (!allow_rebuild) throw Error(ErrorCode::kCorruptStore, "vector index is missing");
   const auto started = Clock::now();
-  state->index = make_flat_index(state->pca->output_dimension());
   std::vector<int64_t> keys;
   std::vector<float> raw;
-  store_->for_each_descriptor([&](int64_t key, const float* v, size_t d) {
-    if (d != state->pca->input_dimension()) {
+  store_->for_each_descriptor(state.version, [&](int64_t key, const float* v, size_t d) {
+    if (d != state.descriptor_dimension) {
       throw Error(ErrorCode::kCorruptStore, "item " + std::to_string(key) + " has a descriptor of " +
                                                 std::to_string(d) + " values, expected " +
-                                                std::to_string(state->pca->input_dimension()));
+                                                std::to_string(state.descriptor_dimension));
     }
+    if (!state.items.count(key)) return;
     keys.push_back(key);
     raw.insert(raw.end(), v, v + d);
   });
-  const auto projected = state->pca->apply(keys.size(), raw.data());
-  state->index->add(keys.size(), keys.data(), projected.data());
-  write_file_atomic(file, state->index->serialize());
+  const auto projected = state.project_all(keys.size(), raw.data());
+  state.index = make_flat_index(keys.empty() ? state.descriptor_dimension : projected.size() / keys.size());
+  state.index->add(keys.size(), keys.data(), projected.data());
+  write_file_atomic(file, state.index->serialize());
+  // Index files of this version at older revisions are stale; other versions' stay for rollback.
+  const std::string prefix = "v" + std::to_string(state.version) + "-";
   for (const auto& entry : fs::directory_iterator(fs::path(options_.data_dir) / "index")) {
-    if (entry.path() != fs::path(file)) fs::remove(entry.path());
+    const std::string name = entry.path().filename().string();
+    if (entry.path() != fs::path(file) && name.rfind(prefix, 0) == 0) fs::remove(entry.path());
   }
-  spdlog::info("rebuilt vector index of {} items in {:.0f} ms", keys.size(), ms_since(started));
-  return state;
+  spdlog::info("rebuilt the vector index of version {} ({} items) in {:.0f} ms", state.version, keys.size(),
+               ms_since(started));
 }
 
 bool Catalog::ready() const {
@@ -157,20 +253,42 @@ bool Catalog::ready() const {
   return state_->index && state_->index->size() > 0;
 }
 
+bool Catalog::refresh_if_changed() {
+  {
+    std::shared_lock lock(state_mutex_);
+    if (store_->revision() == state_->revision) return false;
+  }
+  refresh();
+  return true;
+}
+
+double Catalog::frozen_cv_accuracy() const {
+  const auto blob = store_->get_blob(kTrainingBlob);
+  if (!blob) return 0;
+  const auto doc = nlohmann::json::parse(*blob, nullptr, false);
+  return doc.is_object() ? doc.value("classifier_cv_accuracy", 0.0) : 0.0;
+}
+
+void Catalog::use_version(int64_t version) {
+  store_->set_active_version(version);
+  refresh();
+}
+
 CatalogStats Catalog::stats() const {
   std::shared_lock lock(state_mutex_);
   CatalogStats s;
   s.items = state_->items.size();
   s.categories = store_->categories();
-  s.trained = state_->pca.has_value();
-  if (state_->pca) {
-    s.descriptor_dimension = state_->pca->input_dimension();
-    s.index_dimension = state_->pca->output_dimension();
-  }
+  s.trained = state_->trained();
+  s.descriptor_dimension = state_->descriptor_dimension;
+  s.index_dimension = state_->index ? state_->index->dimension() : 0;
   s.classifier = !state_->classifier.empty();
-  s.classifier_cv_accuracy = state_->training.value("classifier_cv_accuracy", 0.0);
+  // Frozen recipe: 5-fold accuracy of the linear probe; trained head: its validation accuracy.
+  s.classifier_cv_accuracy =
+      state_->training.value("classifier_cv_accuracy", state_->training.value("validation_accuracy", 0.0));
   s.model_id = store_->get_blob(kModelIdBlob).value_or("");
   s.revision = state_->revision;
+  s.model_version = state_->version;
   return s;
 }
 
@@ -214,39 +332,85 @@ cv::Mat crop_image(const cv::Mat& rgb, const cv::Rect& crop) {
 
 }  // namespace
 
+Catalog::Embedding Catalog::embed_query(const cv::Mat& rgb) {
+  Embedding e;
+  std::shared_ptr<HeadPool> heads;
+  {
+    std::shared_lock lock(state_mutex_);
+    e.version = state_->version;
+    heads = state_->heads;
+  }
+  // Mirrored twin first in the batch when flip averaging is on; rows are averaged below.
+  std::vector<cv::Mat> images{rgb};
+  if (options_.flip_queries) {
+    images.emplace_back();
+    cv::flip(rgb, images.back(), 1);
+  }
+  cv::Mat descriptor;
+  if (heads) {
+    cv::Mat maps;
+    {
+      auto trunk = extractors().lease();
+      maps = trunk->extract(images, false);
+    }
+    descriptor = heads->lease()->forward(maps).gem;
+  } else {
+    descriptor = embedders().lease()->embed(images);
+  }
+  if (descriptor.rows > 1) cv::reduce(descriptor, descriptor, 0, cv::REDUCE_AVG);
+  e.raw.assign(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols);
+  return e;
+}
+
 QueryResult Catalog::search_image(std::string_view image_bytes, const QueryOptions& options) {
   const auto started = Clock::now();
   Timings timings;
   DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
   if (options.crop) decoded.rgb = crop_image(decoded.rgb, *options.crop);
   timings.decode_ms = ms_since(started);
-  const auto model_started = Clock::now();
-  cv::Mat descriptor;
-  {
-    auto embedder = embedders().lease();
-    descriptor = embedder->embed({decoded.rgb});
+  for (int attempt = 1;; ++attempt) {
+    const auto model_started = Clock::now();
+    const Embedding e = embed_query(decoded.rgb);
+    timings.model_ms = ms_since(model_started);
+    try {
+      return run_query(e.raw, e.version, options, std::nullopt, timings, started);
+    } catch (const VersionChanged&) {
+      if (attempt == kMaxVersionRetries)
+        throw Error(ErrorCode::kNotReady, "the model version keeps changing");
+    }
   }
-  timings.model_ms = ms_since(model_started);
-  std::vector<float> raw(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols);
-  return run_query(raw, options, std::nullopt, timings, started);
 }
 
-QueryResult Catalog::search_descriptor(const std::vector<float>& raw, const QueryOptions& options) {
-  return run_query(raw, options, std::nullopt, Timings{}, Clock::now());
+QueryResult Catalog::search_descriptor(const std::vector<float>& raw, int64_t version,
+                                       const QueryOptions& options) {
+  try {
+    return run_query(raw, version, options, std::nullopt, Timings{}, Clock::now());
+  } catch (const VersionChanged&) {
+    throw Error(ErrorCode::kConflict, "the descriptor is of model version " + std::to_string(version) +
+                                          ", which is no longer active");
+  }
 }
 
 QueryResult Catalog::similar(const std::string& id, const QueryOptions& options) {
   const auto started = Clock::now();
-  std::optional<int64_t> key;
-  {
-    std::shared_lock lock(state_mutex_);
-    if (auto it = state_->keys_by_id.find(id); it != state_->keys_by_id.end()) key = it->second;
-  }
-  if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
-  const auto raw = store_->descriptor(*key);
   QueryOptions widened = options;
   widened.k = options.k + 1;  // the item itself is dropped below
-  return run_query(raw, widened, key, Timings{}, started);
+  for (int attempt = 1;; ++attempt) {
+    std::optional<int64_t> key;
+    int64_t version = 0;
+    {
+      std::shared_lock lock(state_mutex_);
+      version = state_->version;
+      if (auto it = state_->keys_by_id.find(id); it != state_->keys_by_id.end()) key = it->second;
+    }
+    if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
+    try {
+      return run_query(store_->descriptor(version, *key), version, widened, key, Timings{}, started);
+    } catch (const VersionChanged&) {
+      if (attempt == kMaxVersionRetries)
+        throw Error(ErrorCode::kNotReady, "the model version keeps changing");
+    }
+  }
 }
 
 Prediction Catalog::classify_image(std::string_view image_bytes, Timings* timings) {
@@ -258,24 +422,26 @@ Prediction Catalog::classify_image(std::string_view image_bytes, Timings* timing
   return result.prediction;
 }
 
-QueryResult Catalog::run_query(const std::vector<float>& raw, const QueryOptions& options,
+QueryResult Catalog::run_query(const std::vector<float>& raw, int64_t version, const QueryOptions& options,
                                std::optional<int64_t> exclude, Timings timings, Clock::time_point started) {
   std::shared_lock lock(state_mutex_);
   const State& state = *state_;
-  if (!state.pca || !state.index) {
+  if (state.version != version) throw VersionChanged{};
+  if (!state.trained() || !state.index) {
     throw Error(ErrorCode::kNotReady,
                 state.items.empty() ? "the catalog is empty; import photos first (lookalike import FOLDER)"
                                     : "the catalog is not trained yet; run `lookalike train`");
   }
-  if (raw.size() != state.pca->input_dimension()) {
+  if (raw.size() != state.descriptor_dimension) {
     throw Error(ErrorCode::kInternal, "descriptor has " + std::to_string(raw.size()) +
                                           " values, the catalog expects " +
-                                          std::to_string(state.pca->input_dimension()));
+                                          std::to_string(state.descriptor_dimension));
   }
   auto classify_started = Clock::now();
   const auto query = state.project(raw);
   QueryResult result;
-  result.prediction = predict(state.classifier, query);
+  result.model_version = state.version;
+  result.prediction = predict(state.classifier, state.classifier_input(raw, query));
   timings.classify_ms = ms_since(classify_started);
 
   const float threshold = options.min_confidence.value_or(options_.min_confidence);
@@ -328,11 +494,6 @@ QueryResult Catalog::run_query(const std::vector<float>& raw, const QueryOptions
 
 Item Catalog::add(std::string_view image_bytes, Item item) {
   const DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
-  cv::Mat descriptor;
-  {
-    auto embedder = embedders().lease();
-    descriptor = embedder->embed({decoded.rgb});
-  }
   item.sha256 = sha256_hex(image_bytes);
   item.image_path = store_image(image_bytes, item.sha256, decoded.format);
   item.width = decoded.rgb.cols;
@@ -340,20 +501,52 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
   item.added_at =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
-  NewItem n{item, std::vector<float>(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols)};
-  std::unique_lock lock(state_mutex_);
-  if (state_->keys_by_id.count(item.id))
-    throw Error(ErrorCode::kConflict, "an item with id '" + item.id + "' exists");
-  n.item.key = store_->insert({n}).front();
-  state_->items[n.item.key] = n.item;
-  state_->keys_by_id[n.item.id] = n.item.key;
-  state_->revision = store_->revision();
-  if (state_->pca && state_->index) {
-    const auto projected = state_->project(n.descriptor);
-    state_->index->add(1, &n.item.key, projected.data());
-    write_file_atomic(index_file(options_.data_dir, state_->revision), state_->index->serialize());
+  cv::Mat descriptor, map;
+  {
+    auto embedder = embedders().lease();
+    descriptor = embedder->embed_keeping({decoded.rgb}, kHeadInputBlock, &map);
   }
-  return n.item;
+  const std::array<int, 3> shape{map.size[1], map.size[2], map.size[3]};
+  NewItem n{
+      item, std::vector<float>(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols), {}};
+  for (int attempt = 1;; ++attempt) {
+    int64_t version = 0;
+    std::shared_ptr<HeadPool> heads;
+    size_t in_category = 0;
+    {
+      std::shared_lock lock(state_mutex_);
+      version = state_->version;
+      heads = state_->heads;
+      for (const auto& [key, other] : state_->items) in_category += other.category == item.category;
+    }
+    if (in_category < options_.max_per_category)
+      feature_cache(shape).put(item.sha256, false, map.ptr<float>(0));
+    n.version_descriptors.clear();
+    if (heads) {
+      const cv::Mat gem = heads->lease()->forward(map).gem;
+      n.version_descriptors.push_back(
+          {version, std::vector<float>(gem.ptr<float>(0), gem.ptr<float>(0) + gem.cols)});
+    }
+    std::unique_lock lock(state_mutex_);
+    if (state_->version != version) {
+      if (attempt == kMaxVersionRetries)
+        throw Error(ErrorCode::kNotReady, "the model version keeps changing");
+      continue;
+    }
+    if (state_->keys_by_id.count(item.id))
+      throw Error(ErrorCode::kConflict, "an item with id '" + item.id + "' exists");
+    n.item.key = store_->insert({n}).front();
+    state_->items[n.item.key] = n.item;
+    state_->keys_by_id[n.item.id] = n.item.key;
+    state_->revision = store_->revision();
+    if (state_->trained() && state_->index) {
+      const auto projected =
+          state_->project(version == 0 ? n.descriptor : n.version_descriptors.front().second);
+      state_->index->add(1, &n.item.key, projected.data());
+      write_file_atomic(index_file(options_.data_dir, version, state_->revision), state_->index->serialize());
+    }
+    return n.item;
+  }
 }
 
 bool Catalog::remove(const std::string& id) {
@@ -366,7 +559,8 @@ bool Catalog::remove(const std::string& id) {
   state_->revision = store_->revision();
   if (state_->index) {
     state_->index->remove({key});
-    write_file_atomic(index_file(options_.data_dir, state_->revision), state_->index->serialize());
+    write_file_atomic(index_file(options_.data_dir, state_->version, state_->revision),
+                      state_->index->serialize());
   }
   return true;
 }
@@ -381,7 +575,8 @@ bool Catalog::update(const std::string& id, const ItemMetadata& metadata,
   if (category) item.category = *category;
   state_->revision = store_->revision();
   if (state_->index)
-    write_file_atomic(index_file(options_.data_dir, state_->revision), state_->index->serialize());
+    write_file_atomic(index_file(options_.data_dir, state_->version, state_->revision),
+                      state_->index->serialize());
   return true;
 }
 
@@ -389,7 +584,7 @@ std::string Catalog::train() {
   std::vector<int64_t> keys;
   std::vector<float> raw;
   size_t dimension = 0;
-  store_->for_each_descriptor([&](int64_t key, const float* v, size_t d) {
+  store_->for_each_descriptor(0, [&](int64_t key, const float* v, size_t d) {
     dimension = d;
     keys.push_back(key);
     raw.insert(raw.end(), v, v + d);
@@ -457,7 +652,7 @@ std::string Catalog::train() {
 void Catalog::reindex() {
   std::unique_lock lock(state_mutex_);
   std::error_code ec;
-  fs::remove(index_file(options_.data_dir, store_->revision()), ec);
+  fs::remove(index_file(options_.data_dir, state_->version, store_->revision()), ec);
   state_ = build_state(true);
 }
 

@@ -3,7 +3,10 @@
 // train) take an exclusive lock only for the moment they swap in-memory state.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -16,14 +19,28 @@
 
 #include "image/image_decoder.h"
 #include "model/embedder.h"
+#include "model/head_model.h"
 #include "service/query.h"
 #include "store/catalog_store.h"
+#include "train/feature_cache.h"
+#include "train/head_trainer.h"
 
 namespace lookalike {
 
 struct CatalogOptions {
   std::string data_dir = "lookalike-data";
   std::string model_manifest;  // empty = default_model_manifest()
+  std::string
+      trunk_manifest;  // the trained head's input (cut after mixed7); empty = default_trunk_manifest()
+  // Serve this model version instead of the stored active one (used by `eval` to score the
+  // frozen recipe beside the active version); never written back.
+  std::optional<int64_t> pinned_version;
+  // Photos per category whose feature maps are cached and trained on: bounds the cache's disk
+  // use (2 x 444 KB per photo) and the training time on big catalogs.
+  size_t max_per_category = 1000;
+  // Queries are embedded as the photo and its mirror image, descriptors averaged: better
+  // categories for twice the CNN time (figures in docs/quality.md).
+  bool flip_queries = false;
   size_t inference_slots = 1;  // concurrent CNN forwards (each holds its own network copy)
   size_t pca_dimension = 512;
   float min_confidence = 0.5f;  // `auto` falls back to all categories below this
@@ -31,8 +48,31 @@ struct CatalogOptions {
   size_t max_image_bytes = 10 << 20;
 };
 
+// The block of the descriptor model whose maps the trained head takes as input.
+inline constexpr const char* kHeadInputBlock = "mixed7";
+
 // $LOOKALIKE_MODEL, else the build's models/inception_v3_gem.json.
 std::string default_model_manifest();
+// The manifest beside the descriptor model named inception_v3_mixed7.json.
+std::string default_trunk_manifest(const std::string& model_manifest);
+
+// What `train` does beyond the frozen recipe: the head trained on the catalog's categories.
+struct HeadTrainingRequest {
+  HeadTrainOptions head;
+  double validation_fraction = 0.1;
+  size_t min_per_category = 20;               // categories with fewer photos are left out; < 2 left: no head
+  const std::atomic<bool>* cancel = nullptr;  // set from a signal handler: stop, keep nothing
+  // Feature-map extraction and descriptor computation: (stage, done, total).
+  std::function<void(const std::string&, size_t, size_t)> on_stage;
+  HeadTrainCallbacks callbacks;
+};
+
+struct HeadTrainingOutcome {
+  bool trained = false;
+  int64_t version = 0;
+  std::string summary;  // one line, also when no head was trained (says why)
+  nlohmann::json info = nlohmann::json::object();
+};
 
 struct Timings {
   double decode_ms = 0, model_ms = 0, classify_ms = 0, search_ms = 0, total_ms = 0;
@@ -56,6 +96,7 @@ struct QueryResult {
   std::vector<Hit> hits;
   Timings timings;
   std::vector<float> descriptor;  // the query's raw model descriptor, reusable for another query
+  int64_t model_version = 0;      // the version that embedded, classified and searched it
 };
 
 struct CatalogStats {
@@ -67,6 +108,7 @@ struct CatalogStats {
   double classifier_cv_accuracy = 0;
   std::string model_id;
   int64_t revision = 0;
+  int64_t model_version = 0;  // active: 0 = frozen recipe
 };
 
 class Catalog {
@@ -85,7 +127,10 @@ class Catalog {
   CatalogStats stats() const;
 
   QueryResult search_image(std::string_view image_bytes, const QueryOptions& options);
-  QueryResult search_descriptor(const std::vector<float>& raw_descriptor, const QueryOptions& options);
+  // raw_descriptor must come from `version` (QueryResult::model_version); throws
+  // Error(kConflict) when another version became active meanwhile.
+  QueryResult search_descriptor(const std::vector<float>& raw_descriptor, int64_t version,
+                                const QueryOptions& options);
   // "More like this" from a stored item, excluding the item itself.
   QueryResult similar(const std::string& id, const QueryOptions& options);
   Prediction classify_image(std::string_view image_bytes, Timings* timings = nullptr);
@@ -100,9 +145,22 @@ class Catalog {
   std::string store_image(std::string_view bytes, const std::string& sha256, ImageFormat format);
   std::string image_file(const Item& item) const;  // absolute path of the stored copy
 
-  // Learns the PCA whitening and the category head from all stored descriptors, then rebuilds
-  // the index. Returns a one-line summary.
+  // Learns the frozen recipe (PCA whitening and a linear category probe) from all stored
+  // descriptors, then rebuilds the index. Returns a one-line summary.
   std::string train();
+  // Trains a new model version (head on cached mixed7 maps), gives every item a descriptor of
+  // it, then activates it atomically. A running server switches on its next refresh.
+  HeadTrainingOutcome train_head(const HeadTrainingRequest& request);
+  // Activates a stored version (0 = frozen recipe). Throws Error(kNotFound).
+  void use_version(int64_t version);
+  std::vector<ModelVersion> versions() const { return store_->model_versions(); }
+  double frozen_cv_accuracy() const;  // the frozen recipe's linear probe, 5-fold
+  // Reloads when another process (an import, a training, `model use`) changed the store.
+  // Returns true when it did.
+  bool refresh_if_changed();
+  // The on-disk cache of mixed7 maps (originals and flips) under the data directory.
+  FeatureCache feature_cache(const std::array<int, 3>& shape) const;
+  ExtractorPool& extractors();
   // Rebuilds the vector index from the stored descriptors with the current projection.
   void reindex();
   // Reloads in-memory state after items were inserted directly into the store (import).
@@ -110,8 +168,16 @@ class Catalog {
 
  private:
   struct State;
-  std::unique_ptr<State> build_state(bool allow_rebuild) const;
-  QueryResult run_query(const std::vector<float>& raw, const QueryOptions& options,
+  struct Embedding;
+  std::unique_ptr<State> build_state(bool allow_rebuild);
+  void load_frozen(State& state);
+  void load_trained(State& state, const ModelVersion& version);
+  void load_index(State& state, bool allow_rebuild);
+  void fill_missing_descriptors(int64_t version, NetworkPool<HeadNetwork>& heads);
+  KeyedDescriptors head_descriptors(const std::vector<Item>& items, NetworkPool<HeadNetwork>& heads,
+                                    const std::function<void(size_t)>& on_done);
+  Embedding embed_query(const cv::Mat& rgb);
+  QueryResult run_query(const std::vector<float>& raw, int64_t version, const QueryOptions& options,
                         std::optional<int64_t> exclude, Timings timings,
                         std::chrono::steady_clock::time_point started);
   void check_model_id();
@@ -119,6 +185,7 @@ class Catalog {
   CatalogOptions options_;
   std::unique_ptr<CatalogStore> store_;
   std::unique_ptr<EmbedderPool> embedders_;
+  std::unique_ptr<ExtractorPool> extractors_;
   std::mutex embedders_mutex_;
   std::unique_ptr<State> state_;
   mutable std::shared_mutex state_mutex_;

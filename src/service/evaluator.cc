@@ -129,7 +129,7 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options) {
     const auto r_all = catalog.search_image(bytes, all);
     QueryOptions automatic;
     automatic.k = 12;
-    const auto r_auto = catalog.search_descriptor(r_all.descriptor, automatic);
+    const auto r_auto = catalog.search_descriptor(r_all.descriptor, r_all.model_version, automatic);
     tally.ms += r_all.timings.total_ms;
     tally.add(e.category, sha, catalog_hashes.count(sha) > 0, r_all, r_auto, true);
     if (options.on_progress) options.on_progress(i + 1, entries.size());

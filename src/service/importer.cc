@@ -149,7 +149,7 @@ class ImportRun {
     std::vector<size_t> embedded;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (auto key = catalog_.store().find_by_hash(batch[i].sha256)) {
-        items[i].descriptor = catalog_.store().descriptor(*key);
+        items[i].descriptor = catalog_.store().descriptor(0, *key);
         ++report_.reused_descriptors;
       } else if (auto [it, first] = first_with_hash.emplace(batch[i].sha256, i); !first) {
         copy_of[i] = it->second;
@@ -159,12 +159,16 @@ class ImportRun {
       }
     }
     if (!to_embed.empty()) {
-      auto embedder = catalog_.embedders().lease();
-      const cv::Mat descriptors = embedder->embed(to_embed);
+      cv::Mat descriptors, maps;
+      {
+        auto embedder = catalog_.embedders().lease();
+        descriptors = embedder->embed_keeping(to_embed, kHeadInputBlock, &maps);
+      }
       for (size_t row = 0; row < embedded.size(); ++row) {
         const float* p = descriptors.ptr<float>(static_cast<int>(row));
         items[embedded[row]].descriptor.assign(p, p + descriptors.cols);
       }
+      cache_maps(batch, embedded, maps);
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (copy_of[i]) items[i].descriptor = items[*copy_of[i]].descriptor;
@@ -195,7 +199,25 @@ class ImportRun {
     }
   }
 
+  // The same forward gives the trained head's input: photos within their category's training
+  // quota keep it, so a later `train` only has to extract the mirrored maps.
+  void cache_maps(const std::vector<Decoded>& batch, const std::vector<size_t>& embedded,
+                  const cv::Mat& maps) {
+    if (!cache_) {
+      cache_.emplace(catalog_.feature_cache({maps.size[1], maps.size[2], maps.size[3]}));
+      for (const auto& c : catalog_.store().categories()) per_category_[c.name] = c.count;
+    }
+    for (size_t row = 0; row < embedded.size(); ++row) {
+      const ImportEntry& entry = *batch[embedded[row]].entry;
+      if (entry.category.empty() || per_category_[entry.category]++ >= catalog_.options().max_per_category)
+        continue;
+      cache_->put(batch[embedded[row]].sha256, false, maps.ptr<float>(static_cast<int>(row)));
+    }
+  }
+
   Catalog& catalog_;
+  std::optional<FeatureCache> cache_;
+  std::unordered_map<std::string, size_t> per_category_;
   const std::vector<ImportEntry>& entries_;
   const ImportOptions& options_;
   DecodeQueue queue_;

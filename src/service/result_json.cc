@@ -47,6 +47,7 @@ nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_u
   nlohmann::json query = prediction_json(r.prediction);
   query["searched"] = r.searched;
   query["fallback_used"] = r.fallback_used;
+  query["model_version"] = r.model_version;
   nlohmann::json results = nlohmann::json::array();
   for (const auto& hit : r.hits) {
     auto j = item_json(hit.item, image_url);
@@ -67,7 +68,8 @@ nlohmann::json stats_json(const CatalogStats& s) {
           {"classifier", s.classifier},
           {"classifier_cv_accuracy", s.classifier_cv_accuracy},
           {"model", s.model_id},
-          {"revision", s.revision}};
+          {"revision", s.revision},
+          {"model_version", s.model_version}};
 }
 
 }  // namespace lookalike

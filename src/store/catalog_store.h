@@ -35,9 +35,24 @@ struct Item {
   ItemMetadata metadata;
 };
 
+// Descriptors of several items, by item key.
+using KeyedDescriptors = std::vector<std::pair<int64_t, std::vector<float>>>;
+
 struct NewItem {
   Item item;                      // key is assigned by the store
-  std::vector<float> descriptor;  // raw model descriptor
+  std::vector<float> descriptor;  // raw descriptor of the frozen recipe (model version 0)
+  // Descriptors of trained versions, by version (the active one at least, when trained).
+  std::vector<std::pair<int64_t, std::vector<float>>> version_descriptors;
+};
+
+// A trained model version (1, 2, ...): the exported head and its classifier. Version 0 is the
+// frozen recipe (PCA-whitening + linear probe in the blobs), always present and never a row.
+struct ModelVersion {
+  int64_t version = 0;
+  int64_t created_at = 0;                          // unix seconds
+  std::string head_onnx;                           // model/head_model.h export
+  std::string classifier;                          // SoftmaxClassifier JSON
+  nlohmann::json info = nlohmann::json::object();  // training figures
 };
 
 struct ListQuery {
@@ -72,9 +87,25 @@ class CatalogStore {
   virtual size_t count() const = 0;
   virtual std::vector<CategoryCount> categories() const = 0;
 
-  virtual std::vector<float> descriptor(int64_t key) const = 0;
-  // Calls fn(key, descriptor, dimension) for every item, in key order.
-  virtual void for_each_descriptor(const std::function<void(int64_t, const float*, size_t)>& fn) const = 0;
+  // Descriptors of one model version (0 = frozen recipe); empty / skipped when absent.
+  virtual std::vector<float> descriptor(int64_t version, int64_t key) const = 0;
+  // Calls fn(key, descriptor, dimension) for every item that has one, in key order.
+  virtual void for_each_descriptor(int64_t version,
+                                   const std::function<void(int64_t, const float*, size_t)>& fn) const = 0;
+  // Keys of items without a descriptor of `version`.
+  virtual std::vector<int64_t> keys_missing_descriptor(int64_t version) const = 0;
+  virtual void put_descriptors(int64_t version, const KeyedDescriptors& descriptors) = 0;
+
+  // Stores a new trained version with its item descriptors, and activates it when `activate`,
+  // all in one transaction: readers see the old version or the complete new one. Returns the
+  // version number.
+  virtual int64_t add_model_version(const ModelVersion& version, const KeyedDescriptors& descriptors,
+                                    bool activate) = 0;
+  virtual std::vector<ModelVersion> model_versions() const = 0;
+  virtual std::optional<ModelVersion> model_version(int64_t version) const = 0;
+  virtual int64_t active_version() const = 0;  // 0 = the frozen recipe
+  // Throws Error(kNotFound) for a version that does not exist.
+  virtual void set_active_version(int64_t version) = 0;
 
   // Named binary values (trained PCA, classifier, settings), written atomically.
   virtual std::optional<std::string> get_blob(const std::string& name) const = 0;

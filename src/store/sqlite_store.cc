@@ -9,7 +9,7 @@
 namespace lookalike {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // 2 added model versions (1 upgrades in place)
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,7 +32,20 @@ CREATE TABLE IF NOT EXISTS items(
 CREATE INDEX IF NOT EXISTS items_by_file ON items(category, file_name);
 CREATE INDEX IF NOT EXISTS items_by_hash ON items(sha256);
 CREATE TABLE IF NOT EXISTS blobs(name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS model_versions(
+  version INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_at INTEGER NOT NULL,
+  head_onnx BLOB NOT NULL,
+  classifier TEXT NOT NULL,
+  info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS version_descriptors(
+  version INTEGER NOT NULL,
+  key INTEGER NOT NULL,
+  descriptor BLOB NOT NULL,
+  PRIMARY KEY(version, key)) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(key, value) VALUES ('revision', '0');
+INSERT OR IGNORE INTO meta(key, value) VALUES ('active_version', '0');
+PRAGMA user_version = 2;
 )sql";
 
 constexpr const char* kItemColumns =
@@ -153,6 +166,8 @@ class SqliteStore final : public CatalogStore {
         db_,
         "INSERT INTO items(id, category, file_name, source, sha256, image_path, width, height, added_at, "
         "title, price, url, attributes, descriptor) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Statement versioned(
+        db_, "INSERT OR REPLACE INTO version_descriptors(version, key, descriptor) VALUES (?,?,?)");
     std::vector<int64_t> keys;
     for (const auto& n : items) {
       const Item& it = n.item;
@@ -164,6 +179,8 @@ class SqliteStore final : public CatalogStore {
       s.step();
       s.reset();
       keys.push_back(sqlite3_last_insert_rowid(db_));
+      for (const auto& [version, v] : n.version_descriptors)
+        write_descriptor(versioned, version, keys.back(), v);
     }
     bump_revision();
     tx.commit();
@@ -173,6 +190,9 @@ class SqliteStore final : public CatalogStore {
   bool remove(const std::string& id) override {
     std::lock_guard lock(mutex_);
     Transaction tx(this);
+    Statement versioned(db_,
+                        "DELETE FROM version_descriptors WHERE key = (SELECT key FROM items WHERE id = ?)");
+    versioned.bind(1, id).step();
     Statement s(db_, "DELETE FROM items WHERE id = ?");
     s.bind(1, id).step();
     if (sqlite3_changes(db_) == 0) return false;
@@ -251,21 +271,102 @@ class SqliteStore final : public CatalogStore {
     return out;
   }
 
-  std::vector<float> descriptor(int64_t key) const override {
+  std::vector<float> descriptor(int64_t version, int64_t key) const override {
     std::lock_guard lock(mutex_);
-    Statement s(db_, "SELECT descriptor FROM items WHERE key = ?");
-    s.bind(1, key);
+    Statement s(db_, version == 0
+                         ? "SELECT descriptor FROM items WHERE key = ?2"
+                         : "SELECT descriptor FROM version_descriptors WHERE version = ?1 AND key = ?2");
+    if (version != 0) s.bind(1, version);
+    s.bind(2, key);
     if (!s.step()) return {};
     return to_floats(s.blob(0));
   }
 
-  void for_each_descriptor(const std::function<void(int64_t, const float*, size_t)>& fn) const override {
+  void for_each_descriptor(int64_t version,
+                           const std::function<void(int64_t, const float*, size_t)>& fn) const override {
     std::lock_guard lock(mutex_);
-    Statement s(db_, "SELECT key, descriptor FROM items ORDER BY key");
+    Statement s(db_, version == 0
+                         ? "SELECT key, descriptor FROM items ORDER BY key"
+                         : "SELECT key, descriptor FROM version_descriptors WHERE version = ?1 ORDER BY key");
+    if (version != 0) s.bind(1, version);
     while (s.step()) {
       const auto v = to_floats(s.blob(1));
       fn(s.int64(0), v.data(), v.size());
     }
+  }
+
+  std::vector<int64_t> keys_missing_descriptor(int64_t version) const override {
+    std::lock_guard lock(mutex_);
+    if (version == 0) return {};
+    Statement s(
+        db_,
+        "SELECT key FROM items WHERE key NOT IN (SELECT key FROM version_descriptors WHERE version = ?) "
+        "ORDER BY key");
+    s.bind(1, version);
+    std::vector<int64_t> keys;
+    while (s.step()) keys.push_back(s.int64(0));
+    return keys;
+  }
+
+  void put_descriptors(int64_t version, const KeyedDescriptors& descriptors) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    write_descriptors(version, descriptors);
+    bump_revision();
+    tx.commit();
+  }
+
+  int64_t add_model_version(const ModelVersion& v, const KeyedDescriptors& descriptors,
+                            bool activate) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    Statement s(db_, "INSERT INTO model_versions(created_at, head_onnx, classifier, info) VALUES (?,?,?,?)");
+    s.bind(1, v.created_at).bind_blob(2, v.head_onnx.data(), v.head_onnx.size());
+    s.bind(3, v.classifier).bind(4, v.info.dump());
+    s.step();
+    const int64_t version = sqlite3_last_insert_rowid(db_);
+    write_descriptors(version, descriptors);
+    if (activate) write_active_version(version);
+    bump_revision();
+    tx.commit();
+    return version;
+  }
+
+  std::vector<ModelVersion> model_versions() const override {
+    std::lock_guard lock(mutex_);
+    Statement s(
+        db_, "SELECT version, created_at, head_onnx, classifier, info FROM model_versions ORDER BY version");
+    std::vector<ModelVersion> out;
+    while (s.step()) out.push_back(read_version(s));
+    return out;
+  }
+
+  std::optional<ModelVersion> model_version(int64_t version) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(
+        db_, "SELECT version, created_at, head_onnx, classifier, info FROM model_versions WHERE version = ?");
+    s.bind(1, version);
+    if (!s.step()) return std::nullopt;
+    return read_version(s);
+  }
+
+  int64_t active_version() const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT value FROM meta WHERE key = 'active_version'");
+    return s.step() ? std::stoll(s.text(0)) : 0;
+  }
+
+  void set_active_version(int64_t version) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    if (version != 0) {
+      Statement s(db_, "SELECT 1 FROM model_versions WHERE version = ?");
+      s.bind(1, version);
+      if (!s.step()) throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(version));
+    }
+    write_active_version(version);
+    bump_revision();
+    tx.commit();
   }
 
   std::optional<std::string> get_blob(const std::string& name) const override {
@@ -328,6 +429,33 @@ class SqliteStore final : public CatalogStore {
     }
   }
 
+  static ModelVersion read_version(const Statement& s) {
+    ModelVersion v;
+    v.version = s.int64(0);
+    v.created_at = s.int64(1);
+    v.head_onnx = s.blob(2);
+    v.classifier = s.text(3);
+    v.info = nlohmann::json::parse(s.text(4), nullptr, /*allow_exceptions=*/false);
+    if (!v.info.is_object()) v.info = nlohmann::json::object();
+    return v;
+  }
+
+  static void write_descriptor(Statement& s, int64_t version, int64_t key, const std::vector<float>& v) {
+    s.bind(1, version).bind(2, key).bind_blob(3, v.data(), v.size() * sizeof(float));
+    s.step();
+    s.reset();
+  }
+
+  void write_descriptors(int64_t version, const KeyedDescriptors& descriptors) {
+    Statement s(db_, "INSERT OR REPLACE INTO version_descriptors(version, key, descriptor) VALUES (?,?,?)");
+    for (const auto& [key, v] : descriptors) write_descriptor(s, version, key, v);
+  }
+
+  void write_active_version(int64_t version) {
+    Statement s(db_, "UPDATE meta SET value = ? WHERE key = 'active_version'");
+    s.bind(1, std::to_string(version)).step();
+  }
+
   void bump_revision() { exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"); }
 
   // A database from a newer Lookalike, or another program's database, is refused untouched.
@@ -340,7 +468,7 @@ class SqliteStore final : public CatalogStore {
     const bool empty = tables.int64(0) == 0;
     if (empty) {
       exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
-    } else if (found != kSchemaVersion) {
+    } else if (found != kSchemaVersion && found != 1) {
       throw Error(ErrorCode::kCorruptStore, path + " has schema version " + std::to_string(found) +
                                                 ", expected " + std::to_string(kSchemaVersion));
     }

@@ -131,7 +131,7 @@ TEST_F(CliTest, CorruptDataDirectoryIsReportedAndLeftAlone) {
 
 TEST_F(CliTest, HelpForEveryCommand) {
   for (const char* cmd :
-       {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info", "serve"}) {
+       {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info", "serve", "model"}) {
     const auto r = run_lookalike({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
@@ -248,6 +248,79 @@ TEST_F(CliTest, AddAndRemoveFromTheCommandLine) {
   const auto remove = run_lookalike({"--data", data(), "remove", "cli-new"});
   EXPECT_EQ(remove.status, 0) << remove.err;
   expect_failure({"--data", data(), "remove", "cli-new"}, "no item with id 'cli-new'");
+}
+
+std::string integrity(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  std::string result;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+      result = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return result;
+}
+
+// Starts a long training and returns once its first epoch is reported.
+int start_training_until_first_epoch(const std::string& d, const testing::TempDir& tmp) {
+  const int pid = testing::start_lookalike({"--data", d, "train", "--head-only", "--min-per-category", "3",
+                                            "--epochs", "200", "--patience", "200"},
+                                           tmp.str() + "/train.out", tmp.str() + "/train.err");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (pid > 0 && std::chrono::steady_clock::now() < deadline &&
+         testing::read_bytes(tmp.str() + "/train.err").find("epoch 1/200:") == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pid;
+}
+
+TEST_F(CliTest, KillDashNineOrCtrlCDuringTrainingKeepsThePreviousVersion) {
+  testing::TempDir tmp;
+  const std::string d = tmp.str() + "/d";
+  fs::copy(data(), d, fs::copy_options::recursive);
+  const auto first =
+      run_lookalike({"--data", d, "train", "--head-only", "--min-per-category", "3", "--epochs", "2"});
+  ASSERT_EQ(first.status, 0) << first.err;
+  ASSERT_NE(first.out.find("model version 1"), std::string::npos) << first.out;
+  const auto index_before = run_lookalike({"--data", d, "search", a_photo().string(), "--json", "-k", "5"});
+  ASSERT_EQ(index_before.status, 0) << index_before.err;
+
+  const int pid = start_training_until_first_epoch(d, tmp);
+  ASSERT_GT(pid, 0);
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(testing::wait_process(pid), 128 + SIGKILL);
+  EXPECT_EQ(integrity(d + "/catalog.sqlite"), "ok");
+  const auto info = run_lookalike({"--data", d, "info", "--json"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  const auto doc = nlohmann::json::parse(info.out);
+  EXPECT_EQ(doc["model_version"], 1);
+  EXPECT_EQ(doc["versions"].size(), 1u) << "a killed training must leave no version behind";
+  const auto after = run_lookalike({"--data", d, "search", a_photo().string(), "--json", "-k", "5"});
+  ASSERT_EQ(after.status, 0) << after.err;
+  EXPECT_EQ(nlohmann::json::parse(after.out)["results"], nlohmann::json::parse(index_before.out)["results"]);
+  EXPECT_EQ(nlohmann::json::parse(after.out)["query"]["model_version"], 1);
+
+  // Ctrl-C: exit 130, says so, keeps version 1.
+  const int interrupted = start_training_until_first_epoch(d, tmp);
+  ASSERT_GT(interrupted, 0);
+  ::kill(interrupted, SIGINT);
+  EXPECT_EQ(testing::wait_process(interrupted), 130);
+  EXPECT_NE(testing::read_bytes(tmp.str() + "/train.err").find("previous model version stays active"),
+            std::string::npos);
+  // The lock died with the processes: a new training runs, and rollback works.
+  const auto next =
+      run_lookalike({"--data", d, "train", "--head-only", "--min-per-category", "3", "--epochs", "1"});
+  ASSERT_EQ(next.status, 0) << next.err;
+  EXPECT_NE(next.out.find("model version 2"), std::string::npos) << next.out;
+  const auto rollback = run_lookalike({"--data", d, "model", "use", "1"});
+  EXPECT_EQ(rollback.status, 0) << rollback.err;
+  const auto listed = run_lookalike({"--data", d, "model", "list"});
+  EXPECT_NE(listed.out.find("*1"), std::string::npos) << listed.out;
+  expect_failure({"--data", d, "model", "use", "7"}, "no model version 7");
+  expect_failure({"--data", d, "model", "use", "-1"}, "VERSION");
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -440,6 +442,66 @@ TEST_F(ServerTest, ParallelSearchesMatchSequentialOnes) {
     ASSERT_EQ(got.size(), 8u) << i;
     EXPECT_EQ(got, sequential[i]) << i;
   }
+}
+
+// Waits until the server reports `version` as active (its watcher reloads within a second).
+bool wait_for_version(httplib::Client& c, int64_t version) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto res = c.Get("/api/v1/stats");
+    if (res && res->status == 200 && json::parse(res->body)["model_version"] == version) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Last in this file: it trains a head version and switches versions under the running server.
+TEST_F(ServerTest, SearchesDuringModelSwitchesNeverFailAndNeverMixVersions) {
+  const auto trained = testing::run_lookalike({"--data", data(), "train", "--head-only", "--min-per-category",
+                                               "3", "--epochs", "2", "--validation", "0.2"});
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  ASSERT_NE(trained.out.find("model version 1"), std::string::npos) << trained.out;
+  auto c = client();
+  ASSERT_TRUE(wait_for_version(c, 1)) << "the server did not switch to the new version without a restart";
+
+  const std::string image = photo("dress", 2);
+  std::atomic<bool> done{false};
+  std::mutex mutex;
+  std::set<int64_t> seen;
+  std::vector<std::string> failures;
+  size_t searches = 0;
+  auto searcher = [&] {
+    while (!done) {
+      const auto res = search(image, R"({"k": 3, "category": "all"})");
+      std::lock_guard lock(mutex);
+      ++searches;
+      if (!res || res->status != 200) {
+        failures.push_back(res ? std::to_string(res->status) + " " + res->body : "no response");
+        continue;
+      }
+      const auto doc = json::parse(res->body);
+      seen.insert(doc["query"]["model_version"].get<int64_t>());
+      // The photo is in the catalog: its own item comes first with a cosine of 1 in either
+      // version. A query embedded by one version and searched in the other's index would not.
+      const auto& top = doc["results"].at(0);
+      if (top["category"] != "dress" || top["score"].get<double>() < 0.99) failures.push_back(res->body);
+    }
+  };
+  std::thread a(searcher), b(searcher);
+  for (int i = 0; i < 6; ++i) {
+    const int64_t version = i % 2 == 0 ? 0 : 1;
+    const auto use = testing::run_lookalike({"--data", data(), "model", "use", std::to_string(version)});
+    EXPECT_EQ(use.status, 0) << use.err;
+    EXPECT_TRUE(wait_for_version(c, version)) << version;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  done = true;
+  a.join();
+  b.join();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << searches
+                                << " failed, first: " << failures.front();
+  EXPECT_EQ(seen, (std::set<int64_t>{0, 1})) << searches << " searches";
+  expect_still_serving();
 }
 
 }  // namespace

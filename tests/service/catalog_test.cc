@@ -217,7 +217,7 @@ TEST_F(CatalogTest, BadFilesAreSkippedWithReasonsAndDuplicatesReuseDescriptors) 
   EXPECT_NE(reasons.find("empty.jpg: the file is empty"), std::string::npos) << reasons;
   const auto a = other.store().find("copy"), b = other.store().find("copy2");
   ASSERT_TRUE(a && b);
-  EXPECT_EQ(other.store().descriptor(a->key), other.store().descriptor(b->key));
+  EXPECT_EQ(other.store().descriptor(0, a->key), other.store().descriptor(0, b->key));
   EXPECT_EQ(a->image_path, b->image_path);  // stored once, content-addressed
 }
 

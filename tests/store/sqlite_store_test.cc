@@ -45,7 +45,7 @@ TEST_F(SqliteStoreTest, InsertsFindsAndListsItems) {
   EXPECT_EQ(a->metadata.attributes["size"], 38);
   EXPECT_EQ(store->find_by_file("dress", "bb.jpg")->id, "bb");
   EXPECT_EQ(store->find_by_hash("sha-c"), keys[2]);
-  EXPECT_EQ(store->descriptor(keys[1]), (std::vector<float>{1, 2, 2}));
+  EXPECT_EQ(store->descriptor(0, keys[1]), (std::vector<float>{1, 2, 2}));
   EXPECT_EQ(store->count(), 3u);
   EXPECT_EQ(store->list({"coat", 0, 10}).size(), 2u);
   EXPECT_EQ(store->list({"", 1, 1}).front().id, "bb");
@@ -93,7 +93,7 @@ TEST_F(SqliteStoreTest, PersistsAcrossReopenIncludingBlobs) {
   EXPECT_EQ(store->get_blob("pca"), std::string("\0\1\2", 3));
   EXPECT_FALSE(store->get_blob("missing"));
   size_t seen = 0;
-  store->for_each_descriptor([&](int64_t, const float* v, size_t d) {
+  store->for_each_descriptor(0, [&](int64_t, const float* v, size_t d) {
     EXPECT_EQ(d, 3u);
     EXPECT_EQ(v[0], 1.f);
     ++seen;
@@ -111,6 +111,62 @@ TEST_F(SqliteStoreTest, RefusesAFileThatIsNotACatalog) {
     EXPECT_NE(std::string(e.what()).find("not a usable Lookalike catalog"), std::string::npos);
   }
   EXPECT_EQ(testing::read_bytes(db()), std::string(4096, 'x'));  // untouched
+}
+
+TEST_F(SqliteStoreTest, ModelVersionsAreStoredActivatedAndRolledBack) {
+  auto store = open_sqlite_store(db());
+  const auto keys = store->insert({make_item("a", "coat"), make_item("b", "dress")});
+  EXPECT_EQ(store->active_version(), 0);
+  EXPECT_EQ(store->keys_missing_descriptor(0), std::vector<int64_t>{});
+  ModelVersion v;
+  v.created_at = 1700000000;
+  v.head_onnx = std::string("\0onnx", 5);
+  v.classifier = "{}";
+  v.info = {{"validation_accuracy", 0.9}};
+  const int64_t revision = store->revision();
+  const int64_t one = store->add_model_version(v, {{keys[0], {1.f, 0.f}}}, /*activate=*/true);
+  EXPECT_EQ(one, 1);
+  EXPECT_GT(store->revision(), revision);
+  EXPECT_EQ(store->active_version(), 1);
+  EXPECT_EQ(store->descriptor(1, keys[0]), (std::vector<float>{1.f, 0.f}));
+  EXPECT_TRUE(store->descriptor(1, keys[1]).empty());
+  EXPECT_EQ(store->keys_missing_descriptor(1), std::vector<int64_t>{keys[1]});
+  store->put_descriptors(1, {{keys[1], {0.f, 1.f}}});
+  EXPECT_TRUE(store->keys_missing_descriptor(1).empty());
+
+  const auto stored = store->model_version(1);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->head_onnx, v.head_onnx);
+  EXPECT_EQ(stored->info["validation_accuracy"], 0.9);
+  EXPECT_EQ(store->model_versions().size(), 1u);
+  EXPECT_FALSE(store->model_version(2));
+
+  store->set_active_version(0);
+  EXPECT_EQ(store->active_version(), 0);
+  EXPECT_THROW(store->set_active_version(7), Error);
+  EXPECT_EQ(store->active_version(), 0);
+
+  // Removing an item removes its descriptors of every version.
+  ASSERT_TRUE(store->remove("a"));
+  size_t rows = 0;
+  store->for_each_descriptor(1, [&](int64_t, const float*, size_t) { ++rows; });
+  EXPECT_EQ(rows, 1u);
+}
+
+TEST_F(SqliteStoreTest, NewItemsCarryTheirVersionDescriptorsInTheSameTransaction) {
+  auto store = open_sqlite_store(db());
+  ModelVersion v;
+  v.classifier = "{}";
+  store->add_model_version(v, {}, true);
+  NewItem n = make_item("a", "coat");
+  n.version_descriptors = {{1, {0.5f, 0.5f}}};
+  const auto keys = store->insert({n});
+  EXPECT_EQ(store->descriptor(1, keys[0]), (std::vector<float>{0.5f, 0.5f}));
+  // Reopened: still there, still active.
+  store.reset();
+  store = open_sqlite_store(db());
+  EXPECT_EQ(store->active_version(), 1);
+  EXPECT_EQ(store->descriptor(1, keys[0]).size(), 2u);
 }
 
 }  // namespace

@@ -1,0 +1,284 @@
+// Catalog::train_head and the descriptors of trained versions: the part of the catalog that
+// runs the trunk (mixed7 cut), the feature-map cache and the libtorch trainer.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "image/image_decoder.h"
+#include "model/softmax_classifier.h"
+#include "service/catalog.h"
+
+namespace lookalike {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using HeadPool = NetworkPool<HeadNetwork>;
+constexpr size_t kExtractBatch = 8;
+constexpr size_t kHeadBatch = 32;
+constexpr double kExportTolerance = 1e-3;  // |opencv - libtorch| / (1 + |libtorch|), float32 vs folded BN
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// One training per data directory at a time (another process may hold it: the lock is flock).
+class TrainingLock {
+ public:
+  explicit TrainingLock(const std::string& data_dir) {
+    const std::string path = (fs::path(data_dir) / "training.lock").string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(ErrorCode::kInternal, "cannot open " + path);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(ErrorCode::kConflict, "another training of " + data_dir + " is running");
+    }
+  }
+  ~TrainingLock() { ::close(fd_); }
+  TrainingLock(const TrainingLock&) = delete;
+  TrainingLock& operator=(const TrainingLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+void check_cancel(const HeadTrainingRequest& request) {
+  if (request.cancel && request.cancel->load()) {
+    throw Error(ErrorCode::kCancelled, "training interrupted; the previous model version stays active");
+  }
+}
+
+cv::Mat decode_stored(const Catalog& catalog, const Item& item) {
+  return decode_image_or_throw(read_file(catalog.image_file(item), SIZE_MAX), catalog.options().decode).rgb;
+}
+
+// |a - b| / (1 + |b|), maximum over both vectors.
+double max_difference(const float* a, const std::vector<float>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < b.size(); ++i)
+    worst = std::max(worst, std::abs(double(a[i]) - b[i]) / (1 + std::abs(b[i])));
+  return worst;
+}
+
+// The exported ONNX, run by OpenCV DNN, must reproduce the libtorch module it came from.
+double verify_export(const std::string& onnx, const HeadReference& reference,
+                     const std::array<int, 3>& shape) {
+  HeadNetwork net(onnx);
+  const int dims[] = {static_cast<int>(reference.n), shape[0], shape[1], shape[2]};
+  const cv::Mat maps(4, dims, CV_32F, const_cast<float*>(reference.maps.data()));
+  const auto out = net.forward(maps);
+  const double worst = std::max(max_difference(out.gem.ptr<float>(0), reference.gem),
+                                max_difference(out.logits.ptr<float>(0), reference.logits));
+  if (!(worst <= kExportTolerance)) {
+    throw Error(ErrorCode::kInternal,
+                "the exported head differs from the trained one by " + std::to_string(worst));
+  }
+  return worst;
+}
+
+nlohmann::json epochs_json(const std::vector<EpochReport>& epochs) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : epochs) {
+    out.push_back({{"epoch", e.epoch},
+                   {"train_loss", e.train_loss},
+                   {"train_accuracy", e.train_accuracy},
+                   {"validation_loss", e.val_loss},
+                   {"validation_accuracy", e.val_accuracy},
+                   {"seconds", e.seconds}});
+  }
+  return out;
+}
+
+}  // namespace
+
+KeyedDescriptors Catalog::head_descriptors(const std::vector<Item>& items, HeadPool& heads,
+                                           const std::function<void(size_t)>& on_done) {
+  const auto shape = extractors().map_shape();
+  const FeatureCache cache = feature_cache(shape);
+  KeyedDescriptors out;
+  out.reserve(items.size());
+  for (size_t begin = 0; begin < items.size(); begin += kHeadBatch) {
+    const size_t end = std::min(items.size(), begin + kHeadBatch);
+    const int dims[] = {static_cast<int>(end - begin), shape[0], shape[1], shape[2]};
+    cv::Mat maps(4, dims, CV_32F);
+    for (size_t i = begin; i < end; ++i) {
+      float* slot = maps.ptr<float>(static_cast<int>(i - begin));
+      if (cache.get(items[i].sha256, false, slot)) continue;
+      const cv::Mat map = extractors().lease()->extract({decode_stored(*this, items[i])}, false);
+      std::memcpy(slot, map.ptr<float>(0), cache.values() * sizeof(float));
+    }
+    const cv::Mat gem = heads.lease()->forward(maps).gem;
+    for (size_t i = begin; i < end; ++i) {
+      const float* row = gem.ptr<float>(static_cast<int>(i - begin));
+      out.emplace_back(items[i].key, std::vector<float>(row, row + gem.cols));
+    }
+    if (on_done) on_done(end);
+  }
+  return out;
+}
+
+void Catalog::fill_missing_descriptors(int64_t version, HeadPool& heads) {
+  const auto keys = store_->keys_missing_descriptor(version);
+  if (keys.empty()) return;
+  std::vector<Item> items;
+  for (int64_t key : keys) {
+    if (auto item = store_->find_by_key(key)) items.push_back(std::move(*item));
+  }
+  const auto started = Clock::now();
+  store_->put_descriptors(version, head_descriptors(items, heads, {}));
+  spdlog::info("computed descriptors of model version {} for {} new items in {:.1f} s", version, items.size(),
+               seconds_since(started));
+}
+
+namespace {
+
+// Extracts the maps (original and mirrored) the cache lacks for these photos.
+size_t extract_missing_maps(Catalog& catalog, const std::vector<const Item*>& photos,
+                            const FeatureCache& cache, const HeadTrainingRequest& request) {
+  std::vector<std::pair<const Item*, bool>> todo;
+  for (bool flip : {false, true}) {
+    for (const Item* item : photos) {
+      if (!cache.contains(item->sha256, flip)) todo.emplace_back(item, flip);
+    }
+  }
+  for (size_t begin = 0; begin < todo.size(); begin += kExtractBatch) {
+    check_cancel(request);
+    const size_t end = std::min(todo.size(), begin + kExtractBatch);
+    // A batch mixes orientations only at the boundary; split it there.
+    for (size_t from = begin; from < end;) {
+      size_t to = from;
+      std::vector<cv::Mat> images;
+      while (to < end && todo[to].second == todo[from].second)
+        images.push_back(decode_stored(catalog, *todo[to++].first));
+      const cv::Mat maps = catalog.extractors().lease()->extract(images, todo[from].second);
+      for (size_t i = from; i < to; ++i) {
+        cache.put(todo[i].first->sha256, todo[i].second, maps.ptr<float>(static_cast<int>(i - from)));
+      }
+      from = to;
+    }
+    if (request.on_stage) request.on_stage("extracting feature maps", end, todo.size());
+  }
+  return todo.size();
+}
+
+}  // namespace
+
+HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
+  TrainingLock lock(options_.data_dir);
+  const auto started = Clock::now();
+  HeadTrainingOutcome outcome;
+  const auto items = store_->all_items();
+  std::map<std::string, std::vector<const Item*>> by_category;
+  for (const auto& item : items) {
+    if (!item.category.empty()) by_category[item.category].push_back(&item);
+  }
+  std::vector<std::string> classes;
+  for (const auto& [name, photos] : by_category) {
+    if (photos.size() >= request.min_per_category) classes.push_back(name);
+  }
+  if (classes.size() < 2) {
+    outcome.summary = "kept the frozen recipe: a trained head needs >= 2 categories with >= " +
+                      std::to_string(request.min_per_category) + " photos each, this catalog has " +
+                      std::to_string(classes.size());
+    return outcome;
+  }
+  // Training photos: the first max_per_category of each category, each distinct image once
+  // (a byte-identical twin in both splits would inflate the validation accuracy).
+  std::vector<const Item*> photos;
+  std::vector<TrainSample> samples;
+  std::unordered_set<std::string> seen;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    size_t taken = 0;
+    for (const Item* item : by_category[classes[c]]) {
+      if (taken == options_.max_per_category) break;
+      if (!seen.insert(item->sha256).second) continue;
+      photos.push_back(item);
+      samples.push_back({item->sha256, static_cast<int>(c)});
+      ++taken;
+    }
+  }
+  const auto shape = extractors().map_shape();
+  const FeatureCache cache = feature_cache(shape);
+  const auto extract_started = Clock::now();
+  const size_t extracted = extract_missing_maps(*this, photos, cache, request);
+  const double extract_seconds = seconds_since(extract_started);
+
+  auto [train, validation] = split_validation(samples, request.validation_fraction, request.head.seed);
+  HeadTrainCallbacks callbacks = request.callbacks;
+  callbacks.on_batch = [&](const BatchProgress& p) {
+    check_cancel(request);
+    if (request.callbacks.on_batch) request.callbacks.on_batch(p);
+  };
+  const auto train_started = Clock::now();
+  const HeadTrainResult result =
+      lookalike::train_head(cache, train, validation, classes, request.head, callbacks);
+  const double train_seconds = seconds_since(train_started);
+
+  ModelVersion version;
+  version.created_at =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  version.head_onnx = export_head_onnx(result.weights);
+  const double export_difference = verify_export(version.head_onnx, result.reference, shape);
+  auto classifier = SoftmaxClassifier::from_linear(classes, result.weights.channels,
+                                                   result.weights.linear_weight, result.weights.linear_bias);
+  classifier.set_temperature(result.temperature);
+  version.classifier = classifier.serialize();
+
+  check_cancel(request);
+  const auto descriptors_started = Clock::now();
+  HeadPool heads([&] {
+    std::vector<std::unique_ptr<HeadNetwork>> one;
+    one.push_back(std::make_unique<HeadNetwork>(version.head_onnx));
+    return one;
+  }());
+  const auto descriptors = head_descriptors(items, heads, [&](size_t done) {
+    check_cancel(request);
+    if (request.on_stage) request.on_stage("computing descriptors", done, items.size());
+  });
+  const double descriptor_seconds = seconds_since(descriptors_started);
+
+  version.info = {{"recipe", "head on mixed7 maps"},
+                  {"classes", classes},
+                  {"train_photos", train.size()},
+                  {"validation_photos", validation.size()},
+                  {"max_per_category", options_.max_per_category},
+                  {"seed", request.head.seed},
+                  {"epochs", epochs_json(result.epochs)},
+                  {"best_epoch", result.best_epoch},
+                  {"validation_accuracy", result.val_accuracy},
+                  {"validation_loss", result.val_loss},
+                  {"temperature", result.temperature},
+                  {"gem_p", result.weights.gem_p},
+                  {"export_max_difference", export_difference},
+                  {"maps_extracted", extracted},
+                  {"extract_seconds", extract_seconds},
+                  {"train_seconds", train_seconds},
+                  {"descriptor_seconds", descriptor_seconds},
+                  {"seconds", seconds_since(started)}};
+  check_cancel(request);
+  outcome.version = store_->add_model_version(version, descriptors, /*activate=*/true);
+  outcome.trained = true;
+  outcome.info = version.info;
+  char summary[256];
+  std::snprintf(summary, sizeof summary,
+                "model version %lld: head over %zu categories, validation accuracy %.3f (epoch %d of %zu), "
+                "%.0f s in all",
+                static_cast<long long>(outcome.version), classes.size(), result.val_accuracy,
+                result.best_epoch, result.epochs.size(), seconds_since(started));
+  outcome.summary = summary;
+  refresh();
+  return outcome;
+}
+
+}  // namespace lookalike
