@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/allocator.h"
 #include "common/files.h"
 #include "image/image_decoder.h"
 #include "model/embedder.h"
@@ -53,6 +54,7 @@ double forward_ms(GemEmbedder& embedder, const std::vector<cv::Mat>& photos, int
 }  // namespace
 
 int main(int argc, char** argv) {
+  lookalike::tune_allocator_for_large_batches();
   std::string dataset = "../shared/datasets/fashion6-dev";
   size_t import_images = 240, queries = 40;
   for (int i = 1; i + 1 < argc; i += 2) {

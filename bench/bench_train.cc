@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/allocator.h"
 #include "common/files.h"
 #include "service/catalog.h"
 
@@ -71,6 +72,7 @@ double search_ms(const std::string& data_dir, int64_t version, bool flip, const 
 }  // namespace
 
 int main(int argc, char** argv) {
+  lookalike::tune_allocator_for_large_batches();
   CLI::App app{"bench_train: train a head version and time it"};
   std::string data_dir, cold = "flips";
   HeadTrainingRequest request;

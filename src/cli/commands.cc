@@ -171,20 +171,43 @@ int train_head_version(Catalog& catalog, HeadArgs& args) {
   return 0;
 }
 
+// The figures `info` shows for a version, from an evaluation result.
+nlohmann::json headline(const nlohmann::json& r, bool flip) {
+  nlohmann::json h = nlohmann::json::object();
+  for (const char* key : {"mode", "queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12",
+                          "duplicates_first", "ms_per_query"}) {
+    if (r.contains(key)) h[key] = r[key];
+  }
+  h["flip_queries"] = flip;
+  return h;
+}
+
+std::string evaluation_line(const nlohmann::json& e) {
+  if (!e.is_object() || !e.contains("p_at_10")) return {};
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "\n       eval (%s, %zu queries%s): accuracy %.3f, p@10 %.3f, category precision@12 %.3f",
+                e.value("mode", std::string()).c_str(), e.value("queries", size_t{0}),
+                e.value("flip_queries", false) ? ", flip-averaged" : "", e.value("accuracy", 0.0),
+                e.value("p_at_10", 0.0), e.value("category_precision_at_12", 0.0));
+  return line;
+}
+
 void print_versions(const Catalog& catalog) {
   const auto stats = catalog.stats();
   std::printf("model versions (active: %lld):\n", static_cast<long long>(stats.model_version));
-  std::printf("  %s0  frozen recipe: GeM mixed5..9, PCA-whitening, linear probe (5-fold accuracy %.3f)\n",
-              stats.model_version == 0 ? "*" : " ",
-              stats.model_version == 0 ? stats.classifier_cv_accuracy : catalog.frozen_cv_accuracy());
+  std::printf("  %s0  frozen recipe: GeM mixed5..9, PCA-whitening, linear probe (5-fold accuracy %.3f)%s\n",
+              stats.model_version == 0 ? "*" : " ", catalog.frozen_cv_accuracy(),
+              evaluation_line(catalog.evaluation(0)).c_str());
   for (const auto& v : catalog.versions()) {
     const auto& i = v.info;
     std::printf(
-        "  %s%lld  %s: %zu categories, validation accuracy %.3f (epoch %d), %zu training photos, %.0f s\n",
+        "  %s%lld  %s: %zu categories, validation accuracy %.3f (epoch %d), %zu training photos, %.0f s%s\n",
         v.version == stats.model_version ? "*" : " ", static_cast<long long>(v.version),
         i.value("recipe", std::string("trained head")).c_str(),
         i.value("classes", nlohmann::json::array()).size(), i.value("validation_accuracy", 0.0),
-        i.value("best_epoch", 0), i.value("train_photos", size_t{0}), i.value("seconds", 0.0));
+        i.value("best_epoch", 0), i.value("train_photos", size_t{0}), i.value("seconds", 0.0),
+        evaluation_line(i.value("evaluation", nlohmann::json())).c_str());
   }
 }
 
@@ -304,25 +327,30 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       CatalogOptions eval_options = catalog_options(g);
       eval_options.flip_queries = a->flip;
       Catalog catalog(eval_options, false);
-      ProgressBar bar("eval");
+      auto bar =
+          std::make_unique<ProgressBar>("eval version " + std::to_string(catalog.stats().model_version));
       EvalOptions options;
       options.queries = a->queries;
       options.limit = a->limit;
-      const auto started = std::chrono::steady_clock::now();
+      auto started = std::chrono::steady_clock::now();
       options.on_progress = [&](size_t done, size_t total) {
-        bar.update(done, total,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), done);
+        bar->update(done, total,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), done);
       };
       auto result = evaluate(catalog, options);
-      bar.finish();
+      bar->finish();
       result["model_version"] = catalog.stats().model_version;
+      catalog.record_evaluation(headline(result, a->flip));
       if (catalog.stats().model_version != 0) {
         // The frozen recipe, scored on the same queries in the same run, as the baseline.
         CatalogOptions frozen = eval_options;
         frozen.pinned_version = 0;
         Catalog baseline(frozen, false);
+        bar = std::make_unique<ProgressBar>("eval frozen recipe");
+        started = std::chrono::steady_clock::now();
         result["frozen_baseline"] = evaluate(baseline, options);
-        bar.finish();
+        bar->finish();
+        baseline.record_evaluation(headline(result["frozen_baseline"], a->flip));
       }
       std::cout << result.dump(a->json ? -1 : 2) << "\n";
       return 0;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "common/allocator.h"
 #include "common/error.h"
 
 namespace {
@@ -36,6 +37,7 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
 
 int main(int argc, char** argv) {
   using namespace lookalike;
+  tune_allocator_for_large_batches();
   CLI::App app{"Lookalike: visually similar product search over a catalog of photos"};
   app.require_subcommand(1);
   GlobalOptions global;

@@ -80,13 +80,17 @@ json schemas() {
             {"y", {{"type", "integer"}}},
             {"w", {{"type", "integer"}}},
             {"h", {{"type", "integer"}}}}}}}}}};
-  s["Query"] = {{"type", "object"},
-                {"properties",
-                 {{"category", {{"type", "string"}, {"nullable", true}}},
-                  {"confidence", {{"type", "number"}}},
-                  {"probabilities", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}},
-                  {"searched", {{"type", "string"}}},
-                  {"fallback_used", {{"type", "boolean"}}}}}};
+  s["Query"] = {
+      {"type", "object"},
+      {"properties",
+       {{"category", {{"type", "string"}, {"nullable", true}}},
+        {"confidence", {{"type", "number"}}},
+        {"probabilities", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}},
+        {"searched", {{"type", "string"}}},
+        {"fallback_used", {{"type", "boolean"}}},
+        {"model_version",
+         {{"type", "integer"},
+          {"description", "model version that answered (0 = frozen recipe, see `lookalike model list`)"}}}}}};
   s["Timings"] = {{"type", "object"},
                   {"properties",
                    {{"decode", {{"type", "number"}}},

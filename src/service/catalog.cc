@@ -254,9 +254,16 @@ bool Catalog::ready() const {
 }
 
 bool Catalog::refresh_if_changed() {
+  const int64_t revision = store_->revision();
   {
     std::shared_lock lock(state_mutex_);
-    if (store_->revision() == state_->revision) return false;
+    if (revision == state_->revision) return false;
+    // A version switch is applied at once. Other changes (an import committing a batch every
+    // second) wait until the store has stopped changing for one check, so a long import does
+    // not make the server rebuild its state after every batch.
+    const bool switched = !options_.pinned_version && store_->active_version() != state_->version;
+    const bool settled = revision == unsettled_revision_.exchange(revision);
+    if (!switched && !settled) return false;
   }
   refresh();
   return true;
@@ -267,6 +274,15 @@ double Catalog::frozen_cv_accuracy() const {
   if (!blob) return 0;
   const auto doc = nlohmann::json::parse(*blob, nullptr, false);
   return doc.is_object() ? doc.value("classifier_cv_accuracy", 0.0) : 0.0;
+}
+
+void Catalog::record_evaluation(const nlohmann::json& figures) {
+  int64_t version = 0;
+  {
+    std::shared_lock lock(state_mutex_);
+    version = state_->version;
+  }
+  store_->set_evaluation(version, figures);
 }
 
 void Catalog::use_version(int64_t version) {
@@ -519,7 +535,7 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
       heads = state_->heads;
       for (const auto& [key, other] : state_->items) in_category += other.category == item.category;
     }
-    if (in_category < options_.max_per_category)
+    if (!item.category.empty() && in_category < options_.max_per_category)
       feature_cache(shape).put(item.sha256, false, map.ptr<float>(0));
     n.version_descriptors.clear();
     if (heads) {

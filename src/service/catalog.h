@@ -155,6 +155,9 @@ class Catalog {
   void use_version(int64_t version);
   std::vector<ModelVersion> versions() const { return store_->model_versions(); }
   double frozen_cv_accuracy() const;  // the frozen recipe's linear probe, 5-fold
+  // Keeps an evaluation's headline figures with the serving version (shown by `info`).
+  void record_evaluation(const nlohmann::json& figures);
+  nlohmann::json evaluation(int64_t version) const { return store_->evaluation(version); }
   // Reloads when another process (an import, a training, `model use`) changed the store.
   // Returns true when it did.
   bool refresh_if_changed();
@@ -189,6 +192,7 @@ class Catalog {
   std::mutex embedders_mutex_;
   std::unique_ptr<State> state_;
   mutable std::shared_mutex state_mutex_;
+  std::atomic<int64_t> unsettled_revision_{-1};  // refresh_if_changed: last revision seen
 };
 
 }  // namespace lookalike

@@ -107,7 +107,9 @@ nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options) {
   auto out = tally.to_json("leave_one_out");
   const auto stats = catalog.stats();
   out["accuracy"] = stats.classifier_cv_accuracy;
-  out["accuracy_method"] = "5-fold cross-validation of the category head at training time";
+  out["accuracy_method"] = stats.model_version == 0
+                              ? "5-fold cross-validation of the linear probe at training time"
+                              : "accuracy of the trained head on its validation split at training time";
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <unordered_set>
 
@@ -142,33 +143,45 @@ void Catalog::fill_missing_descriptors(int64_t version, HeadPool& heads) {
 
 namespace {
 
-// Extracts the maps (original and mirrored) the cache lacks for these photos.
+// Extracts the maps (original and mirrored) the cache lacks for these photos. The next batch is
+// decoded on another thread while the CNN runs on this one.
 size_t extract_missing_maps(Catalog& catalog, const std::vector<const Item*>& photos,
                             const FeatureCache& cache, const HeadTrainingRequest& request) {
-  std::vector<std::pair<const Item*, bool>> todo;
+  // Batches never mix orientations: originals first, then mirror images.
+  std::vector<std::vector<const Item*>> batches;
+  std::vector<bool> flipped;
+  size_t total = 0;
   for (bool flip : {false, true}) {
     for (const Item* item : photos) {
-      if (!cache.contains(item->sha256, flip)) todo.emplace_back(item, flip);
-    }
-  }
-  for (size_t begin = 0; begin < todo.size(); begin += kExtractBatch) {
-    check_cancel(request);
-    const size_t end = std::min(todo.size(), begin + kExtractBatch);
-    // A batch mixes orientations only at the boundary; split it there.
-    for (size_t from = begin; from < end;) {
-      size_t to = from;
-      std::vector<cv::Mat> images;
-      while (to < end && todo[to].second == todo[from].second)
-        images.push_back(decode_stored(catalog, *todo[to++].first));
-      const cv::Mat maps = catalog.extractors().lease()->extract(images, todo[from].second);
-      for (size_t i = from; i < to; ++i) {
-        cache.put(todo[i].first->sha256, todo[i].second, maps.ptr<float>(static_cast<int>(i - from)));
+      if (cache.contains(item->sha256, flip)) continue;
+      if (batches.empty() || flipped.back() != flip || batches.back().size() == kExtractBatch) {
+        batches.emplace_back();
+        flipped.push_back(flip);
       }
-      from = to;
+      batches.back().push_back(item);
+      ++total;
     }
-    if (request.on_stage) request.on_stage("extracting feature maps", end, todo.size());
   }
-  return todo.size();
+  const auto decode = [&catalog](const std::vector<const Item*>& batch) {
+    std::vector<cv::Mat> images;
+    for (const Item* item : batch) images.push_back(decode_stored(catalog, *item));
+    return images;
+  };
+  std::future<std::vector<cv::Mat>> next;
+  if (!batches.empty()) next = std::async(std::launch::async, decode, std::cref(batches.front()));
+  size_t done = 0;
+  for (size_t b = 0; b < batches.size(); ++b) {
+    check_cancel(request);
+    const std::vector<cv::Mat> images = next.get();
+    if (b + 1 < batches.size()) next = std::async(std::launch::async, decode, std::cref(batches[b + 1]));
+    const cv::Mat maps = catalog.extractors().lease()->extract(images, flipped[b]);
+    for (size_t i = 0; i < batches[b].size(); ++i) {
+      cache.put(batches[b][i]->sha256, flipped[b], maps.ptr<float>(static_cast<int>(i)));
+    }
+    done += batches[b].size();
+    if (request.on_stage) request.on_stage("extracting feature maps", done, total);
+  }
+  return total;
 }
 
 }  // namespace

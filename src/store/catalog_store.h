@@ -104,6 +104,10 @@ class CatalogStore {
   virtual std::vector<ModelVersion> model_versions() const = 0;
   virtual std::optional<ModelVersion> model_version(int64_t version) const = 0;
   virtual int64_t active_version() const = 0;  // 0 = the frozen recipe
+  // Evaluation figures of a version (0 = frozen recipe), replacing earlier ones; read back as
+  // ModelVersion::info["evaluation"], or evaluation(0) for the frozen recipe.
+  virtual void set_evaluation(int64_t version, const nlohmann::json& figures) = 0;
+  virtual nlohmann::json evaluation(int64_t version) const = 0;
   // Throws Error(kNotFound) for a version that does not exist.
   virtual void set_active_version(int64_t version) = 0;
 

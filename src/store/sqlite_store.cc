@@ -356,6 +356,31 @@ class SqliteStore final : public CatalogStore {
     return s.step() ? std::stoll(s.text(0)) : 0;
   }
 
+  void set_evaluation(int64_t version, const nlohmann::json& figures) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    Statement s(db_, version == 0
+                         ? "INSERT OR REPLACE INTO blobs(name, value) VALUES ('frozen_evaluation', ?2)"
+                         : "UPDATE model_versions SET info = json_set(info, '$.evaluation', json(?2)) "
+                           "WHERE version = ?1");
+    if (version != 0) s.bind(1, version);
+    s.bind(2, figures.dump()).step();
+    if (version != 0 && sqlite3_changes(db_) == 0)
+      throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(version));
+    tx.commit();  // figures about the catalog, not a change of it: the revision stays
+  }
+
+  nlohmann::json evaluation(int64_t version) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_,
+                version == 0
+                    ? "SELECT value FROM blobs WHERE name = 'frozen_evaluation'"
+                    : "SELECT json_extract(info, '$.evaluation') FROM model_versions WHERE version = ?1");
+    if (version != 0) s.bind(1, version);
+    if (!s.step() || s.is_null(0)) return nullptr;
+    return nlohmann::json::parse(s.text(0), nullptr, /*allow_exceptions=*/false);
+  }
+
   void set_active_version(int64_t version) override {
     std::lock_guard lock(mutex_);
     Transaction tx(this);

@@ -36,7 +36,9 @@ struct HeadNetImpl : torch::nn::Module {
     x = F::dropout2d(x, F::Dropout2dFuncOptions().p(map_dropout).training(is_training()));
     x = torch::relu(bn(conv(x)));
     const auto exponent = p.clamp_min(1.0);  // GeM below p = 1 is not a pooling any more
-    auto gem = (x + kGemEps).pow(exponent).mean({2, 3}).pow(exponent.reciprocal());
+    // (x + eps)^p as exp(p log(x + eps)): the same values (the export writes Pow), but autograd
+    // through a tensor exponent costs ~4x more than through exp and log (measured, 64x512x17x17).
+    auto gem = ((x + kGemEps).log() * exponent).exp().mean({2, 3}).pow(exponent.reciprocal());
     auto z = F::dropout(bn1d(gem), F::DropoutFuncOptions().p(dropout).training(is_training()));
     return {gem, linear(z)};
   }

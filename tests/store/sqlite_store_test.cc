@@ -141,6 +141,17 @@ TEST_F(SqliteStoreTest, ModelVersionsAreStoredActivatedAndRolledBack) {
   EXPECT_EQ(store->model_versions().size(), 1u);
   EXPECT_FALSE(store->model_version(2));
 
+  // Evaluation figures attach to a version without counting as a catalog change.
+  const int64_t before_eval = store->revision();
+  store->set_evaluation(1, {{"p_at_10", 0.71}});
+  store->set_evaluation(0, {{"p_at_10", 0.62}});
+  EXPECT_EQ(store->evaluation(1)["p_at_10"], 0.71);
+  EXPECT_EQ(store->evaluation(0)["p_at_10"], 0.62);
+  EXPECT_EQ(store->model_version(1)->info["evaluation"]["p_at_10"], 0.71);
+  EXPECT_EQ(store->model_version(1)->info["validation_accuracy"], 0.9);
+  EXPECT_EQ(store->revision(), before_eval);
+  EXPECT_THROW(store->set_evaluation(5, {}), Error);
+
   store->set_active_version(0);
   EXPECT_EQ(store->active_version(), 0);
   EXPECT_THROW(store->set_active_version(7), Error);
