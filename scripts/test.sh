@@ -28,7 +28,7 @@ ctest --test-dir build --output-on-failure --timeout 900
 step "C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer)"
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 ctest --test-dir build-asan --output-on-failure --timeout 900 -L unit
-ctest --test-dir build-asan --output-on-failure --timeout 900 -R 'catalog_test|conversion_test'
+ctest --test-dir build-asan --output-on-failure --timeout 900 -R 'catalog_test|conversion_test|head_training_test'
 
 step "fuzzing the parsers (libFuzzer, 20 s per target)"
 scripts/fuzz.sh 20

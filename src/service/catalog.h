@@ -59,7 +59,7 @@ std::string default_trunk_manifest(const std::string& model_manifest);
 // What `train` does beyond the frozen recipe: the head trained on the catalog's categories.
 struct HeadTrainingRequest {
   HeadTrainOptions head;
-  double validation_fraction = 0.1;
+  double validation_fraction = 0.05;
   size_t min_per_category = 20;               // categories with fewer photos are left out; < 2 left: no head
   const std::atomic<bool>* cancel = nullptr;  // set from a signal handler: stop, keep nothing
   // Feature-map extraction and descriptor computation: (stage, done, total).

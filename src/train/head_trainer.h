@@ -26,8 +26,8 @@ struct TrainSample {
 
 struct HeadTrainOptions {
   uint32_t seed = 42;
-  int max_epochs = 10;
-  int patience = 3;  // epochs without a better validation accuracy before stopping
+  int max_epochs = 12;
+  int patience = 4;  // epochs without a better validation accuracy before stopping
   size_t batch_size = 64;
   size_t channels = 512;
   float learning_rate = 1e-3f;  // peak of the one-cycle schedule
