@@ -62,19 +62,8 @@ cv::Mat GemEmbedder::embed_blob(const cv::Mat& blob, const std::string& keep_blo
   return descriptors;
 }
 
-namespace {
-
-template <typename Network>
-std::vector<std::unique_ptr<Network>> make_networks(const ModelManifest& manifest, size_t size) {
-  std::vector<std::unique_ptr<Network>> all;
-  for (size_t i = 0; i < std::max<size_t>(1, size); ++i) all.push_back(std::make_unique<Network>(manifest));
-  return all;
-}
-
-}  // namespace
-
 EmbedderPool::EmbedderPool(const ModelManifest& manifest, size_t size)
-    : NetworkPool(make_networks<GemEmbedder>(manifest, size)) {}
+    : NetworkPool(make_networks<GemEmbedder>(size, manifest)) {}
 
 FeatureMapExtractor::FeatureMapExtractor(const ModelManifest& manifest) : network_(manifest) {
   if (manifest.outputs.size() != 1) {
@@ -97,6 +86,6 @@ cv::Mat FeatureMapExtractor::extract(const std::vector<cv::Mat>& rgb, bool flip)
 }
 
 ExtractorPool::ExtractorPool(const ModelManifest& manifest, size_t size)
-    : NetworkPool(make_networks<FeatureMapExtractor>(manifest, size)) {}
+    : NetworkPool(make_networks<FeatureMapExtractor>(size, manifest)) {}
 
 }  // namespace lookalike

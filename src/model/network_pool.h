@@ -4,6 +4,7 @@
 // for luck (tail latency).
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -74,5 +75,13 @@ class NetworkPool {
 
   std::unique_ptr<State> state_;
 };
+
+// `size` (at least one) networks, each constructed from the same arguments.
+template <typename Network, typename... Args>
+std::vector<std::unique_ptr<Network>> make_networks(size_t size, const Args&... args) {
+  std::vector<std::unique_ptr<Network>> all;
+  for (size_t i = 0; i < std::max<size_t>(1, size); ++i) all.push_back(std::make_unique<Network>(args...));
+  return all;
+}
 
 }  // namespace lookalike

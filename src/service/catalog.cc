@@ -43,9 +43,20 @@ std::string index_file(const std::string& data_dir, int64_t version, int64_t rev
       .string();
 }
 
-// Thrown inside a query when the active version changed between embedding and searching; the
-// query is run again against the new version.
+// Thrown inside a query or an add when the active version changed between embedding and
+// searching (or storing); the work is done again against the new version.
 struct VersionChanged {};
+
+template <typename Attempt>
+auto with_version_retries(Attempt attempt) {
+  for (int i = 1;; ++i) {
+    try {
+      return attempt();
+    } catch (const VersionChanged&) {
+      if (i == kMaxVersionRetries) throw Error(ErrorCode::kNotReady, "the model version keeps changing");
+    }
+  }
+}
 
 }  // namespace
 
@@ -171,12 +182,8 @@ std::unique_ptr<Catalog::State> Catalog::build_state(bool allow_rebuild) {
   if (state->version != 0) {
     version = store_->model_version(state->version);
     if (!version) throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(state->version));
-    state->heads = std::make_shared<HeadPool>([&] {
-      std::vector<std::unique_ptr<HeadNetwork>> nets;
-      for (size_t i = 0; i < std::max<size_t>(1, options_.inference_slots); ++i)
-        nets.push_back(std::make_unique<HeadNetwork>(version->head_onnx));
-      return nets;
-    }());
+    state->heads =
+        std::make_shared<HeadPool>(make_networks<HeadNetwork>(options_.inference_slots, version->head_onnx));
     // Items added while this version was trained (or while another was active) get their
     // descriptor now, before the version serves anything.
     fill_missing_descriptors(state->version, *state->heads);
@@ -384,17 +391,12 @@ QueryResult Catalog::search_image(std::string_view image_bytes, const QueryOptio
   DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
   if (options.crop) decoded.rgb = crop_image(decoded.rgb, *options.crop);
   timings.decode_ms = ms_since(started);
-  for (int attempt = 1;; ++attempt) {
+  return with_version_retries([&] {
     const auto model_started = Clock::now();
     const Embedding e = embed_query(decoded.rgb);
     timings.model_ms = ms_since(model_started);
-    try {
-      return run_query(e.raw, e.version, options, std::nullopt, timings, started);
-    } catch (const VersionChanged&) {
-      if (attempt == kMaxVersionRetries)
-        throw Error(ErrorCode::kNotReady, "the model version keeps changing");
-    }
-  }
+    return run_query(e.raw, e.version, options, std::nullopt, timings, started);
+  });
 }
 
 QueryResult Catalog::search_descriptor(const std::vector<float>& raw, int64_t version,
@@ -411,7 +413,7 @@ QueryResult Catalog::similar(const std::string& id, const QueryOptions& options)
   const auto started = Clock::now();
   QueryOptions widened = options;
   widened.k = options.k + 1;  // the item itself is dropped below
-  for (int attempt = 1;; ++attempt) {
+  return with_version_retries([&] {
     std::optional<int64_t> key;
     int64_t version = 0;
     {
@@ -420,13 +422,8 @@ QueryResult Catalog::similar(const std::string& id, const QueryOptions& options)
       if (auto it = state_->keys_by_id.find(id); it != state_->keys_by_id.end()) key = it->second;
     }
     if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
-    try {
-      return run_query(store_->descriptor(version, *key), version, widened, key, Timings{}, started);
-    } catch (const VersionChanged&) {
-      if (attempt == kMaxVersionRetries)
-        throw Error(ErrorCode::kNotReady, "the model version keeps changing");
-    }
-  }
+    return run_query(store_->descriptor(version, *key), version, widened, key, Timings{}, started);
+  });
 }
 
 Prediction Catalog::classify_image(std::string_view image_bytes, Timings* timings) {
@@ -525,18 +522,22 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
   const std::array<int, 3> shape{map.size[1], map.size[2], map.size[3]};
   NewItem n{
       item, std::vector<float>(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols), {}};
-  for (int attempt = 1;; ++attempt) {
+  // The cache is version-independent: the map is kept once, whatever version stores the item.
+  size_t in_category = 0;
+  {
+    std::shared_lock lock(state_mutex_);
+    for (const auto& [key, other] : state_->items) in_category += other.category == item.category;
+  }
+  if (!item.category.empty() && in_category < options_.max_per_category)
+    feature_cache(shape).put(item.sha256, false, map.ptr<float>(0));
+  return with_version_retries([&] {
     int64_t version = 0;
     std::shared_ptr<HeadPool> heads;
-    size_t in_category = 0;
     {
       std::shared_lock lock(state_mutex_);
       version = state_->version;
       heads = state_->heads;
-      for (const auto& [key, other] : state_->items) in_category += other.category == item.category;
     }
-    if (!item.category.empty() && in_category < options_.max_per_category)
-      feature_cache(shape).put(item.sha256, false, map.ptr<float>(0));
     n.version_descriptors.clear();
     if (heads) {
       const cv::Mat gem = heads->lease()->forward(map).gem;
@@ -544,11 +545,7 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
           {version, std::vector<float>(gem.ptr<float>(0), gem.ptr<float>(0) + gem.cols)});
     }
     std::unique_lock lock(state_mutex_);
-    if (state_->version != version) {
-      if (attempt == kMaxVersionRetries)
-        throw Error(ErrorCode::kNotReady, "the model version keeps changing");
-      continue;
-    }
+    if (state_->version != version) throw VersionChanged{};
     if (state_->keys_by_id.count(item.id))
       throw Error(ErrorCode::kConflict, "an item with id '" + item.id + "' exists");
     n.item.key = store_->insert({n}).front();
@@ -562,7 +559,7 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
       write_file_atomic(index_file(options_.data_dir, version, state_->revision), state_->index->serialize());
     }
     return n.item;
-  }
+  });
 }
 
 bool Catalog::remove(const std::string& id) {

@@ -250,11 +250,7 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
 
   check_cancel(request);
   const auto descriptors_started = Clock::now();
-  HeadPool heads([&] {
-    std::vector<std::unique_ptr<HeadNetwork>> one;
-    one.push_back(std::make_unique<HeadNetwork>(version.head_onnx));
-    return one;
-  }());
+  HeadPool heads(make_networks<HeadNetwork>(1, version.head_onnx));
   const auto descriptors = head_descriptors(items, heads, [&](size_t done) {
     check_cancel(request);
     if (request.on_stage) request.on_stage("computing descriptors", done, items.size());
