@@ -111,6 +111,9 @@ struct HeadArgs {
                     "Categories with fewer photos are left out of the head; fewer than 2 left: no head")
         ->check(CLI::Range(2, 1000000))
         ->capture_default_str();
+    cmd->add_flag("--activate-anyway", request.always_activate,
+                  "Activate the new version even if the frozen recipe classifies its validation photos "
+                  "better");
     cmd->add_option("--max-per-category", max_per_category,
                     "Photos per category whose feature maps are cached and trained on")
         ->check(CLI::Range(2, 10000000))
@@ -201,12 +204,21 @@ void print_versions(const Catalog& catalog) {
               evaluation_line(catalog.evaluation(0)).c_str());
   for (const auto& v : catalog.versions()) {
     const auto& i = v.info;
+    std::string judged;
+    if (i.contains("frozen_validation_accuracy") && i["frozen_validation_accuracy"].is_number()) {
+      char text[128];
+      std::snprintf(text, sizeof text, " (frozen probe %.3f on the same photos)",
+                    i["frozen_validation_accuracy"].get<double>());
+      judged = text;
+    }
     std::printf(
-        "  %s%lld  %s: %zu categories, validation accuracy %.3f (epoch %d), %zu training photos, %.0f s%s\n",
+        "  %s%lld  %s: %zu categories, validation accuracy %.3f%s at epoch %d, auto threshold %.2f, %zu "
+        "training photos, %.0f s%s\n",
         v.version == stats.model_version ? "*" : " ", static_cast<long long>(v.version),
         i.value("recipe", std::string("trained head")).c_str(),
         i.value("classes", nlohmann::json::array()).size(), i.value("validation_accuracy", 0.0),
-        i.value("best_epoch", 0), i.value("train_photos", size_t{0}), i.value("seconds", 0.0),
+        judged.c_str(), i.value("best_epoch", 0), i.value("auto_min_confidence", 0.5),
+        i.value("train_photos", size_t{0}), i.value("seconds", 0.0),
         evaluation_line(i.value("evaluation", nlohmann::json())).c_str());
   }
 }
@@ -556,15 +568,17 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
   cmd->add_flag(
       "--flip-queries", o->flip_queries,
       "Embed each query photo with its mirror image too (averaged): better categories, 2x CNN time");
-  cmd->add_option("--min-confidence", o->min_confidence, "auto mode falls back to all categories below this")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  cmd->callback([&g, o] {
+  auto* min_confidence =
+      cmd->add_option("--min-confidence", o->min_confidence,
+                      "auto mode falls back to all categories below this (default: the active model "
+                      "version's own, chosen on its validation photos; 0.5 for the frozen recipe)")
+          ->check(CLI::Range(0.0, 1.0));
+  cmd->callback([&g, o, min_confidence] {
     run(g, [&] {
       CatalogOptions options = catalog_options(g);
       options.inference_slots = o->inference_slots;
       options.max_image_bytes = o->max_upload_mb << 20;
-      options.min_confidence = static_cast<float>(o->min_confidence);
+      if (min_confidence->count() > 0) options.min_confidence = static_cast<float>(o->min_confidence);
       options.flip_queries = o->flip_queries;
       return serve(options, *o);
     });

@@ -203,6 +203,7 @@ void Api::route(httplib::Server& server, const char* method, const char* pattern
   const std::string m = method;
   if (m == "GET") server.Get(pattern, wrapped);
   if (m == "POST") server.Post(pattern, wrapped);
+  if (m == "PUT") server.Put(pattern, wrapped);
   if (m == "PATCH") server.Patch(pattern, wrapped);
   if (m == "DELETE") server.Delete(pattern, wrapped);
 }
@@ -221,6 +222,8 @@ void Api::attach(httplib::Server& server) {
   route(server, "POST", "/api/v1/items", "/api/v1/items", &Api::create_item, true);
   route(server, "GET", "/api/v1/categories", "/api/v1/categories", &Api::categories, true);
   route(server, "GET", "/api/v1/stats", "/api/v1/stats", &Api::stats, true);
+  route(server, "GET", "/api/v1/models", "/api/v1/models", &Api::models, true);
+  route(server, "PUT", "/api/v1/models/active", "/api/v1/models/active", &Api::activate_model, true);
   route(server, "GET", "/healthz", "/healthz", &Api::healthz, false);
   route(server, "GET", "/readyz", "/readyz", &Api::readyz, false);
   route(server, "GET", "/metrics", "/metrics", &Api::metrics, false);
@@ -498,6 +501,26 @@ void Api::categories(const Request&, Response& res) {
 
 void Api::stats(const Request&, Response& res) {
   send_json(res, 200, stats_json(catalog().stats()));
+}
+
+void Api::models(const Request&, Response& res) {
+  send_json(res, 200, versions_json(catalog()));
+}
+
+// {"version": N}: the same switch as `lookalike model use N`, effective for the next query.
+void Api::activate_model(const Request& req, Response& res) {
+  require_admin(req);
+  const json body = parse_body(req);
+  for (const auto& [key, value] : body.items()) {
+    if (key != "version")
+      throw Error(ErrorCode::kInvalidArgument, "unknown field '" + key + "' (expected version)");
+  }
+  const auto version = body.find("version");
+  if (version == body.end() || !version->is_number_integer() || version->get<int64_t>() < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "'version' must be a non-negative integer (0 = frozen recipe)");
+  }
+  catalog().use_version(version->get<int64_t>());
+  send_json(res, 200, versions_json(catalog()));
 }
 
 void Api::healthz(const Request&, Response& res) {

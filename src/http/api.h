@@ -59,6 +59,8 @@ class Api {
   void delete_item(const httplib::Request&, httplib::Response&);
   void categories(const httplib::Request&, httplib::Response&);
   void stats(const httplib::Request&, httplib::Response&);
+  void models(const httplib::Request&, httplib::Response&);
+  void activate_model(const httplib::Request&, httplib::Response&);
   void healthz(const httplib::Request&, httplib::Response&);
   void readyz(const httplib::Request&, httplib::Response&);
   void metrics(const httplib::Request&, httplib::Response&);

@@ -225,6 +225,34 @@ json openapi_document() {
       {"responses", {{"200", response("Categories", {{"type", "object"}})}}}};
   paths["/api/v1/stats"]["get"] = {{"summary", "Catalog size and training figures"},
                                    {"responses", {{"200", response("Stats", {{"type", "object"}})}}}};
+  const json versions_schema{{"type", "object"},
+                             {"properties",
+                              {{"active", {{"type", "integer"}}},
+                               {"versions",
+                                {{"type", "array"},
+                                 {"items",
+                                  {{"type", "object"},
+                                   {"properties",
+                                    {{"version", {{"type", "integer"}}},
+                                     {"active", {{"type", "boolean"}}},
+                                     {"validation_accuracy", {{"type", "number"}}},
+                                     {"frozen_validation_accuracy", {{"type", "number"}, {"nullable", true}}},
+                                     {"auto_min_confidence", {{"type", "number"}}},
+                                     {"evaluation", {{"type", "object"}, {"nullable", true}}}}}}}}}}}};
+  paths["/api/v1/models"]["get"] = {
+      {"summary", "Model versions (0 = frozen recipe) with their validation and evaluation figures"},
+      {"responses", {{"200", response("Versions", versions_schema)}}}};
+  paths["/api/v1/models/active"]["put"] = {
+      {"summary", "Activate a model version (admin), as `lookalike model use`; body {\"version\": N}"},
+      {"security", bearer},
+      {"requestBody",
+       {{"content",
+         {{"application/json",
+           {{"schema",
+             {{"type", "object"},
+              {"required", {"version"}},
+              {"properties", {{"version", {{"type", "integer"}, {"minimum", 0}}}}}}}}}}}}},
+      {"responses", with_errors({{"200", response("Versions", versions_schema)}}, {400, 401, 404, 415})}};
   paths["/healthz"]["get"] = {{"summary", "Liveness"}, {"responses", {{"200", {{"description", "Alive"}}}}}};
   paths["/readyz"]["get"] = {{"summary", "Readiness: catalog loaded and searchable"},
                              {"responses", with_errors({{"200", {{"description", "Ready"}}}}, {503})}};

@@ -29,6 +29,7 @@ double ms_since(Clock::time_point t) {
 }
 
 constexpr const char* kPcaBlob = "pca";
+constexpr float kDefaultMinConfidence = 0.5f;
 constexpr const char* kClassifierBlob = "classifier";
 constexpr const char* kTrainingBlob = "training";
 constexpr const char* kModelIdBlob = "model_id";
@@ -99,6 +100,7 @@ struct Catalog::State {
   std::unordered_map<int64_t, Item> items;
   std::unordered_map<std::string, int64_t> keys_by_id;
   int64_t revision = 0;
+  float min_confidence = kDefaultMinConfidence;  // `auto`'s threshold unless a caller sets one
 
   bool trained() const { return version != 0 || pca.has_value(); }
   std::vector<float> project(const std::vector<float>& raw) const {
@@ -215,6 +217,7 @@ void Catalog::load_trained(State& state, const ModelVersion& version) {
   state.classifier = SoftmaxClassifier::deserialize(version.classifier);
   state.descriptor_dimension = state.classifier.dimension();
   state.training = version.info;
+  state.min_confidence = version.info.value("auto_min_confidence", kDefaultMinConfidence);
 }
 
 void Catalog::load_index(State& state, bool allow_rebuild) {
@@ -281,6 +284,37 @@ double Catalog::frozen_cv_accuracy() const {
   if (!blob) return 0;
   const auto doc = nlohmann::json::parse(*blob, nullptr, false);
   return doc.is_object() ? doc.value("classifier_cv_accuracy", 0.0) : 0.0;
+}
+
+std::optional<double> Catalog::frozen_probe_accuracy(const std::vector<LabelledKey>& train,
+                                                     const std::vector<LabelledKey>& validation,
+                                                     const std::vector<std::string>& classes) const {
+  const auto pca_blob = store_->get_blob(kPcaBlob);
+  if (!pca_blob || train.empty() || validation.empty()) return std::nullopt;
+  // PCA-whitening was learned without labels on every item: no validation label leaks from it.
+  const auto pca = PcaWhitening::deserialize(*pca_blob);
+  const auto project = [&](const std::vector<LabelledKey>& photos, std::vector<int>& labels) {
+    std::vector<float> raw;
+    for (const auto& p : photos) {
+      const auto d = store_->descriptor(0, p.key);
+      if (d.size() != pca.input_dimension()) continue;  // an item without a frozen descriptor
+      raw.insert(raw.end(), d.begin(), d.end());
+      labels.push_back(p.label);
+    }
+    return pca.apply(labels.size(), raw.data());
+  };
+  std::vector<int> train_labels, validation_labels;
+  const auto x = project(train, train_labels);
+  const auto v = project(validation, validation_labels);
+  if (train_labels.empty() || validation_labels.empty()) return std::nullopt;
+  const size_t d = pca.output_dimension();
+  const auto probe = SoftmaxClassifier::train(train_labels.size(), d, x.data(), train_labels, classes);
+  size_t correct = 0;
+  for (size_t i = 0; i < validation_labels.size(); ++i) {
+    const auto p = probe.predict(v.data() + i * d);
+    correct += std::max_element(p.begin(), p.end()) - p.begin() == validation_labels[i];
+  }
+  return static_cast<double>(correct) / static_cast<double>(validation_labels.size());
 }
 
 void Catalog::record_evaluation(const nlohmann::json& figures) {
@@ -457,7 +491,8 @@ QueryResult Catalog::run_query(const std::vector<float>& raw, int64_t version, c
   result.prediction = predict(state.classifier, state.classifier_input(raw, query));
   timings.classify_ms = ms_since(classify_started);
 
-  const float threshold = options.min_confidence.value_or(options_.min_confidence);
+  const float threshold =
+      options.min_confidence.value_or(options_.min_confidence.value_or(state.min_confidence));
   if (options.category == "all" || (options.category == "auto" && state.classifier.empty())) {
     result.searched = "all";
   } else if (options.category == "auto") {

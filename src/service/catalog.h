@@ -43,7 +43,9 @@ struct CatalogOptions {
   bool flip_queries = false;
   size_t inference_slots = 1;  // concurrent CNN forwards (each holds its own network copy)
   size_t pca_dimension = 512;
-  float min_confidence = 0.5f;  // `auto` falls back to all categories below this
+  // `auto` falls back to all categories below this confidence. Unset: the active version's own
+  // threshold, chosen on its validation split (0.5 for the frozen recipe).
+  std::optional<float> min_confidence;
   DecodeOptions decode;
   size_t max_image_bytes = 10 << 20;
 };
@@ -60,7 +62,9 @@ std::string default_trunk_manifest(const std::string& model_manifest);
 struct HeadTrainingRequest {
   HeadTrainOptions head;
   double validation_fraction = 0.05;
-  size_t min_per_category = 20;               // categories with fewer photos are left out; < 2 left: no head
+  size_t min_per_category = 20;  // categories with fewer photos are left out; < 2 left: no head
+  // Activate the new version even when the frozen recipe classifies its validation photos better.
+  bool always_activate = false;
   const std::atomic<bool>* cancel = nullptr;  // set from a signal handler: stop, keep nothing
   // Feature-map extraction and descriptor computation: (stage, done, total).
   std::function<void(const std::string&, size_t, size_t)> on_stage;
@@ -69,6 +73,7 @@ struct HeadTrainingRequest {
 
 struct HeadTrainingOutcome {
   bool trained = false;
+  bool activated = false;  // false: stored, but the frozen recipe validated better
   int64_t version = 0;
   std::string summary;  // one line, also when no head was trained (says why)
   nlohmann::json info = nlohmann::json::object();
@@ -155,6 +160,16 @@ class Catalog {
   void use_version(int64_t version);
   std::vector<ModelVersion> versions() const { return store_->model_versions(); }
   double frozen_cv_accuracy() const;  // the frozen recipe's linear probe, 5-fold
+  // The frozen recipe's linear probe trained on the `train` items only and scored on the
+  // `validation` items (labels index `classes`): the fair comparison for a new head. Empty when
+  // the frozen recipe has not been trained.
+  struct LabelledKey {
+    int64_t key = 0;
+    int label = 0;
+  };
+  std::optional<double> frozen_probe_accuracy(const std::vector<LabelledKey>& train,
+                                              const std::vector<LabelledKey>& validation,
+                                              const std::vector<std::string>& classes) const;
   // Keeps an evaluation's headline figures with the serving version (shown by `info`).
   void record_evaluation(const nlohmann::json& figures);
   nlohmann::json evaluation(int64_t version) const { return store_->evaluation(version); }

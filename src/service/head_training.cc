@@ -18,6 +18,7 @@
 #include "image/image_decoder.h"
 #include "model/softmax_classifier.h"
 #include "service/catalog.h"
+#include "service/head_validation.h"
 
 namespace lookalike {
 namespace fs = std::filesystem;
@@ -186,6 +187,49 @@ size_t extract_missing_maps(Catalog& catalog, const std::vector<const Item*>& ph
 
 }  // namespace
 
+namespace {
+
+std::vector<Catalog::LabelledKey> keyed(const std::vector<TrainSample>& samples,
+                                        const std::unordered_map<std::string, int64_t>& key_of) {
+  std::vector<Catalog::LabelledKey> out;
+  for (const auto& s : samples) out.push_back({key_of.at(s.sha256), s.label});
+  return out;
+}
+
+// L2-normalised descriptor rows of these samples, CV_32F.
+cv::Mat normalised_rows(const std::vector<TrainSample>& samples,
+                        const std::unordered_map<std::string, const std::vector<float>*>& descriptor_of) {
+  cv::Mat rows;
+  for (const auto& s : samples) {
+    cv::Mat row = cv::Mat(*descriptor_of.at(s.sha256)).reshape(1, 1).clone();
+    cv::normalize(row, row);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// `auto` search's threshold for the new version, chosen on its validation photos.
+AutoThreshold validation_threshold(
+    const std::vector<TrainSample>& train, const std::vector<TrainSample>& validation,
+    const std::unordered_map<std::string, const std::vector<float>*>& descriptor_of,
+    const SoftmaxClassifier& classifier) {
+  const auto labels = [](const std::vector<TrainSample>& samples) {
+    std::vector<int> out;
+    for (const auto& s : samples) out.push_back(s.label);
+    return out;
+  };
+  const auto precision = neighbour_precision(normalised_rows(validation, descriptor_of), labels(validation),
+                                             normalised_rows(train, descriptor_of), labels(train), 12);
+  std::vector<ValidationPhoto> photos;
+  for (size_t i = 0; i < validation.size(); ++i) {
+    photos.push_back({validation[i].label, classifier.predict(descriptor_of.at(validation[i].sha256)->data()),
+                      precision[i]});
+  }
+  return choose_min_confidence(photos);
+}
+
+}  // namespace
+
 HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   TrainingLock lock(options_.data_dir);
   const auto started = Clock::now();
@@ -257,35 +301,61 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   });
   const double descriptor_seconds = seconds_since(descriptors_started);
 
-  version.info = {{"recipe", "head on mixed7 maps"},
-                  {"classes", classes},
-                  {"train_photos", train.size()},
-                  {"validation_photos", validation.size()},
-                  {"max_per_category", options_.max_per_category},
-                  {"seed", request.head.seed},
-                  {"epochs", epochs_json(result.epochs)},
-                  {"best_epoch", result.best_epoch},
-                  {"validation_accuracy", result.val_accuracy},
-                  {"validation_loss", result.val_loss},
-                  {"temperature", result.temperature},
-                  {"gem_p", result.weights.gem_p},
-                  {"export_max_difference", export_difference},
-                  {"maps_extracted", extracted},
-                  {"extract_seconds", extract_seconds},
-                  {"train_seconds", train_seconds},
-                  {"descriptor_seconds", descriptor_seconds},
-                  {"seconds", seconds_since(started)}};
+  // The new version is judged on its validation photos: it serves only if it classifies them at
+  // least as well as the frozen recipe's probe trained on the same training photos.
+  std::unordered_map<std::string, int64_t> key_of;
+  for (const Item* photo : photos) key_of[photo->sha256] = photo->key;
+  std::unordered_map<int64_t, const std::vector<float>*> by_key;
+  for (const auto& [key, d] : descriptors) by_key[key] = &d;
+  std::unordered_map<std::string, const std::vector<float>*> descriptor_of;
+  for (const auto& [sha, key] : key_of) descriptor_of[sha] = by_key.at(key);
+  const auto frozen_accuracy =
+      frozen_probe_accuracy(keyed(train, key_of), keyed(validation, key_of), classes);
+  const bool activate =
+      request.always_activate || !frozen_accuracy || result.val_accuracy >= *frozen_accuracy;
+  const AutoThreshold threshold = validation_threshold(train, validation, descriptor_of, classifier);
+
+  version.info = {
+      {"recipe", "head on mixed7 maps"},
+      {"classes", classes},
+      {"train_photos", train.size()},
+      {"validation_photos", validation.size()},
+      {"max_per_category", options_.max_per_category},
+      {"seed", request.head.seed},
+      {"epochs", epochs_json(result.epochs)},
+      {"best_epoch", result.best_epoch},
+      {"validation_accuracy", result.val_accuracy},
+      {"validation_loss", result.val_loss},
+      {"frozen_validation_accuracy", frozen_accuracy ? nlohmann::json(*frozen_accuracy) : nullptr},
+      {"auto_min_confidence", threshold.min_confidence},
+      {"validation_auto_precision_at_12", threshold.precision_at_12},
+      {"temperature", result.temperature},
+      {"gem_p", result.weights.gem_p},
+      {"export_max_difference", export_difference},
+      {"maps_extracted", extracted},
+      {"extract_seconds", extract_seconds},
+      {"train_seconds", train_seconds},
+      {"descriptor_seconds", descriptor_seconds},
+      {"seconds", seconds_since(started)}};
   check_cancel(request);
-  outcome.version = store_->add_model_version(version, descriptors, /*activate=*/true);
+  outcome.version = store_->add_model_version(version, descriptors, activate);
   outcome.trained = true;
+  outcome.activated = activate;
   outcome.info = version.info;
-  char summary[256];
+  char summary[512];
   std::snprintf(summary, sizeof summary,
                 "model version %lld: head over %zu categories, validation accuracy %.3f (epoch %d of %zu), "
                 "%.0f s in all",
                 static_cast<long long>(outcome.version), classes.size(), result.val_accuracy,
                 result.best_epoch, result.epochs.size(), seconds_since(started));
   outcome.summary = summary;
+  if (!activate) {  // (frozen_accuracy is set: see `activate`)
+    std::snprintf(summary, sizeof summary,
+                  "; not activated: the frozen recipe classifies the same %zu validation photos better "
+                  "(%.3f); `lookalike model use %lld` activates it anyway",
+                  validation.size(), *frozen_accuracy, static_cast<long long>(outcome.version));
+    outcome.summary += summary;
+  }
   refresh();
   return outcome;
 }

@@ -72,4 +72,26 @@ nlohmann::json stats_json(const CatalogStats& s) {
           {"model_version", s.model_version}};
 }
 
+nlohmann::json versions_json(const Catalog& catalog) {
+  const int64_t active = catalog.stats().model_version;
+  nlohmann::json versions = nlohmann::json::array();
+  versions.push_back({{"version", 0},
+                      {"active", active == 0},
+                      {"recipe", "frozen: GeM mixed5..9, PCA-whitening, linear probe"},
+                      {"cross_validated_accuracy", catalog.frozen_cv_accuracy()},
+                      {"evaluation", catalog.evaluation(0)}});
+  for (const auto& v : catalog.versions()) {
+    nlohmann::json entry{
+        {"version", v.version}, {"active", v.version == active}, {"created_at", v.created_at}};
+    for (const char* key :
+         {"recipe", "classes", "train_photos", "validation_photos", "best_epoch", "validation_accuracy",
+          "frozen_validation_accuracy", "auto_min_confidence", "seed", "seconds"}) {
+      if (v.info.contains(key)) entry[key] = v.info[key];
+    }
+    entry["evaluation"] = catalog.evaluation(v.version);
+    versions.push_back(std::move(entry));
+  }
+  return {{"active", active}, {"versions", versions}};
+}
+
 }  // namespace lookalike

@@ -204,6 +204,9 @@ std::pair<std::vector<TrainSample>, std::vector<TrainSample>> split_validation(
     if (group.size() >= 2) {
       take =
           std::max<size_t>(1, static_cast<size_t>(std::lround(fraction * static_cast<double>(group.size()))));
+      // At least 5 where the class can spare a quarter: on a small catalog a 5% split is one or
+      // two photos per class, too few to pick an epoch or to compare recipes with.
+      take = std::max(take, std::min<size_t>(5, group.size() / 4));
       take = std::min(take, group.size() - 1);
     }
     validation.insert(validation.end(), group.begin(), group.begin() + static_cast<std::ptrdiff_t>(take));

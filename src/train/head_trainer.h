@@ -76,8 +76,9 @@ struct HeadTrainResult {
   double val_loss = 0;
 };
 
-// Stratified, seeded split: each class with n >= 2 samples gives max(1, round(fraction * n))
-// to validation. Returns {train, validation}.
+// Stratified, seeded split: each class with n >= 2 samples gives
+// max(1, round(fraction * n), min(5, n / 4)) to validation, never all of them.
+// Returns {train, validation}.
 std::pair<std::vector<TrainSample>, std::vector<TrainSample>> split_validation(
     std::vector<TrainSample> samples, double fraction, uint32_t seed);
 

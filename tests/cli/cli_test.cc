@@ -281,8 +281,8 @@ TEST_F(CliTest, KillDashNineOrCtrlCDuringTrainingKeepsThePreviousVersion) {
   testing::TempDir tmp;
   const std::string d = tmp.str() + "/d";
   fs::copy(data(), d, fs::copy_options::recursive);
-  const auto first =
-      run_lookalike({"--data", d, "train", "--head-only", "--min-per-category", "3", "--epochs", "2"});
+  const auto first = run_lookalike(
+      {"--data", d, "train", "--head-only", "--min-per-category", "3", "--epochs", "2", "--activate-anyway"});
   ASSERT_EQ(first.status, 0) << first.err;
   ASSERT_NE(first.out.find("model version 1"), std::string::npos) << first.out;
   const auto index_before = run_lookalike({"--data", d, "search", a_photo().string(), "--json", "-k", "5"});

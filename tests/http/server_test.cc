@@ -455,10 +455,12 @@ bool wait_for_version(httplib::Client& c, int64_t version) {
   return false;
 }
 
-// Last in this file: it trains a head version and switches versions under the running server.
+// Last but one in this file: it trains a head version and switches versions under the running
+// server.
 TEST_F(ServerTest, SearchesDuringModelSwitchesNeverFailAndNeverMixVersions) {
-  const auto trained = testing::run_lookalike({"--data", data(), "train", "--head-only", "--min-per-category",
-                                               "3", "--epochs", "2", "--validation", "0.2"});
+  const auto trained =
+      testing::run_lookalike({"--data", data(), "train", "--head-only", "--min-per-category", "3", "--epochs",
+                              "2", "--validation", "0.2", "--activate-anyway"});
   ASSERT_EQ(trained.status, 0) << trained.err;
   ASSERT_NE(trained.out.find("model version 1"), std::string::npos) << trained.out;
   auto c = client();
@@ -502,6 +504,51 @@ TEST_F(ServerTest, SearchesDuringModelSwitchesNeverFailAndNeverMixVersions) {
                                 << " failed, first: " << failures.front();
   EXPECT_EQ(seen, (std::set<int64_t>{0, 1})) << searches << " searches";
   expect_still_serving();
+}
+
+// After the test above: versions 0 and 1 exist.
+TEST_F(ServerTest, ModelVersionsAreListedAndSwitchedOverHttp) {
+  auto c = client();
+  const auto listed = c.Get("/api/v1/models");
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->status, 200) << listed->body;
+  const auto doc = json::parse(listed->body);
+  ASSERT_EQ(doc["versions"].size(), 2u) << doc.dump();
+  EXPECT_EQ(doc["versions"][0]["version"], 0);
+  EXPECT_EQ(doc["versions"][1]["version"], 1);
+  EXPECT_TRUE(doc["versions"][1]["validation_accuracy"].is_number()) << doc.dump();
+  EXPECT_TRUE(doc["versions"][1]["frozen_validation_accuracy"].is_number()) << doc.dump();
+  EXPECT_TRUE(doc["versions"][1]["auto_min_confidence"].is_number()) << doc.dump();
+  EXPECT_EQ(doc["versions"][doc["active"].get<size_t>()]["active"], true);
+
+  const auto put = [&c](const std::string& body, bool authorised = true) {
+    httplib::Headers headers;
+    if (authorised) headers.emplace("Authorization", std::string("Bearer ") + kToken);
+    return c.Put("/api/v1/models/active", headers, body, "application/json");
+  };
+  expect_error(put(R"({"version": 0})", false), 401, "unauthorized");
+  expect_error(put("not json"), 400, "invalid_argument");
+  expect_error(put(R"({"version": "1"})"), 400, "invalid_argument");
+  expect_error(put(R"({"version": -1})"), 400, "invalid_argument");
+  expect_error(put(R"({"version": 1.5})"), 400, "invalid_argument");
+  expect_error(put(R"({"version": 1, "force": true})"), 400, "invalid_argument");
+  expect_error(put(R"({"version": 9})"), 404, "not_found");
+  expect_error(
+      c.Put("/api/v1/models/active", httplib::Headers{{"Authorization", std::string("Bearer ") + kToken}},
+            "version=0", "application/x-www-form-urlencoded"),
+      415, "unsupported_media_type");
+
+  for (const int64_t version : {0, 1}) {
+    const auto switched = put("{\"version\": " + std::to_string(version) + "}");
+    ASSERT_TRUE(switched);
+    ASSERT_EQ(switched->status, 200) << switched->body;
+    EXPECT_EQ(json::parse(switched->body)["active"], version);
+    // Effective for the very next query, without waiting for the store watcher.
+    const auto res = search(photo("coat", 1), R"({"k": 2})");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    EXPECT_EQ(json::parse(res->body)["query"]["model_version"], version);
+  }
 }
 
 }  // namespace

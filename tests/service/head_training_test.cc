@@ -46,6 +46,7 @@ class HeadTrainingTest : public ::testing::Test {
     r.head.batch_size = 16;
     r.validation_fraction = 0.25;
     r.min_per_category = 5;
+    r.always_activate = true;  // the activation rule has its own test
     return r;
   }
   static std::string photo(const std::string& category, size_t index) {
@@ -70,6 +71,12 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
   // 6 categories: chance is 1/6. 18 validation photos, 3 per category.
   EXPECT_GE(first.info["validation_accuracy"].get<double>(), 0.4) << first.info.dump();
   EXPECT_LT(first.info["export_max_difference"].get<double>(), 1e-3);
+  // Judged beside the frozen recipe on the same validation photos, with auto's threshold chosen there.
+  ASSERT_TRUE(first.info["frozen_validation_accuracy"].is_number()) << first.info.dump();
+  EXPECT_GE(first.info["frozen_validation_accuracy"].get<double>(), 0.4);
+  const float threshold = first.info["auto_min_confidence"].get<float>();
+  EXPECT_GE(threshold, 0.f);
+  EXPECT_LE(threshold, 0.95f);
   // The import kept the original maps; training extracted only the mirrored ones.
   EXPECT_EQ(first.info["maps_extracted"].get<size_t>(),
             first.info["train_photos"].get<size_t>() + first.info["validation_photos"].get<size_t>());
@@ -149,6 +156,28 @@ TEST_F(HeadTrainingTest, ACancelledTrainingKeepsNothing) {
   }
   EXPECT_EQ(catalog_->versions().size(), versions);
   EXPECT_EQ(catalog_->stats().model_version, active);
+}
+
+TEST_F(HeadTrainingTest, AVersionThatValidatesWorseThanTheFrozenRecipeIsStoredButNotActivated) {
+  const auto active = catalog_->stats().model_version;
+  HeadTrainingRequest r = request();
+  r.always_activate = false;
+  r.head.max_epochs = 1;
+  r.head.learning_rate = 1e-7f;  // learns nothing: about chance (1/6) on its validation photos
+  const auto outcome = catalog_->train_head(r);
+  ASSERT_TRUE(outcome.trained) << outcome.summary;
+  const double head = outcome.info["validation_accuracy"].get<double>();
+  const double frozen = outcome.info["frozen_validation_accuracy"].get<double>();
+  ASSERT_LT(head, frozen) << outcome.info.dump();
+  EXPECT_FALSE(outcome.activated);
+  EXPECT_NE(outcome.summary.find("not activated"), std::string::npos) << outcome.summary;
+  EXPECT_EQ(catalog_->stats().model_version, active);
+  // Stored all the same, with every descriptor: it can be activated by hand.
+  ASSERT_TRUE(catalog_->store().model_version(outcome.version));
+  EXPECT_TRUE(catalog_->store().keys_missing_descriptor(outcome.version).empty());
+  catalog_->use_version(outcome.version);
+  EXPECT_EQ(catalog_->stats().model_version, outcome.version);
+  catalog_->use_version(active);
 }
 
 }  // namespace

@@ -27,6 +27,8 @@ export interface QueryInfo {
   probabilities: Record<string, number>;
   searched: string;
   fallback_used: boolean;
+  /** Model version that answered: 0 is the frozen recipe, 1+ a head trained on this catalog. */
+  model_version?: number;
 }
 
 export interface Timings {

@@ -16,6 +16,14 @@ describe('ResultBanner', () => {
     expect(screen.getByTestId('timings')).toHaveTextContent('model 95 ms · search 0.2 ms · total 96 ms');
   });
 
+  it('names the model version that answered', () => {
+    const { unmount } = renderWithI18n(<ResultBanner query={{ ...query, model_version: 3 }} timings={{ total: 96 }} />);
+    expect(screen.getByTestId('timings')).toHaveTextContent('trained model v3 · total 96 ms');
+    unmount();
+    renderWithI18n(<ResultBanner query={{ ...query, model_version: 0 }} timings={{ total: 96 }} />, 'ko');
+    expect(screen.getByTestId('timings')).toHaveTextContent('기본 모델 · 전체 96ms');
+  });
+
   it('says all categories were searched when the server fell back', () => {
     renderWithI18n(<ResultBanner query={{ ...query, confidence: 0.3, searched: 'all', fallback_used: true }} timings={{}} />, 'ko');
     expect(screen.getByTestId('searched')).toHaveTextContent('모든 카테고리에서 검색함');

@@ -33,6 +33,11 @@ export function ResultBanner({ query, timings }: Props) {
         <p className="timings" data-testid="timings">
           <span className="visually-hidden">{t('timings.label')}: </span>
           {[
+            query.model_version === undefined
+              ? null
+              : query.model_version === 0
+                ? t('timings.frozenModel')
+                : t('timings.trainedModel', { version: String(query.model_version) }),
             timings.model !== undefined ? t('timings.model', { ms: formatNumber(timings.model, 0) }) : null,
             timings.search !== undefined ? t('timings.search', { ms: formatNumber(timings.search, 1) }) : null,
             t('timings.total', { ms: formatNumber(timings.total, 0) }),

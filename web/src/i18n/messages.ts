@@ -70,6 +70,8 @@ const en = {
   'banner.unknown': 'Category not recognised',
 
   'timings.label': 'Timings',
+  'timings.frozenModel': 'frozen model',
+  'timings.trainedModel': 'trained model v{version}',
   'timings.model': 'model {ms} ms',
   'timings.search': 'search {ms} ms',
   'timings.total': 'total {ms} ms',
@@ -183,6 +185,8 @@ const ko: Record<MessageKey, string> = {
   'banner.unknown': '카테고리를 알아보지 못했습니다',
 
   'timings.label': '처리 시간',
+  'timings.frozenModel': '기본 모델',
+  'timings.trainedModel': '학습된 모델 v{version}',
   'timings.model': '모델 {ms}ms',
   'timings.search': '검색 {ms}ms',
   'timings.total': '전체 {ms}ms',

@@ -1,0 +1,53 @@
+#include "service/head_validation.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <numeric>
+
+namespace lookalike {
+
+AutoThreshold choose_min_confidence(const std::vector<ValidationPhoto>& photos) {
+  AutoThreshold best;
+  if (photos.empty()) return best;
+  best.precision_at_12 = -1;
+  for (int step = 0; step < 20; ++step) {
+    const float t = 0.05f * static_cast<float>(step);
+    double sum = 0;
+    for (const auto& p : photos) {
+      const auto top = std::max_element(p.probabilities.begin(), p.probabilities.end());
+      const bool correct = top - p.probabilities.begin() == p.label;
+      sum += *top >= t ? static_cast<double>(correct) : p.unrestricted_precision;
+    }
+    const double mean = sum / static_cast<double>(photos.size());
+    const bool nearer_default = std::abs(t - 0.5f) < std::abs(best.min_confidence - 0.5f);
+    if (mean > best.precision_at_12 + 1e-12 ||
+        (std::abs(mean - best.precision_at_12) <= 1e-12 && nearer_default)) {
+      best = {t, mean};
+    }
+  }
+  return best;
+}
+
+std::vector<double> neighbour_precision(const cv::Mat& queries, const std::vector<int>& query_labels,
+                                        const cv::Mat& pool, const std::vector<int>& pool_labels, size_t k) {
+  assert(queries.rows == static_cast<int>(query_labels.size()));
+  assert(pool.rows == static_cast<int>(pool_labels.size()));
+  std::vector<double> out(query_labels.size(), 0.0);
+  if (pool.empty() || queries.empty() || k == 0) return out;
+  const cv::Mat similarity = queries * pool.t();
+  std::vector<int> order(static_cast<size_t>(pool.rows));
+  const size_t take = std::min(k, order.size());
+  for (int q = 0; q < similarity.rows; ++q) {
+    const float* row = similarity.ptr<float>(q);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(take), order.end(),
+                      [row](int a, int b) { return row[a] > row[b]; });
+    size_t same = 0;
+    for (size_t i = 0; i < take; ++i) same += pool_labels[static_cast<size_t>(order[i])] == query_labels[q];
+    out[static_cast<size_t>(q)] = static_cast<double>(same) / static_cast<double>(k);
+  }
+  return out;
+}
+
+}  // namespace lookalike
