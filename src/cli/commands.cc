@@ -339,8 +339,8 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       CatalogOptions eval_options = catalog_options(g);
       eval_options.flip_queries = a->flip;
       Catalog catalog(eval_options, false);
-      auto bar =
-          std::make_unique<ProgressBar>("eval version " + std::to_string(catalog.stats().model_version));
+      const int64_t version = catalog.stats().model_version;
+      auto bar = std::make_unique<ProgressBar>("eval version " + std::to_string(version));
       EvalOptions options;
       options.queries = a->queries;
       options.limit = a->limit;
@@ -351,9 +351,9 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       };
       auto result = evaluate(catalog, options);
       bar->finish();
-      result["model_version"] = catalog.stats().model_version;
+      result["model_version"] = version;
       catalog.record_evaluation(headline(result, a->flip));
-      if (catalog.stats().model_version != 0) {
+      if (version != 0) {
         // The frozen recipe, scored on the same queries in the same run, as the baseline.
         CatalogOptions frozen = eval_options;
         frozen.pinned_version = 0;

@@ -163,7 +163,11 @@ ExtractorPool& Catalog::extractors() {
 }
 
 FeatureCache Catalog::feature_cache(const std::array<int, 3>& shape) const {
-  return FeatureCache((fs::path(options_.data_dir) / "features" / "inception_v3_mixed7").string(), shape);
+  return FeatureCache(feature_directory(), shape);
+}
+
+std::string Catalog::feature_directory() const {
+  return (fs::path(options_.data_dir) / "features" / "inception_v3_mixed7").string();
 }
 
 void Catalog::check_model_id() {
@@ -602,8 +606,16 @@ bool Catalog::remove(const std::string& id) {
   const auto it = state_->keys_by_id.find(id);
   if (it == state_->keys_by_id.end() || !store_->remove(id)) return false;
   const int64_t key = it->second;
+  const Item removed = state_->items.at(key);
   state_->keys_by_id.erase(it);
   state_->items.erase(key);
+  // Files go after the commit (a crash in between leaves an orphan file, never a dangling row),
+  // and only when no other item is the same photo: images and maps are stored by content.
+  if (!store_->find_by_hash(removed.sha256)) {
+    std::error_code ec;
+    fs::remove(fs::path(options_.data_dir) / removed.image_path, ec);
+    FeatureCache::erase(feature_directory(), removed.sha256);
+  }
   state_->revision = store_->revision();
   if (state_->index) {
     state_->index->remove({key});

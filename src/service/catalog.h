@@ -178,6 +178,7 @@ class Catalog {
   bool refresh_if_changed();
   // The on-disk cache of mixed7 maps (originals and flips) under the data directory.
   FeatureCache feature_cache(const std::array<int, 3>& shape) const;
+  std::string feature_directory() const;
   ExtractorPool& extractors();
   // Rebuilds the vector index from the stored descriptors with the current projection.
   void reindex();

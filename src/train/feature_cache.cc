@@ -33,8 +33,21 @@ size_t FeatureCache::bytes_per_map() const {
   return sizeof(Header) + values() * 2;
 }
 
+namespace {
+
+std::string map_path(const std::string& directory, const std::string& sha256, bool flipped) {
+  return (fs::path(directory) / sha256.substr(0, 2) / (sha256 + (flipped ? ".flip.f16" : ".f16"))).string();
+}
+
+}  // namespace
+
 std::string FeatureCache::path(const std::string& sha256, bool flipped) const {
-  return (fs::path(directory_) / sha256.substr(0, 2) / (sha256 + (flipped ? ".flip.f16" : ".f16"))).string();
+  return map_path(directory_, sha256, flipped);
+}
+
+void FeatureCache::erase(const std::string& directory, const std::string& sha256) {
+  std::error_code ec;
+  for (bool flipped : {false, true}) fs::remove(map_path(directory, sha256, flipped), ec);
 }
 
 bool FeatureCache::contains(const std::string& sha256, bool flipped) const {

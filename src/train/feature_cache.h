@@ -25,6 +25,8 @@ class FeatureCache {
   // Fills out (values() floats). False when the map is absent or has the wrong shape.
   bool get(const std::string& sha256, bool flipped, float* out) const;
   size_t count() const;  // maps on disk
+  // Deletes both maps of a photo (a removed catalog item); absent files are fine.
+  static void erase(const std::string& directory, const std::string& sha256);
 
  private:
   std::string path(const std::string& sha256, bool flipped) const;

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
+#include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -118,6 +120,21 @@ TEST_F(CliTest, BadSearchInputs) {
                  "unknown category 'trousers'; use auto, all or one of: coat, dress");
   expect_failure({"--data", data(), "search", a_photo().string(), "--k", "0"}, "--k");
   expect_failure({"--data", data(), "frobnicate"}, "unknown command 'frobnicate'");
+}
+
+TEST_F(CliTest, BadTrainingOptionsAreRefusedBeforeAnythingRuns) {
+  const auto versions_before = run_lookalike({"--data", data(), "info", "--json"});
+  ASSERT_EQ(versions_before.status, 0) << versions_before.err;
+  expect_failure({"--data", data(), "train", "--no-head", "--head-only"},
+                 "--no-head and --head-only exclude each other");
+  expect_failure({"--data", data(), "train", "--head-only", "--epochs", "0"}, "--epochs");
+  expect_failure({"--data", data(), "train", "--head-only", "--validation", "0.9"}, "--validation");
+  expect_failure({"--data", data(), "train", "--head-only", "--min-per-category", "1"}, "--min-per-category");
+  expect_failure({"--data", data(), "train", "--head-only", "--seed", "minus-one"}, "--seed");
+  expect_failure({"--data", data(), "serve", "--min-confidence", "1.5"}, "--min-confidence");
+  const auto versions_after = run_lookalike({"--data", data(), "info", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(versions_after.out)["versions"],
+            nlohmann::json::parse(versions_before.out)["versions"]);
 }
 
 TEST_F(CliTest, CorruptDataDirectoryIsReportedAndLeftAlone) {
@@ -245,9 +262,30 @@ TEST_F(CliTest, AddAndRemoveFromTheCommandLine) {
                  "--id must be");
   expect_failure({"--data", data(), "add", (tmp.path() / "new.jpg").string(), "--attr", "novalue"},
                  "KEY=VALUE");
+  const auto files = [] {
+    std::set<std::string> out;
+    for (const char* dir : {"images", "features"}) {
+      for (const auto& e : fs::recursive_directory_iterator(fs::path(data()) / dir))
+        if (e.is_regular_file()) out.insert(e.path().string());
+    }
+    return out;
+  };
+  const auto before_remove = files();
   const auto remove = run_lookalike({"--data", data(), "remove", "cli-new"});
   EXPECT_EQ(remove.status, 0) << remove.err;
   expect_failure({"--data", data(), "remove", "cli-new"}, "no item with id 'cli-new'");
+  // cli-new was a byte-identical twin of an imported photo: the shared files stay.
+  EXPECT_EQ(files(), before_remove);
+
+  // A photo of its own (one trailing byte more: another hash) takes its files with it.
+  testing::write_bytes(tmp.path() / "own.jpg", testing::read_bytes(a_photo()) + std::string(1, '\0'));
+  const auto own = run_lookalike(
+      {"--data", data(), "add", (tmp.path() / "own.jpg").string(), "--id", "cli-own", "--category", "coat"});
+  ASSERT_EQ(own.status, 0) << own.err;
+  EXPECT_GT(files().size(), before_remove.size());
+  const auto gone = run_lookalike({"--data", data(), "remove", "cli-own"});
+  EXPECT_EQ(gone.status, 0) << gone.err;
+  EXPECT_EQ(files(), before_remove);
 }
 
 std::string integrity(const std::string& db_path) {
