@@ -48,7 +48,10 @@ std::vector<Labelled> prepare_queries(const std::string& folder, const FeatureCa
   for (const auto& e : scan_import_source(folder)) {
     const std::string bytes = read_file(e.path, SIZE_MAX);
     const std::string sha = sha256_hex(bytes);
-    out.push_back({sha, labels.at(e.category)});
+    const auto label = labels.find(e.category);
+    if (label == labels.end())
+      throw std::runtime_error(e.path + ": category '" + e.category + "' is not one of the catalog's");
+    out.push_back({sha, label->second});
     for (bool flip : {false, true}) {
       if (cache.contains(sha, flip)) continue;
       if (!extractor) extractor = std::make_unique<FeatureMapExtractor>(ModelManifest::load(trunk_manifest));
@@ -159,30 +162,47 @@ std::vector<uint32_t> parse_seeds(const std::string& text) {
   return seeds;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  tune_allocator_for_large_batches();
+int run(int argc, char** argv) {
   CLI::App app{"bench_head_recipe: held-out quality of head recipes"};
   std::string data_dir, queries_dir, query_cache_dir, seeds_text = "42";
   double validation = 0.05;
   HeadTrainOptions o;
-  app.add_option("--data", data_dir)->required();
-  app.add_option("--queries", queries_dir)->required();
-  app.add_option("--query-cache", query_cache_dir)->required();
-  app.add_option("--seeds", seeds_text);
-  app.add_option("--validation", validation);
-  app.add_option("--epochs", o.max_epochs);
-  app.add_option("--patience", o.patience);
-  app.add_option("--lr", o.learning_rate);
-  app.add_option("--wd", o.weight_decay);
-  app.add_option("--smoothing", o.label_smoothing);
-  app.add_option("--map-dropout", o.map_dropout);
-  app.add_option("--dropout", o.dropout);
-  app.add_option("--channels", o.channels);
-  app.add_option("--batch", o.batch_size);
+  app.add_option("--data", data_dir, "Imported catalog whose maps are cached (lookalike import)")->required();
+  app.add_option("--queries", queries_dir, "Folder of category sub-folders: held-out query photos")
+      ->required();
+  app.add_option("--query-cache", query_cache_dir, "Where the queries' maps are cached between runs")
+      ->required();
+  app.add_option("--seeds", seeds_text, "Comma-separated seeds, one training each")->capture_default_str();
+  app.add_option("--validation", validation, "Validation share per category")
+      ->check(CLI::Range(0.02, 0.5))
+      ->capture_default_str();
+  app.add_option("--epochs", o.max_epochs, "Most epochs")->check(CLI::Range(1, 200))->capture_default_str();
+  app.add_option("--patience", o.patience, "Early-stopping patience")
+      ->check(CLI::Range(1, 200))
+      ->capture_default_str();
+  app.add_option("--lr", o.learning_rate, "Peak learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--wd", o.weight_decay, "AdamW weight decay")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--smoothing", o.label_smoothing, "Label smoothing")
+      ->check(CLI::Range(0.0, 0.5))
+      ->capture_default_str();
+  app.add_option("--map-dropout", o.map_dropout, "Dropout2d on the maps")
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
+  app.add_option("--dropout", o.dropout, "Dropout before the linear layer")
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
+  app.add_option("--channels", o.channels, "Width of the 1x1 conv")
+      ->check(CLI::Range(8, 4096))
+      ->capture_default_str();
+  app.add_option("--batch", o.batch_size, "Batch size")->check(CLI::Range(2, 1024))->capture_default_str();
   int heads = 1;
-  app.add_option("--heads", heads, "ensemble of this many heads (logits averaged, GeMs concatenated)");
+  app.add_option("--heads", heads, "Ensemble of this many heads (logits averaged, GeMs concatenated)")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   const auto store = open_sqlite_store((fs::path(data_dir) / "catalog.sqlite").string());
@@ -249,4 +269,15 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  tune_allocator_for_large_batches();
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_head_recipe: %s\n", e.what());
+    return 1;
+  }
 }

@@ -185,10 +185,6 @@ size_t extract_missing_maps(Catalog& catalog, const std::vector<const Item*>& ph
   return total;
 }
 
-}  // namespace
-
-namespace {
-
 std::vector<Catalog::LabelledKey> keyed(const std::vector<TrainSample>& samples,
                                         const std::unordered_map<std::string, int64_t>& key_of) {
   std::vector<Catalog::LabelledKey> out;
@@ -226,6 +222,16 @@ AutoThreshold validation_threshold(
                       precision[i]});
   }
   return choose_min_confidence(photos);
+}
+
+// The new version's descriptor of each training photo, by the photo's hash.
+std::unordered_map<std::string, const std::vector<float>*> descriptors_by_hash(
+    const std::vector<const Item*>& photos, const KeyedDescriptors& descriptors) {
+  std::unordered_map<int64_t, const std::vector<float>*> by_key;
+  for (const auto& [key, d] : descriptors) by_key[key] = &d;
+  std::unordered_map<std::string, const std::vector<float>*> out;
+  for (const Item* photo : photos) out[photo->sha256] = by_key.at(photo->key);
+  return out;
 }
 
 }  // namespace
@@ -305,15 +311,12 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   // least as well as the frozen recipe's probe trained on the same training photos.
   std::unordered_map<std::string, int64_t> key_of;
   for (const Item* photo : photos) key_of[photo->sha256] = photo->key;
-  std::unordered_map<int64_t, const std::vector<float>*> by_key;
-  for (const auto& [key, d] : descriptors) by_key[key] = &d;
-  std::unordered_map<std::string, const std::vector<float>*> descriptor_of;
-  for (const auto& [sha, key] : key_of) descriptor_of[sha] = by_key.at(key);
   const auto frozen_accuracy =
       frozen_probe_accuracy(keyed(train, key_of), keyed(validation, key_of), classes);
   const bool activate =
       request.always_activate || !frozen_accuracy || result.val_accuracy >= *frozen_accuracy;
-  const AutoThreshold threshold = validation_threshold(train, validation, descriptor_of, classifier);
+  const AutoThreshold threshold =
+      validation_threshold(train, validation, descriptors_by_hash(photos, descriptors), classifier);
 
   version.info = {
       {"recipe", "head on mixed7 maps"},
