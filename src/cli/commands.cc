@@ -401,7 +401,7 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
     });
   });
 
-  auto* model = app.add_subcommand("model", "List model versions or switch the active one");
+  auto* model = app.add_subcommand("model", "List, switch or remove model versions");
   model->require_subcommand(1);
   model->add_subcommand("list", "List model versions with their training figures")->callback([&g] {
     run(g, [&] {
@@ -421,6 +421,20 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       Catalog catalog(catalog_options(g), false);
       catalog.use_version(*version);
       std::printf("active model version: %lld\n", static_cast<long long>(*version));
+      return 0;
+    });
+  });
+  auto* remove = model->add_subcommand(
+      "remove", "Delete an inactive trained version and its descriptors (the active one is refused)");
+  auto removed = std::make_shared<int64_t>(0);
+  remove->add_option("VERSION", *removed, "Version number from `lookalike model list`")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  remove->callback([&g, removed] {
+    run(g, [&] {
+      Catalog catalog(catalog_options(g), false);
+      catalog.remove_version(*removed);
+      std::printf("removed model version %lld\n", static_cast<long long>(*removed));
       return 0;
     });
   });

@@ -335,6 +335,15 @@ void Catalog::use_version(int64_t version) {
   refresh();
 }
 
+void Catalog::remove_version(int64_t version) {
+  store_->remove_model_version(version);
+  const std::string prefix = "v" + std::to_string(version) + "-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::path(options_.data_dir) / "index", ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
+  }
+}
+
 CatalogStats Catalog::stats() const {
   std::shared_lock lock(state_mutex_);
   CatalogStats s;

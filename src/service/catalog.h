@@ -158,6 +158,9 @@ class Catalog {
   HeadTrainingOutcome train_head(const HeadTrainingRequest& request);
   // Activates a stored version (0 = frozen recipe). Throws Error(kNotFound).
   void use_version(int64_t version);
+  // Deletes an inactive trained version, its descriptors and its index files. Throws
+  // Error(kNotFound) or Error(kConflict) (the active version).
+  void remove_version(int64_t version);
   std::vector<ModelVersion> versions() const { return store_->model_versions(); }
   double frozen_cv_accuracy() const;  // the frozen recipe's linear probe, 5-fold
   // The frozen recipe's linear probe trained on the `train` items only and scored on the

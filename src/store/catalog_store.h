@@ -110,6 +110,9 @@ class CatalogStore {
   virtual nlohmann::json evaluation(int64_t version) const = 0;
   // Throws Error(kNotFound) for a version that does not exist.
   virtual void set_active_version(int64_t version) = 0;
+  // Deletes a trained version and its descriptors (numbers are never reused). Throws
+  // Error(kNotFound) for a version that does not exist (or 0), Error(kConflict) for the active one.
+  virtual void remove_model_version(int64_t version) = 0;
 
   // Named binary values (trained PCA, classifier, settings), written atomically.
   virtual std::optional<std::string> get_blob(const std::string& name) const = 0;

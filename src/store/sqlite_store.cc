@@ -394,6 +394,27 @@ class SqliteStore final : public CatalogStore {
     tx.commit();
   }
 
+  void remove_model_version(int64_t version) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    Statement exists(db_, "SELECT 1 FROM model_versions WHERE version = ?");
+    exists.bind(1, version);
+    if (!exists.step())
+      throw Error(ErrorCode::kNotFound, "no trained model version " + std::to_string(version));
+    Statement active(db_, "SELECT value FROM meta WHERE key = 'active_version'");
+    if (active.step() && std::stoll(active.text(0)) == version) {
+      throw Error(ErrorCode::kConflict, "model version " + std::to_string(version) +
+                                            " is active; activate another one first (lookalike model use N)");
+    }
+    for (const char* sql : {"DELETE FROM version_descriptors WHERE version = ?",
+                            "DELETE FROM model_versions WHERE version = ?"}) {
+      Statement s(db_, sql);
+      s.bind(1, version);
+      s.step();
+    }
+    tx.commit();
+  }
+
   std::optional<std::string> get_blob(const std::string& name) const override {
     std::lock_guard lock(mutex_);
     Statement s(db_, "SELECT value FROM blobs WHERE name = ?");

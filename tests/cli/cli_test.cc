@@ -359,6 +359,27 @@ TEST_F(CliTest, KillDashNineOrCtrlCDuringTrainingKeepsThePreviousVersion) {
   EXPECT_NE(listed.out.find("*1"), std::string::npos) << listed.out;
   expect_failure({"--data", d, "model", "use", "7"}, "no model version 7");
   expect_failure({"--data", d, "model", "use", "-1"}, "VERSION");
+
+  // Pruning: the active version is refused; an inactive one goes with its index files.
+  expect_failure({"--data", d, "model", "remove", "1"}, "model version 1 is active");
+  expect_failure({"--data", d, "model", "remove", "0"}, "VERSION");
+  expect_failure({"--data", d, "model", "remove", "7"}, "no trained model version 7");
+  const auto v2_index = [&d] {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(fs::path(d) / "index"))
+      n += e.path().filename().string().rfind("v2-", 0) == 0;
+    return n;
+  };
+  ASSERT_EQ(run_lookalike({"--data", d, "model", "use", "2"}).status, 0);
+  ASSERT_EQ(run_lookalike({"--data", d, "search", a_photo().string(), "--json"}).status, 0);  // v2's index
+  EXPECT_GT(v2_index(), 0u);
+  ASSERT_EQ(run_lookalike({"--data", d, "model", "use", "1"}).status, 0);
+  const auto pruned = run_lookalike({"--data", d, "model", "remove", "2"});
+  EXPECT_EQ(pruned.status, 0) << pruned.err;
+  EXPECT_EQ(v2_index(), 0u);
+  const auto remaining = run_lookalike({"--data", d, "info", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(remaining.out)["versions"].size(), 1u);
+  expect_failure({"--data", d, "model", "use", "2"}, "no model version 2");
 }
 
 }  // namespace

@@ -157,6 +157,25 @@ TEST_F(SqliteStoreTest, ModelVersionsAreStoredActivatedAndRolledBack) {
   EXPECT_THROW(store->set_active_version(7), Error);
   EXPECT_EQ(store->active_version(), 0);
 
+  // Removal: never the active version, never an unknown one; numbers are not reused.
+  const int64_t two = store->add_model_version(v, {{keys[0], {0.f, 1.f}}}, /*activate=*/true);
+  EXPECT_EQ(two, 2);
+  try {
+    store->remove_model_version(2);
+    ADD_FAILURE() << "the active version must not be removable";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kConflict);
+  }
+  EXPECT_THROW(store->remove_model_version(0), Error);
+  EXPECT_THROW(store->remove_model_version(9), Error);
+  store->set_active_version(0);
+  store->remove_model_version(2);
+  EXPECT_FALSE(store->model_version(2));
+  EXPECT_TRUE(store->descriptor(2, keys[0]).empty());
+  EXPECT_EQ(store->model_versions().size(), 1u);
+  EXPECT_EQ(store->add_model_version(v, {}, /*activate=*/false), 3);
+  store->remove_model_version(3);
+
   // Removing an item removes its descriptors of every version.
   ASSERT_TRUE(store->remove("a"));
   size_t rows = 0;
