@@ -44,6 +44,16 @@ std::string index_file(const std::string& data_dir, int64_t version, int64_t rev
       .string();
 }
 
+// Deletes the index files of `version`, all revisions but `keep` (empty: all of them).
+void remove_index_files(const std::string& data_dir, int64_t version, const fs::path& keep = {}) {
+  const std::string prefix = "v" + std::to_string(version) + "-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "index", ec)) {
+    if (entry.path() != keep && entry.path().filename().string().rfind(prefix, 0) == 0)
+      fs::remove(entry.path(), ec);
+  }
+}
+
 // Thrown inside a query or an add when the active version changed between embedding and
 // searching (or storing); the work is done again against the new version.
 struct VersionChanged {};
@@ -253,11 +263,7 @@ void Catalog::load_index(State& state, bool allow_rebuild) {
   state.index->add(keys.size(), keys.data(), projected.data());
   write_file_atomic(file, state.index->serialize());
   // Index files of this version at older revisions are stale; other versions' stay for rollback.
-  const std::string prefix = "v" + std::to_string(state.version) + "-";
-  for (const auto& entry : fs::directory_iterator(fs::path(options_.data_dir) / "index")) {
-    const std::string name = entry.path().filename().string();
-    if (entry.path() != fs::path(file) && name.rfind(prefix, 0) == 0) fs::remove(entry.path());
-  }
+  remove_index_files(options_.data_dir, state.version, file);
   spdlog::info("rebuilt the vector index of version {} ({} items) in {:.0f} ms", state.version, keys.size(),
                ms_since(started));
 }
@@ -297,28 +303,32 @@ std::optional<double> Catalog::frozen_probe_accuracy(const std::vector<LabelledK
   if (!pca_blob || train.empty() || validation.empty()) return std::nullopt;
   // PCA-whitening was learned without labels on every item: no validation label leaks from it.
   const auto pca = PcaWhitening::deserialize(*pca_blob);
-  const auto project = [&](const std::vector<LabelledKey>& photos, std::vector<int>& labels) {
-    std::vector<float> raw;
-    for (const auto& p : photos) {
-      const auto d = store_->descriptor(0, p.key);
-      if (d.size() != pca.input_dimension()) continue;  // an item without a frozen descriptor
-      raw.insert(raw.end(), d.begin(), d.end());
-      labels.push_back(p.label);
-    }
-    return pca.apply(labels.size(), raw.data());
-  };
-  std::vector<int> train_labels, validation_labels;
-  const auto x = project(train, train_labels);
-  const auto v = project(validation, validation_labels);
-  if (train_labels.empty() || validation_labels.empty()) return std::nullopt;
+  // One pass over the frozen descriptors (a row-by-row lookup costs a statement per photo).
+  std::unordered_map<int64_t, std::pair<bool, int>> wanted;  // key -> {validation?, label}
+  for (const auto& p : train) wanted[p.key] = {false, p.label};
+  for (const auto& p : validation) wanted[p.key] = {true, p.label};
+  struct Photos {
+    std::vector<float> raw;  // n x pca.input_dimension()
+    std::vector<int> labels;
+  } training, validating;
+  store_->for_each_descriptor(0, [&](int64_t key, const float* d, size_t n) {
+    const auto it = wanted.find(key);
+    if (it == wanted.end() || n != pca.input_dimension()) return;
+    Photos& photos = it->second.first ? validating : training;
+    photos.raw.insert(photos.raw.end(), d, d + n);
+    photos.labels.push_back(it->second.second);
+  });
+  if (training.labels.empty() || validating.labels.empty()) return std::nullopt;
+  const auto x = pca.apply(training.labels.size(), training.raw.data());
+  const auto v = pca.apply(validating.labels.size(), validating.raw.data());
   const size_t d = pca.output_dimension();
-  const auto probe = SoftmaxClassifier::train(train_labels.size(), d, x.data(), train_labels, classes);
+  const auto probe = SoftmaxClassifier::train(training.labels.size(), d, x.data(), training.labels, classes);
   size_t correct = 0;
-  for (size_t i = 0; i < validation_labels.size(); ++i) {
+  for (size_t i = 0; i < validating.labels.size(); ++i) {
     const auto p = probe.predict(v.data() + i * d);
-    correct += std::max_element(p.begin(), p.end()) - p.begin() == validation_labels[i];
+    correct += std::max_element(p.begin(), p.end()) - p.begin() == validating.labels[i];
   }
-  return static_cast<double>(correct) / static_cast<double>(validation_labels.size());
+  return static_cast<double>(correct) / static_cast<double>(validating.labels.size());
 }
 
 void Catalog::record_evaluation(const nlohmann::json& figures) {
@@ -337,11 +347,7 @@ void Catalog::use_version(int64_t version) {
 
 void Catalog::remove_version(int64_t version) {
   store_->remove_model_version(version);
-  const std::string prefix = "v" + std::to_string(version) + "-";
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(fs::path(options_.data_dir) / "index", ec)) {
-    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
-  }
+  remove_index_files(options_.data_dir, version);
 }
 
 CatalogStats Catalog::stats() const {

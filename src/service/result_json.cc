@@ -88,7 +88,7 @@ nlohmann::json versions_json(const Catalog& catalog) {
           "frozen_validation_accuracy", "auto_min_confidence", "seed", "seconds"}) {
       if (v.info.contains(key)) entry[key] = v.info[key];
     }
-    entry["evaluation"] = catalog.evaluation(v.version);
+    entry["evaluation"] = v.info.value("evaluation", nlohmann::json());  // the store keeps it in info
     versions.push_back(std::move(entry));
   }
   return {{"active", active}, {"versions", versions}};
