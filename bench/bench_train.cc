@@ -1,7 +1,9 @@
 // Training benchmark: one new head version trained on an imported catalog, exactly as
 // `lookalike train --head-only` does it, feature-map extraction included; then the query cost
-// of the frozen recipe and of the new version, with and without flip averaging.
+// of the frozen recipe and of the new version (head alone and blended with the frozen probe),
+// with and without flip averaging.
 //   bench_train --data DIR [--cold flips|all|none] [--epochs N] [--seed N] [--queries N]
+//   bench_train --data DIR --search-only VERSION [--queries N]   (latencies only)
 // --cold removes cached maps first: `flips` (default) leaves the originals an import keeps, so
 // the run extracts what a real `train` after an import extracts; `all` extracts everything.
 // Prints one line per figure and a final JSON object.
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -51,12 +54,13 @@ double median(std::vector<double> v) {
 }
 
 // Median search latency over the first `n` catalog photos, for one version and flip setting.
-double search_ms(const std::string& data_dir, int64_t version, bool flip, const std::vector<Item>& items,
-                 size_t n) {
+double search_ms(const std::string& data_dir, int64_t version, bool flip, bool blend,
+                 const std::vector<Item>& items, size_t n) {
   CatalogOptions options;
   options.data_dir = data_dir;
   options.pinned_version = version;
   options.flip_queries = flip;
+  options.blend_frozen = blend;
   Catalog catalog(options, false);
   QueryOptions query;
   query.k = 12;
@@ -67,6 +71,24 @@ double search_ms(const std::string& data_dir, int64_t version, bool flip, const 
     if (i > 0) ms.push_back(r.timings.total_ms);  // the first one pays for loading the networks
   }
   return median(ms);
+}
+
+// Median search latencies of the frozen recipe and of `version`: its head alone, blended with the
+// frozen probe (the whole CNN runs), and both with flip averaging; ratios to the frozen recipe.
+nlohmann::json search_latencies(const std::string& data_dir, int64_t version, const std::vector<Item>& all,
+                                size_t queries) {
+  const double frozen = search_ms(data_dir, 0, false, false, all, queries);
+  nlohmann::json out = {{"frozen", frozen}};
+  std::printf("search median: frozen %.1f ms", frozen);
+  for (const auto& [name, flip, blend] :
+       {std::tuple{"head", false, false}, std::tuple{"blended", false, true},
+        std::tuple{"head_flip_averaged", true, false}, std::tuple{"blended_flip_averaged", true, true}}) {
+    const double ms = search_ms(data_dir, version, flip, blend, all, queries);
+    out[name] = ms;
+    std::printf(", version %lld %s %.1f ms (%.2fx)", static_cast<long long>(version), name, ms, ms / frozen);
+  }
+  std::printf("\n");
+  return out;
 }
 
 }  // namespace
@@ -83,7 +105,17 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", request.head.max_epochs, "Most epochs");
   app.add_option("--seed", request.head.seed, "Seed");
   app.add_option("--queries", queries, "Searches per latency figure");
+  int64_t search_only = 0;
+  app.add_option("--search-only", search_only,
+                 "Train nothing: time the searches of this stored version against the frozen recipe");
   CLI11_PARSE(app, argc, argv);
+  if (search_only > 0) {
+    CatalogOptions options;
+    options.data_dir = data_dir;
+    const auto all = Catalog(options, false).store().all_items();
+    std::printf("%s\n", search_latencies(data_dir, search_only, all, queries).dump().c_str());
+    return 0;
+  }
 
   const size_t removed = drop_cached_maps(data_dir, cold);
   std::printf("removed %zu cached maps (--cold %s)\n", removed, cold.c_str());
@@ -115,20 +147,12 @@ int main(int argc, char** argv) {
   std::printf("descriptors: %.1f s\n", info["descriptor_seconds"].get<double>());
   std::printf("total: %.1f s (%.1f min), peak RSS %.0f MB\n", total, total / 60, peak_rss_mb());
 
-  const auto all = catalog.store().all_items();
-  const double frozen = search_ms(data_dir, 0, false, all, queries);
-  const double head = search_ms(data_dir, outcome.version, false, all, queries);
-  const double head_flip = search_ms(data_dir, outcome.version, true, all, queries);
-  std::printf(
-      "search median: frozen %.1f ms, version %lld %.1f ms (%.2fx), with flip averaging %.1f ms (%.2fx)\n",
-      frozen, static_cast<long long>(outcome.version), head, head / frozen, head_flip, head_flip / frozen);
-  nlohmann::json out = {
-      {"items", items},
-      {"cold", cold},
-      {"total_seconds", total},
-      {"peak_rss_mb", peak_rss_mb()},
-      {"training", info},
-      {"search_median_ms", {{"frozen", frozen}, {"head", head}, {"head_flip_averaged", head_flip}}}};
+  std::printf("frozen probe blended in at weight %.2f: validation accuracy %.3f\n",
+              info["frozen_blend_weight"].get<double>(), info["blended_validation_accuracy"].get<double>());
+  const auto latencies = search_latencies(data_dir, outcome.version, catalog.store().all_items(), queries);
+  nlohmann::json out = {{"items", items},         {"cold", cold},
+                        {"total_seconds", total}, {"peak_rss_mb", peak_rss_mb()},
+                        {"training", info},       {"search_median_ms", latencies}};
   out["training"].erase("epochs");
   std::printf("%s\n", out.dump().c_str());
   return 0;

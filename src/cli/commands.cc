@@ -118,6 +118,29 @@ struct HeadArgs {
                     "Photos per category whose feature maps are cached and trained on")
         ->check(CLI::Range(2, 10000000))
         ->capture_default_str();
+    cmd->add_option("--frozen-blend", request.frozen_blend_weight,
+                    "Weight of the frozen probe in the new version's predictions, 0 = the head alone "
+                    "(default: chosen on the validation photos)")
+        ->check(CLI::Range(0.0, 0.95));
+  }
+};
+
+// How queries are embedded and classified (CatalogOptions); shared by search, eval and serve.
+struct QueryModelArgs {
+  bool flip = true;
+  bool head_alone = false;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_flag("--flip-queries,!--no-flip-queries", flip,
+                  "Embed each query photo with its mirror image too, averaged (default on): better "
+                  "categories for 2x CNN time");
+    cmd->add_flag("--no-frozen-blend", head_alone,
+                  "Predict categories with a trained version's head alone: queries run the CNN only up "
+                  "to mixed7 (faster), without the frozen probe's blend (less accurate)");
+  }
+  void apply(CatalogOptions& options) const {
+    options.flip_queries = flip;
+    options.blend_frozen = !head_alone;
   }
 };
 
@@ -178,7 +201,7 @@ int train_head_version(Catalog& catalog, HeadArgs& args) {
 nlohmann::json headline(const nlohmann::json& r, bool flip) {
   nlohmann::json h = nlohmann::json::object();
   for (const char* key : {"mode", "queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12",
-                          "duplicates_first", "ms_per_query"}) {
+                          "duplicates_first", "ms_per_query", "frozen_blend_weight"}) {
     if (r.contains(key)) h[key] = r[key];
   }
   h["flip_queries"] = flip;
@@ -189,9 +212,10 @@ std::string evaluation_line(const nlohmann::json& e) {
   if (!e.is_object() || !e.contains("p_at_10")) return {};
   char line[256];
   std::snprintf(line, sizeof line,
-                "\n       eval (%s, %zu queries%s): accuracy %.3f, p@10 %.3f, category precision@12 %.3f",
+                "\n       eval (%s, %zu queries%s%s): accuracy %.3f, p@10 %.3f, category precision@12 %.3f",
                 e.value("mode", std::string()).c_str(), e.value("queries", size_t{0}),
-                e.value("flip_queries", false) ? ", flip-averaged" : "", e.value("accuracy", 0.0),
+                e.value("flip_queries", false) ? ", flip-averaged" : "",
+                e.value("frozen_blend_weight", 0.0) > 0 ? ", probe blended" : "", e.value("accuracy", 0.0),
                 e.value("p_at_10", 0.0), e.value("category_precision_at_12", 0.0));
   return line;
 }
@@ -206,18 +230,24 @@ void print_versions(const Catalog& catalog) {
     const auto& i = v.info;
     std::string judged;
     if (i.contains("frozen_validation_accuracy") && i["frozen_validation_accuracy"].is_number()) {
-      char text[128];
+      char text[160];
       std::snprintf(text, sizeof text, " (frozen probe %.3f on the same photos)",
                     i["frozen_validation_accuracy"].get<double>());
       judged = text;
     }
+    if (i.value("frozen_blend_weight", 0.0) > 0) {
+      char text[160];
+      std::snprintf(text, sizeof text, ", %.3f blended with the probe at weight %.2f",
+                    i.value("blended_validation_accuracy", 0.0), i.value("frozen_blend_weight", 0.0));
+      judged += text;
+    }
     std::printf(
-        "  %s%lld  %s: %zu categories, validation accuracy %.3f%s at epoch %d, auto threshold %.2f, %zu "
+        "  %s%lld  %s: %zu categories, validation accuracy %.3f at epoch %d%s, auto threshold %.2f, %zu "
         "training photos, %.0f s%s\n",
         v.version == stats.model_version ? "*" : " ", static_cast<long long>(v.version),
         i.value("recipe", std::string("trained head")).c_str(),
         i.value("classes", nlohmann::json::array()).size(), i.value("validation_accuracy", 0.0),
-        judged.c_str(), i.value("best_epoch", 0), i.value("auto_min_confidence", 0.5),
+        i.value("best_epoch", 0), judged.c_str(), i.value("auto_min_confidence", 0.5),
         i.value("train_photos", size_t{0}), i.value("seconds", 0.0),
         evaluation_line(i.value("evaluation", nlohmann::json())).c_str());
   }
@@ -298,16 +328,20 @@ void add_search(CLI::App& app, const GlobalOptions& g) {
     size_t k = 12;
     std::string category = "auto";
     bool json = false;
+    QueryModelArgs model;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("IMAGE", a->image, "Photo to search with (JPEG, PNG, WebP, GIF)")->required();
+  a->model.add_to(cmd);
   cmd->add_option("-k,--k", a->k, "Number of results")->check(CLI::Range(1, 500))->capture_default_str();
   cmd->add_option("--category", a->category, "auto (predict and search inside it), all, or a category name")
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print JSON");
   cmd->callback([&g, a] {
     run(g, [&] {
-      Catalog catalog(catalog_options(g), false);
+      CatalogOptions options = catalog_options(g);
+      a->model.apply(options);
+      Catalog catalog(options, false);
       const std::string bytes = read_file(a->image, catalog.options().max_image_bytes);
       const auto result = catalog.search_image(bytes, query_options_from(a->k, a->category));
       if (a->json) {
@@ -326,10 +360,10 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
     std::string queries;
     size_t limit = 0;
     bool json = false;
-    bool flip = false;
+    QueryModelArgs model;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_flag("--flip-queries", a->flip, "Embed each query with its mirror image too (averaged)");
+  a->model.add_to(cmd);
   cmd->add_option("--queries", a->queries,
                   "Folder of category sub-folders used as queries (default: leave-one-out)");
   cmd->add_option("--limit", a->limit, "Evaluate at most this many queries");
@@ -337,7 +371,7 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
   cmd->callback([&g, a] {
     run(g, [&] {
       CatalogOptions eval_options = catalog_options(g);
-      eval_options.flip_queries = a->flip;
+      a->model.apply(eval_options);
       Catalog catalog(eval_options, false);
       const int64_t version = catalog.stats().model_version;
       auto bar = std::make_unique<ProgressBar>("eval version " + std::to_string(version));
@@ -352,7 +386,8 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       auto result = evaluate(catalog, options);
       bar->finish();
       result["model_version"] = version;
-      catalog.record_evaluation(headline(result, a->flip));
+      result["frozen_blend_weight"] = catalog.stats().frozen_blend_weight;
+      catalog.record_evaluation(headline(result, a->model.flip));
       if (version != 0) {
         // The frozen recipe, scored on the same queries in the same run, as the baseline.
         CatalogOptions frozen = eval_options;
@@ -362,7 +397,7 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
         started = std::chrono::steady_clock::now();
         result["frozen_baseline"] = evaluate(baseline, options);
         bar->finish();
-        baseline.record_evaluation(headline(result["frozen_baseline"], a->flip));
+        baseline.record_evaluation(headline(result["frozen_baseline"], a->model.flip));
       }
       std::cout << result.dump(a->json ? -1 : 2) << "\n";
       return 0;
@@ -579,21 +614,20 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
                   "Host that search requests may name in image_url (repeatable; none = image_url off)");
   cmd->add_flag("--fetch-allow-private", o->fetch_allow_private,
                 "Let image_url reach private, loopback and link-local addresses");
-  cmd->add_flag(
-      "--flip-queries", o->flip_queries,
-      "Embed each query photo with its mirror image too (averaged): better categories, 2x CNN time");
+  auto model = std::make_shared<QueryModelArgs>();
+  model->add_to(cmd);
   auto* min_confidence =
       cmd->add_option("--min-confidence", o->min_confidence,
                       "auto mode falls back to all categories below this (default: the active model "
                       "version's own, chosen on its validation photos; 0.5 for the frozen recipe)")
           ->check(CLI::Range(0.0, 1.0));
-  cmd->callback([&g, o, min_confidence] {
+  cmd->callback([&g, o, model, min_confidence] {
     run(g, [&] {
       CatalogOptions options = catalog_options(g);
       options.inference_slots = o->inference_slots;
       options.max_image_bytes = o->max_upload_mb << 20;
       if (min_confidence->count() > 0) options.min_confidence = static_cast<float>(o->min_confidence);
-      options.flip_queries = o->flip_queries;
+      model->apply(options);
       return serve(options, *o);
     });
   });

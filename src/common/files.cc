@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -50,7 +51,10 @@ std::string read_file(const std::string& path, size_t max_bytes) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes, Durability durability) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  // Unique per process and per call: two threads of one process may write the same path at once
+  // (two state rebuilds of the same revision), and must not share a temporary file.
+  static std::atomic<uint64_t> next_tmp{0};
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(next_tmp++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(ErrorCode::kInternal, "cannot create " + tmp + ": " + std::strerror(errno));
   size_t written = 0;

@@ -225,20 +225,25 @@ json openapi_document() {
       {"responses", {{"200", response("Categories", {{"type", "object"}})}}}};
   paths["/api/v1/stats"]["get"] = {{"summary", "Catalog size and training figures"},
                                    {"responses", {{"200", response("Stats", {{"type", "object"}})}}}};
-  const json versions_schema{{"type", "object"},
-                             {"properties",
-                              {{"active", {{"type", "integer"}}},
-                               {"versions",
-                                {{"type", "array"},
-                                 {"items",
-                                  {{"type", "object"},
-                                   {"properties",
-                                    {{"version", {{"type", "integer"}}},
-                                     {"active", {{"type", "boolean"}}},
-                                     {"validation_accuracy", {{"type", "number"}}},
-                                     {"frozen_validation_accuracy", {{"type", "number"}, {"nullable", true}}},
-                                     {"auto_min_confidence", {{"type", "number"}}},
-                                     {"evaluation", {{"type", "object"}, {"nullable", true}}}}}}}}}}}};
+  const json versions_schema{
+      {"type", "object"},
+      {"properties",
+       {{"active", {{"type", "integer"}}},
+        {"versions",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"version", {{"type", "integer"}}},
+              {"active", {{"type", "boolean"}}},
+              {"validation_accuracy", {{"type", "number"}}},
+              {"frozen_validation_accuracy", {{"type", "number"}, {"nullable", true}}},
+              {"frozen_blend_weight",
+               {{"type", "number"},
+                {"description", "weight of the frozen probe blended into the head's predictions"}}},
+              {"blended_validation_accuracy", {{"type", "number"}}},
+              {"auto_min_confidence", {{"type", "number"}}},
+              {"evaluation", {{"type", "object"}, {"nullable", true}}}}}}}}}}}};
   paths["/api/v1/models"]["get"] = {
       {"summary", "Model versions (0 = frozen recipe) with their validation and evaluation figures"},
       {"responses", {{"200", response("Versions", versions_schema)}}}};

@@ -19,7 +19,6 @@ struct ServerOptions {
   std::string admin_token_file;  // else $LOOKALIKE_ADMIN_TOKEN; neither = write endpoints off
   std::vector<std::string> cors_origins;
   double min_confidence = 0.5;
-  bool flip_queries = false;  // embed each query with its mirror image too (see CatalogOptions)
   std::vector<std::string> fetch_allow_hosts;  // hosts `image_url` may name; none = image_url off
   bool fetch_allow_private = false;            // let image_url reach private/loopback addresses
 };

@@ -13,6 +13,7 @@
 #include "index/pca_whitening.h"
 #include "index/vector_index.h"
 #include "model/softmax_classifier.h"
+#include "service/head_validation.h"
 
 #ifndef LOOKALIKE_DEFAULT_MODEL_DIR
 #define LOOKALIKE_DEFAULT_MODEL_DIR "models"
@@ -44,12 +45,15 @@ std::string index_file(const std::string& data_dir, int64_t version, int64_t rev
       .string();
 }
 
-// Deletes the index files of `version`, all revisions but `keep` (empty: all of them).
+// Deletes the index files of `version`, all revisions but `keep` (empty: all of them). Files
+// being written (write_file_atomic's temporaries, "....faiss.tmp-PID-N") are left alone: another
+// thread may be about to rename one into place.
 void remove_index_files(const std::string& data_dir, int64_t version, const fs::path& keep = {}) {
   const std::string prefix = "v" + std::to_string(version) + "-";
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "index", ec)) {
-    if (entry.path() != keep && entry.path().filename().string().rfind(prefix, 0) == 0)
+    const std::string name = entry.path().filename().string();
+    if (entry.path() != keep && name.rfind(prefix, 0) == 0 && entry.path().extension() == ".faiss")
       fs::remove(entry.path(), ec);
   }
 }
@@ -111,8 +115,18 @@ struct Catalog::State {
   std::unordered_map<std::string, int64_t> keys_by_id;
   int64_t revision = 0;
   float min_confidence = kDefaultMinConfidence;  // `auto`'s threshold unless a caller sets one
+  // A trained version whose predictions blend in the frozen recipe's probe: its queries run the
+  // whole CNN once, for the probe's GeM descriptor and the head's mixed7 maps.
+  struct FrozenBlend {
+    PcaWhitening pca;
+    SoftmaxClassifier probe;
+    float weight = 0;
+    std::vector<size_t> column;  // the probe's class of each head class
+  };
+  std::optional<FrozenBlend> blend;
 
   bool trained() const { return version != 0 || pca.has_value(); }
+  Prediction predict(const QueryEmbedding& query, const std::vector<float>& projected) const;
   std::vector<float> project(const std::vector<float>& raw) const {
     if (pca) return pca->apply(1, raw.data());
     std::vector<float> v = raw;
@@ -129,11 +143,6 @@ struct Catalog::State {
                                       const std::vector<float>& projected) const {
     return version != 0 ? raw : projected;
   }
-};
-
-struct Catalog::Embedding {
-  int64_t version = 0;
-  std::vector<float> raw;
 };
 
 Catalog::Catalog(CatalogOptions options, bool load_model) : options_(std::move(options)) {
@@ -232,6 +241,29 @@ void Catalog::load_trained(State& state, const ModelVersion& version) {
   state.descriptor_dimension = state.classifier.dimension();
   state.training = version.info;
   state.min_confidence = version.info.value("auto_min_confidence", kDefaultMinConfidence);
+  load_blend(state, version.info.value("frozen_blend_weight", 0.0f));
+}
+
+// The blend uses the frozen recipe as it is stored now: `train` relearns it before each new
+// version, and a later frozen-only `train --no-head` keeps the same recipe on more photos.
+void Catalog::load_blend(State& state, float weight) {
+  if (weight <= 0 || !options_.blend_frozen) return;
+  const auto pca = store_->get_blob(kPcaBlob);
+  const auto probe = store_->get_blob(kClassifierBlob);
+  if (!pca || !probe) return;
+  State::FrozenBlend blend{
+      PcaWhitening::deserialize(*pca), SoftmaxClassifier::deserialize(*probe), weight, {}};
+  const auto& probe_classes = blend.probe.classes();
+  for (const auto& name : state.classifier.classes()) {
+    const auto it = std::find(probe_classes.begin(), probe_classes.end(), name);
+    if (it == probe_classes.end()) {
+      spdlog::warn("model version {}: the frozen probe lacks category '{}'; predicting with the head alone",
+                   state.version, name);
+      return;
+    }
+    blend.column.push_back(static_cast<size_t>(it - probe_classes.begin()));
+  }
+  state.blend = std::move(blend);
 }
 
 void Catalog::load_index(State& state, bool allow_rebuild) {
@@ -296,39 +328,52 @@ double Catalog::frozen_cv_accuracy() const {
   return doc.is_object() ? doc.value("classifier_cv_accuracy", 0.0) : 0.0;
 }
 
-std::optional<double> Catalog::frozen_probe_accuracy(const std::vector<LabelledKey>& train,
-                                                     const std::vector<LabelledKey>& validation,
-                                                     const std::vector<std::string>& classes) const {
+std::optional<Catalog::FrozenProbeValidation> Catalog::frozen_probe_validation(
+    const std::vector<LabelledKey>& train, const std::vector<LabelledKey>& validation,
+    const std::vector<std::string>& classes) const {
   const auto pca_blob = store_->get_blob(kPcaBlob);
   if (!pca_blob || train.empty() || validation.empty()) return std::nullopt;
   // PCA-whitening was learned without labels on every item: no validation label leaks from it.
   const auto pca = PcaWhitening::deserialize(*pca_blob);
   // One pass over the frozen descriptors (a row-by-row lookup costs a statement per photo).
-  std::unordered_map<int64_t, std::pair<bool, int>> wanted;  // key -> {validation?, label}
-  for (const auto& p : train) wanted[p.key] = {false, p.label};
-  for (const auto& p : validation) wanted[p.key] = {true, p.label};
-  struct Photos {
-    std::vector<float> raw;  // n x pca.input_dimension()
-    std::vector<int> labels;
-  } training, validating;
+  std::unordered_map<int64_t, std::pair<bool, size_t>> wanted;  // key -> {validation?, index}
+  for (size_t i = 0; i < train.size(); ++i) wanted[train[i].key] = {false, i};
+  for (size_t i = 0; i < validation.size(); ++i) wanted[validation[i].key] = {true, i};
+  const size_t d_in = pca.input_dimension();
+  std::vector<float> training_raw, validation_raw(validation.size() * d_in);
+  std::vector<int> training_labels;
+  std::vector<bool> found(validation.size(), false);
   store_->for_each_descriptor(0, [&](int64_t key, const float* d, size_t n) {
     const auto it = wanted.find(key);
-    if (it == wanted.end() || n != pca.input_dimension()) return;
-    Photos& photos = it->second.first ? validating : training;
-    photos.raw.insert(photos.raw.end(), d, d + n);
-    photos.labels.push_back(it->second.second);
+    if (it == wanted.end() || n != d_in) return;
+    const auto [is_validation, index] = it->second;
+    if (is_validation) {
+      std::copy(d, d + n, validation_raw.begin() + static_cast<std::ptrdiff_t>(index * d_in));
+      found[index] = true;
+    } else {
+      training_raw.insert(training_raw.end(), d, d + n);
+      training_labels.push_back(train[index].label);
+    }
   });
-  if (training.labels.empty() || validating.labels.empty()) return std::nullopt;
-  const auto x = pca.apply(training.labels.size(), training.raw.data());
-  const auto v = pca.apply(validating.labels.size(), validating.raw.data());
+  if (training_labels.empty() || std::find(found.begin(), found.end(), false) != found.end())
+    return std::nullopt;
+  const auto x = pca.apply(training_labels.size(), training_raw.data());
+  const auto v = pca.apply(validation.size(), validation_raw.data());
   const size_t d = pca.output_dimension();
-  const auto probe = SoftmaxClassifier::train(training.labels.size(), d, x.data(), training.labels, classes);
+  auto probe = SoftmaxClassifier::train(training_labels.size(), d, x.data(), training_labels, classes);
+  // The served probe's temperature (fitted by cross-validation at `train`): blend weights are
+  // chosen on these probabilities, so they must be as sharp as the ones served.
+  if (auto served = store_->get_blob(kClassifierBlob))
+    probe.set_temperature(SoftmaxClassifier::deserialize(*served).temperature());
+  FrozenProbeValidation out;
   size_t correct = 0;
-  for (size_t i = 0; i < validating.labels.size(); ++i) {
-    const auto p = probe.predict(v.data() + i * d);
-    correct += std::max_element(p.begin(), p.end()) - p.begin() == validating.labels[i];
+  for (size_t i = 0; i < validation.size(); ++i) {
+    out.probabilities.push_back(probe.predict(v.data() + i * d));
+    const auto& p = out.probabilities.back();
+    correct += std::max_element(p.begin(), p.end()) - p.begin() == validation[i].label;
   }
-  return static_cast<double>(correct) / static_cast<double>(validating.labels.size());
+  out.accuracy = static_cast<double>(correct) / static_cast<double>(validation.size());
+  return out;
 }
 
 void Catalog::record_evaluation(const nlohmann::json& figures) {
@@ -365,6 +410,7 @@ CatalogStats Catalog::stats() const {
   s.model_id = store_->get_blob(kModelIdBlob).value_or("");
   s.revision = state_->revision;
   s.model_version = state_->version;
+  s.frozen_blend_weight = state_->blend ? state_->blend->weight : 0.0f;
   return s;
 }
 
@@ -385,11 +431,9 @@ std::string Catalog::image_file(const Item& item) const {
 
 namespace {
 
-Prediction predict(const SoftmaxClassifier& classifier, const std::vector<float>& projected) {
+Prediction prediction_of(const std::vector<std::string>& classes, const std::vector<float>& probs) {
   Prediction p;
-  if (classifier.empty()) return p;
-  const auto probs = classifier.predict(projected.data());
-  for (size_t i = 0; i < probs.size(); ++i) p.probabilities.emplace_back(classifier.classes()[i], probs[i]);
+  for (size_t i = 0; i < probs.size(); ++i) p.probabilities.emplace_back(classes[i], probs[i]);
   std::sort(p.probabilities.begin(), p.probabilities.end(),
             [](auto& a, auto& b) { return a.second > b.second; });
   p.category = p.probabilities.front().first;
@@ -408,13 +452,15 @@ cv::Mat crop_image(const cv::Mat& rgb, const cv::Rect& crop) {
 
 }  // namespace
 
-Catalog::Embedding Catalog::embed_query(const cv::Mat& rgb) {
-  Embedding e;
+QueryEmbedding Catalog::embed_query(const cv::Mat& rgb) {
+  QueryEmbedding e;
   std::shared_ptr<HeadPool> heads;
+  bool blend = false;
   {
     std::shared_lock lock(state_mutex_);
     e.version = state_->version;
     heads = state_->heads;
+    blend = state_->blend.has_value();
   }
   // Mirrored twin first in the batch when flip averaging is on; rows are averaged below.
   std::vector<cv::Mat> images{rgb};
@@ -422,19 +468,21 @@ Catalog::Embedding Catalog::embed_query(const cv::Mat& rgb) {
     images.emplace_back();
     cv::flip(rgb, images.back(), 1);
   }
-  cv::Mat descriptor;
-  if (heads) {
-    cv::Mat maps;
-    {
-      auto trunk = extractors().lease();
-      maps = trunk->extract(images, false);
-    }
-    descriptor = heads->lease()->forward(maps).gem;
-  } else {
-    descriptor = embedders().lease()->embed(images);
+  const auto mean_row = [](cv::Mat rows) {
+    if (rows.rows > 1) cv::reduce(rows, rows, 0, cv::REDUCE_AVG);
+    return std::vector<float>(rows.ptr<float>(0), rows.ptr<float>(0) + rows.cols);
+  };
+  if (!heads) {
+    e.raw = mean_row(embedders().lease()->embed(images));
+    return e;
   }
-  if (descriptor.rows > 1) cv::reduce(descriptor, descriptor, 0, cv::REDUCE_AVG);
-  e.raw.assign(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols);
+  cv::Mat maps;
+  if (blend) {
+    e.frozen = mean_row(embedders().lease()->embed_keeping(images, kHeadInputBlock, &maps));
+  } else {
+    maps = extractors().lease()->extract(images, false);
+  }
+  e.raw = mean_row(heads->lease()->forward(maps).gem);
   return e;
 }
 
@@ -446,19 +494,18 @@ QueryResult Catalog::search_image(std::string_view image_bytes, const QueryOptio
   timings.decode_ms = ms_since(started);
   return with_version_retries([&] {
     const auto model_started = Clock::now();
-    const Embedding e = embed_query(decoded.rgb);
+    const QueryEmbedding e = embed_query(decoded.rgb);
     timings.model_ms = ms_since(model_started);
-    return run_query(e.raw, e.version, options, std::nullopt, timings, started);
+    return run_query(e, options, std::nullopt, timings, started);
   });
 }
 
-QueryResult Catalog::search_descriptor(const std::vector<float>& raw, int64_t version,
-                                       const QueryOptions& options) {
+QueryResult Catalog::search_embedding(const QueryEmbedding& embedding, const QueryOptions& options) {
   try {
-    return run_query(raw, version, options, std::nullopt, Timings{}, Clock::now());
+    return run_query(embedding, options, std::nullopt, Timings{}, Clock::now());
   } catch (const VersionChanged&) {
-    throw Error(ErrorCode::kConflict, "the descriptor is of model version " + std::to_string(version) +
-                                          ", which is no longer active");
+    throw Error(ErrorCode::kConflict, "the embedding is of model version " +
+                                          std::to_string(embedding.version) + ", which is no longer active");
   }
 }
 
@@ -468,14 +515,18 @@ QueryResult Catalog::similar(const std::string& id, const QueryOptions& options)
   widened.k = options.k + 1;  // the item itself is dropped below
   return with_version_retries([&] {
     std::optional<int64_t> key;
-    int64_t version = 0;
+    QueryEmbedding e;
+    bool blend = false;
     {
       std::shared_lock lock(state_mutex_);
-      version = state_->version;
+      e.version = state_->version;
+      blend = state_->blend.has_value();
       if (auto it = state_->keys_by_id.find(id); it != state_->keys_by_id.end()) key = it->second;
     }
     if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
-    return run_query(store_->descriptor(version, *key), version, widened, key, Timings{}, started);
+    e.raw = store_->descriptor(e.version, *key);
+    if (blend) e.frozen = store_->descriptor(0, *key);
+    return run_query(e, widened, key, Timings{}, started);
   });
 }
 
@@ -488,11 +539,24 @@ Prediction Catalog::classify_image(std::string_view image_bytes, Timings* timing
   return result.prediction;
 }
 
-QueryResult Catalog::run_query(const std::vector<float>& raw, int64_t version, const QueryOptions& options,
+Prediction Catalog::State::predict(const QueryEmbedding& query, const std::vector<float>& projected) const {
+  if (classifier.empty()) return {};
+  auto probs = classifier.predict(classifier_input(query.raw, projected).data());
+  if (blend && query.frozen.size() == blend->pca.input_dimension()) {
+    const auto all = blend->probe.predict(blend->pca.apply(1, query.frozen.data()).data());
+    std::vector<float> frozen;
+    for (size_t column : blend->column) frozen.push_back(all[column]);
+    probs = blend_probabilities(probs, frozen, blend->weight);
+  }
+  return prediction_of(classifier.classes(), probs);
+}
+
+QueryResult Catalog::run_query(const QueryEmbedding& embedding, const QueryOptions& options,
                                std::optional<int64_t> exclude, Timings timings, Clock::time_point started) {
   std::shared_lock lock(state_mutex_);
   const State& state = *state_;
-  if (state.version != version) throw VersionChanged{};
+  if (state.version != embedding.version) throw VersionChanged{};
+  const std::vector<float>& raw = embedding.raw;
   if (!state.trained() || !state.index) {
     throw Error(ErrorCode::kNotReady,
                 state.items.empty() ? "the catalog is empty; import photos first (lookalike import FOLDER)"
@@ -507,7 +571,7 @@ QueryResult Catalog::run_query(const std::vector<float>& raw, int64_t version, c
   const auto query = state.project(raw);
   QueryResult result;
   result.model_version = state.version;
-  result.prediction = predict(state.classifier, state.classifier_input(raw, query));
+  result.prediction = state.predict(embedding, query);
   timings.classify_ms = ms_since(classify_started);
 
   const float threshold =
@@ -555,7 +619,7 @@ QueryResult Catalog::run_query(const std::vector<float>& raw, int64_t version, c
   timings.search_ms = ms_since(search_started);
   timings.total_ms = ms_since(started);
   result.timings = timings;
-  result.descriptor = raw;
+  result.embedding = embedding;
   return result;
 }
 

@@ -108,8 +108,8 @@ nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options) {
   const auto stats = catalog.stats();
   out["accuracy"] = stats.classifier_cv_accuracy;
   out["accuracy_method"] = stats.model_version == 0
-                              ? "5-fold cross-validation of the linear probe at training time"
-                              : "accuracy of the trained head on its validation split at training time";
+                               ? "5-fold cross-validation of the linear probe at training time"
+                               : "accuracy of the trained head on its validation split at training time";
   return out;
 }
 
@@ -131,7 +131,7 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options) {
     const auto r_all = catalog.search_image(bytes, all);
     QueryOptions automatic;
     automatic.k = 12;
-    const auto r_auto = catalog.search_descriptor(r_all.descriptor, r_all.model_version, automatic);
+    const auto r_auto = catalog.search_embedding(r_all.embedding, automatic);
     tally.ms += r_all.timings.total_ms;
     tally.add(e.category, sha, catalog_hashes.count(sha) > 0, r_all, r_auto, true);
     if (options.on_progress) options.on_progress(i + 1, entries.size());

@@ -204,11 +204,12 @@ cv::Mat normalised_rows(const std::vector<TrainSample>& samples,
   return rows;
 }
 
-// `auto` search's threshold for the new version, chosen on its validation photos.
-AutoThreshold validation_threshold(
+// The new version's validation photos as `auto` search sees them: the head's probabilities, the
+// frozen probe's (when there is one) and the category precision of the 12 nearest training photos.
+std::vector<ValidationPhoto> validation_photos(
     const std::vector<TrainSample>& train, const std::vector<TrainSample>& validation,
     const std::unordered_map<std::string, const std::vector<float>*>& descriptor_of,
-    const SoftmaxClassifier& classifier) {
+    const SoftmaxClassifier& classifier, const std::optional<Catalog::FrozenProbeValidation>& frozen) {
   const auto labels = [](const std::vector<TrainSample>& samples) {
     std::vector<int> out;
     for (const auto& s : samples) out.push_back(s.label);
@@ -219,9 +220,26 @@ AutoThreshold validation_threshold(
   std::vector<ValidationPhoto> photos;
   for (size_t i = 0; i < validation.size(); ++i) {
     photos.push_back({validation[i].label, classifier.predict(descriptor_of.at(validation[i].sha256)->data()),
-                      precision[i]});
+                      frozen ? frozen->probabilities[i] : std::vector<float>{}, precision[i]});
   }
-  return choose_min_confidence(photos);
+  return photos;
+}
+
+// The same photos with the served (blended) probabilities in place of the head's.
+std::vector<ValidationPhoto> blended(std::vector<ValidationPhoto> photos, float weight) {
+  for (auto& p : photos) {
+    if (!p.frozen.empty()) p.probabilities = blend_probabilities(p.probabilities, p.frozen, weight);
+  }
+  return photos;
+}
+
+double accuracy_of(const std::vector<ValidationPhoto>& photos) {
+  double correct = 0;
+  for (const auto& p : photos) {
+    correct +=
+        std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin() == p.label;
+  }
+  return photos.empty() ? 0 : correct / static_cast<double>(photos.size());
 }
 
 // The new version's descriptor of each training photo, by the photo's hash.
@@ -307,39 +325,48 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   });
   const double descriptor_seconds = seconds_since(descriptors_started);
 
-  // The new version is judged on its validation photos: it serves only if it classifies them at
-  // least as well as the frozen recipe's probe trained on the same training photos.
+  // The new version is judged on its validation photos: it serves only if its head alone
+  // classifies them at least as well as the frozen recipe's probe trained on the same training
+  // photos (the head's GeM output is also the search descriptor, so a blend that rescues its
+  // predictions would not rescue its neighbours). Its predictions then blend in that probe with
+  // the weight that fits the validation photos best.
   std::unordered_map<std::string, int64_t> key_of;
   for (const Item* photo : photos) key_of[photo->sha256] = photo->key;
-  const auto frozen_accuracy =
-      frozen_probe_accuracy(keyed(train, key_of), keyed(validation, key_of), classes);
-  const bool activate =
-      request.always_activate || !frozen_accuracy || result.val_accuracy >= *frozen_accuracy;
-  const AutoThreshold threshold =
-      validation_threshold(train, validation, descriptors_by_hash(photos, descriptors), classifier);
+  const auto frozen = frozen_probe_validation(keyed(train, key_of), keyed(validation, key_of), classes);
+  const auto head_photos =
+      validation_photos(train, validation, descriptors_by_hash(photos, descriptors), classifier, frozen);
+  const BlendWeight blend = !frozen ? BlendWeight{}
+                            : request.frozen_blend_weight
+                                ? score_blend(head_photos, *request.frozen_blend_weight)
+                                : choose_blend_weight(head_photos);
+  const auto served_photos = blended(head_photos, blend.weight);
+  const double served_accuracy = accuracy_of(served_photos);
+  const bool activate = request.always_activate || !frozen || result.val_accuracy >= frozen->accuracy;
+  const AutoThreshold threshold = choose_min_confidence(served_photos);
 
-  version.info = {
-      {"recipe", "head on mixed7 maps"},
-      {"classes", classes},
-      {"train_photos", train.size()},
-      {"validation_photos", validation.size()},
-      {"max_per_category", options_.max_per_category},
-      {"seed", request.head.seed},
-      {"epochs", epochs_json(result.epochs)},
-      {"best_epoch", result.best_epoch},
-      {"validation_accuracy", result.val_accuracy},
-      {"validation_loss", result.val_loss},
-      {"frozen_validation_accuracy", frozen_accuracy ? nlohmann::json(*frozen_accuracy) : nullptr},
-      {"auto_min_confidence", threshold.min_confidence},
-      {"validation_auto_precision_at_12", threshold.precision_at_12},
-      {"temperature", result.temperature},
-      {"gem_p", result.weights.gem_p},
-      {"export_max_difference", export_difference},
-      {"maps_extracted", extracted},
-      {"extract_seconds", extract_seconds},
-      {"train_seconds", train_seconds},
-      {"descriptor_seconds", descriptor_seconds},
-      {"seconds", seconds_since(started)}};
+  version.info = {{"recipe", "head on mixed7 maps"},
+                  {"classes", classes},
+                  {"train_photos", train.size()},
+                  {"validation_photos", validation.size()},
+                  {"max_per_category", options_.max_per_category},
+                  {"seed", request.head.seed},
+                  {"epochs", epochs_json(result.epochs)},
+                  {"best_epoch", result.best_epoch},
+                  {"validation_accuracy", result.val_accuracy},
+                  {"validation_loss", result.val_loss},
+                  {"frozen_validation_accuracy", frozen ? nlohmann::json(frozen->accuracy) : nullptr},
+                  {"frozen_blend_weight", blend.weight},
+                  {"blended_validation_accuracy", served_accuracy},
+                  {"auto_min_confidence", threshold.min_confidence},
+                  {"validation_auto_precision_at_12", threshold.precision_at_12},
+                  {"temperature", result.temperature},
+                  {"gem_p", result.weights.gem_p},
+                  {"export_max_difference", export_difference},
+                  {"maps_extracted", extracted},
+                  {"extract_seconds", extract_seconds},
+                  {"train_seconds", train_seconds},
+                  {"descriptor_seconds", descriptor_seconds},
+                  {"seconds", seconds_since(started)}};
   check_cancel(request);
   outcome.version = store_->add_model_version(version, descriptors, activate);
   outcome.trained = true;
@@ -348,15 +375,16 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   char summary[512];
   std::snprintf(summary, sizeof summary,
                 "model version %lld: head over %zu categories, validation accuracy %.3f (epoch %d of %zu), "
-                "%.0f s in all",
+                "%.3f with the frozen probe blended in at weight %.2f, %.0f s in all",
                 static_cast<long long>(outcome.version), classes.size(), result.val_accuracy,
-                result.best_epoch, result.epochs.size(), seconds_since(started));
+                result.best_epoch, result.epochs.size(), served_accuracy, blend.weight,
+                seconds_since(started));
   outcome.summary = summary;
-  if (!activate) {  // (frozen_accuracy is set: see `activate`)
+  if (!activate) {  // (frozen is set: see `activate`)
     std::snprintf(summary, sizeof summary,
                   "; not activated: the frozen recipe classifies the same %zu validation photos better "
                   "(%.3f); `lookalike model use %lld` activates it anyway",
-                  validation.size(), *frozen_accuracy, static_cast<long long>(outcome.version));
+                  validation.size(), frozen->accuracy, static_cast<long long>(outcome.version));
     outcome.summary += summary;
   }
   refresh();

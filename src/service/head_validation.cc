@@ -7,6 +7,52 @@
 
 namespace lookalike {
 
+std::vector<float> blend_probabilities(const std::vector<float>& head, const std::vector<float>& frozen,
+                                       float weight) {
+  assert(head.size() == frozen.size());
+  if (weight <= 0) return head;
+  // Floors keep log() finite: a probability of exactly 0 would veto its class outright.
+  constexpr double kFloor = 1e-12;
+  std::vector<double> logits(head.size());
+  for (size_t c = 0; c < head.size(); ++c) {
+    logits[c] = (1 - weight) * std::log(std::max<double>(head[c], kFloor)) +
+                weight * std::log(std::max<double>(frozen[c], kFloor));
+  }
+  const double top = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (auto& l : logits) sum += l = std::exp(l - top);
+  std::vector<float> out(head.size());
+  for (size_t c = 0; c < head.size(); ++c) out[c] = static_cast<float>(logits[c] / sum);
+  return out;
+}
+
+BlendWeight score_blend(const std::vector<ValidationPhoto>& photos, float weight) {
+  BlendWeight out{weight, 0, 0};
+  size_t usable = 0;
+  for (const auto& p : photos) {
+    if (p.frozen.empty()) continue;
+    ++usable;
+    const auto blended = blend_probabilities(p.probabilities, p.frozen, weight);
+    out.log_loss -= std::log(std::max(1e-12, static_cast<double>(blended[static_cast<size_t>(p.label)])));
+    out.accuracy += std::max_element(blended.begin(), blended.end()) - blended.begin() == p.label;
+  }
+  if (usable == 0) return {weight, 0, 0};
+  out.log_loss /= static_cast<double>(usable);
+  out.accuracy /= static_cast<double>(usable);
+  return out;
+}
+
+BlendWeight choose_blend_weight(const std::vector<ValidationPhoto>& photos) {
+  if (std::none_of(photos.begin(), photos.end(), [](const auto& p) { return !p.frozen.empty(); }))
+    return {0, 0, 0};
+  BlendWeight best = score_blend(photos, 0);
+  for (int step = 1; step <= 14; ++step) {
+    const auto candidate = score_blend(photos, 0.05f * static_cast<float>(step));
+    if (candidate.log_loss < best.log_loss - 1e-12) best = candidate;
+  }
+  return best;
+}
+
 AutoThreshold choose_min_confidence(const std::vector<ValidationPhoto>& photos) {
   AutoThreshold best;
   if (photos.empty()) return best;

@@ -1,7 +1,8 @@
 // How a freshly trained head is judged on its own validation split (photos it never trained
-// on), before it may serve: the confidence below which `auto` search does better searching every
-// category than the predicted one. Pure functions of the validation figures, so that the
-// choice is testable without training anything.
+// on), before it may serve: how much weight the frozen recipe's probe gets in the category
+// prediction, and the confidence below which `auto` search does better searching every category
+// than the predicted one. Pure functions of the validation figures, so that the choices are
+// testable without training anything.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +15,7 @@ namespace lookalike {
 struct ValidationPhoto {
   int label = 0;                      // true class
   std::vector<float> probabilities;   // the head's, over its classes (temperature applied)
+  std::vector<float> frozen;          // the frozen probe's over the same classes; may be empty
   double unrestricted_precision = 0;  // category precision of its 12 nearest training photos
 };
 
@@ -21,6 +23,28 @@ struct AutoThreshold {
   float min_confidence = 0.5f;
   double precision_at_12 = 0;  // mean category precision at 12 of `auto` search at that threshold
 };
+
+// Log-linear pooling of two distributions over the same classes:
+// softmax((1 - weight) log head + weight log frozen). Weight 0 returns `head`.
+std::vector<float> blend_probabilities(const std::vector<float>& head, const std::vector<float>& frozen,
+                                       float weight);
+
+struct BlendWeight {
+  float weight = 0;     // of the frozen probe
+  double log_loss = 0;  // mean negative log-likelihood of the true classes at that weight
+  double accuracy = 0;  // of the blended prediction
+};
+
+// Log-loss and accuracy of the blend at `weight` over the photos that have frozen probabilities.
+BlendWeight score_blend(const std::vector<ValidationPhoto>& photos, float weight);
+
+// The frozen probe's weight w in {0, 0.05, ..., 0.7} minimising the mean negative log-likelihood
+// of the photos' true classes under blend_probabilities(head, frozen, w). The log-likelihood is
+// chosen over accuracy because it is smooth: on a few hundred photos accuracy moves in steps of
+// several tenths of a point. The head and the probe see different layers (mixed7 maps against
+// GeM of mixed5..9), so they err on different photos (issue 5: +1.1..1.6 points on held-out
+// queries at w 0.1..0.4). Photos without frozen probabilities are left out; none gives weight 0.
+BlendWeight choose_blend_weight(const std::vector<ValidationPhoto>& photos);
 
 // The threshold t in {0, 0.05, ..., 0.95} that maximises the mean over the photos of
 // (confidence >= t ? [prediction correct] : unrestricted_precision): a confident search within the

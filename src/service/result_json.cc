@@ -69,7 +69,8 @@ nlohmann::json stats_json(const CatalogStats& s) {
           {"classifier_cv_accuracy", s.classifier_cv_accuracy},
           {"model", s.model_id},
           {"revision", s.revision},
-          {"model_version", s.model_version}};
+          {"model_version", s.model_version},
+          {"frozen_blend_weight", s.frozen_blend_weight}};
 }
 
 nlohmann::json versions_json(const Catalog& catalog) {
@@ -83,9 +84,9 @@ nlohmann::json versions_json(const Catalog& catalog) {
   for (const auto& v : catalog.versions()) {
     nlohmann::json entry{
         {"version", v.version}, {"active", v.version == active}, {"created_at", v.created_at}};
-    for (const char* key :
-         {"recipe", "classes", "train_photos", "validation_photos", "best_epoch", "validation_accuracy",
-          "frozen_validation_accuracy", "auto_min_confidence", "seed", "seconds"}) {
+    for (const char* key : {"recipe", "classes", "train_photos", "validation_photos", "best_epoch",
+                            "validation_accuracy", "frozen_validation_accuracy", "frozen_blend_weight",
+                            "blended_validation_accuracy", "auto_min_confidence", "seed", "seconds"}) {
       if (v.info.contains(key)) entry[key] = v.info[key];
     }
     entry["evaluation"] = v.info.value("evaluation", nlohmann::json());  // the store keeps it in info

@@ -50,12 +50,12 @@ TEST_F(CliTest, SearchPrintsRankedResultsAndJson) {
   ASSERT_EQ(text.status, 0) << text.err;
   EXPECT_NE(text.out.find("predicted category:"), std::string::npos);
   EXPECT_NE(text.out.find("timings: decode"), std::string::npos);
-  const auto json =
-      run_lookalike({"--data", data(), "search", a_photo().string(), "--json", "--category", "all"});
+  const auto json = run_lookalike(
+      {"--data", data(), "search", a_photo().string(), "--json", "--category", "all", "--no-flip-queries"});
   ASSERT_EQ(json.status, 0) << json.err;
   const auto doc = nlohmann::json::parse(json.out);
   ASSERT_EQ(doc["results"].size(), 12u);
-  EXPECT_NEAR(doc["results"][0]["score"].get<double>(), 1.0, 1e-4);
+  EXPECT_NEAR(doc["results"][0]["score"].get<double>(), 1.0, 1e-4);  // the photo itself
   for (const char* stage : {"decode", "model", "classify", "search", "total"})
     EXPECT_TRUE(doc["timings_ms"].contains(stage));
 }
@@ -132,6 +132,9 @@ TEST_F(CliTest, BadTrainingOptionsAreRefusedBeforeAnythingRuns) {
   expect_failure({"--data", data(), "train", "--head-only", "--min-per-category", "1"}, "--min-per-category");
   expect_failure({"--data", data(), "train", "--head-only", "--seed", "minus-one"}, "--seed");
   expect_failure({"--data", data(), "serve", "--min-confidence", "1.5"}, "--min-confidence");
+  expect_failure({"--data", data(), "train", "--head-only", "--frozen-blend", "1.5"}, "--frozen-blend");
+  expect_failure({"--data", data(), "train", "--head-only", "--frozen-blend", "heavy"}, "--frozen-blend");
+  expect_failure({"--data", data(), "search", "x.jpg", "--no-frozen-blend=maybe"}, "--no-frozen-blend");
   const auto versions_after = run_lookalike({"--data", data(), "info", "--json"});
   EXPECT_EQ(nlohmann::json::parse(versions_after.out)["versions"],
             nlohmann::json::parse(versions_before.out)["versions"]);

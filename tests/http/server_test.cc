@@ -173,7 +173,7 @@ TEST_F(ServerTest, SearchAnswersMultipartAndBase64) {
   EXPECT_EQ(doc["query"]["searched"], "all");
   EXPECT_FALSE(doc["query"]["fallback_used"]);
   ASSERT_EQ(doc["results"].size(), 4u);
-  EXPECT_NEAR(doc["results"][0]["score"].get<double>(), 1.0, 1e-4);
+  EXPECT_GT(doc["results"][0]["score"].get<double>(), 0.98);  // the photo itself, flip-averaged
   for (const char* key : {"id", "score", "category", "image_url", "metadata"})
     EXPECT_TRUE(doc["results"][0].contains(key));
   for (const char* key : {"decode", "model", "classify", "search", "total"})

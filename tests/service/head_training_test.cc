@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "service/catalog.h"
+#include "service/head_validation.h"
 #include "service/import_source.h"
 #include "service/importer.h"
 #include "support/test_support.h"
@@ -31,11 +32,12 @@ class HeadTrainingTest : public ::testing::Test {
   }
   void SetUp() override { LOOKALIKE_REQUIRE_DATASET(); }
 
-  static std::unique_ptr<Catalog> open(std::optional<int64_t> pinned = std::nullopt) {
+  static std::unique_ptr<Catalog> open(std::optional<int64_t> pinned = std::nullopt, bool blend = true) {
     CatalogOptions options;
     options.data_dir = (dir_->path() / "data").string();
     options.model_manifest = testing::model_manifest();
     options.pinned_version = pinned;
+    options.blend_frozen = blend;
     return std::make_unique<Catalog>(options, false);
   }
   static HeadTrainingRequest request() {
@@ -77,6 +79,11 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
   const float threshold = first.info["auto_min_confidence"].get<float>();
   EXPECT_GE(threshold, 0.f);
   EXPECT_LE(threshold, 0.95f);
+  // The frozen probe's weight in the predictions, chosen on the same photos.
+  const float blend = first.info["frozen_blend_weight"].get<float>();
+  EXPECT_GE(blend, 0.f);
+  EXPECT_LE(blend, 0.7f);
+  EXPECT_GE(first.info["blended_validation_accuracy"].get<double>(), 0.4);
   // The import kept the original maps; training extracted only the mirrored ones.
   EXPECT_EQ(first.info["maps_extracted"].get<size_t>(),
             first.info["train_photos"].get<size_t>() + first.info["validation_photos"].get<size_t>());
@@ -100,7 +107,7 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
   options.category = "all";
   const auto result = catalog_->search_image(photo("dress", 3), options);
   EXPECT_EQ(result.model_version, 2);
-  EXPECT_EQ(result.descriptor.size(), 512u);
+  EXPECT_EQ(result.embedding.raw.size(), 512u);
   ASSERT_FALSE(result.hits.empty());
   EXPECT_EQ(result.hits.front().item.category, "dress");
   EXPECT_GT(result.hits.front().score, 0.999f);  // the photo itself
@@ -178,6 +185,52 @@ TEST_F(HeadTrainingTest, AVersionThatValidatesWorseThanTheFrozenRecipeIsStoredBu
   catalog_->use_version(outcome.version);
   EXPECT_EQ(catalog_->stats().model_version, outcome.version);
   catalog_->use_version(active);
+}
+
+// The served prediction of a blended version is the log-linear pool of what the head alone and
+// the frozen probe alone predict for the same photo, each computed by its own catalog view.
+TEST_F(HeadTrainingTest, ABlendedVersionPredictsWithTheHeadAndTheFrozenProbeTogether) {
+  HeadTrainingRequest r = request();
+  r.frozen_blend_weight = 0.5f;
+  const auto outcome = catalog_->train_head(r);
+  ASSERT_TRUE(outcome.trained) << outcome.summary;
+  EXPECT_FLOAT_EQ(outcome.info["frozen_blend_weight"].get<float>(), 0.5f);
+  EXPECT_NE(outcome.summary.find("blended in at weight 0.50"), std::string::npos) << outcome.summary;
+  auto blended = open(), head_alone = open(std::nullopt, false), frozen = open(0);
+  EXPECT_FLOAT_EQ(blended->stats().frozen_blend_weight, 0.5f);
+  EXPECT_FLOAT_EQ(head_alone->stats().frozen_blend_weight, 0.f);
+  EXPECT_FLOAT_EQ(frozen->stats().frozen_blend_weight, 0.f);
+
+  QueryOptions options;
+  options.k = 3;
+  options.category = "all";
+  const std::string bytes = photo("hood", 1);
+  const auto b = blended->search_image(bytes, options);
+  const auto h = head_alone->search_image(bytes, options);
+  const auto f = frozen->search_image(bytes, options);
+  EXPECT_EQ(b.model_version, outcome.version);
+  EXPECT_EQ(b.embedding.frozen.size(), f.embedding.raw.size());  // one forward gave both
+  EXPECT_TRUE(h.embedding.frozen.empty());                       // the trunk cut after mixed7 only
+  EXPECT_EQ(b.embedding.raw, h.embedding.raw);                   // the same search descriptor
+  auto by_name = [](const Prediction& p, const std::vector<std::string>& classes) {
+    std::vector<float> out;
+    for (const auto& name : classes) {
+      const auto it = std::find_if(p.probabilities.begin(), p.probabilities.end(),
+                                   [&](const auto& e) { return e.first == name; });
+      out.push_back(it == p.probabilities.end() ? 0.f : it->second);
+    }
+    return out;
+  };
+  const auto classes = outcome.info["classes"].get<std::vector<std::string>>();
+  const auto expected =
+      blend_probabilities(by_name(h.prediction, classes), by_name(f.prediction, classes), 0.5f);
+  const auto served = by_name(b.prediction, classes);
+  for (size_t c = 0; c < classes.size(); ++c) EXPECT_NEAR(served[c], expected[c], 2e-3f) << classes[c];
+  // "More like this" from a stored item blends the item's stored frozen descriptor the same way.
+  const auto item = blended->store().all_items().front();
+  const auto similar = blended->similar(item.id, options);
+  EXPECT_EQ(similar.embedding.frozen, blended->store().descriptor(0, item.key));
+  EXPECT_FALSE(similar.prediction.category.empty());
 }
 
 }  // namespace

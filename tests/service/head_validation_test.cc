@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace lookalike {
 namespace {
 
@@ -41,6 +43,63 @@ TEST(ChooseMinConfidence, UnsureWrongPredictionsRaiseIt) {
   EXPECT_GT(t.min_confidence, 0.6f);
   EXPECT_LE(t.min_confidence, 0.95f);
   EXPECT_DOUBLE_EQ(t.precision_at_12, (8 + 4 * 0.5) / 12);
+}
+
+TEST(BlendProbabilities, WeightZeroIsTheHeadAndTheResultIsADistribution) {
+  const std::vector<float> head{0.7f, 0.2f, 0.1f}, frozen{0.1f, 0.1f, 0.8f};
+  EXPECT_EQ(blend_probabilities(head, frozen, 0), head);
+  const auto half = blend_probabilities(head, frozen, 0.5f);
+  float sum = 0;
+  for (float p : half) sum += p;
+  EXPECT_NEAR(sum, 1.0f, 1e-6f);
+  // Geometric mean, renormalised: sqrt(.7 * .1) : sqrt(.2 * .1) : sqrt(.1 * .8).
+  const double a = std::sqrt(0.07), b = std::sqrt(0.02), c = std::sqrt(0.08);
+  EXPECT_NEAR(half[0], a / (a + b + c), 1e-6);
+  EXPECT_NEAR(half[2], c / (a + b + c), 1e-6);
+  // A zero probability lowers its class without turning the blend into NaN.
+  const auto vetoed = blend_probabilities({0.f, 1.f}, {1.f, 0.f}, 0.3f);
+  EXPECT_FALSE(std::isnan(vetoed[0]));
+  EXPECT_GT(vetoed[1], vetoed[0]);
+}
+
+ValidationPhoto pair(int label, std::vector<float> head, std::vector<float> frozen) {
+  ValidationPhoto p;
+  p.label = label;
+  p.probabilities = std::move(head);
+  p.frozen = std::move(frozen);
+  return p;
+}
+
+TEST(ChooseBlendWeight, AUselessProbeGetsNoWeight) {
+  // The probe is confidently wrong wherever the head is right.
+  std::vector<ValidationPhoto> photos;
+  for (int i = 0; i < 10; ++i)
+    photos.push_back(pair(i % 2, i % 2 ? std::vector<float>{0.2f, 0.8f} : std::vector<float>{0.8f, 0.2f},
+                          i % 2 ? std::vector<float>{0.9f, 0.1f} : std::vector<float>{0.1f, 0.9f}));
+  const auto w = choose_blend_weight(photos);
+  EXPECT_FLOAT_EQ(w.weight, 0.f);
+  EXPECT_DOUBLE_EQ(w.accuracy, 1.0);
+}
+
+TEST(ChooseBlendWeight, AProbeThatFixesTheHeadsMistakesGetsWeight) {
+  // The head is unsure and wrong on a third of the photos, where the probe is sure and right;
+  // elsewhere both are right.
+  std::vector<ValidationPhoto> photos;
+  for (int i = 0; i < 12; ++i) {
+    const bool hard = i % 3 == 0;
+    photos.push_back(pair(0, hard ? std::vector<float>{0.45f, 0.55f} : std::vector<float>{0.9f, 0.1f},
+                          hard ? std::vector<float>{0.9f, 0.1f} : std::vector<float>{0.6f, 0.4f}));
+  }
+  const auto w = choose_blend_weight(photos);
+  EXPECT_GT(w.weight, 0.f);
+  EXPECT_LE(w.weight, 0.7f);
+  EXPECT_DOUBLE_EQ(w.accuracy, 1.0);
+  EXPECT_LT(w.log_loss, -std::log(0.55) / 3 - 2 * std::log(0.9) / 3);  // better than the head alone
+}
+
+TEST(ChooseBlendWeight, PhotosWithoutAProbeGiveWeightZero) {
+  EXPECT_FLOAT_EQ(choose_blend_weight({pair(0, {0.6f, 0.4f}, {})}).weight, 0.f);
+  EXPECT_FLOAT_EQ(choose_blend_weight({}).weight, 0.f);
 }
 
 TEST(NeighbourPrecision, CountsTheNearestRowsOfTheSameLabel) {
