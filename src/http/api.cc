@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <regex>
@@ -224,6 +225,7 @@ void Api::attach(httplib::Server& server) {
   route(server, "GET", "/api/v1/stats", "/api/v1/stats", &Api::stats, true);
   route(server, "GET", "/api/v1/models", "/api/v1/models", &Api::models, true);
   route(server, "PUT", "/api/v1/models/active", "/api/v1/models/active", &Api::activate_model, true);
+  route(server, "DELETE", R"(/api/v1/models/([^/]+))", "/api/v1/models/{version}", &Api::remove_model, true);
   route(server, "GET", "/healthz", "/healthz", &Api::healthz, false);
   route(server, "GET", "/readyz", "/readyz", &Api::readyz, false);
   route(server, "GET", "/metrics", "/metrics", &Api::metrics, false);
@@ -520,6 +522,23 @@ void Api::activate_model(const Request& req, Response& res) {
     throw Error(ErrorCode::kInvalidArgument, "'version' must be a non-negative integer (0 = frozen recipe)");
   }
   catalog().use_version(version->get<int64_t>());
+  send_json(res, 200, versions_json(catalog()));
+}
+
+// The same as `lookalike model remove N`: an inactive trained version, its descriptors and index
+// files. The active version is refused (409); the frozen recipe is not a removable version.
+void Api::remove_model(const Request& req, Response& res) {
+  require_admin(req);
+  const std::string text = req.matches[1];
+  const bool digits = !text.empty() && text.size() <= 18 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoll(text) == 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + text +
+                    "' is not a trained model version (a positive integer; 0, the frozen recipe, "
+                    "cannot be removed)");
+  }
+  catalog().remove_version(std::stoll(text));
   send_json(res, 200, versions_json(catalog()));
 }
 

@@ -61,6 +61,7 @@ class Api {
   void stats(const httplib::Request&, httplib::Response&);
   void models(const httplib::Request&, httplib::Response&);
   void activate_model(const httplib::Request&, httplib::Response&);
+  void remove_model(const httplib::Request&, httplib::Response&);
   void healthz(const httplib::Request&, httplib::Response&);
   void readyz(const httplib::Request&, httplib::Response&);
   void metrics(const httplib::Request&, httplib::Response&);

@@ -258,6 +258,13 @@ json openapi_document() {
               {"required", {"version"}},
               {"properties", {{"version", {{"type", "integer"}, {"minimum", 0}}}}}}}}}}}}},
       {"responses", with_errors({{"200", response("Versions", versions_schema)}}, {400, 401, 404, 415})}};
+  paths["/api/v1/models/{version}"]["delete"] = {
+      {"summary",
+       "Remove an inactive trained version with its descriptors and index files (admin), as `lookalike "
+       "model remove`"},
+      {"security", bearer},
+      {"parameters", {path_param("version")}},
+      {"responses", with_errors({{"200", response("Versions", versions_schema)}}, {400, 401, 404, 409})}};
   paths["/healthz"]["get"] = {{"summary", "Liveness"}, {"responses", {{"200", {{"description", "Alive"}}}}}};
   paths["/readyz"]["get"] = {{"summary", "Readiness: catalog loaded and searchable"},
                              {"responses", with_errors({{"200", {{"description", "Ready"}}}}, {503})}};

@@ -240,7 +240,8 @@ TEST_F(ServerTest, ClassifySimilarAndReadEndpoints) {
   EXPECT_EQ(openapi["openapi"], "3.0.3");
   for (const char* path :
        {"/process_image", "/api/v1/search", "/api/v1/classify", "/api/v1/items/{id}/similar", "/api/v1/items",
-        "/api/v1/items/{id}", "/api/v1/categories", "/api/v1/stats", "/metrics"}) {
+        "/api/v1/items/{id}", "/api/v1/categories", "/api/v1/stats", "/api/v1/models",
+        "/api/v1/models/active", "/api/v1/models/{version}", "/metrics"}) {
     EXPECT_TRUE(openapi["paths"].contains(path)) << path;
   }
 }
@@ -549,6 +550,29 @@ TEST_F(ServerTest, ModelVersionsAreListedAndSwitchedOverHttp) {
     ASSERT_EQ(res->status, 200) << res->body;
     EXPECT_EQ(json::parse(res->body)["query"]["model_version"], version);
   }
+
+  // Removal: admin only, trained versions only, never the active one.
+  const auto remove = [&c](const std::string& version, bool authorised = true) {
+    httplib::Headers headers;
+    if (authorised) headers.emplace("Authorization", std::string("Bearer ") + kToken);
+    return c.Delete("/api/v1/models/" + version, headers);
+  };
+  expect_error(remove("1", false), 401, "unauthorized");
+  expect_error(remove("one"), 400, "invalid_argument");
+  expect_error(remove("-1"), 400, "invalid_argument");
+  expect_error(remove("0"), 400, "invalid_argument");
+  expect_error(remove("99999999999999999999"), 400, "invalid_argument");
+  expect_error(remove("1"), 409, "conflict");  // active since the loop above
+  ASSERT_EQ(put(R"({"version": 0})")->status, 200);
+  const auto removed = remove("1");
+  ASSERT_TRUE(removed);
+  ASSERT_EQ(removed->status, 200) << removed->body;
+  EXPECT_EQ(json::parse(removed->body)["versions"].size(), 1u) << removed->body;
+  expect_error(remove("1"), 404, "not_found");
+  expect_error(put(R"({"version": 1})"), 404, "not_found");
+  const auto res = search(photo("coat", 1), R"({"k": 2})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
 }
 
 }  // namespace
