@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <map>
 #include <numeric>
 #include <random>
@@ -251,9 +252,18 @@ HeadTrainResult train_head(const FeatureCache& cache, const std::vector<TrainSam
     std::vector<bool> flips(train.size());
     for (size_t i = 0; i < flips.size(); ++i) flips[i] = rng() & 1u;
     double loss_sum = 0, correct = 0;
+    // The next batch is read while this one trains: the maps of a big catalog do not stay in the
+    // page cache between epochs (measured: 27-80 s epochs instead of 16-21 s when every read
+    // waited for the disk), so reading must overlap the compute.
+    const auto read_batch = [&](size_t b) {
+      const size_t begin = b * options.batch_size, end = std::min(usable, begin + options.batch_size);
+      return load_maps(cache, train, order, begin, end, flips);
+    };
+    std::future<torch::Tensor> next = std::async(std::launch::async, read_batch, 0);
     for (size_t b = 0; b < batches; ++b) {
       const size_t begin = b * options.batch_size, end = std::min(usable, begin + options.batch_size);
-      const auto maps = load_maps(cache, train, order, begin, end, flips);
+      const auto maps = next.get();
+      if (b + 1 < batches) next = std::async(std::launch::async, read_batch, b + 1);
       const auto labels = labels_of(train, order, begin, end);
       for (auto& group : optimizer.param_groups()) {
         static_cast<torch::optim::AdamWOptions&>(group.options())
