@@ -4,7 +4,6 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <regex>
@@ -529,16 +528,10 @@ void Api::activate_model(const Request& req, Response& res) {
 // files. The active version is refused (409); the frozen recipe is not a removable version.
 void Api::remove_model(const Request& req, Response& res) {
   require_admin(req);
-  const std::string text = req.matches[1];
-  const bool digits = !text.empty() && text.size() <= 18 &&
-                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits || std::stoll(text) == 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "'" + text +
-                    "' is not a trained model version (a positive integer; 0, the frozen recipe, "
-                    "cannot be removed)");
-  }
-  catalog().remove_version(std::stoll(text));
+  const size_t version = parse_count("version", req.matches[1].str(), 0, INT64_MAX);
+  if (version == 0)
+    throw Error(ErrorCode::kInvalidArgument, "version 0 is the frozen recipe; it cannot be removed");
+  catalog().remove_version(static_cast<int64_t>(version));
   send_json(res, 200, versions_json(catalog()));
 }
 

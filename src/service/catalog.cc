@@ -369,8 +369,7 @@ std::optional<Catalog::FrozenProbeValidation> Catalog::frozen_probe_validation(
   size_t correct = 0;
   for (size_t i = 0; i < validation.size(); ++i) {
     out.probabilities.push_back(probe.predict(v.data() + i * d));
-    const auto& p = out.probabilities.back();
-    correct += std::max_element(p.begin(), p.end()) - p.begin() == validation[i].label;
+    correct += predicts(out.probabilities.back(), validation[i].label);
   }
   out.accuracy = static_cast<double>(correct) / static_cast<double>(validation.size());
   return out;
@@ -570,7 +569,6 @@ QueryResult Catalog::run_query(const QueryEmbedding& embedding, const QueryOptio
   auto classify_started = Clock::now();
   const auto query = state.project(raw);
   QueryResult result;
-  result.model_version = state.version;
   result.prediction = state.predict(embedding, query);
   timings.classify_ms = ms_since(classify_started);
 

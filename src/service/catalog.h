@@ -115,8 +115,9 @@ struct QueryResult {
   bool fallback_used = false;
   std::vector<Hit> hits;
   Timings timings;
-  QueryEmbedding embedding;   // reusable for another search (search_embedding)
-  int64_t model_version = 0;  // the version that embedded, classified and searched it
+  // Reusable for another search (search_embedding); embedding.version is the model version that
+  // embedded, classified and searched the query.
+  QueryEmbedding embedding;
 };
 
 struct CatalogStats {

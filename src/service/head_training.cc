@@ -233,15 +233,6 @@ std::vector<ValidationPhoto> blended(std::vector<ValidationPhoto> photos, float 
   return photos;
 }
 
-double accuracy_of(const std::vector<ValidationPhoto>& photos) {
-  double correct = 0;
-  for (const auto& p : photos) {
-    correct +=
-        std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin() == p.label;
-  }
-  return photos.empty() ? 0 : correct / static_cast<double>(photos.size());
-}
-
 // The new version's descriptor of each training photo, by the photo's hash.
 std::unordered_map<std::string, const std::vector<float>*> descriptors_by_hash(
     const std::vector<const Item*>& photos, const KeyedDescriptors& descriptors) {
@@ -340,7 +331,7 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
                                 ? score_blend(head_photos, *request.frozen_blend_weight)
                                 : choose_blend_weight(head_photos);
   const auto served_photos = blended(head_photos, blend.weight);
-  const double served_accuracy = accuracy_of(served_photos);
+  const double served_accuracy = accuracy(served_photos);
   const bool activate = request.always_activate || !frozen || result.val_accuracy >= frozen->accuracy;
   const AutoThreshold threshold = choose_min_confidence(served_photos);
 

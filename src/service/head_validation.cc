@@ -7,6 +7,16 @@
 
 namespace lookalike {
 
+bool predicts(const std::vector<float>& probabilities, int label) {
+  return std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin() == label;
+}
+
+double accuracy(const std::vector<ValidationPhoto>& photos) {
+  double correct = 0;
+  for (const auto& p : photos) correct += predicts(p.probabilities, p.label);
+  return photos.empty() ? 0 : correct / static_cast<double>(photos.size());
+}
+
 std::vector<float> blend_probabilities(const std::vector<float>& head, const std::vector<float>& frozen,
                                        float weight) {
   assert(head.size() == frozen.size());
@@ -34,7 +44,7 @@ BlendWeight score_blend(const std::vector<ValidationPhoto>& photos, float weight
     ++usable;
     const auto blended = blend_probabilities(p.probabilities, p.frozen, weight);
     out.log_loss -= std::log(std::max(1e-12, static_cast<double>(blended[static_cast<size_t>(p.label)])));
-    out.accuracy += std::max_element(blended.begin(), blended.end()) - blended.begin() == p.label;
+    out.accuracy += predicts(blended, p.label);
   }
   if (usable == 0) return {weight, 0, 0};
   out.log_loss /= static_cast<double>(usable);
@@ -61,9 +71,9 @@ AutoThreshold choose_min_confidence(const std::vector<ValidationPhoto>& photos) 
     const float t = 0.05f * static_cast<float>(step);
     double sum = 0;
     for (const auto& p : photos) {
-      const auto top = std::max_element(p.probabilities.begin(), p.probabilities.end());
-      const bool correct = top - p.probabilities.begin() == p.label;
-      sum += *top >= t ? static_cast<double>(correct) : p.unrestricted_precision;
+      const float confidence = *std::max_element(p.probabilities.begin(), p.probabilities.end());
+      sum += confidence >= t ? static_cast<double>(predicts(p.probabilities, p.label))
+                             : p.unrestricted_precision;
     }
     const double mean = sum / static_cast<double>(photos.size());
     const bool nearer_default = std::abs(t - 0.5f) < std::abs(best.min_confidence - 0.5f);

@@ -24,6 +24,12 @@ struct AutoThreshold {
   double precision_at_12 = 0;  // mean category precision at 12 of `auto` search at that threshold
 };
 
+// Whether the most probable class (the first of equals) is `label`.
+bool predicts(const std::vector<float>& probabilities, int label);
+
+// Fraction of the photos whose `probabilities` predict their label (0 for none).
+double accuracy(const std::vector<ValidationPhoto>& photos);
+
 // Log-linear pooling of two distributions over the same classes:
 // softmax((1 - weight) log head + weight log frozen). Weight 0 returns `head`.
 std::vector<float> blend_probabilities(const std::vector<float>& head, const std::vector<float>& frozen,

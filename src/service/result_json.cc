@@ -47,7 +47,7 @@ nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_u
   nlohmann::json query = prediction_json(r.prediction);
   query["searched"] = r.searched;
   query["fallback_used"] = r.fallback_used;
-  query["model_version"] = r.model_version;
+  query["model_version"] = r.embedding.version;
   nlohmann::json results = nlohmann::json::array();
   for (const auto& hit : r.hits) {
     auto j = item_json(hit.item, image_url);

@@ -106,7 +106,7 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
   options.k = 5;
   options.category = "all";
   const auto result = catalog_->search_image(photo("dress", 3), options);
-  EXPECT_EQ(result.model_version, 2);
+  EXPECT_EQ(result.embedding.version, 2);
   EXPECT_EQ(result.embedding.raw.size(), 512u);
   ASSERT_FALSE(result.hits.empty());
   EXPECT_EQ(result.hits.front().item.category, "dress");
@@ -115,7 +115,7 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
 
   // Roll back to the frozen recipe, then forward again; an unknown version is refused.
   catalog_->use_version(0);
-  EXPECT_EQ(catalog_->search_image(photo("dress", 3), options).model_version, 0);
+  EXPECT_EQ(catalog_->search_image(photo("dress", 3), options).embedding.version, 0);
   EXPECT_THROW(catalog_->use_version(9), Error);
   EXPECT_EQ(catalog_->stats().model_version, 0);
   catalog_->use_version(2);
@@ -131,7 +131,7 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
   EXPECT_TRUE(catalog_->store().keys_missing_descriptor(2).empty());
   auto frozen = open(0);
   EXPECT_EQ(frozen->stats().model_version, 0);
-  EXPECT_EQ(frozen->search_image(photo("coat", 0), options).model_version, 0);
+  EXPECT_EQ(frozen->search_image(photo("coat", 0), options).embedding.version, 0);
   // Version 1 lacks the new item; activating it fills the gap before it serves.
   EXPECT_EQ(catalog_->store().keys_missing_descriptor(1).size(), 1u);
   catalog_->use_version(1);
@@ -208,7 +208,7 @@ TEST_F(HeadTrainingTest, ABlendedVersionPredictsWithTheHeadAndTheFrozenProbeToge
   const auto b = blended->search_image(bytes, options);
   const auto h = head_alone->search_image(bytes, options);
   const auto f = frozen->search_image(bytes, options);
-  EXPECT_EQ(b.model_version, outcome.version);
+  EXPECT_EQ(b.embedding.version, outcome.version);
   EXPECT_EQ(b.embedding.frozen.size(), f.embedding.raw.size());  // one forward gave both
   EXPECT_TRUE(h.embedding.frozen.empty());                       // the trunk cut after mixed7 only
   EXPECT_EQ(b.embedding.raw, h.embedding.raw);                   // the same search descriptor
