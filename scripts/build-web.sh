@@ -2,7 +2,8 @@
 # Builds the web page into web/dist (served by `lookalike serve` at /). Idempotent and fast when
 # nothing changed: `npm ci` runs only when web/package-lock.json changed (its sha256 is kept in
 # web/node_modules/.lookalike-lock.sha256), and `npm run build` only when a source or config file
-# is newer than web/dist/index.html.
+# is newer than web/dist/index.html. Needs the Node that web/package.json's engines.node names
+# (>=18: Debian 12's nodejs 18.20 and npm 9.2 are enough); checked first by require-node.sh.
 #   scripts/build-web.sh [--force]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,9 +11,8 @@ web="$root/web"
 force=0
 [[ "${1:-}" == "--force" ]] && force=1
 
-for tool in node npm; do
-  command -v "$tool" >/dev/null || { echo "build-web: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
-done
+# node and npm present and as new as web/package.json's engines.node (one clear line if not).
+"$root/scripts/require-node.sh" build-web "$web/package.json"
 
 stamp="$web/node_modules/.lookalike-lock.sha256"
 want=$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)

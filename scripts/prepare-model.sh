@@ -4,6 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/tools/model"
+"$root/scripts/require-node.sh" prepare-model "$tools/package.json"
 stamp="$tools/node_modules/.lookalike-lock-sha256"
 want=$(sha256sum "$tools/package-lock.json" | cut -d' ' -f1)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
