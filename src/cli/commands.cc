@@ -18,6 +18,7 @@
 #include "service/evaluator.h"
 #include "service/import_source.h"
 #include "service/importer.h"
+#include "service/maintenance.h"
 #include "service/result_json.h"
 
 namespace lookalike {
@@ -414,6 +415,51 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       return 0;
     });
   });
+  auto* check = app.add_subcommand(
+      "check",
+      "Verify the data directory: database integrity, every item's photo, descriptors and index "
+      "vector, no orphan files; exit 0 only when all hold");
+  auto check_json = std::make_shared<bool>(false);
+  auto repair = std::make_shared<bool>(false);
+  check->add_flag("--json", *check_json, "Print the report as JSON");
+  check->add_flag("--repair", *repair,
+                  "First delete orphan files older than a minute (leftovers of interrupted writes)");
+  check->callback([&g, check_json, repair] {
+    run(g, [&] {
+      CatalogOptions options = catalog_options(g);
+      options.read_only = !*repair;
+      Catalog catalog(options, false);
+      if (*repair) std::fprintf(stderr, "removed %zu orphan files\n", collect_orphans(catalog));
+      const CheckReport report = check_catalog(catalog);
+      if (*check_json) {
+        std::printf("%s\n", report.to_json().dump(2).c_str());
+      } else {
+        for (const auto& problem : report.problems) std::printf("problem: %s\n", problem.c_str());
+        for (const auto& recent : report.recent_orphans)
+          std::printf("recent orphan (not a problem): %s\n", recent.c_str());
+        std::printf(
+            "%s: %zu items, %zu photos verified, %zu index vectors compared, %zu orphan files, %zu "
+            "problems\n",
+            report.ok() ? "ok" : "NOT OK", report.items, report.photos_verified, report.index_vectors,
+            report.orphan_files, report.problems.size());
+      }
+      return report.ok() ? 0 : 1;
+    });
+  });
+  auto* backup = app.add_subcommand(
+      "backup", "Copy the catalog (database and photos) into a new folder, consistently, while servers run");
+  auto destination = std::make_shared<std::string>();
+  backup->add_option("DEST", *destination, "A new or empty folder; use it later with --data DEST")
+      ->required();
+  backup->callback([&g, destination] {
+    run(g, [&] {
+      Catalog catalog(catalog_options(g), false);
+      const BackupReport report = backup_catalog(catalog, *destination);
+      std::printf("backed up %zu items, %zu photos, %.1f MB to %s in %.1f s\n", report.items, report.photos,
+                  static_cast<double>(report.bytes) / (1 << 20), destination->c_str(), report.seconds);
+      return 0;
+    });
+  });
   auto* train = app.add_subcommand(
       "train", "Learn the frozen recipe (PCA-whitening, linear probe), then train a new head version");
   auto head = std::make_shared<HeadArgs>();
@@ -597,14 +643,23 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--port", o->port, "Port (0 = pick a free one)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
-  cmd->add_option("--workers", o->workers, "HTTP worker threads")
-      ->check(CLI::Range(1, 256))
+  cmd->add_option("--workers", o->workers,
+                  "HTTP worker threads (each open connection holds one while it sends or idles)")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--inference-slots", o->inference_slots, "CNN forwards that may run at once")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_option("--max-upload-mb", o->max_upload_mb, "Largest accepted upload")
       ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--max-upload-memory-mb", o->max_upload_memory_mb,
+                  "Memory all uploads in flight may hold together (past it: 503, retry)")
+      ->check(CLI::Range(16, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--request-timeout", o->request_timeout_s,
+                  "Seconds a request may take to arrive whole (past it: 408)")
+      ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   cmd->add_option("--web-root", o->web_root, "Folder of the built web page (default: the build's web/dist)");
   cmd->add_option("--admin-token-file", o->admin_token_file, "File holding the admin bearer token");

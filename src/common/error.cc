@@ -20,6 +20,12 @@ std::string_view error_code_name(ErrorCode code) {
       return "conflict";
     case ErrorCode::kNotReady:
       return "not_ready";
+    case ErrorCode::kBusy:
+      return "busy";
+    case ErrorCode::kNoSpace:
+      return "insufficient_storage";
+    case ErrorCode::kIoError:
+      return "io_error";
     case ErrorCode::kCorruptStore:
       return "corrupt_store";
     case ErrorCode::kCancelled:

@@ -18,6 +18,9 @@ enum class ErrorCode {
   kUnauthorized,      // missing or wrong admin token
   kConflict,          // id already exists
   kNotReady,          // catalog empty or still loading
+  kBusy,              // a shared resource is held by another process or request; retry later
+  kNoSpace,           // the disk (or quota) is full; nothing half-written was kept
+  kIoError,           // reading or writing a file failed for another reason
   kCorruptStore,      // data directory unreadable or inconsistent
   kCancelled,         // stopped on request (Ctrl-C); nothing half-done was kept
   kInternal,          // a bug or an environment failure

@@ -15,6 +15,11 @@
 
 namespace lookalike {
 
+Error io_error(const std::string& what, int errno_value) {
+  const bool full = errno_value == ENOSPC || errno_value == EDQUOT;
+  return Error(full ? ErrorCode::kNoSpace : ErrorCode::kIoError, what + ": " + std::strerror(errno_value));
+}
+
 std::string sha256_hex(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -37,16 +42,16 @@ std::string read_file(const std::string& path, size_t max_bytes) {
     throw Error(ErrorCode::kNotFound, "no such file: " + path);
   }
   const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(ErrorCode::kInvalidArgument, "cannot stat " + path + ": " + ec.message());
+  if (ec) throw Error(ErrorCode::kIoError, "cannot stat " + path + ": " + ec.message());
   if (size > max_bytes) {
     throw Error(ErrorCode::kPayloadTooLarge, path + " is " + std::to_string(size) +
                                                  " bytes, over the limit of " + std::to_string(max_bytes));
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kInvalidArgument, "cannot open " + path + ": " + std::strerror(errno));
+  if (!in) throw Error(ErrorCode::kIoError, "cannot open " + path + ": " + std::strerror(errno));
   std::string bytes(size, '\0');
   in.read(bytes.data(), static_cast<std::streamsize>(size));
-  if (!in) throw Error(ErrorCode::kInvalidArgument, "cannot read " + path);
+  if (!in) throw Error(ErrorCode::kIoError, "cannot read " + path);
   return bytes;
 }
 
@@ -56,23 +61,26 @@ void write_file_atomic(const std::string& path, std::string_view bytes, Durabili
   static std::atomic<uint64_t> next_tmp{0};
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(next_tmp++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(ErrorCode::kInternal, "cannot create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) throw io_error("cannot create " + tmp, errno);
   size_t written = 0;
   while (written < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
+      const int why = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw Error(ErrorCode::kInternal, "cannot write " + tmp + ": " + std::strerror(errno));
+      throw io_error("cannot write " + tmp, why);
     }
     written += static_cast<size_t>(n);
   }
   const bool synced = durability == Durability::kRenameOnly || ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
+  // close() reports a delayed write error (NFS, some full-disk cases) that write() did not.
+  const bool closed = ::close(fd) == 0;
+  if (!synced || !closed || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int why = errno;
     ::unlink(tmp.c_str());
-    throw Error(ErrorCode::kInternal, "cannot replace " + path + ": " + std::strerror(errno));
+    throw io_error("cannot replace " + path, why);
   }
 }
 

@@ -8,7 +8,14 @@ namespace lookalike {
 // Lower-case hex SHA-256 of the bytes (OpenSSL). Used as the content key of catalog photos.
 std::string sha256_hex(std::string_view bytes);
 
-// Reads a whole file; throws Error(kNotFound / kInvalidArgument) with the path in the message.
+class Error;
+
+// An Error for a failed system call on a file: kNoSpace for a full disk or quota, else kIoError;
+// the message is `what` and strerror(errno_value).
+Error io_error(const std::string& what, int errno_value);
+
+// Reads a whole file; throws Error (kNotFound, kPayloadTooLarge over max_bytes, kIoError) with
+// the path in the message.
 std::string read_file(const std::string& path, size_t max_bytes);
 
 // Writes via a temporary file in the same folder, fsync and rename, so readers see the old or
@@ -16,6 +23,6 @@ std::string read_file(const std::string& path, size_t max_bytes);
 // fsync: still never torn after kill -9, for derived files (caches) that can be recomputed.
 enum class Durability { kSynced, kRenameOnly };
 void write_file_atomic(const std::string& path, std::string_view bytes,
-                       Durability durability = Durability::kSynced);
+                       Durability durability = Durability::kSynced);  // throws io_error()
 
 }  // namespace lookalike

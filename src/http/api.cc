@@ -4,12 +4,15 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <strings.h>
+
 #include <chrono>
 #include <filesystem>
 #include <regex>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "http/bounded_server.h"
 #include "http/openapi.h"
 #include "http/request_options.h"
 #include "service/import_source.h"
@@ -71,6 +74,23 @@ json parse_body(const Request& req) {
   if (doc.is_discarded()) throw Error(ErrorCode::kInvalidArgument, "the request body is not valid JSON");
   if (!doc.is_object()) throw Error(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
   return doc;
+}
+
+// Request bodies must arrive as they are: httplib would inflate gzip/brotli bodies with no
+// bound on the inflated size, and images are compressed already. Empty when acceptable.
+std::string refused_encoding(const Request& req) {
+  const std::string encoding = req.get_header_value("Content-Encoding");
+  if (encoding.empty() || ::strcasecmp(encoding.c_str(), "identity") == 0) return "";
+  return "Content-Encoding '" + encoding.substr(0, 64) +
+         "' is not accepted: send the request body uncompressed (images are compressed already)";
+}
+
+// Answers without reading the body; the connection closes after the answer, because the
+// unread body cannot be told apart from a next request.
+void refuse_unread_body(Response& res, ErrorCode code, const std::string& message) {
+  send_error(res, code, message);
+  res.set_header("Connection", "close");
+  BoundedServer::close_after_response();
 }
 
 [[noreturn]] void no_such_item(const std::string& id) {
@@ -143,6 +163,10 @@ size_t request_body_limit(size_t max_upload_bytes) {
   return max_upload_bytes + (64 << 10);
 }
 
+size_t request_size_limit(size_t max_upload_bytes) {
+  return request_body_limit(max_upload_bytes) + (64 << 10);
+}
+
 int http_status(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:
@@ -161,7 +185,11 @@ int http_status(ErrorCode code) {
       return 422;
     case ErrorCode::kNotReady:
     case ErrorCode::kCancelled:
+    case ErrorCode::kBusy:
       return 503;
+    case ErrorCode::kNoSpace:
+      return 507;
+    case ErrorCode::kIoError:
     case ErrorCode::kCorruptStore:
     case ErrorCode::kInternal:
       return 500;
@@ -233,13 +261,18 @@ void Api::attach(httplib::Server& server) {
   if (std::filesystem::is_directory(options_.web_root)) server.set_mount_point("/", options_.web_root);
 
   server.set_pre_routing_handler([this](const Request& req, Response& res) {
+    if (const std::string refusal = refused_encoding(req); !refusal.empty()) {
+      refuse_unread_body(res, ErrorCode::kUnsupportedMedia, refusal);
+      metrics_.record_request("unmatched", res.status, 0);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     const std::string origin = req.get_header_value("Origin");
     const auto& allowed = options_.cors_origins;
     if (!origin.empty() && std::find(allowed.begin(), allowed.end(), origin) != allowed.end()) {
       res.set_header("Access-Control-Allow-Origin", origin);
       res.set_header("Vary", "Origin");
       if (req.method == "OPTIONS") {
-        res.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS");
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
         res.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
         res.set_header("Access-Control-Max-Age", "600");
         res.status = 204;
@@ -254,17 +287,28 @@ void Api::attach(httplib::Server& server) {
   // an oversized body, then answers 413 through the error handler below.
   server.set_expect_100_continue_handler([this](const Request& req, Response& res) {
     const size_t limit = request_body_limit(options_.max_upload_bytes);
-    if (std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) <= limit) return 100;
-    send_error(res, ErrorCode::kPayloadTooLarge, over_upload_limit());
-    metrics_.record_request("unmatched", 413, 0);
-    return 413;
+    if (const std::string refusal = refused_encoding(req); !refusal.empty()) {
+      refuse_unread_body(res, ErrorCode::kUnsupportedMedia, refusal);
+    } else if (std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > limit) {
+      refuse_unread_body(res, ErrorCode::kPayloadTooLarge, over_upload_limit());
+    } else {
+      return 100;
+    }
+    metrics_.record_request("unmatched", res.status, 0);
+    return res.status;
   });
 
   // httplib's own failures (unknown route, body over the limit, bad request line) get the
   // same JSON error shape; an existing path with another method is a 405.
   server.set_error_handler(httplib::Server::HandlerWithResponse([this](const Request& req, Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler answered
-    if (res.status == 404) {
+    // The connection layer stopped reading: whatever status httplib chose, say why, and close.
+    if (const ReadRefusal refusal = BoundedServer::current_refusal(); refusal != ReadRefusal::kNone) {
+      res.set_header("Connection", "close");
+      if (refusal == ReadRefusal::kBusy) res.set_header("Retry-After", "1");
+      res.status = BoundedServer::refusal_status(refusal);
+      res.set_content(BoundedServer::current_refusal_json(), "application/json");
+    } else if (res.status == 404) {
       std::string allow;
       for (const auto& r : routes_) {
         if (std::regex_match(req.path, std::regex(r.pattern)))
@@ -444,8 +488,15 @@ void Api::list_items(const Request& req, Response& res) {
   }
   json items = json::array();
   for (const auto& item : catalog().store().list(q)) items.push_back(item_json(item, item_image_url));
-  send_json(res, 200,
-            {{"items", items}, {"offset", q.offset}, {"limit", q.limit}, {"total", catalog().stats().items}});
+  // `total` counts what the query matches, so a client can page through one category.
+  const auto stats = catalog().stats();
+  size_t total = stats.items;
+  if (!q.category.empty()) {
+    const auto it = std::find_if(stats.categories.begin(), stats.categories.end(),
+                                 [&](const CategoryCount& c) { return c.name == q.category; });
+    total = it == stats.categories.end() ? 0 : it->count;
+  }
+  send_json(res, 200, {{"items", items}, {"offset", q.offset}, {"limit", q.limit}, {"total", total}});
 }
 
 void Api::item_image(const Request& req, Response& res) {

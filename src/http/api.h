@@ -31,6 +31,8 @@ struct ApiOptions {
 int http_status(ErrorCode code);
 // Largest request body accepted for uploads of max_upload_bytes: multipart framing adds a little.
 size_t request_body_limit(size_t max_upload_bytes);
+// Largest request on the wire (request line, headers and body, any framing).
+size_t request_size_limit(size_t max_upload_bytes);
 
 class Api {
  public:

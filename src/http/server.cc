@@ -17,6 +17,8 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "http/api.h"
+#include "http/bounded_server.h"
+#include "service/maintenance.h"
 
 #ifndef LOOKALIKE_DEFAULT_WEB_ROOT
 #define LOOKALIKE_DEFAULT_WEB_ROOT "web/dist"
@@ -43,15 +45,20 @@ std::string load_admin_token(const ServerOptions& options) {
   return "";
 }
 
+ConnectionLimits connection_limits(const ServerOptions& options) {
+  ConnectionLimits limits;
+  limits.max_request_bytes = request_size_limit(options.max_upload_mb << 20);
+  limits.request_timeout = std::chrono::seconds(options.request_timeout_s);
+  limits.max_in_flight_bytes = options.max_upload_memory_mb << 20;
+  return limits;
+}
+
 void configure(httplib::Server& server, const ServerOptions& options) {
   const size_t workers = options.workers;
   server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-  // Debian's defaults (Nagle on, 5 requests per connection) cost ~40 ms per response.
+  // Debian's default (Nagle on) costs ~40 ms per response.
   server.set_tcp_nodelay(true);
-  server.set_keep_alive_max_count(10000);
-  server.set_keep_alive_timeout(5);
-  server.set_read_timeout(30, 0);
-  server.set_write_timeout(30, 0);
+  // A declared length over the limit is refused before the body is read.
   server.set_payload_max_length(request_body_limit(options.max_upload_mb << 20));
 }
 
@@ -85,6 +92,11 @@ int wait_for_stop_signal() {
 }  // namespace
 
 int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
+  if (options.max_upload_memory_mb <= options.max_upload_mb) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--max-upload-memory-mb (" + std::to_string(options.max_upload_memory_mb) +
+                    ") must be larger than --max-upload-mb (" + std::to_string(options.max_upload_mb) + ")");
+  }
   install_stop_handlers();
 
   // Access log lines are info level; --verbose raises it further.
@@ -98,7 +110,7 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   api_options.fetch.allow_private_addresses = options.fetch_allow_private;
   Api api(api_options);
 
-  httplib::Server server;
+  BoundedServer server(connection_limits(options));
   configure(server, options);
   api.attach(server);
   // Debian's libcpp-httplib is compiled with a listen backlog of 5: a burst of clients
@@ -141,8 +153,31 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
     auto catalog = std::make_unique<Catalog>(catalog_options, /*load_model=*/true);
     Catalog* watched = catalog.get();
     watcher = std::thread([&, watched] {
+      // Writes over HTTP change the in-memory index only; it is saved as a snapshot every
+      // kSnapshotEvery ticks when it changed, and once more on the way out.
+      constexpr int kSnapshotEvery = 30;
+      // Leftovers of writes that a kill interrupted (in this or another process) are deleted
+      // at start-up and every hour.
+      constexpr int kCollectEvery = 3600;
+      const auto collect = [watched] {
+        try {
+          if (const size_t n = collect_orphans(*watched)) spdlog::info("removed {} orphan files", n);
+        } catch (const std::exception& e) {
+          spdlog::warn("collecting orphan files failed: {}", e.what());
+        }
+      };
+      collect();
+      const auto snapshot = [watched] {
+        try {
+          if (watched->snapshot_index_if_stale()) spdlog::info("vector index snapshot written");
+        } catch (const std::exception& e) {
+          spdlog::error("writing the index snapshot failed (the catalog database has every write): {}",
+                        e.what());
+        }
+      };
       std::unique_lock lock(watch_mutex);
-      while (!watch_wake.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+      for (int tick = 1; !watch_wake.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; });
+           ++tick) {
         lock.unlock();
         try {
           if (watched->refresh_if_changed()) {
@@ -153,8 +188,12 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
           spdlog::error("reloading the changed catalog failed, still serving the previous state: {}",
                         e.what());
         }
+        if (tick % kSnapshotEvery == 0) snapshot();
+        if (tick % kCollectEvery == 0) collect();
         lock.lock();
       }
+      lock.unlock();
+      snapshot();
     });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const auto stats = catalog->stats();
@@ -163,8 +202,11 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
                 stats.categories.size(), seconds,
                 api_options.admin_token.empty() ? "; write endpoints disabled (no admin token)" : "");
     std::fflush(stdout);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "lookalike: error: %s\n", e.what());
+  } catch (const std::exception& e) {
+    // Any failure while the listener and signal threads run must stop them before they are
+    // joined below; an escaping exception would destroy them joinable (std::terminate).
+    const auto* error = dynamic_cast<const Error*>(&e);
+    std::fprintf(stderr, "lookalike: %s: %s\n", error ? "error" : "internal error", e.what());
     status = 1;
     const unsigned char wake = 0;
     [[maybe_unused]] const ssize_t n = ::write(g_stop_pipe[1], &wake, 1);

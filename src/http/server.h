@@ -12,9 +12,14 @@ namespace lookalike {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
-  size_t workers = 16;         // HTTP worker threads (a keep-alive connection holds one)
+  // HTTP worker threads. A connection holds one while it sends a request or waits (5 s) to send
+  // the next, so slow or idle clients must not be able to take them all.
+  size_t workers = 256;
   size_t inference_slots = 2;  // CNN forwards at once; bounds memory under many uploads
   size_t max_upload_mb = 10;
+  // Memory all request bodies in flight may hold together; past it uploads get 503 + Retry-After.
+  size_t max_upload_memory_mb = 1024;
+  int request_timeout_s = 60;    // a request must arrive whole (headers and body) within this
   std::string web_root;          // built web page; empty = the build's web/dist
   std::string admin_token_file;  // else $LOOKALIKE_ADMIN_TOKEN; neither = write endpoints off
   std::vector<std::string> cors_origins;

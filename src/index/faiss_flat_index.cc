@@ -27,6 +27,7 @@ class FlatIndex final : public VectorIndex {
 
   size_t dimension() const override { return static_cast<size_t>(flat_.d); }
   size_t size() const override { return ids_.size(); }
+  std::vector<int64_t> ids() const override { return ids_; }
 
   void add(size_t n, const int64_t* ids, const float* vectors) override {
     for (size_t i = 0; i < n; ++i) {

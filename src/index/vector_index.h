@@ -35,6 +35,8 @@ class VectorIndex {
   // For each of the n queries, up to params.k neighbours by decreasing score.
   virtual std::vector<std::vector<Neighbour>> search(size_t n, const float* queries,
                                                      const SearchParams& params) const = 0;
+  // Every stored id, in storage order.
+  virtual std::vector<int64_t> ids() const = 0;
   // The stored vector for `id` (dimension() floats), or empty when absent.
   virtual std::vector<float> vector(int64_t id) const = 0;
   virtual std::string serialize() const = 0;

@@ -1,6 +1,7 @@
 #include "model/embedder.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include <opencv2/core.hpp>
 
@@ -20,7 +21,11 @@ GemEmbedder::GemEmbedder(const ModelManifest& manifest) : network_(manifest) {
 
 std::string GemEmbedder::model_id() const {
   const auto& m = network_.manifest();
-  std::string id = m.name + ":gem" + std::to_string(static_cast<int>(m.gem_p));
+  // %g keeps whole powers as before ("gem3"), so stored catalogs still match, and tells 3.5
+  // from 3 (a cast to int made them one model).
+  char power[32];
+  std::snprintf(power, sizeof power, "%g", static_cast<double>(m.gem_p));
+  std::string id = m.name + ":gem" + power;
   for (const auto& out : m.outputs) id += ":" + out;
   return id;
 }

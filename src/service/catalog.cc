@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <numeric>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -38,11 +39,34 @@ constexpr size_t kMinPerCategory = 5;
 
 constexpr int kMaxVersionRetries = 3;
 
-// One index file per model version and store revision: a file never describes another state.
-std::string index_file(const std::string& data_dir, int64_t version, int64_t revision) {
+// Index snapshots are named by model version, projection and the store revision they were
+// taken at: "v0-p3fa9c2e1b7d0-r1234.faiss". The projection tag changes when the frozen recipe is
+// relearnt, so a snapshot is never read with another projection than it was written with.
+std::string index_file(const std::string& data_dir, int64_t version, const std::string& projection,
+                       int64_t revision) {
   return (fs::path(data_dir) / "index" /
-          ("v" + std::to_string(version) + "-r" + std::to_string(revision) + ".faiss"))
+          ("v" + std::to_string(version) + "-p" + projection + "-r" + std::to_string(revision) + ".faiss"))
       .string();
+}
+
+// The newest snapshot of `version` with `projection` (highest revision), or empty.
+fs::path latest_index_file(const std::string& data_dir, int64_t version, const std::string& projection) {
+  const std::string prefix = "v" + std::to_string(version) + "-p" + projection + "-r";
+  fs::path best;
+  int64_t best_revision = -1;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "index", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || entry.path().extension() != ".faiss") continue;
+    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - 6);
+    if (digits.empty() || digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), ::isdigit))
+      continue;
+    if (const int64_t revision = std::stoll(digits); revision > best_revision) {
+      best_revision = revision;
+      best = entry.path();
+    }
+  }
+  return best;
 }
 
 // Deletes the index files of `version`, all revisions but `keep` (empty: all of them). Files
@@ -56,6 +80,24 @@ void remove_index_files(const std::string& data_dir, int64_t version, const fs::
     if (entry.path() != keep && name.rfind(prefix, 0) == 0 && entry.path().extension() == ".faiss")
       fs::remove(entry.path(), ec);
   }
+}
+
+// Holds one of the catalog's image slots: decoding and embedding a photo may need a few hundred
+// MB (a 40-megapixel image decodes to 120 MB), so a burst of uploads waits here, holding only
+// its compressed bytes, instead of decoding all at once.
+class ImageSlot {
+ public:
+  explicit ImageSlot(std::counting_semaphore<>& slots) : slots_(slots) { slots_.acquire(); }
+  ~ImageSlot() { slots_.release(); }
+  ImageSlot(const ImageSlot&) = delete;
+  ImageSlot& operator=(const ImageSlot&) = delete;
+
+ private:
+  std::counting_semaphore<>& slots_;
+};
+
+Error id_conflict(const std::string& id) {
+  return Error(ErrorCode::kConflict, "an item with id '" + id + "' exists");
 }
 
 // Thrown inside a query or an add when the active version changed between embedding and
@@ -114,6 +156,8 @@ struct Catalog::State {
   std::unordered_map<int64_t, Item> items;
   std::unordered_map<std::string, int64_t> keys_by_id;
   int64_t revision = 0;
+  std::string projection = "h";    // names index snapshots: the frozen PCA's hash, "h" for a head
+  int64_t snapshot_revision = -1;  // the revision the index's newest snapshot file describes
   float min_confidence = kDefaultMinConfidence;  // `auto`'s threshold unless a caller sets one
   // A trained version whose predictions blend in the frozen recipe's probe: its queries run the
   // whole CNN once, for the probe's GeM descriptor and the head's mixed7 maps.
@@ -145,7 +189,8 @@ struct Catalog::State {
   }
 };
 
-Catalog::Catalog(CatalogOptions options, bool load_model) : options_(std::move(options)) {
+Catalog::Catalog(CatalogOptions options, bool load_model)
+    : options_(std::move(options)), image_slots_(static_cast<std::ptrdiff_t>(options_.inference_slots + 2)) {
   if (options_.model_manifest.empty()) options_.model_manifest = default_model_manifest();
   if (options_.trunk_manifest.empty())
     options_.trunk_manifest = default_trunk_manifest(options_.model_manifest);
@@ -211,7 +256,7 @@ std::unique_ptr<Catalog::State> Catalog::build_state(bool allow_rebuild) {
         std::make_shared<HeadPool>(make_networks<HeadNetwork>(options_.inference_slots, version->head_onnx));
     // Items added while this version was trained (or while another was active) get their
     // descriptor now, before the version serves anything.
-    fill_missing_descriptors(state->version, *state->heads);
+    if (!options_.read_only) fill_missing_descriptors(state->version, *state->heads);
   }
   state->revision = store_->revision();
   for (auto& item : store_->all_items()) {
@@ -231,6 +276,7 @@ void Catalog::load_frozen(State& state) {
   const auto pca = store_->get_blob(kPcaBlob);
   if (!pca) return;  // imported but not trained yet
   state.pca = PcaWhitening::deserialize(*pca);
+  state.projection = sha256_hex(*pca).substr(0, 12);
   state.descriptor_dimension = state.pca->input_dimension();
   if (auto c = store_->get_blob(kClassifierBlob)) state.classifier = SoftmaxClassifier::deserialize(*c);
   if (auto t = store_->get_blob(kTrainingBlob)) state.training = nlohmann::json::parse(*t, nullptr, false);
@@ -267,11 +313,16 @@ void Catalog::load_blend(State& state, float weight) {
 }
 
 void Catalog::load_index(State& state, bool allow_rebuild) {
-  const std::string file = index_file(options_.data_dir, state.version, state.revision);
-  if (fs::exists(file)) {
+  if (const fs::path snapshot = latest_index_file(options_.data_dir, state.version, state.projection);
+      !snapshot.empty()) {
     try {
-      state.index = deserialize_flat_index(read_file(file, SIZE_MAX));
-      if (state.index->size() == state.items.size()) return;
+      auto index = deserialize_flat_index(read_file(snapshot.string(), SIZE_MAX));
+      if (catch_up(state, *index)) {
+        state.index = std::move(index);
+        const std::string name = snapshot.stem().string();
+        state.snapshot_revision = std::stoll(name.substr(name.rfind("-r") + 2));
+        return;
+      }
     } catch (const Error& e) {
       spdlog::warn("{}; rebuilding it from the catalog database", e.what());
     }
@@ -293,11 +344,92 @@ void Catalog::load_index(State& state, bool allow_rebuild) {
   const auto projected = state.project_all(keys.size(), raw.data());
   state.index = make_flat_index(keys.empty() ? state.descriptor_dimension : projected.size() / keys.size());
   state.index->add(keys.size(), keys.data(), projected.data());
+  if (options_.read_only) return;
+  const std::string file = index_file(options_.data_dir, state.version, state.projection, state.revision);
   write_file_atomic(file, state.index->serialize());
+  state.snapshot_revision = state.revision;
   // Index files of this version at older revisions are stale; other versions' stay for rollback.
   remove_index_files(options_.data_dir, state.version, file);
   spdlog::info("rebuilt the vector index of version {} ({} items) in {:.0f} ms", state.version, keys.size(),
                ms_since(started));
+}
+
+// A snapshot plus the writes since: items removed since are dropped, items added since are
+// added from their stored descriptors. Keys are never reused (AUTOINCREMENT), so a key in both
+// is the same vector. False when so much changed that a rebuild is cheaper, or a snapshot does
+// not fit the version.
+bool Catalog::catch_up(State& state, VectorIndex& index) const {
+  std::vector<int64_t> gone;
+  std::unordered_set<int64_t> present;
+  for (const int64_t key : index.ids()) {
+    if (state.items.count(key)) {
+      present.insert(key);
+    } else {
+      gone.push_back(key);
+    }
+  }
+  std::vector<int64_t> missing;
+  for (const auto& [key, item] : state.items) {
+    if (!present.count(key)) missing.push_back(key);
+  }
+  if (missing.size() > 64 + state.items.size() / 8) return false;
+  index.remove(gone);
+  for (const int64_t key : missing) {
+    const auto raw = store_->descriptor(state.version, key);
+    if (raw.size() != state.descriptor_dimension) return false;
+    const auto projected = state.project(raw);
+    if (projected.size() != index.dimension()) return false;
+    index.add(1, &key, projected.data());
+  }
+  if (!missing.empty() || !gone.empty()) {
+    spdlog::info("index snapshot of version {} caught up: {} added, {} removed", state.version,
+                 missing.size(), gone.size());
+  }
+  return true;
+}
+
+bool Catalog::snapshot_index_if_stale() {
+  std::lock_guard write(write_mutex_);
+  // Writers are excluded and searches only read, so the index is serialised without a state lock.
+  State& state = *state_;
+  if (!state.index || state.snapshot_revision == state.revision) return false;
+  const std::string file = index_file(options_.data_dir, state.version, state.projection, state.revision);
+  write_file_atomic(file, state.index->serialize());
+  remove_index_files(options_.data_dir, state.version, file);
+  std::unique_lock lock(state_mutex_);
+  state.snapshot_revision = state.revision;
+  return true;
+}
+
+std::vector<std::string> Catalog::index_problems(size_t* compared) const {
+  std::shared_lock lock(state_mutex_);
+  const State& state = *state_;
+  std::vector<std::string> problems;
+  if (!state.trained()) return problems;  // nothing is indexed before the first training
+  if (!state.index) return {"version " + std::to_string(state.version) + " has no vector index"};
+  const auto ids = state.index->ids();
+  const std::unordered_set<int64_t> indexed(ids.begin(), ids.end());
+  for (const int64_t id : ids) {
+    if (!state.items.count(id))
+      problems.push_back("the index holds key " + std::to_string(id) + ", no item has it");
+  }
+  for (const auto& [key, item] : state.items) {
+    if (!indexed.count(key)) {
+      problems.push_back("item '" + item.id + "' is not in the index");
+      continue;
+    }
+    const auto raw = store_->descriptor(state.version, key);
+    if (raw.size() != state.descriptor_dimension) continue;  // reported as a missing descriptor
+    const auto expected = state.project(raw);
+    const auto stored = state.index->vector(key);
+    float worst = expected.size() == stored.size() ? 0.0f : 1.0f;
+    for (size_t i = 0; i < stored.size() && worst <= 1e-4f; ++i)
+      worst = std::max(worst, std::abs(expected[i] - stored[i]));
+    if (worst > 1e-4f)
+      problems.push_back("the index vector of item '" + item.id + "' is not its stored descriptor's");
+    ++*compared;
+  }
+  return problems;
 }
 
 bool Catalog::ready() const {
@@ -418,7 +550,9 @@ std::string Catalog::store_image(std::string_view bytes, const std::string& sha2
       fs::path("images") / sha256.substr(0, 2) / (sha256 + image_format_extension(format));
   const fs::path absolute = fs::path(options_.data_dir) / relative;
   if (!fs::exists(absolute)) {
-    fs::create_directories(absolute.parent_path());
+    std::error_code ec;
+    fs::create_directories(absolute.parent_path(), ec);
+    if (ec) throw io_error("cannot create " + absolute.parent_path().string(), ec.value());
     write_file_atomic(absolute.string(), bytes);
   }
   return relative.string();
@@ -488,6 +622,7 @@ QueryEmbedding Catalog::embed_query(const cv::Mat& rgb) {
 QueryResult Catalog::search_image(std::string_view image_bytes, const QueryOptions& options) {
   const auto started = Clock::now();
   Timings timings;
+  const ImageSlot slot(image_slots_);
   DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
   if (options.crop) decoded.rgb = crop_image(decoded.rgb, *options.crop);
   timings.decode_ms = ms_since(started);
@@ -622,9 +757,24 @@ QueryResult Catalog::run_query(const QueryEmbedding& embedding, const QueryOptio
 }
 
 Item Catalog::add(std::string_view image_bytes, Item item) {
+  std::optional<ImageSlot> slot(image_slots_);
   const DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
+  {
+    std::shared_lock lock(state_mutex_);  // the common conflict, refused before any work
+    if (state_->keys_by_id.count(item.id)) throw id_conflict(item.id);
+  }
   item.sha256 = sha256_hex(image_bytes);
   item.image_path = store_image(image_bytes, item.sha256, decoded.format);
+  // A refused or failed add leaves no photo or feature map behind (unless another item is the
+  // same photo, which owns them).
+  struct FilesGuard {
+    Catalog& catalog;
+    const Item& item;
+    bool stored = false;
+    ~FilesGuard() {
+      if (!stored) catalog.remove_files_unless_shared(item.sha256, item.image_path);
+    }
+  } files{*this, item};
   item.width = decoded.rgb.cols;
   item.height = decoded.rgb.rows;
   item.added_at =
@@ -635,6 +785,7 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
     auto embedder = embedders().lease();
     descriptor = embedder->embed_keeping({decoded.rgb}, kHeadInputBlock, &map);
   }
+  slot.reset();
   const std::array<int, 3> shape{map.size[1], map.size[2], map.size[3]};
   NewItem n{
       item, std::vector<float>(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols), {}};
@@ -660,60 +811,68 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
       n.version_descriptors.push_back(
           {version, std::vector<float>(gem.ptr<float>(0), gem.ptr<float>(0) + gem.cols)});
     }
-    std::unique_lock lock(state_mutex_);
+    // The store commits (and fsyncs) under the write lock only: searches go on meanwhile and
+    // wait just for the in-memory insert. The index file is not rewritten: a later snapshot
+    // (snapshot_index_if_stale) or the next load (catch_up) covers this write.
+    std::lock_guard write(write_mutex_);
     if (state_->version != version) throw VersionChanged{};
-    if (state_->keys_by_id.count(item.id))
-      throw Error(ErrorCode::kConflict, "an item with id '" + item.id + "' exists");
+    if (state_->keys_by_id.count(item.id)) throw id_conflict(item.id);
     n.item.key = store_->insert({n}).front();
+    files.stored = true;
+    const int64_t revision = store_->revision();
+    std::vector<float> projected;
+    if (state_->trained() && state_->index)
+      projected = state_->project(version == 0 ? n.descriptor : n.version_descriptors.front().second);
+    std::unique_lock lock(state_mutex_);
     state_->items[n.item.key] = n.item;
     state_->keys_by_id[n.item.id] = n.item.key;
-    state_->revision = store_->revision();
-    if (state_->trained() && state_->index) {
-      const auto projected =
-          state_->project(version == 0 ? n.descriptor : n.version_descriptors.front().second);
-      state_->index->add(1, &n.item.key, projected.data());
-      write_file_atomic(index_file(options_.data_dir, version, state_->revision), state_->index->serialize());
-    }
+    state_->revision = revision;
+    if (!projected.empty()) state_->index->add(1, &n.item.key, projected.data());
     return n.item;
   });
 }
 
+void Catalog::remove_files_unless_shared(const std::string& sha256, const std::string& image_path) {
+  if (store_->find_by_hash(sha256)) return;
+  std::error_code ec;
+  fs::remove(fs::path(options_.data_dir) / image_path, ec);
+  FeatureCache::erase(feature_directory(), sha256);
+}
+
 bool Catalog::remove(const std::string& id) {
-  std::unique_lock lock(state_mutex_);
-  const auto it = state_->keys_by_id.find(id);
-  if (it == state_->keys_by_id.end() || !store_->remove(id)) return false;
-  const int64_t key = it->second;
-  const Item removed = state_->items.at(key);
-  state_->keys_by_id.erase(it);
-  state_->items.erase(key);
+  Item removed;
+  {
+    std::lock_guard write(write_mutex_);
+    const auto it = state_->keys_by_id.find(id);
+    if (it == state_->keys_by_id.end() || !store_->remove(id)) return false;
+    const int64_t key = it->second;
+    const int64_t revision = store_->revision();
+    std::unique_lock lock(state_mutex_);
+    removed = state_->items.at(key);
+    state_->keys_by_id.erase(it);
+    state_->items.erase(key);
+    state_->revision = revision;
+    if (state_->index) state_->index->remove({key});
+  }
   // Files go after the commit (a crash in between leaves an orphan file, never a dangling row),
   // and only when no other item is the same photo: images and maps are stored by content.
-  if (!store_->find_by_hash(removed.sha256)) {
-    std::error_code ec;
-    fs::remove(fs::path(options_.data_dir) / removed.image_path, ec);
-    FeatureCache::erase(feature_directory(), removed.sha256);
-  }
-  state_->revision = store_->revision();
-  if (state_->index) {
-    state_->index->remove({key});
-    write_file_atomic(index_file(options_.data_dir, state_->version, state_->revision),
-                      state_->index->serialize());
-  }
+  remove_files_unless_shared(removed.sha256, removed.image_path);
   return true;
 }
 
 bool Catalog::update(const std::string& id, const ItemMetadata& metadata,
                      const std::optional<std::string>& category) {
-  std::unique_lock lock(state_mutex_);
+  std::lock_guard write(write_mutex_);
   const auto it = state_->keys_by_id.find(id);
   if (it == state_->keys_by_id.end() || !store_->update_metadata(id, metadata, category)) return false;
+  const int64_t revision = store_->revision();
+  std::unique_lock lock(state_mutex_);
   Item& item = state_->items.at(it->second);
   item.metadata = metadata;
   if (category) item.category = *category;
-  state_->revision = store_->revision();
-  if (state_->index)
-    write_file_atomic(index_file(options_.data_dir, state_->version, state_->revision),
-                      state_->index->serialize());
+  state_->revision = revision;
+  // Vectors are unchanged: the index snapshot still holds, so it is marked current.
+  if (state_->snapshot_revision == revision - 1) state_->snapshot_revision = revision;
   return true;
 }
 
@@ -787,16 +946,23 @@ std::string Catalog::train() {
 }
 
 void Catalog::reindex() {
-  std::unique_lock lock(state_mutex_);
-  std::error_code ec;
-  fs::remove(index_file(options_.data_dir, state_->version, store_->revision()), ec);
-  state_ = build_state(true);
+  std::lock_guard write(write_mutex_);
+  remove_index_files(options_.data_dir, state_->version);
+  install(build_state(true));
 }
 
 void Catalog::refresh() {
-  auto fresh = build_state(true);
+  // Serialised with every other state change: two reloads (the watcher and a version switch)
+  // must not install an older state last, and a reload must not drop a write made meanwhile.
+  std::lock_guard write(write_mutex_);
+  install(build_state(true));
+}
+
+void Catalog::install(std::unique_ptr<State> fresh) {
   std::unique_lock lock(state_mutex_);
-  state_ = std::move(fresh);
+  std::swap(state_, fresh);
+  lock.unlock();
+  // The old state (its index and item maps) is freed here, outside the lock.
 }
 
 }  // namespace lookalike

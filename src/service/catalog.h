@@ -9,7 +9,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <semaphore>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -26,6 +28,8 @@
 #include "train/head_trainer.h"
 
 namespace lookalike {
+
+class VectorIndex;
 
 struct CatalogOptions {
   std::string data_dir = "lookalike-data";
@@ -53,6 +57,9 @@ struct CatalogOptions {
   std::optional<float> min_confidence;
   DecodeOptions decode;
   size_t max_image_bytes = 10 << 20;
+  // Loading writes nothing (`check`): a stale index is rebuilt in memory only, and items missing
+  // a descriptor of the active version are left without one (and reported).
+  bool read_only = false;
 };
 
 // The block of the descriptor model whose maps the trained head takes as input.
@@ -210,6 +217,13 @@ class Catalog {
   void reindex();
   // Reloads in-memory state after items were inserted directly into the store (import).
   void refresh();
+  // Writes the index as a snapshot file when writes changed it since the last one, and deletes
+  // the version's older snapshots. Writes do not rewrite the index file; a server calls this
+  // now and then, off the request path. Returns true when it wrote.
+  bool snapshot_index_if_stale();
+  // `check`: whether the loaded index holds exactly the items, each with the vector its stored
+  // descriptor projects to. Adds the number of vectors compared to *compared.
+  std::vector<std::string> index_problems(size_t* compared) const;
 
  private:
   struct State;
@@ -218,6 +232,9 @@ class Catalog {
   void load_trained(State& state, const ModelVersion& version);
   void load_blend(State& state, float weight);
   void load_index(State& state, bool allow_rebuild);
+  bool catch_up(State& state, VectorIndex& index) const;
+  void install(std::unique_ptr<State> fresh);
+  void remove_files_unless_shared(const std::string& sha256, const std::string& image_path);
   void fill_missing_descriptors(int64_t version, NetworkPool<HeadNetwork>& heads);
   KeyedDescriptors head_descriptors(const std::vector<Item>& items, NetworkPool<HeadNetwork>& heads,
                                     const std::function<void(size_t)>& on_done);
@@ -228,12 +245,19 @@ class Catalog {
   void check_model_id();
 
   CatalogOptions options_;
+  // Photos being decoded and embedded at once (inference slots + 2, so that decoding the next
+  // photo overlaps the CNN): bounds the memory decoded images take under a burst of uploads.
+  std::counting_semaphore<> image_slots_;
   std::unique_ptr<CatalogStore> store_;
   std::unique_ptr<EmbedderPool> embedders_;
   std::unique_ptr<ExtractorPool> extractors_;
   std::mutex embedders_mutex_;
   std::unique_ptr<State> state_;
+  // Readers (searches) take state_mutex_ shared. Every change of state (add, remove, update,
+  // reload) takes write_mutex_ for its whole length, store commit included, and state_mutex_
+  // exclusively only for the moment it changes memory; so searches never wait for an fsync.
   mutable std::shared_mutex state_mutex_;
+  std::mutex write_mutex_;
   std::atomic<int64_t> unsettled_revision_{-1};  // refresh_if_changed: last revision seen
 };
 

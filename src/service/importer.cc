@@ -3,14 +3,18 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
+
 #include "common/error.h"
 #include "common/files.h"
 #include "image/image_decoder.h"
+#include "service/maintenance.h"
 
 namespace lookalike {
 namespace {
@@ -86,27 +90,25 @@ class ImportRun {
     const auto started = std::chrono::steady_clock::now();
     report_.total = entries_.size();
     std::vector<const ImportEntry*> todo = pending();
-    std::thread decoder([&] {
-      for (const ImportEntry* e : todo) {
-        if (cancelled() || !queue_.push(load(*e, catalog_.options()), stop_)) break;
-      }
-      queue_.close();
-    });
-    std::vector<Decoded> batch;
-    while (auto d = queue_.pop()) {
-      if (cancelled()) break;
-      if (d->error) {
-        report_.failures.push_back({d->entry->path, *d->error});
-        ++done_;
-        continue;
-      }
-      batch.push_back(std::move(*d));
-      if (batch.size() >= options_.batch_size) flush(batch, started);
+    std::exception_ptr decoder_failure;
+    {
+      std::thread decoder([&] {
+        try {
+          for (const ImportEntry* e : todo) {
+            if (cancelled() || !queue_.push(load(*e, catalog_.options()), stop_)) break;
+          }
+        } catch (...) {
+          decoder_failure = std::current_exception();
+        }
+        queue_.close();
+      });
+      // Stops and joins the decode thread on every way out of this block, a failing store
+      // write (busy database, id conflict, full disk) included: destroying a joinable
+      // std::thread while the error propagates would call std::terminate.
+      const DecoderJoin join{*this, decoder};
+      consume(started);
     }
-    if (!cancelled()) flush(batch, started);
-    stop_ = true;
-    queue_.wake();
-    decoder.join();
+    if (decoder_failure) std::rethrow_exception(decoder_failure);
     report_.interrupted = cancelled();
     report_.seconds = seconds_since(started);
     report_.images_per_second = report_.seconds > 0 ? double(report_.imported) / report_.seconds : 0;
@@ -119,6 +121,31 @@ class ImportRun {
   }
 
  private:
+  struct DecoderJoin {
+    ImportRun& run;
+    std::thread& thread;
+    ~DecoderJoin() {
+      run.stop_ = true;
+      run.queue_.wake();
+      thread.join();
+    }
+  };
+
+  void consume(std::chrono::steady_clock::time_point started) {
+    std::vector<Decoded> batch;
+    while (auto d = queue_.pop()) {
+      if (cancelled()) break;
+      if (d->error) {
+        report_.failures.push_back({d->entry->path, *d->error});
+        ++done_;
+        continue;
+      }
+      batch.push_back(std::move(*d));
+      if (batch.size() >= options_.batch_size) flush(batch, started);
+    }
+    if (!cancelled()) flush(batch, started);
+  }
+
   static double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
@@ -232,6 +259,9 @@ ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& en
                             const ImportOptions& options) {
   if (entries.empty()) throw Error(ErrorCode::kInvalidArgument, "nothing to import");
   catalog.embedders();  // load the model (and check it matches the catalog) before any work
+  if (const size_t removed = collect_orphans(catalog)) {
+    spdlog::warn("removed {} files left by an interrupted write", removed);
+  }
   return ImportRun(catalog, entries, options).run();
 }
 

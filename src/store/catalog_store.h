@@ -121,6 +121,12 @@ class CatalogStore {
   // Increases with every committed change of items or blobs; the vector index file records
   // the revision it was built from, so a stale one is detected and rebuilt.
   virtual int64_t revision() const = 0;
+
+  // The database engine's own consistency check: empty when sound, else what it found.
+  virtual std::vector<std::string> integrity_problems() const = 0;
+  // Writes a consistent copy of the whole store to `path` (a new file) while other connections
+  // and processes keep reading and writing.
+  virtual void backup_to(const std::string& path) const = 0;
 };
 
 // Opens or creates `path` (SQLite, WAL). Throws Error(kCorruptStore) when the file exists but

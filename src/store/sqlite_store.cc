@@ -52,11 +52,35 @@ constexpr const char* kItemColumns =
     "key, id, category, file_name, source, sha256, image_path, width, height, added_at, title, price, url, "
     "attributes";
 
+// The error a failed SQLite call stands for: a lock held elsewhere is worth a retry (503), a
+// full disk is the operator's to fix, and only damaged files are a corrupt store.
+Error sqlite_failure(sqlite3* db, int rc, const std::string& context) {
+  const std::string message = context + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Error(ErrorCode::kBusy, message + " (another process holds the catalog database; retry)");
+    case SQLITE_FULL:
+      return Error(ErrorCode::kNoSpace, message);
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return Error(ErrorCode::kIoError, message);
+    case SQLITE_CONSTRAINT:
+      return Error(ErrorCode::kConflict, message);
+    case SQLITE_NOMEM:
+      return Error(ErrorCode::kInternal, message);
+    default:
+      return Error(ErrorCode::kCorruptStore, message);
+  }
+}
+
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      throw Error(ErrorCode::kCorruptStore, std::string("catalog database: ") + sqlite3_errmsg(db));
+    if (const int rc = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); rc != SQLITE_OK) {
+      throw sqlite_failure(db, rc, "catalog database");
     }
   }
   ~Statement() { sqlite3_finalize(stmt_); }
@@ -85,7 +109,7 @@ class Statement {
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
     if (rc == SQLITE_CONSTRAINT) throw Error(ErrorCode::kConflict, sqlite3_errmsg(db_));
-    throw Error(ErrorCode::kCorruptStore, std::string("catalog database: ") + sqlite3_errmsg(db_));
+    throw sqlite_failure(db_, rc, "catalog database");
   }
   void reset() {
     sqlite3_reset(stmt_);
@@ -140,11 +164,12 @@ Item read_item(const Statement& s) {
 class SqliteStore final : public CatalogStore {
  public:
   explicit SqliteStore(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
-      const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    if (const int rc = sqlite3_open_v2(
+            path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+        rc != SQLITE_OK) {
+      const Error e = sqlite_failure(db_, rc, "cannot open catalog database " + path);
       sqlite3_close(db_);
-      throw Error(ErrorCode::kCorruptStore, "cannot open catalog database " + path + ": " + why);
+      throw e;
     }
     sqlite3_busy_timeout(db_, 10000);
     try {
@@ -154,6 +179,7 @@ class SqliteStore final : public CatalogStore {
       exec(kSchema);
     } catch (const Error& e) {
       sqlite3_close(db_);
+      if (e.code() != ErrorCode::kCorruptStore) throw;
       throw Error(ErrorCode::kCorruptStore, path + " is not a usable Lookalike catalog: " + e.what());
     }
   }
@@ -443,6 +469,53 @@ class SqliteStore final : public CatalogStore {
     return std::stoll(s.text(0));
   }
 
+  std::vector<std::string> integrity_problems() const override {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> problems;
+    Statement s(db_, "PRAGMA integrity_check");
+    while (s.step()) {
+      if (s.text(0) != "ok") problems.push_back("catalog database: " + s.text(0));
+    }
+    return problems;
+  }
+
+  // SQLite's online backup: copies pages in steps, restarting a step when another connection
+  // wrote meanwhile, so the copy is one committed state.
+  void backup_to(const std::string& path) const override {
+    sqlite3* dest = nullptr;
+    if (const int rc =
+            sqlite3_open_v2(path.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+        rc != SQLITE_OK) {
+      const Error e = sqlite_failure(dest, rc, "cannot create backup database " + path);
+      sqlite3_close(dest);
+      throw e;
+    }
+    std::unique_lock lock(mutex_);
+    sqlite3_backup* backup = sqlite3_backup_init(dest, "main", db_, "main");
+    if (!backup) {
+      const Error e = sqlite_failure(dest, sqlite3_errcode(dest), "cannot start the backup to " + path);
+      sqlite3_close(dest);
+      throw e;
+    }
+    int rc = SQLITE_OK;
+    do {
+      rc = sqlite3_backup_step(backup, 256);
+      if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+        lock.unlock();  // let this process's own writers go on between steps
+        sqlite3_sleep(20);
+        lock.lock();
+      }
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    sqlite3_backup_finish(backup);
+    lock.unlock();
+    if (rc != SQLITE_DONE) {
+      const Error e = sqlite_failure(dest, rc, "backup to " + path);
+      sqlite3_close(dest);
+      throw e;
+    }
+    sqlite3_close(dest);
+  }
+
  private:
   class Transaction {
    public:
@@ -467,11 +540,8 @@ class SqliteStore final : public CatalogStore {
   }
 
   void exec(const char* sql) const {
-    char* message = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-      const std::string why = message ? message : "unknown error";
-      sqlite3_free(message);
-      throw Error(ErrorCode::kCorruptStore, "catalog database: " + why);
+    if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+      throw sqlite_failure(db_, rc, "catalog database");
     }
   }
 

@@ -1,11 +1,16 @@
 // The `lookalike` binary as a user runs it: every bad input gets a precise message and a
 // non-zero exit, nothing stored before is lost, and kill -9 during an import is survivable.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/mount.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -150,8 +155,8 @@ TEST_F(CliTest, CorruptDataDirectoryIsReportedAndLeftAlone) {
 }
 
 TEST_F(CliTest, HelpForEveryCommand) {
-  for (const char* cmd :
-       {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info", "serve", "model"}) {
+  for (const char* cmd : {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info",
+                          "serve", "model", "check", "backup"}) {
     const auto r = run_lookalike({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
@@ -172,6 +177,24 @@ size_t stored_items(const std::string& db_path) {
   sqlite3_close(db);
   return n;
 }
+
+// Holds the catalog database's write lock from another connection, as a second process would.
+class WriteLock {
+ public:
+  explicit WriteLock(const std::string& db_path) {
+    EXPECT_EQ(sqlite3_open_v2(db_path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    sqlite3_busy_timeout(db_, 30000);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db_);
+  }
+  ~WriteLock() {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
 
 // Starts `import` of 60 photos (batches of 4) in the background and returns once at least
 // `min_items` are committed; the caller then interrupts it. Returns the pid and the count seen.
@@ -195,8 +218,13 @@ TEST_F(CliTest, KillDashNineDuringImportLosesNothingCommitted) {
   const std::string d = tmp.str() + "/d";
   const auto [pid, before_kill] = start_import_until(tmp, 20, 12);
   ASSERT_GT(pid, 0);
-  ::kill(pid, SIGKILL);
-  EXPECT_EQ(testing::wait_process(pid), 128 + SIGKILL);
+  {
+    // Holding the write lock stops the import at its next batch: the kill lands mid-import
+    // however fast this machine imports.
+    WriteLock lock(d + "/catalog.sqlite");
+    ::kill(pid, SIGKILL);
+    EXPECT_EQ(testing::wait_process(pid), 128 + SIGKILL);
+  }
   ASSERT_GE(before_kill, 12u);
   const size_t after_kill = stored_items(d + "/catalog.sqlite");
   EXPECT_GE(after_kill, before_kill);
@@ -217,7 +245,11 @@ TEST_F(CliTest, CtrlCStopsAnImportCleanlyAndARerunResumes) {
   const auto [pid, before_interrupt] = start_import_until(tmp, 40, 8);
   ASSERT_GT(pid, 0);
   ASSERT_GE(before_interrupt, 8u);
-  ::kill(pid, SIGINT);
+  {
+    WriteLock lock(d + "/catalog.sqlite");  // the import waits at its next batch (see above)
+    ::kill(pid, SIGINT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
   EXPECT_EQ(testing::wait_process(pid), 130);
   const std::string err = testing::read_bytes(tmp.str() + "/err");
   EXPECT_NE(err.find("interrupted:"), std::string::npos) << err;
@@ -229,6 +261,214 @@ TEST_F(CliTest, CtrlCStopsAnImportCleanlyAndARerunResumes) {
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_NE(resumed.out.find("already stored " + std::to_string(stored)), std::string::npos) << resumed.out;
   EXPECT_EQ(stored_items(d + "/catalog.sqlite"), 60u);
+}
+
+TEST_F(CliTest, ABusyDatabaseEndsAnImportWithAClearErrorAndLosesNothing) {
+  testing::TempDir tmp;
+  const std::string d = tmp.str() + "/d";
+  const auto [pid, before_lock] = start_import_until(tmp, 60, 8);
+  ASSERT_GT(pid, 0);
+  int status = -1;
+  {
+    // Another writer holds the database longer than the importer's busy timeout (10 s): its
+    // next batch cannot be stored. It used to abort (std::terminate, exit 134) with its decode
+    // thread still running.
+    WriteLock lock(d + "/catalog.sqlite");
+    status = testing::wait_process(pid);
+  }
+  const std::string err = testing::read_bytes(tmp.str() + "/err");
+  EXPECT_EQ(status, 1) << err;
+  EXPECT_NE(err.find("another process holds the catalog database"), std::string::npos) << err;
+  const size_t stored = stored_items(d + "/catalog.sqlite");
+  EXPECT_GE(stored, before_lock);
+  EXPECT_LT(stored, 60u) << "the import finished before the lock; the test proves nothing";
+  const auto resumed = run_lookalike({"--data", d, "import", (tmp.path() / "photos").string(), "--no-train"});
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_EQ(stored_items(d + "/catalog.sqlite"), 60u);
+}
+
+// The ids and scores `search --json` prints for a photo.
+std::vector<std::pair<std::string, double>> ranked(const std::string& data_dir, const std::string& image) {
+  const auto r =
+      run_lookalike({"--data", data_dir, "search", image, "--k", "8", "--category", "all", "--json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::vector<std::pair<std::string, double>> out;
+  const auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  if (doc.is_object() && doc.contains("results")) {
+    for (const auto& hit : doc["results"]) out.emplace_back(hit["id"], hit["score"]);
+  }
+  return out;
+}
+
+TEST_F(CliTest, BackupWhileServingRestoresIdenticalResultsAndCheckFindsDamage) {
+  testing::TempDir tmp;
+  const std::string live = tmp.str() + "/live", copy = tmp.str() + "/copy";
+  testing::make_subset(tmp.path() / "photos", 4);
+  ASSERT_EQ(run_lookalike({"--data", live, "import", (tmp.path() / "photos").string(), "--no-head"}).status,
+            0);
+  const auto healthy = run_lookalike({"--data", live, "check"});
+  EXPECT_EQ(healthy.status, 0) << healthy.out << healthy.err;
+  EXPECT_NE(healthy.out.find("ok: 24 items, 24 photos verified, 24 index vectors compared, 0 orphan files"),
+            std::string::npos)
+      << healthy.out;
+
+  // The backup runs while a server holds the catalog open and another process adds items.
+  const int server = testing::start_lookalike({"--data", live, "serve", "--port", "0"},
+                                              tmp.str() + "/serve.out", tmp.str() + "/serve.err");
+  ASSERT_GT(server, 0);
+  const fs::path extra = fs::canonical(*fs::directory_iterator(tmp.path() / "photos" / "hood"));
+  std::thread writer([&] {
+    for (int i = 0; i < 3; ++i)
+      run_lookalike({"--data", live, "add", extra.string(), "--id", "during-" + std::to_string(i),
+                     "--category", "hood"});
+  });
+  const auto backup = run_lookalike({"--data", live, "backup", copy});
+  writer.join();
+  ::kill(server, SIGTERM);
+  EXPECT_EQ(testing::wait_process(server), 0) << testing::read_bytes(tmp.str() + "/serve.err");
+  ASSERT_EQ(backup.status, 0) << backup.err;
+  EXPECT_NE(backup.out.find("backed up "), std::string::npos) << backup.out;
+  const auto copied = run_lookalike({"--data", copy, "check"});
+  EXPECT_EQ(copied.status, 0) << copied.out << copied.err;
+
+  // Restoring is using the copy as the data directory: the same answers, item for item.
+  for (const char* category : {"coat", "dress"}) {
+    const std::string query =
+        fs::canonical(*fs::directory_iterator(tmp.path() / "photos" / category)).string();
+    const auto before = ranked(live, query), after = ranked(copy, query);
+    ASSERT_FALSE(before.empty());
+    // Items added after the backup's snapshot may rank in the live catalog only.
+    std::vector<std::pair<std::string, double>> comparable;
+    for (const auto& hit : before) {
+      const bool in_copy =
+          std::any_of(after.begin(), after.end(), [&](const auto& h) { return h.first == hit.first; });
+      if (in_copy || hit.first.rfind("during-", 0) != 0) comparable.push_back(hit);
+    }
+    ASSERT_GE(after.size(), comparable.size());
+    for (size_t i = 0; i < comparable.size(); ++i) {
+      EXPECT_EQ(after[i].first, comparable[i].first) << "rank " << i;
+      EXPECT_NEAR(after[i].second, comparable[i].second, 1e-5) << "rank " << i;
+    }
+  }
+  EXPECT_NE(run_lookalike({"--data", live, "backup", copy}).err.find("exists and is not empty"),
+            std::string::npos);
+
+  // Damage the copy: an orphan photo, a missing photo. `check` names both and exits 1.
+  const fs::path stray = fs::path(copy) / "images" / "zz" / "stray.jpg";
+  testing::write_bytes(stray, "not referenced");
+  // A fresh orphan may be a write in flight; this one is older than check's grace minute.
+  fs::last_write_time(stray, fs::file_time_type::clock::now() - std::chrono::minutes(5));
+  fs::path victim;
+  for (const auto& e : fs::recursive_directory_iterator(fs::path(copy) / "images")) {
+    if (e.is_regular_file() && e.path().filename() != "stray.jpg") victim = e.path();
+  }
+  ASSERT_FALSE(victim.empty());
+  fs::remove(victim);
+  const auto damaged = run_lookalike({"--data", copy, "check", "--json"});
+  EXPECT_EQ(damaged.status, 1) << damaged.out;
+  const auto report = nlohmann::json::parse(damaged.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << damaged.out;
+  EXPECT_FALSE(report["ok"].get<bool>());
+  EXPECT_EQ(report["orphan_files"], 1);
+  const std::string problems = report["problems"].dump();
+  EXPECT_NE(problems.find("stray.jpg: no item has this photo"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("cannot be read"), std::string::npos) << problems;
+  // --repair deletes the orphan; the missing photo stays a problem (nothing can restore it).
+  const auto repaired = run_lookalike({"--data", copy, "check", "--repair"});
+  EXPECT_EQ(repaired.status, 1);
+  EXPECT_NE(repaired.err.find("removed 1 orphan files"), std::string::npos) << repaired.err;
+  EXPECT_FALSE(fs::exists(stray));
+}
+
+size_t bytes_under(const fs::path& dir) {
+  size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file() ? e.file_size() : 0;
+  return n;
+}
+
+// A small filesystem (tmpfs) mounted for the test's data directory; needs root, as CI has.
+class SmallDisk {
+ public:
+  SmallDisk(const fs::path& at, size_t bytes) : at_(at) {
+    fs::create_directories(at);
+    const std::string options = "size=" + std::to_string(bytes);
+    mounted_ = ::mount("tmpfs", at.c_str(), "tmpfs", 0, options.c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(at_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  fs::path at_;
+  bool mounted_ = false;
+};
+
+TEST_F(CliTest, AFullDiskFailsWritesClearlyAndDamagesNothing) {
+  testing::TempDir tmp;
+  testing::make_subset(tmp.path() / "photos", 2);
+  testing::make_subset(tmp.path() / "more", 2, 10);
+  const std::string seed = tmp.str() + "/seed";
+  ASSERT_EQ(run_lookalike({"--data", seed, "import", (tmp.path() / "photos").string(), "--no-head"}).status,
+            0);
+  // Room for the catalog as it is plus 200 KB: less than one cached feature map (443 KB).
+  SmallDisk disk(tmp.path() / "disk", bytes_under(seed) + (200 << 10));
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  const std::string d = (tmp.path() / "disk" / "d").string();
+  fs::copy(seed, d, fs::copy_options::recursive);
+  const std::string query = fs::canonical(*fs::directory_iterator(tmp.path() / "more" / "coat")).string();
+  const auto before = ranked(d, query);
+  ASSERT_FALSE(before.empty());
+
+  const auto add = run_lookalike({"--data", d, "add", query, "--id", "one-too-many", "--category", "coat"});
+  EXPECT_EQ(add.status, 1) << add.out;
+  EXPECT_NE(add.err.find("No space left on device"), std::string::npos) << add.err;
+  // An import used to abort here (std::terminate: its decode thread was still running).
+  const auto import = run_lookalike({"--data", d, "import", (tmp.path() / "more").string(), "--no-train"});
+  EXPECT_EQ(import.status, 1) << import.out << import.err;
+  EXPECT_NE(import.err.find("No space left on device"), std::string::npos) << import.err;
+  const auto train = run_lookalike({"--data", d, "train", "--no-head"});
+  EXPECT_EQ(train.status, 1) << train.out;
+  EXPECT_TRUE(train.err.find("full") != std::string::npos || train.err.find("No space") != std::string::npos)
+      << train.err;
+
+  // A server on the full disk answers searches; writes get 507.
+  const int server =
+      testing::start_lookalike({"--data", d, "serve", "--port", "0"}, tmp.str() + "/serve.out",
+                               tmp.str() + "/serve.err", {"LOOKALIKE_ADMIN_TOKEN=0123456789abcdef-full"});
+  ASSERT_GT(server, 0);
+  int port = 0;
+  const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 900 && port == 0; ++i) {
+    std::smatch m;
+    const std::string out = testing::read_bytes(tmp.str() + "/serve.out");
+    if (std::regex_search(out, m, listening) && out.find("ready:") != std::string::npos)
+      port = std::stoi(m[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(port, 0) << testing::read_bytes(tmp.str() + "/serve.err");
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  const std::string photo = testing::read_bytes(query);
+  const auto found =
+      client.Post("/api/v1/search", httplib::MultipartFormDataItems{{"image", photo, "q.jpg", "image/jpeg"}});
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->status, 200) << found->body;
+  const auto refused =
+      client.Post("/api/v1/items", httplib::Headers{{"Authorization", "Bearer 0123456789abcdef-full"}},
+                  httplib::MultipartFormDataItems{
+                      {"image", photo, "q.jpg", "image/jpeg"},
+                      {"metadata", R"({"id": "http-too-many", "category": "coat"})", "", ""}});
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 507) << refused->body;
+  ::kill(server, SIGTERM);
+  EXPECT_EQ(testing::wait_process(server), 0) << testing::read_bytes(tmp.str() + "/serve.err");
+
+  // Nothing stored before was damaged, and no failed write left a file behind.
+  const auto check = run_lookalike({"--data", d, "check"});
+  EXPECT_EQ(check.status, 0) << check.out << check.err;
+  EXPECT_EQ(check.out.find("recent orphan"), std::string::npos) << check.out;
+  EXPECT_EQ(ranked(d, query), before);
 }
 
 TEST_F(CliTest, ACatalogWithoutCategoriesSearchesEverything) {

@@ -9,8 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <regex>
@@ -48,7 +52,8 @@ class ServerTest : public ::testing::Test {
     ASSERT_EQ(import.status, 0) << import.err;
     pid_ = testing::start_lookalike(
         {"--data", data(), "serve", "--port", "0", "--workers", "40", "--max-upload-mb", "2",
-         "--fetch-allow-host", "127.0.0.1", "--fetch-allow-private"},
+         "--request-timeout", "5", "--cors-origin", "https://shop.example", "--fetch-allow-host", "127.0.0.1",
+         "--fetch-allow-private"},
         out_path(), err_path(), {std::string("LOOKALIKE_ADMIN_TOKEN=") + kToken});
     ASSERT_GT(pid_, 0);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
@@ -208,7 +213,7 @@ TEST_F(ServerTest, ClassifySimilarAndReadEndpoints) {
   ASSERT_EQ(list->status, 200) << list->body;
   const auto items_doc = json::parse(list->body);
   ASSERT_EQ(items_doc["items"].size(), 3u);
-  EXPECT_EQ(items_doc["total"], 36);
+  EXPECT_EQ(items_doc["total"], 6) << "total counts the category, not the catalog";
   const std::string id = items_doc["items"][0]["id"];
 
   const auto item = client().Get("/api/v1/items/" + id);
@@ -282,6 +287,55 @@ TEST_F(ServerTest, AdminWritesAreAuthenticatedDurableAndVisible) {
   ASSERT_EQ(client().Delete("/api/v1/items/api-new", auth)->status, 200);
   expect_error(client().Get("/api/v1/items/api-new"), 404, "not_found");
   expect_error(client().Delete("/api/v1/items/api-new", auth), 404, "not_found");
+}
+
+size_t files_under(const fs::path& dir, const std::string& extension) {
+  size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.path().extension() == extension;
+  return n;
+}
+
+TEST_F(ServerTest, WritesDoNotRewriteTheIndexAndARefusedAddLeavesNoFiles) {
+  httplib::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  const fs::path index_dir = fs::path(data()) / "index";
+  const size_t snapshots = files_under(index_dir, ".faiss");
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "write-" + std::to_string(i);
+    httplib::MultipartFormDataItems items{
+        {"image", photo("dress", static_cast<size_t>(i)), "a.jpg", "image/jpeg"},
+        {"metadata", R"({"id": ")" + id + R"(", "category": "dress"})", "", ""}};
+    ASSERT_EQ(client().Post("/api/v1/items", auth, items)->status, 201);
+    ASSERT_EQ(client().Patch("/api/v1/items/" + id, auth, R"({"price": 1})", "application/json")->status,
+              200);
+    ASSERT_EQ(client().Delete("/api/v1/items/" + id, auth)->status, 200);
+  }
+  // Nine writes: each used to write a whole new index file (about 10 MB at 4.8k items), never
+  // deleted until a rebuild.
+  EXPECT_EQ(files_under(index_dir, ".faiss"), snapshots);
+
+  // An add refused for its id (409) keeps neither the new photo nor its feature map.
+  const size_t photos = files_under(fs::path(data()) / "images", ".jpg");
+  const size_t maps = files_under(fs::path(data()) / "features", ".f16");
+  const auto list = json::parse(client().Get("/api/v1/items?limit=1")->body);
+  const std::string existing = list["items"][0]["id"];
+  const std::string fresh_photo = photo("shirts", 5) + std::string(16, '\0');  // new bytes, same picture
+  httplib::MultipartFormDataItems clash{
+      {"image", fresh_photo, "b.jpg", "image/jpeg"},
+      {"metadata", R"({"id": ")" + existing + R"(", "category": "shirts"})", "", ""}};
+  expect_error(client().Post("/api/v1/items", auth, clash), 409, "conflict");
+  EXPECT_EQ(files_under(fs::path(data()) / "images", ".jpg"), photos);
+  EXPECT_EQ(files_under(fs::path(data()) / "features", ".f16"), maps);
+}
+
+TEST_F(ServerTest, CorsPreflightListsEveryMethodTheApiUses) {
+  httplib::Headers origin{{"Origin", "https://shop.example"}, {"Access-Control-Request-Method", "PUT"}};
+  const auto res = client().Options("/api/v1/models/active", origin);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 204);
+  EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "https://shop.example");
+  const std::string methods = res->get_header_value("Access-Control-Allow-Methods");
+  for (const char* m : {"GET", "POST", "PUT", "PATCH", "DELETE"})
+    EXPECT_NE(methods.find(m), std::string::npos) << m << " missing from " << methods;
 }
 
 // A PNG whose header claims 30000x30000 pixels.
@@ -369,6 +423,200 @@ TEST_F(ServerTest, FiftyMegabyteBodyIsRefusedWithoutReadingIt) {
   if (big) {
     EXPECT_EQ(big->status, 413);
   }
+  expect_still_serving();
+}
+
+// A raw connection to the server: sends what it is given, reads until the peer closes, a
+// complete JSON error arrives, or 15 s pass.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    timeval timeout{15, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  }
+  ~RawConnection() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  int fd() const { return fd_; }
+  // False once the server stopped accepting bytes (it answered and closed).
+  bool send(const std::string& bytes) {
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  std::string response() {
+    std::string out;
+    char buf[4096];
+    ssize_t n = 0;
+    while (out.find("\"}}") == std::string::npos && (n = ::recv(fd_, buf, sizeof buf, 0)) > 0)
+      out.append(buf, static_cast<size_t>(n));
+    return out;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+// Resident memory of a process, from /proc.
+size_t rss_bytes(int pid) {
+  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+  size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// The server's largest resident-memory growth while `attack` runs (sampled every 2 ms).
+template <typename Attack>
+size_t rss_growth_during(int pid, Attack attack) {
+  const size_t before = rss_bytes(pid);
+  std::atomic<bool> done{false};
+  std::atomic<size_t> peak{before};
+  std::thread sampler([&] {
+    while (!done) {
+      peak = std::max(peak.load(), rss_bytes(pid));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  attack();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let a late allocation show
+  done = true;
+  sampler.join();
+  return peak > before ? peak - before : 0;
+}
+
+std::string gzip_of_zeros(size_t bytes) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  const std::string zeros(1 << 20, '\0');
+  std::string out;
+  char buf[1 << 16];
+  for (size_t left = bytes; left > 0 || z.avail_in > 0;) {
+    if (z.avail_in == 0) {
+      const size_t n = std::min(left, zeros.size());
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zeros.data()));
+      z.avail_in = static_cast<uInt>(n);
+      left -= n;
+    }
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buf);
+      z.avail_out = sizeof buf;
+      deflate(&z, left == 0 ? Z_FINISH : Z_NO_FLUSH);
+      out.append(buf, sizeof buf - z.avail_out);
+    } while (z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  return out;
+}
+
+std::string chunked(const std::string& body, size_t chunk) {
+  std::string out;
+  char size[32];
+  for (size_t at = 0; at < body.size(); at += chunk) {
+    const size_t n = std::min(chunk, body.size() - at);
+    std::snprintf(size, sizeof size, "%zx\r\n", n);
+    out += size + body.substr(at, n) + "\r\n";
+  }
+  return out + "0\r\n\r\n";
+}
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+TEST_F(ServerTest, AGzipBombIsRefusedWithoutInflatingIt) {
+  // 200 MB of zeros in about 200 KB: httplib would inflate it whole before any limit.
+  const std::string bomb = gzip_of_zeros(200 * kMiB);
+  ASSERT_LT(bomb.size(), kMiB);
+  std::string response;
+  const size_t growth = rss_growth_during(pid_, [&] {
+    RawConnection c(port_);
+    ASSERT_TRUE(c.connected());
+    c.send(
+        "POST /api/v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Encoding: gzip\r\nContent-Length: " +
+        std::to_string(bomb.size()) + "\r\n\r\n" + bomb);
+    response = c.response();
+  });
+  EXPECT_EQ(response.rfind("HTTP/1.1 415", 0), 0u) << response.substr(0, 300);
+  EXPECT_NE(response.find("Content-Encoding 'gzip' is not accepted"), std::string::npos) << response;
+  EXPECT_LT(growth, 32 * kMiB) << "the server inflated the body";
+  expect_still_serving();
+}
+
+TEST_F(ServerTest, TheUploadLimitHoldsForChunkedAndUnsizedBodies) {
+  // This server's limit is 2 MB; 40 MB arrive as chunks, then as a body with no length at all.
+  const std::string big(40 * kMiB, 'x');
+  const std::string head =
+      "POST /api/v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n";
+  for (const std::string& request :
+       {head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(big, 64 << 10), head + "\r\n" + big}) {
+    std::string response;
+    const size_t growth = rss_growth_during(pid_, [&] {
+      RawConnection c(port_);
+      ASSERT_TRUE(c.connected());
+      c.send(request);  // the server stops reading past the limit: the send may fail midway
+      response = c.response();
+    });
+    EXPECT_EQ(response.rfind("HTTP/1.1 413", 0), 0u) << response.substr(0, 300);
+    EXPECT_NE(response.find("payload_too_large"), std::string::npos) << response.substr(0, 300);
+    EXPECT_LT(growth, 16 * kMiB) << "the server held more than the limit";
+  }
+  // A chunked body within the limit is read and served as usual.
+  const std::string image = photo("coat", 2);
+  const std::string boundary = "lookalike-boundary";
+  const std::string body = "--" + boundary +
+                           "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"q.jpg\"\r\n"
+                           "Content-Type: image/jpeg\r\n\r\n" +
+                           image + "\r\n--" + boundary + "--\r\n";
+  RawConnection c(port_);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(
+      c.send("POST /api/v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+             "Content-Type: multipart/form-data; boundary=" +
+             boundary + "\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(body, 4096)));
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(c.fd(), buf, sizeof buf, 0)) > 0;) response.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << response.substr(0, 300);
+  expect_still_serving();
+}
+
+TEST_F(ServerTest, AHugeHeaderOrASlowRequestIsCutOff) {
+  {
+    RawConnection c(port_);
+    ASSERT_TRUE(c.connected());
+    c.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(8 * kMiB, 'a') + "\r\n\r\n");
+    const std::string response = c.response();
+    EXPECT_TRUE(response.empty() || response.rfind("HTTP/1.1 4", 0) == 0) << response.substr(0, 300);
+  }
+  // This server gives a request 5 s to arrive (--request-timeout 5); one header byte a second
+  // would otherwise hold a worker thread for ever.
+  RawConnection slow(port_);
+  ASSERT_TRUE(slow.connected());
+  const auto started = std::chrono::steady_clock::now();
+  std::string response;
+  std::thread reader([&] { response = slow.response(); });
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+  for (size_t i = 0; i < 20 && response.empty(); ++i) {
+    if (!slow.send(std::string(1, request[i % request.size()]))) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // Meanwhile the server answers others at once.
+    const auto health = client().Get("/healthz");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+  }
+  reader.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_LT(seconds, 9.0);
+  EXPECT_EQ(response.rfind("HTTP/1.1 408", 0), 0u) << response.substr(0, 300);
   expect_still_serving();
 }
 

@@ -1,0 +1,59 @@
+// Operator tools over a data directory: `lookalike check` (is everything stored consistent?)
+// and `lookalike backup` (a consistent copy taken while a server runs).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "service/catalog.h"
+
+namespace lookalike {
+
+struct CheckReport {
+  size_t items = 0;
+  size_t photos_verified = 0;  // stored photos read back and matched to their SHA-256
+  size_t index_vectors = 0;    // index vectors compared with the stored descriptors
+  size_t orphan_files = 0;     // files under the data directory that nothing refers to
+  // Orphans younger than kOrphanGrace: what a write in flight or one interrupted a moment ago
+  // (kill -9 between writing a photo and committing its item) leaves. Not problems: the next
+  // import, serve or `check --repair` deletes them once they are older.
+  std::vector<std::string> recent_orphans;
+  std::vector<std::string> problems;  // one line each; empty when the catalog is sound
+
+  bool ok() const { return problems.empty(); }
+  nlohmann::json to_json() const;
+};
+
+// A write stores a photo (and its feature map) before it commits the item that refers to it;
+// an orphan younger than this may still be about to be referred to.
+inline constexpr std::chrono::seconds kOrphanGrace{60};
+
+// Checks, without changing anything: the database's own integrity check; every item has its
+// photo (present, matching its SHA-256), a frozen descriptor and one of the active version;
+// the loaded index holds exactly the items, each with the vector its stored descriptor gives;
+// no orphan files (photos, feature maps or index files nothing refers to, temporaries left by
+// a killed process).
+CheckReport check_catalog(Catalog& catalog);
+
+// Deletes the orphan files (as check_catalog finds them) older than `grace`: the leftovers of
+// interrupted writes. Returns how many.
+size_t collect_orphans(Catalog& catalog, std::chrono::seconds grace = kOrphanGrace);
+
+struct BackupReport {
+  size_t items = 0;
+  size_t photos = 0;
+  size_t bytes = 0;  // photos and database together
+  double seconds = 0;
+};
+
+// Copies the catalog database (SQLite's online backup: one committed state, while writers go
+// on) and every photo it refers to into `destination`, a new or empty folder; the copy is a
+// data directory of its own (`--data destination`). Derived files (index snapshots, cached
+// feature maps) are not copied: the copy rebuilds its index when first opened. Throws
+// Error(kInvalidArgument) when `destination` holds anything.
+BackupReport backup_catalog(Catalog& catalog, const std::string& destination);
+
+}  // namespace lookalike
