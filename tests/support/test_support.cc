@@ -22,6 +22,11 @@ std::string dataset_dir() {
   return fs::is_directory(p) ? fs::canonical(p).string() : "";
 }
 
+bool dataset_required() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
 std::string model_manifest() {
   if (const char* env = std::getenv("LOOKALIKE_MODEL"); env && *env) return env;
   return (fs::path(LOOKALIKE_SOURCE_DIR) / "models" / "inception_v3_gem.json").string();

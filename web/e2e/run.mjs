@@ -54,6 +54,11 @@ function assertEq(actual, expected, msg) {
 // ---------------------------------------------------------------- setup
 
 if (!existsSync(dataset)) {
+  if (process.env.CI === 'true') {
+    console.log(`e2e: the dataset ${dataset} is absent, and CI=true requires it.`);
+    console.log('e2e: 0 passed, 1 failed');
+    process.exit(1);
+  }
   console.log(`e2e: SKIPPED: the dataset ${dataset} is absent, so there is no catalog to test against.`);
   console.log('e2e: 0 passed, 0 failed, 1 skipped');
   process.exit(0);
