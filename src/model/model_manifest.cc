@@ -1,6 +1,8 @@
 #include "model/model_manifest.h"
 
 #include <filesystem>
+#include <limits>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,17 @@ template <typename T>
 T field(const json& object, const char* key, const std::string& where) {
   if (!object.contains(key))
     throw Error(ErrorCode::kInvalidArgument, where + ": missing field '" + key + "'");
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // get<int>() converts 1e300 (undefined behaviour) and 4294967304 (wraps to 8) unchecked.
+    const json& value = object.at(key);
+    if (!value.is_number())
+      throw Error(ErrorCode::kInvalidArgument, where + ": field '" + key + "' has the wrong type");
+    const double v = value.get<double>();
+    if (!(v >= static_cast<double>(std::numeric_limits<T>::min()) &&
+          v <= static_cast<double>(std::numeric_limits<T>::max()))) {
+      throw Error(ErrorCode::kInvalidArgument, where + ": field '" + key + "' is out of range");
+    }
+  }
   try {
     return object.at(key).get<T>();
   } catch (const json::exception&) {
@@ -36,7 +49,7 @@ ModelManifest ModelManifest::load(const std::string& path) {
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw Error(ErrorCode::kInvalidArgument, path + ": not valid JSON: " + e.what());
   }
   ModelManifest m;

@@ -59,6 +59,23 @@ TEST(ModelManifest, NamesTheBadField) {
   expect_error(bad_width, "'width' has the wrong type");
 }
 
+// Found by fuzz/model_manifest_fuzz.cc (inputs in fuzz/corpus/model_manifest/regression-*): a
+// number too large for a double made the JSON parser throw out_of_range, which escaped as a
+// non-Error exception; an integer field holding 1e300 was converted with undefined behaviour,
+// and 4294967304 wrapped to a valid width of 8.
+TEST(ModelManifest, RefusesNumbersOutOfRange) {
+  expect_error(R"({"name": 888e8888})", "not valid JSON");
+  std::string huge = kValid;
+  huge.replace(huge.find("\"width\": 64"), 11, "\"width\": 1e300");
+  expect_error(huge, "field 'width' is out of range");
+  std::string wraps = kValid;
+  wraps.replace(wraps.find("\"width\": 64"), 11, "\"width\": 4294967304");
+  expect_error(wraps, "field 'width' is out of range");
+  std::string boolean = kValid;
+  boolean.replace(boolean.find("\"width\": 64"), 11, "\"width\": true");
+  expect_error(boolean, "'width' has the wrong type");
+}
+
 TEST(ModelManifest, MissingFileIsNotFound) {
   try {
     ModelManifest::load("/nonexistent/model.json");
