@@ -45,6 +45,14 @@ TEST(SearchOptions, RefusesBadValuesWithTheFieldName) {
             std::string::npos);
   EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": 2.5})"); }).find("'k' must be an integer"),
             std::string::npos);
+  // Integral but far outside int64: once an undefined float-to-integer cast (found by
+  // fuzz/request_options_fuzz.cc), which also mislabelled the error.
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"k": 1e300})"); }).find("'k' must be within 1..500"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_search_options_text(R"({"crop": {"x": -1e300, "y": 0, "w": 1, "h": 1}})");
+            }).find("'crop.x' must be within"),
+            std::string::npos);
   EXPECT_NE(error_of([] { parse_search_options_text(R"({"kk": 2})"); }).find("unknown option 'kk'"),
             std::string::npos);
   EXPECT_NE(error_of([] { parse_search_options_text(R"({"min_confidence": 2})"); }).find("0..1"),
