@@ -143,7 +143,21 @@ std::expected<cv::Mat, DecodeError> decode_gif(std::string_view bytes, uint64_t 
   }
 }
 
+// cv::imdecode chooses its decoder from the bytes, not from our probe: it asks each decoder of its
+// list in turn. In OpenCV 4.6 the JPEG and PNG decoders come early and always claim their
+// signatures. The WebP decoder claims only what libwebp's header parser accepts; when it declines,
+// every later decoder looks for its magic at offset 0, which "RIFF" rules out, except DICOM
+// (GDCM), which looks for "DICM" at offset 128, and GDCM aborts the process on a malformed file
+// (a failed assert). Found by fuzz/image_decode_fuzz.cc; such bytes are refused here.
+bool opencv_could_take_for_dicom(std::string_view bytes) {
+  return bytes.size() >= 132 && bytes.substr(128, 4) == "DICM";
+}
+
 std::expected<cv::Mat, DecodeError> decode_with_opencv(std::string_view bytes, ImageFormat format) {
+  if (format == ImageFormat::kWebp && opencv_could_take_for_dicom(bytes)) {
+    return std::unexpected(corrupt(format, "it carries a DICOM signature at offset 128, which OpenCV "
+                                           "would decode as DICOM"));
+  }
   const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
   cv::Mat bgr;
   try {

@@ -391,6 +391,28 @@ TEST(ImageDecoder, RefusesCorruptPngBody) {
   EXPECT_EQ(decoded.error().kind, DecodeErrorKind::kCorrupt);
 }
 
+TEST(ImageDecoder, NeverHandsWebpBytesToOpenCvsDicomDecoder) {
+  // Found by fuzz/image_decode_fuzz.cc (fuzz/corpus/image_decode/regression-webp-dicom): a
+  // RIFF/WEBP/VP8L header libwebp rejects, and "DICM" at offset 128. OpenCV's WebP decoder
+  // declined it, its DICOM decoder (GDCM) took it and failed an assert: abort() of the process.
+  const std::string bytes(
+      "\x52\x49\x46\x46\x2c\x00\x00\x00\x57\x45\x42\x50\x56\x50\x38\x4c"
+      "\x1f\x00\x00\x00\x2f\x01\xff\x02\x40\xff\x00\xd8\x02\x29\xff\xff"
+      "\xd0\xff\xff\xff\xd0\xff\xff\xd0\xff\xff\xff\xd0\xff\xd2\xff\xff"
+      "\xd2\xff\xd0\xff\xd0\xff\xd2\xff\xd0\xff\xd0\xff\xff\xd2\xff\x26"
+      "\xd2\xff\xd0\xff\xd0\xff\xd2\xff\xd2\xff\xff\xd6\xff\xd6\xff\xff"
+      "\xff\xd2\xff\xd2\xff\xff\xd6\xff\xd6\xff\xff\xd0\xff\xff\xd2\xff"
+      "\xd0\xff\xd0\xff\xff\xd2\xff\xff\xd0\xff\xff\xd0\xff\xff\xff\xd0"
+      "\xff\xff\xd2\xff\xd0\xff\xd0\xff\xd2\xff\xd0\xff\xff\xd2\xff\xff"
+      "\x44\x49\x43\x4d\xd7\xff",
+      134);
+  ASSERT_EQ(probe_image(bytes).format, ImageFormat::kWebp);
+  const auto decoded = decode_image(bytes);
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().kind, DecodeErrorKind::kCorrupt);
+  EXPECT_NE(decoded.error().message.find("DICOM"), std::string::npos) << decoded.error().message;
+}
+
 void put_be32(std::string& s, uint32_t v) {
   for (int shift : {24, 16, 8, 0}) s.push_back(static_cast<char>((v >> shift) & 0xFF));
 }
