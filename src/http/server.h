@@ -14,7 +14,7 @@ struct ServerOptions {
   int port = 8080;
   // HTTP worker threads. A connection holds one while it sends a request or waits (5 s) to send
   // the next, so slow or idle clients must not be able to take them all.
-  size_t workers = 256;
+  size_t workers = 512;
   size_t inference_slots = 2;  // CNN forwards at once; bounds memory under many uploads
   size_t max_upload_mb = 10;
   // Memory all request bodies in flight may hold together; past it uploads get 503 + Retry-After.
