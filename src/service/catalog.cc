@@ -545,6 +545,21 @@ CatalogStats Catalog::stats() const {
   return s;
 }
 
+std::pair<int64_t, std::vector<std::vector<float>>> Catalog::active_version_descriptors(const cv::Mat& maps) {
+  int64_t version = 0;
+  std::shared_ptr<HeadPool> heads;
+  {
+    std::shared_lock lock(state_mutex_);
+    version = state_->version;
+    heads = state_->heads;
+  }
+  std::vector<std::vector<float>> rows;
+  if (!heads || maps.empty()) return {version, rows};
+  const cv::Mat gem = heads->lease()->forward(maps).gem;
+  for (int r = 0; r < gem.rows; ++r) rows.emplace_back(gem.ptr<float>(r), gem.ptr<float>(r) + gem.cols);
+  return {version, rows};
+}
+
 std::string Catalog::store_image(std::string_view bytes, const std::string& sha256, ImageFormat format) {
   const fs::path relative =
       fs::path("images") / sha256.substr(0, 2) / (sha256 + image_format_extension(format));

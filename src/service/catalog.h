@@ -169,6 +169,11 @@ class Catalog {
   bool update(const std::string& id, const ItemMetadata& metadata,
               const std::optional<std::string>& category);
 
+  // The active trained version and its descriptors for a batch of mixed7 maps (N x C x H x W,
+  // from embed_keeping), one row each; version 0 and no rows while the frozen recipe is active.
+  // Lets a writer store an item complete, with the descriptor the active version searches by.
+  std::pair<int64_t, std::vector<std::vector<float>>> active_version_descriptors(const cv::Mat& maps);
+
   // Stores the image bytes content-addressed under images/; returns the relative path.
   std::string store_image(std::string_view bytes, const std::string& sha256, ImageFormat format);
   std::string image_file(const Item& item) const;  // absolute path of the stored copy

@@ -174,9 +174,12 @@ class ImportRun {
     std::unordered_map<std::string, size_t> first_with_hash;
     std::vector<cv::Mat> to_embed;
     std::vector<size_t> embedded;
+    const int64_t active = catalog_.stats().model_version;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (auto key = catalog_.store().find_by_hash(batch[i].sha256)) {
         items[i].descriptor = catalog_.store().descriptor(0, *key);
+        if (auto v = catalog_.store().descriptor(active, *key); active != 0 && !v.empty())
+          items[i].version_descriptors.emplace_back(active, std::move(v));
         ++report_.reused_descriptors;
       } else if (auto [it, first] = first_with_hash.emplace(batch[i].sha256, i); !first) {
         copy_of[i] = it->second;
@@ -191,14 +194,22 @@ class ImportRun {
         auto embedder = catalog_.embedders().lease();
         descriptors = embedder->embed_keeping(to_embed, kHeadInputBlock, &maps);
       }
+      // Items are stored complete: with the active trained version's descriptor too, so a
+      // killed import never leaves items that version cannot search.
+      auto [version, rows] = catalog_.active_version_descriptors(maps);
       for (size_t row = 0; row < embedded.size(); ++row) {
         const float* p = descriptors.ptr<float>(static_cast<int>(row));
         items[embedded[row]].descriptor.assign(p, p + descriptors.cols);
+        if (!rows.empty())
+          items[embedded[row]].version_descriptors.emplace_back(version, std::move(rows[row]));
       }
       cache_maps(batch, embedded, maps);
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (copy_of[i]) items[i].descriptor = items[*copy_of[i]].descriptor;
+      if (copy_of[i]) {
+        items[i].descriptor = items[*copy_of[i]].descriptor;
+        items[i].version_descriptors = items[*copy_of[i]].version_descriptors;
+      }
     }
     const int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
