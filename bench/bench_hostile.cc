@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Hostile HTTP campaign against a running lookalike serve"};
   int port = 0, pid = 0;
   std::string query;
-  size_t requests = 10000, slow = 200, uploads = 64, upload_mb = 10;
+  size_t requests = 10000, slow = 200, uploads = 64, upload_mb = 10, senders = 4;
   app.add_option("--port", port)->required();
   app.add_option("--pid", pid, "The server's pid (for its memory)")->required();
   app.add_option("--query", query, "A catalog photo for the before/after search")->required();
@@ -183,6 +183,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--uploads", uploads, "Concurrent large uploads")->capture_default_str();
   app.add_option("--upload-mb", upload_mb, "Size of each large upload")->capture_default_str();
+  app.add_option("--senders", senders, "Threads sending malformed requests (they share this machine's cores)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   const std::string photo = lookalike::read_file(query, 64 << 20);
@@ -191,6 +193,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> done{false};
   std::atomic<size_t> peak_rss{idle_rss};
   std::atomic<double> worst_health_ms{0};
+  std::vector<double> health_ms;
   std::atomic<size_t> health_failures{0};
   std::thread sampler([&] {
     while (!done) {
@@ -207,6 +210,7 @@ int main(int argc, char** argv) {
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
       if (!res || res->status != 200) ++health_failures;
       worst_health_ms = std::max(worst_health_ms.load(), ms);
+      health_ms.push_back(ms);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
@@ -238,10 +242,10 @@ int main(int argc, char** argv) {
   std::mutex mutex;
   const std::string gzip_bomb = gzip_of_zeros(size_t{400} << 20);
   std::atomic<size_t> next{0};
-  std::vector<std::thread> senders;
-  for (int t = 0; t < 8; ++t) {
-    senders.emplace_back([&, t] {
-      std::mt19937 rng(1234 + t);
+  std::vector<std::thread> sender_threads;
+  for (size_t t = 0; t < senders; ++t) {
+    sender_threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(1234 + t));
       for (size_t i; (i = next++) < requests;) {
         const int status = raw_exchange(port, malformed(i, rng, photo, gzip_bomb));
         std::lock_guard lock(mutex);
@@ -265,7 +269,7 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& t : uploaders) t.join();
-  for (auto& t : senders) t.join();
+  for (auto& t : sender_threads) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   done = true;
   sampler.join();
@@ -287,8 +291,12 @@ int main(int argc, char** argv) {
   std::printf("\nslow connections held: %zu\n", slow);
   std::printf("server RSS: idle %.0f MB, peak %.0f MB (bound: idle + %zu x 2 x %zu MB = %.0f MB)\n",
               idle_rss / 1048576.0, peak_rss / 1048576.0, uploads, upload_mb, bound / 1048576.0);
-  std::printf("/healthz: longest answer %.0f ms, %zu failed\n", worst_health_ms.load(),
-              health_failures.load());
+  std::sort(health_ms.begin(), health_ms.end());
+  const auto at = [&](double p) {
+    return health_ms.empty() ? 0.0 : health_ms[static_cast<size_t>(p * double(health_ms.size() - 1))];
+  };
+  std::printf("/healthz: %zu probes, p50 %.1f ms, p99 %.0f ms, longest %.0f ms, %zu failed\n", health_ms.size(),
+              at(0.5), at(0.99), worst_health_ms.load(), health_failures.load());
   std::printf("server alive: %s; search after == before: %s\n", alive ? "yes" : "NO",
               after == before ? "yes" : "NO");
   const size_t errors500 = statuses[500] + upload_statuses[500];

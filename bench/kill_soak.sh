@@ -30,6 +30,7 @@ subset "$work/more" 20 40
 photos=("$work"/more/*/*)
 : >"$work/acked-added"
 : >"$work/acked-removed"
+: >"$work/attempted-removes"
 
 adds_and_removes() {  # acknowledges each add and remove that exited 0
   local i=0
@@ -39,9 +40,10 @@ adds_and_removes() {  # acknowledges each add and remove that exited 0
       echo "$id" >>"$work/acked-added"
     fi
     local victim; victim=$(shuf -n 1 "$work/acked-added" 2>/dev/null)
-    if [[ -n "$victim" ]] && ! grep -qx "$victim" "$work/acked-removed" &&
-       "$bin" --data "$data" remove "$victim" >/dev/null 2>&1; then
-      echo "$victim" >>"$work/acked-removed"
+    if [[ -n "$victim" ]] && ! grep -qx "$victim" "$work/acked-removed"; then
+      # A remove the kill interrupts may or may not have committed: its item may be gone.
+      echo "$victim" >>"$work/attempted-removes"
+      "$bin" --data "$data" remove "$victim" >/dev/null 2>&1 && echo "$victim" >>"$work/acked-removed"
     fi
     i=$((i + 1))
   done
@@ -77,7 +79,7 @@ for ((k = 1; k <= kills; k++)); do
     present=$(grep -c "\"$id\"" "$work/listed")
     if grep -qx "$id" "$work/acked-removed"; then
       [[ $present -eq 0 ]] || missing=$((missing + 1))
-    else
+    elif ! grep -qx "$id" "$work/attempted-removes"; then
       [[ $present -gt 0 ]] || missing=$((missing + 1))
     fi
   done <"$work/acked-added"
