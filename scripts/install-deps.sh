@@ -14,6 +14,7 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium fonts-noto-cjk)  # Korean glyphs in the page's screenshots
+  packages+=(clang-16 libclang-rt-16-dev)  # scripts/fuzz.sh: libFuzzer+ASan+UBSan; clang 14 lacks std::expected
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   packages+=(nodejs npm)
