@@ -32,8 +32,11 @@ thread_local ConnectionState* t_connection = nullptr;
 // count as ready: the next read or write reports them).
 bool wait_for(int fd, short events, Clock::time_point deadline) {
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
+    const auto now = Clock::now();
+    if (now >= deadline) return false;
+    // Rounded up: rounding down would give up a fraction of a millisecond before the deadline,
+    // and the caller, finding the deadline not yet passed, would take the timeout for an error.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
     pollfd p{fd, events, 0};
     const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
     if (n > 0) return true;
