@@ -39,49 +39,6 @@ constexpr size_t kMinPerCategory = 5;
 
 constexpr int kMaxVersionRetries = 3;
 
-// Index snapshots are named by model version, projection and the store revision they were
-// taken at: "v0-p3fa9c2e1b7d0-r1234.faiss". The projection tag changes when the frozen recipe is
-// relearnt, so a snapshot is never read with another projection than it was written with.
-std::string index_file(const std::string& data_dir, int64_t version, const std::string& projection,
-                       int64_t revision) {
-  return (fs::path(data_dir) / "index" /
-          ("v" + std::to_string(version) + "-p" + projection + "-r" + std::to_string(revision) + ".faiss"))
-      .string();
-}
-
-// The newest snapshot of `version` with `projection` (highest revision), or empty.
-fs::path latest_index_file(const std::string& data_dir, int64_t version, const std::string& projection) {
-  const std::string prefix = "v" + std::to_string(version) + "-p" + projection + "-r";
-  fs::path best;
-  int64_t best_revision = -1;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "index", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0 || entry.path().extension() != ".faiss") continue;
-    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - 6);
-    if (digits.empty() || digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), ::isdigit))
-      continue;
-    if (const int64_t revision = std::stoll(digits); revision > best_revision) {
-      best_revision = revision;
-      best = entry.path();
-    }
-  }
-  return best;
-}
-
-// Deletes the index files of `version`, all revisions but `keep` (empty: all of them). Files
-// being written (write_file_atomic's temporaries, "....faiss.tmp-PID-N") are left alone: another
-// thread may be about to rename one into place.
-void remove_index_files(const std::string& data_dir, int64_t version, const fs::path& keep = {}) {
-  const std::string prefix = "v" + std::to_string(version) + "-";
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "index", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.path() != keep && name.rfind(prefix, 0) == 0 && entry.path().extension() == ".faiss")
-      fs::remove(entry.path(), ec);
-  }
-}
-
 // Holds one of the catalog's image slots: decoding and embedding a photo may need a few hundred
 // MB (a 40-megapixel image decodes to 120 MB), so a burst of uploads waits here, holding only
 // its compressed bytes, instead of decoding all at once.
@@ -190,17 +147,13 @@ struct Catalog::State {
 };
 
 Catalog::Catalog(CatalogOptions options, bool load_model)
-    : options_(std::move(options)), image_slots_(static_cast<std::ptrdiff_t>(options_.inference_slots + 2)) {
+    : options_(std::move(options)),
+      directory_(options_.data_dir),
+      image_slots_(static_cast<std::ptrdiff_t>(options_.inference_slots + 2)) {
   if (options_.model_manifest.empty()) options_.model_manifest = default_model_manifest();
   if (options_.trunk_manifest.empty())
     options_.trunk_manifest = default_trunk_manifest(options_.model_manifest);
-  std::error_code ec;
-  fs::create_directories(fs::path(options_.data_dir) / "images", ec);
-  fs::create_directories(fs::path(options_.data_dir) / "index", ec);
-  if (ec)
-    throw Error(ErrorCode::kInvalidArgument,
-                "cannot create data directory " + options_.data_dir + ": " + ec.message());
-  store_ = open_sqlite_store((fs::path(options_.data_dir) / "catalog.sqlite").string());
+  store_ = open_sqlite_store(directory_.database());
   state_ = build_state(/*allow_rebuild=*/true);
   if (load_model) embedders();
 }
@@ -227,11 +180,7 @@ ExtractorPool& Catalog::extractors() {
 }
 
 FeatureCache Catalog::feature_cache(const std::array<int, 3>& shape) const {
-  return FeatureCache(feature_directory(), shape);
-}
-
-std::string Catalog::feature_directory() const {
-  return (fs::path(options_.data_dir) / "features" / "inception_v3_mixed7").string();
+  return FeatureCache(directory_.feature_directory(), shape);
 }
 
 void Catalog::check_model_id() {
@@ -313,14 +262,12 @@ void Catalog::load_blend(State& state, float weight) {
 }
 
 void Catalog::load_index(State& state, bool allow_rebuild) {
-  if (const fs::path snapshot = latest_index_file(options_.data_dir, state.version, state.projection);
-      !snapshot.empty()) {
+  if (const auto snapshot = directory_.latest_index_snapshot(state.version, state.projection)) {
     try {
-      auto index = deserialize_flat_index(read_file(snapshot.string(), SIZE_MAX));
+      auto index = deserialize_flat_index(read_file(snapshot->path.string(), SIZE_MAX));
       if (catch_up(state, *index)) {
         state.index = std::move(index);
-        const std::string name = snapshot.stem().string();
-        state.snapshot_revision = std::stoll(name.substr(name.rfind("-r") + 2));
+        state.snapshot_revision = snapshot->revision;
         return;
       }
     } catch (const Error& e) {
@@ -345,11 +292,11 @@ void Catalog::load_index(State& state, bool allow_rebuild) {
   state.index = make_flat_index(keys.empty() ? state.descriptor_dimension : projected.size() / keys.size());
   state.index->add(keys.size(), keys.data(), projected.data());
   if (options_.read_only) return;
-  const std::string file = index_file(options_.data_dir, state.version, state.projection, state.revision);
+  const std::string file = directory_.index_snapshot_path(state.version, state.projection, state.revision);
   write_file_atomic(file, state.index->serialize());
   state.snapshot_revision = state.revision;
   // Index files of this version at older revisions are stale; other versions' stay for rollback.
-  remove_index_files(options_.data_dir, state.version, file);
+  directory_.remove_index_snapshots(state.version, file);
   spdlog::info("rebuilt the vector index of version {} ({} items) in {:.0f} ms", state.version, keys.size(),
                ms_since(started));
 }
@@ -393,9 +340,9 @@ bool Catalog::snapshot_index_if_stale() {
   // Writers are excluded and searches only read, so the index is serialised without a state lock.
   State& state = *state_;
   if (!state.index || state.snapshot_revision == state.revision) return false;
-  const std::string file = index_file(options_.data_dir, state.version, state.projection, state.revision);
+  const std::string file = directory_.index_snapshot_path(state.version, state.projection, state.revision);
   write_file_atomic(file, state.index->serialize());
-  remove_index_files(options_.data_dir, state.version, file);
+  directory_.remove_index_snapshots(state.version, file);
   std::unique_lock lock(state_mutex_);
   state.snapshot_revision = state.revision;
   return true;
@@ -523,7 +470,7 @@ void Catalog::use_version(int64_t version) {
 
 void Catalog::remove_version(int64_t version) {
   store_->remove_model_version(version);
-  remove_index_files(options_.data_dir, version);
+  directory_.remove_index_snapshots(version);
 }
 
 CatalogStats Catalog::stats() const {
@@ -560,21 +507,8 @@ std::pair<int64_t, std::vector<std::vector<float>>> Catalog::active_version_desc
   return {version, rows};
 }
 
-std::string Catalog::store_image(std::string_view bytes, const std::string& sha256, ImageFormat format) {
-  const fs::path relative =
-      fs::path("images") / sha256.substr(0, 2) / (sha256 + image_format_extension(format));
-  const fs::path absolute = fs::path(options_.data_dir) / relative;
-  if (!fs::exists(absolute)) {
-    std::error_code ec;
-    fs::create_directories(absolute.parent_path(), ec);
-    if (ec) throw io_error("cannot create " + absolute.parent_path().string(), ec.value());
-    write_file_atomic(absolute.string(), bytes);
-  }
-  return relative.string();
-}
-
 std::string Catalog::image_file(const Item& item) const {
-  return (fs::path(options_.data_dir) / item.image_path).string();
+  return directory_.photo_path(item.image_path);
 }
 
 namespace {
@@ -779,7 +713,7 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
     if (state_->keys_by_id.count(item.id)) throw id_conflict(item.id);
   }
   item.sha256 = sha256_hex(image_bytes);
-  item.image_path = store_image(image_bytes, item.sha256, decoded.format);
+  item.image_path = directory_.store_photo(image_bytes, item.sha256, decoded.format);
   // A refused or failed add leaves no photo or feature map behind (unless another item is the
   // same photo, which owns them).
   struct FilesGuard {
@@ -848,10 +782,7 @@ Item Catalog::add(std::string_view image_bytes, Item item) {
 }
 
 void Catalog::remove_files_unless_shared(const std::string& sha256, const std::string& image_path) {
-  if (store_->find_by_hash(sha256)) return;
-  std::error_code ec;
-  fs::remove(fs::path(options_.data_dir) / image_path, ec);
-  FeatureCache::erase(feature_directory(), sha256);
+  if (!store_->find_by_hash(sha256)) directory_.remove_photo(image_path, sha256);
 }
 
 bool Catalog::remove(const std::string& id) {
@@ -962,7 +893,7 @@ std::string Catalog::train() {
 
 void Catalog::reindex() {
   std::lock_guard write(write_mutex_);
-  remove_index_files(options_.data_dir, state_->version);
+  directory_.remove_index_snapshots(state_->version);
   install(build_state(true));
 }
 

@@ -22,6 +22,7 @@
 #include "image/image_decoder.h"
 #include "model/embedder.h"
 #include "model/head_model.h"
+#include "service/data_directory.h"
 #include "service/query.h"
 #include "store/catalog_store.h"
 #include "train/feature_cache.h"
@@ -150,6 +151,7 @@ class Catalog {
   const CatalogOptions& options() const { return options_; }
   CatalogStore& store() { return *store_; }
   const std::string& data_dir() const { return options_.data_dir; }
+  const DataDirectory& directory() const { return directory_; }
   EmbedderPool& embedders();
 
   bool ready() const;  // trained and indexed, at least one item
@@ -174,9 +176,7 @@ class Catalog {
   // Lets a writer store an item complete, with the descriptor the active version searches by.
   std::pair<int64_t, std::vector<std::vector<float>>> active_version_descriptors(const cv::Mat& maps);
 
-  // Stores the image bytes content-addressed under images/; returns the relative path.
-  std::string store_image(std::string_view bytes, const std::string& sha256, ImageFormat format);
-  std::string image_file(const Item& item) const;  // absolute path of the stored copy
+  std::string image_file(const Item& item) const;  // absolute path of the item's stored photo
 
   // Learns the frozen recipe (PCA whitening and a linear category probe) from all stored
   // descriptors, then rebuilds the index. Returns a one-line summary.
@@ -216,7 +216,6 @@ class Catalog {
   bool refresh_if_changed();
   // The on-disk cache of mixed7 maps (originals and flips) under the data directory.
   FeatureCache feature_cache(const std::array<int, 3>& shape) const;
-  std::string feature_directory() const;
   ExtractorPool& extractors();
   // Rebuilds the vector index from the stored descriptors with the current projection.
   void reindex();
@@ -250,6 +249,7 @@ class Catalog {
   void check_model_id();
 
   CatalogOptions options_;
+  DataDirectory directory_;
   // Photos being decoded and embedded at once (inference slots + 2, so that decoding the next
   // photo overlaps the CNN): bounds the memory decoded images take under a burst of uploads.
   std::counting_semaphore<> image_slots_;

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -37,13 +38,13 @@ double seconds_since(Clock::time_point t) {
 // One training per data directory at a time (another process may hold it: the lock is flock).
 class TrainingLock {
  public:
-  explicit TrainingLock(const std::string& data_dir) {
-    const std::string path = (fs::path(data_dir) / "training.lock").string();
+  explicit TrainingLock(const DataDirectory& directory) {
+    const std::string path = directory.training_lock();
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(ErrorCode::kInternal, "cannot open " + path);
+    if (fd_ < 0) throw io_error("cannot open " + path, errno);
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
-      throw Error(ErrorCode::kConflict, "another training of " + data_dir + " is running");
+      throw Error(ErrorCode::kConflict, "another training of " + directory.root() + " is running");
     }
   }
   ~TrainingLock() { ::close(fd_); }
@@ -246,7 +247,7 @@ std::unordered_map<std::string, const std::vector<float>*> descriptors_by_hash(
 }  // namespace
 
 HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
-  TrainingLock lock(options_.data_dir);
+  TrainingLock lock(directory_);
   const auto started = Clock::now();
   HeadTrainingOutcome outcome;
   const auto items = store_->all_items();

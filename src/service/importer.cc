@@ -222,7 +222,7 @@ class ImportRun {
       item.file_name = d.entry->file_name;
       item.source = d.entry->path;
       item.sha256 = d.sha256;
-      item.image_path = catalog_.store_image(d.bytes, d.sha256, d.image.format);
+      item.image_path = catalog_.directory().store_photo(d.bytes, d.sha256, d.image.format);
       item.width = d.image.rgb.cols;
       item.height = d.image.rgb.rows;
       item.added_at = now;

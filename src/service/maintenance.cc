@@ -82,7 +82,7 @@ std::vector<Orphan> find_orphans(Catalog& catalog, const std::vector<Item>& item
       orphan(it->path(), "no item has this photo");
     }
   }
-  for (auto it = fs::recursive_directory_iterator(catalog.feature_directory(), ec);
+  for (auto it = fs::recursive_directory_iterator(catalog.directory().feature_directory(), ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file()) continue;
     const std::string name = it->path().filename().string();
@@ -94,28 +94,29 @@ std::vector<Orphan> find_orphans(Catalog& catalog, const std::vector<Item>& item
   }
   std::set<int64_t> versions{0};
   for (const auto& v : catalog.versions()) versions.insert(v.version);
-  std::map<std::string, std::pair<int64_t, fs::path>> newest;  // "vV-pP" -> newest revision
+  const auto snapshots = catalog.directory().index_snapshots();
+  std::map<std::pair<int64_t, std::string>, int64_t> newest;  // (version, projection) -> revision
+  for (const auto& s : snapshots) {
+    auto& revision = newest.try_emplace({s.version, s.projection}, s.revision).first->second;
+    revision = std::max(revision, s.revision);
+  }
+  std::unordered_set<std::string> named;
+  for (const auto& s : snapshots) {
+    named.insert(s.path.filename().string());
+    if (!versions.count(s.version)) {
+      orphan(s.path, "an index of a model version that no longer exists");
+    } else if (s.projection.empty()) {
+      orphan(s.path, "an index snapshot in the format before projection tags");
+    } else if (s.revision < newest[{s.version, s.projection}]) {
+      orphan(s.path, "superseded by a newer snapshot");
+    }
+  }
   for (const auto& entry : fs::directory_iterator(root / "index", ec)) {
-    const std::string name = entry.path().filename().string();
     if (stale_temporary(entry.path())) {
       orphan(entry.path(), "left by a process that was killed");
-      continue;
-    }
-    const auto r = name.rfind("-r");
-    if (name.size() < 2 || name[0] != 'v' || r == std::string::npos || entry.path().extension() != ".faiss") {
+    } else if (!named.count(entry.path().filename().string())) {
       orphan(entry.path(), "not an index snapshot");
-      continue;
     }
-    if (!versions.count(std::atoll(name.c_str() + 1))) {
-      orphan(entry.path(), "an index of a model version that no longer exists");
-      continue;
-    }
-    const int64_t revision = std::atoll(name.c_str() + r + 2);
-    auto [it, fresh] = newest.try_emplace(name.substr(0, r), revision, entry.path());
-    if (fresh) continue;
-    const bool older = revision < it->second.first;
-    orphan(older ? entry.path() : it->second.second, "superseded by a newer snapshot");
-    if (!older) it->second = {revision, entry.path()};
   }
   return found;
 }
