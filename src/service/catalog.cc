@@ -473,6 +473,11 @@ void Catalog::remove_version(int64_t version) {
   directory_.remove_index_snapshots(version);
 }
 
+int64_t Catalog::active_version() const {
+  std::shared_lock lock(state_mutex_);
+  return state_->version;
+}
+
 CatalogStats Catalog::stats() const {
   std::shared_lock lock(state_mutex_);
   CatalogStats s;

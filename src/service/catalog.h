@@ -155,6 +155,7 @@ class Catalog {
   EmbedderPool& embedders();
 
   bool ready() const;  // trained and indexed, at least one item
+  int64_t active_version() const;  // the version serving now (0 = frozen recipe)
   CatalogStats stats() const;
 
   QueryResult search_image(std::string_view image_bytes, const QueryOptions& options);

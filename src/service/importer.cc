@@ -174,12 +174,14 @@ class ImportRun {
     std::unordered_map<std::string, size_t> first_with_hash;
     std::vector<cv::Mat> to_embed;
     std::vector<size_t> embedded;
-    const int64_t active = catalog_.stats().model_version;
+    const int64_t active = catalog_.active_version();
     for (size_t i = 0; i < batch.size(); ++i) {
       if (auto key = catalog_.store().find_by_hash(batch[i].sha256)) {
         items[i].descriptor = catalog_.store().descriptor(0, *key);
-        if (auto v = catalog_.store().descriptor(active, *key); active != 0 && !v.empty())
-          items[i].version_descriptors.emplace_back(active, std::move(v));
+        if (active != 0) {
+          if (auto v = catalog_.store().descriptor(active, *key); !v.empty())
+            items[i].version_descriptors.emplace_back(active, std::move(v));
+        }
         ++report_.reused_descriptors;
       } else if (auto [it, first] = first_with_hash.emplace(batch[i].sha256, i); !first) {
         copy_of[i] = it->second;
