@@ -154,7 +154,7 @@ class Catalog {
   const DataDirectory& directory() const { return directory_; }
   EmbedderPool& embedders();
 
-  bool ready() const;  // trained and indexed, at least one item
+  bool ready() const;              // trained and indexed, at least one item
   int64_t active_version() const;  // the version serving now (0 = frozen recipe)
   CatalogStats stats() const;
 
