@@ -1,18 +1,16 @@
-// The search engine over one data directory: catalog store + trained projection and category
-// head + vector index + model. Thread-safe: searches run concurrently; writes (add, remove,
-// train) take an exclusive lock only for the moment they swap in-memory state.
+// The search engine over one data directory, as one facade over its parts: the data directory's
+// files (DataDirectory), the catalog store, the CNNs (ModelPools), the state being served and its
+// reloads (ServingState, LiveState), queries (Searcher), online writes (CatalogWriter), the frozen
+// recipe (frozen_recipe.h) and head versions (head_training.cc). Thread-safe: searches run
+// concurrently; writes and reloads are serialised and hold the state's exclusive lock only for
+// the moment they change memory.
 #pragma once
 
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <semaphore>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -22,15 +20,18 @@
 #include "image/image_decoder.h"
 #include "model/embedder.h"
 #include "model/head_model.h"
+#include "service/catalog_writer.h"
 #include "service/data_directory.h"
+#include "service/frozen_recipe.h"
+#include "service/model_pools.h"
 #include "service/query.h"
+#include "service/searcher.h"
+#include "service/serving_state.h"
 #include "store/catalog_store.h"
 #include "train/feature_cache.h"
 #include "train/head_trainer.h"
 
 namespace lookalike {
-
-class VectorIndex;
 
 struct CatalogOptions {
   std::string data_dir = "lookalike-data";
@@ -63,9 +64,6 @@ struct CatalogOptions {
   bool read_only = false;
 };
 
-// The block of the descriptor model whose maps the trained head takes as input.
-inline constexpr const char* kHeadInputBlock = "mixed7";
-
 // $LOOKALIKE_MODEL, else the build's models/inception_v3_gem.json.
 std::string default_model_manifest();
 // The manifest beside the descriptor model named inception_v3_mixed7.json.
@@ -93,39 +91,6 @@ struct HeadTrainingOutcome {
   int64_t version = 0;
   std::string summary;  // one line, also when no head was trained (says why)
   nlohmann::json info = nlohmann::json::object();
-};
-
-struct Timings {
-  double decode_ms = 0, model_ms = 0, classify_ms = 0, search_ms = 0, total_ms = 0;
-};
-
-struct Hit {
-  Item item;
-  float score;
-};
-
-struct Prediction {
-  std::string category;  // top class, empty when the catalog has no classifier
-  float confidence = 0;
-  std::vector<std::pair<std::string, float>> probabilities;  // by decreasing probability
-};
-
-// A query photo's model outputs, reusable for another search while `version` stays active.
-struct QueryEmbedding {
-  int64_t version = 0;        // the model version that embedded it
-  std::vector<float> raw;     // that version's raw descriptor
-  std::vector<float> frozen;  // the frozen recipe's raw descriptor when the version blends its probe
-};
-
-struct QueryResult {
-  Prediction prediction;
-  std::string searched;  // "all" or the category searched
-  bool fallback_used = false;
-  std::vector<Hit> hits;
-  Timings timings;
-  // Reusable for another search (search_embedding); embedding.version is the model version that
-  // embedded, classified and searched the query.
-  QueryEmbedding embedding;
 };
 
 struct CatalogStats {
@@ -191,24 +156,7 @@ class Catalog {
   // Error(kNotFound) or Error(kConflict) (the active version).
   void remove_version(int64_t version);
   std::vector<ModelVersion> versions() const { return store_->model_versions(); }
-  double frozen_cv_accuracy() const;  // the frozen recipe's linear probe, 5-fold
-  // The frozen recipe's linear probe trained on the `train` items only and scored on the
-  // `validation` items (labels index `classes`): the fair comparison for a new head, and the
-  // figures its blend weight is chosen on. Empty when the frozen recipe has not been trained or
-  // a validation item has no frozen descriptor.
-  struct LabelledKey {
-    int64_t key = 0;
-    int label = 0;
-  };
-  struct FrozenProbeValidation {
-    double accuracy = 0;
-    // One row per validation item, in its order: probabilities over `classes`, with the served
-    // probe's temperature.
-    std::vector<std::vector<float>> probabilities;
-  };
-  std::optional<FrozenProbeValidation> frozen_probe_validation(const std::vector<LabelledKey>& train,
-                                                               const std::vector<LabelledKey>& validation,
-                                                               const std::vector<std::string>& classes) const;
+  double frozen_cv_accuracy() const { return lookalike::frozen_cv_accuracy(*store_); }
   // Keeps an evaluation's headline figures with the serving version (shown by `info`).
   void record_evaluation(const nlohmann::json& figures);
   nlohmann::json evaluation(int64_t version) const { return store_->evaluation(version); }
@@ -231,39 +179,20 @@ class Catalog {
   std::vector<std::string> index_problems(size_t* compared) const;
 
  private:
-  struct State;
-  std::unique_ptr<State> build_state(bool allow_rebuild);
-  void load_frozen(State& state);
-  void load_trained(State& state, const ModelVersion& version);
-  void load_blend(State& state, float weight);
-  void load_index(State& state, bool allow_rebuild);
-  bool catch_up(State& state, VectorIndex& index) const;
-  void install(std::unique_ptr<State> fresh);
-  void remove_files_unless_shared(const std::string& sha256, const std::string& image_path);
-  void fill_missing_descriptors(int64_t version, NetworkPool<HeadNetwork>& heads);
-  KeyedDescriptors head_descriptors(const std::vector<Item>& items, NetworkPool<HeadNetwork>& heads,
+  ServingStateLoader loader();
+  void reload(const LiveState::WriteLock& write);
+  void fill_missing_descriptors(int64_t version, HeadPool& heads);
+  KeyedDescriptors head_descriptors(const std::vector<Item>& items, HeadPool& heads,
                                     const std::function<void(size_t)>& on_done);
-  QueryEmbedding embed_query(const cv::Mat& rgb);
-  QueryResult run_query(const QueryEmbedding& embedding, const QueryOptions& options,
-                        std::optional<int64_t> exclude, Timings timings,
-                        std::chrono::steady_clock::time_point started);
-  void check_model_id();
+  void check_model_id(const EmbedderPool& embedders);
 
   CatalogOptions options_;
   DataDirectory directory_;
-  // Photos being decoded and embedded at once (inference slots + 2, so that decoding the next
-  // photo overlaps the CNN): bounds the memory decoded images take under a burst of uploads.
-  std::counting_semaphore<> image_slots_;
   std::unique_ptr<CatalogStore> store_;
-  std::unique_ptr<EmbedderPool> embedders_;
-  std::unique_ptr<ExtractorPool> extractors_;
-  std::mutex embedders_mutex_;
-  std::unique_ptr<State> state_;
-  // Readers (searches) take state_mutex_ shared. Every change of state (add, remove, update,
-  // reload) takes write_mutex_ for its whole length, store commit included, and state_mutex_
-  // exclusively only for the moment it changes memory; so searches never wait for an fsync.
-  mutable std::shared_mutex state_mutex_;
-  std::mutex write_mutex_;
+  ModelPools models_;
+  std::unique_ptr<LiveState> live_;
+  std::unique_ptr<Searcher> searcher_;
+  std::unique_ptr<CatalogWriter> writer_;
   std::atomic<int64_t> unsettled_revision_{-1};  // refresh_if_changed: last revision seen
 };
 

@@ -26,7 +26,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using HeadPool = NetworkPool<HeadNetwork>;
 constexpr size_t kExtractBatch = 8;
 constexpr size_t kHeadBatch = 32;
 constexpr double kExportTolerance = 1e-3;  // |opencv - libtorch| / (1 + |libtorch|), float32 vs folded BN
@@ -186,9 +185,9 @@ size_t extract_missing_maps(Catalog& catalog, const std::vector<const Item*>& ph
   return total;
 }
 
-std::vector<Catalog::LabelledKey> keyed(const std::vector<TrainSample>& samples,
-                                        const std::unordered_map<std::string, int64_t>& key_of) {
-  std::vector<Catalog::LabelledKey> out;
+std::vector<LabelledKey> keyed(const std::vector<TrainSample>& samples,
+                               const std::unordered_map<std::string, int64_t>& key_of) {
+  std::vector<LabelledKey> out;
   for (const auto& s : samples) out.push_back({key_of.at(s.sha256), s.label});
   return out;
 }
@@ -210,7 +209,7 @@ cv::Mat normalised_rows(const std::vector<TrainSample>& samples,
 std::vector<ValidationPhoto> validation_photos(
     const std::vector<TrainSample>& train, const std::vector<TrainSample>& validation,
     const std::unordered_map<std::string, const std::vector<float>*>& descriptor_of,
-    const SoftmaxClassifier& classifier, const std::optional<Catalog::FrozenProbeValidation>& frozen) {
+    const SoftmaxClassifier& classifier, const std::optional<FrozenProbeValidation>& frozen) {
   const auto labels = [](const std::vector<TrainSample>& samples) {
     std::vector<int> out;
     for (const auto& s : samples) out.push_back(s.label);
@@ -324,7 +323,8 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   // the weight that fits the validation photos best.
   std::unordered_map<std::string, int64_t> key_of;
   for (const Item* photo : photos) key_of[photo->sha256] = photo->key;
-  const auto frozen = frozen_probe_validation(keyed(train, key_of), keyed(validation, key_of), classes);
+  const auto frozen =
+      frozen_probe_validation(*store_, keyed(train, key_of), keyed(validation, key_of), classes);
   const auto head_photos =
       validation_photos(train, validation, descriptors_by_hash(photos, descriptors), classifier, frozen);
   const BlendWeight blend = !frozen ? BlendWeight{}

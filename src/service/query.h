@@ -1,9 +1,11 @@
-// What a search asks for, apart from the image: shared by the engine and the request parsers.
+// What a search asks for, apart from the image, and what it answers: shared by the engine and the
+// request parsers.
 #pragma once
 
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +31,39 @@ struct QueryOptions {
   bool allow_fallback = true;           // false: `auto` never widens (the seed API's on_cnn)
   ItemFilter filter;
   std::optional<cv::Rect> crop;  // in source pixels, clipped to the image
+};
+
+struct Timings {
+  double decode_ms = 0, model_ms = 0, classify_ms = 0, search_ms = 0, total_ms = 0;
+};
+
+struct Hit {
+  Item item;
+  float score;
+};
+
+struct Prediction {
+  std::string category;  // top class, empty when the catalog has no classifier
+  float confidence = 0;
+  std::vector<std::pair<std::string, float>> probabilities;  // by decreasing probability
+};
+
+// A query photo's model outputs, reusable for another search while `version` stays active.
+struct QueryEmbedding {
+  int64_t version = 0;        // the model version that embedded it
+  std::vector<float> raw;     // that version's raw descriptor
+  std::vector<float> frozen;  // the frozen recipe's raw descriptor when the version blends its probe
+};
+
+struct QueryResult {
+  Prediction prediction;
+  std::string searched;  // "all" or the category searched
+  bool fallback_used = false;
+  std::vector<Hit> hits;
+  Timings timings;
+  // Reusable for another search (search_embedding); embedding.version is the model version that
+  // embedded, classified and searched the query.
+  QueryEmbedding embedding;
 };
 
 }  // namespace lookalike

@@ -1,0 +1,169 @@
+#include "service/catalog_writer.h"
+
+#include <chrono>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "service/searcher.h"
+#include "train/feature_cache.h"
+
+namespace lookalike {
+namespace {
+
+Error id_conflict(const std::string& id) {
+  return Error(ErrorCode::kConflict, "an item with id '" + id + "' exists");
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+CatalogWriter::CatalogWriter(LiveState& live, CatalogStore& store, const DataDirectory& directory,
+                             ModelPools& models, WriterOptions options)
+    : live_(live), store_(store), directory_(directory), models_(models), options_(std::move(options)) {}
+
+Item CatalogWriter::add(std::string_view image_bytes, Item item) {
+  std::optional<ModelPools::ImageSlot> slot(models_);
+  const DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
+  // The common conflict, refused before any work.
+  if (live_.read([&](const ServingState& s) { return s.keys_by_id.count(item.id) > 0; }))
+    throw id_conflict(item.id);
+  item.sha256 = sha256_hex(image_bytes);
+  item.image_path = directory_.store_photo(image_bytes, item.sha256, decoded.format);
+  // A refused or failed add leaves no photo or feature map behind (unless another item is the
+  // same photo, which owns them).
+  struct FilesGuard {
+    CatalogWriter& writer;
+    const Item& item;
+    bool stored = false;
+    ~FilesGuard() {
+      if (!stored) writer.remove_files_unless_shared(item.sha256, item.image_path);
+    }
+  } files{*this, item};
+  item.width = decoded.rgb.cols;
+  item.height = decoded.rgb.rows;
+  item.added_at = unix_now();
+  cv::Mat descriptor, map;
+  {
+    auto embedder = models_.embedders().lease();
+    descriptor = embedder->embed_keeping({decoded.rgb}, kHeadInputBlock, &map);
+  }
+  slot.reset();
+  NewItem n{
+      item, std::vector<float>(descriptor.ptr<float>(0), descriptor.ptr<float>(0) + descriptor.cols), {}};
+  cache_feature_map(item, map);
+  return commit(n, map, &files.stored);
+}
+
+// The cache is version-independent: the map is kept once, whatever version stores the item,
+// for the photos a head would be trained on (max_per_category per category).
+void CatalogWriter::cache_feature_map(const Item& item, const cv::Mat& map) {
+  if (item.category.empty()) return;
+  const size_t in_category = live_.read([&](const ServingState& s) {
+    size_t count = 0;
+    for (const auto& [key, other] : s.items) count += other.category == item.category;
+    return count;
+  });
+  if (in_category >= options_.max_per_category) return;
+  const std::array<int, 3> shape{map.size[1], map.size[2], map.size[3]};
+  FeatureCache(directory_.feature_directory(), shape).put(item.sha256, false, map.ptr<float>(0));
+}
+
+// Stores the item with the descriptor of the version active when it commits (retrying when a
+// switch lands meanwhile) and adds it to the in-memory index.
+Item CatalogWriter::commit(NewItem& n, const cv::Mat& map, bool* inserted) {
+  return with_version_retries([&] {
+    int64_t version = 0;
+    std::shared_ptr<HeadPool> heads;
+    live_.read([&](const ServingState& s) {
+      version = s.version;
+      heads = s.heads;
+    });
+    n.version_descriptors.clear();
+    if (heads) {
+      const cv::Mat gem = heads->lease()->forward(map).gem;
+      n.version_descriptors.push_back(
+          {version, std::vector<float>(gem.ptr<float>(0), gem.ptr<float>(0) + gem.cols)});
+    }
+    // The store commits (and fsyncs) under the write lock only: searches go on meanwhile and
+    // wait just for the in-memory insert.
+    const auto write = live_.begin_write();
+    const ServingState& state = live_.current(write);
+    if (state.version != version) throw VersionChanged{};
+    if (state.keys_by_id.count(n.item.id)) throw id_conflict(n.item.id);
+    n.item.key = store_.insert({n}).front();
+    *inserted = true;  // the row owns the files from here on
+    const int64_t revision = store_.revision();
+    std::vector<float> projected;
+    if (state.trained() && state.index)
+      projected = state.project(version == 0 ? n.descriptor : n.version_descriptors.front().second);
+    live_.change(write, [&](ServingState& s) {
+      s.items[n.item.key] = n.item;
+      s.keys_by_id[n.item.id] = n.item.key;
+      s.revision = revision;
+      if (!projected.empty()) s.index->add(1, &n.item.key, projected.data());
+    });
+    return n.item;
+  });
+}
+
+void CatalogWriter::remove_files_unless_shared(const std::string& sha256, const std::string& image_path) {
+  if (!store_.find_by_hash(sha256)) directory_.remove_photo(image_path, sha256);
+}
+
+bool CatalogWriter::remove(const std::string& id) {
+  Item removed;
+  {
+    const auto write = live_.begin_write();
+    const ServingState& state = live_.current(write);
+    const auto it = state.keys_by_id.find(id);
+    if (it == state.keys_by_id.end() || !store_.remove(id)) return false;
+    const int64_t key = it->second;
+    const int64_t revision = store_.revision();
+    live_.change(write, [&](ServingState& s) {
+      removed = s.items.at(key);
+      s.keys_by_id.erase(id);
+      s.items.erase(key);
+      s.revision = revision;
+      if (s.index) s.index->remove({key});
+    });
+  }
+  // Files go after the commit (a crash in between leaves an orphan file, never a dangling row),
+  // and only when no other item is the same photo: images and maps are stored by content.
+  remove_files_unless_shared(removed.sha256, removed.image_path);
+  return true;
+}
+
+bool CatalogWriter::update(const std::string& id, const ItemMetadata& metadata,
+                           const std::optional<std::string>& category) {
+  const auto write = live_.begin_write();
+  const ServingState& state = live_.current(write);
+  const auto it = state.keys_by_id.find(id);
+  if (it == state.keys_by_id.end() || !store_.update_metadata(id, metadata, category)) return false;
+  const int64_t key = it->second;
+  const int64_t revision = store_.revision();
+  live_.change(write, [&](ServingState& s) {
+    Item& item = s.items.at(key);
+    item.metadata = metadata;
+    if (category) item.category = *category;
+    s.revision = revision;
+    // Vectors are unchanged: the index snapshot still holds, so it is marked current.
+    if (s.snapshot_revision == revision - 1) s.snapshot_revision = revision;
+  });
+  return true;
+}
+
+bool CatalogWriter::snapshot_index_if_stale() {
+  const auto write = live_.begin_write();
+  // Writers are excluded and searches only read, so the index is serialised without a state lock.
+  const ServingState& state = live_.current(write);
+  if (!state.index || state.snapshot_revision == state.revision) return false;
+  write_index_snapshot(state, directory_);
+  live_.change(write, [&](ServingState& s) { s.snapshot_revision = s.revision; });
+  return true;
+}
+
+}  // namespace lookalike

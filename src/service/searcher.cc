@@ -1,0 +1,182 @@
+#include "service/searcher.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace lookalike {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+cv::Mat crop_image(const cv::Mat& rgb, const cv::Rect& crop) {
+  const cv::Rect clipped = crop & cv::Rect(0, 0, rgb.cols, rgb.rows);
+  if (clipped.width < 1 || clipped.height < 1) {
+    throw Error(ErrorCode::kInvalidArgument, "crop {x,y,w,h} lies outside the " + std::to_string(rgb.cols) +
+                                                 "x" + std::to_string(rgb.rows) + " image");
+  }
+  return rgb(clipped).clone();
+}
+
+std::vector<float> mean_row(cv::Mat rows) {
+  if (rows.rows > 1) cv::reduce(rows, rows, 0, cv::REDUCE_AVG);
+  return std::vector<float>(rows.ptr<float>(0), rows.ptr<float>(0) + rows.cols);
+}
+
+}  // namespace
+
+Searcher::Searcher(LiveState& live, const CatalogStore& store, ModelPools& models, SearcherOptions options)
+    : live_(live), store_(store), models_(models), options_(std::move(options)) {}
+
+QueryEmbedding Searcher::embed_query(const cv::Mat& rgb) {
+  QueryEmbedding e;
+  std::shared_ptr<HeadPool> heads;
+  bool blend = false;
+  live_.read([&](const ServingState& state) {
+    e.version = state.version;
+    heads = state.heads;
+    blend = state.blend.has_value();
+  });
+  // Mirrored twin second in the batch when flip averaging is on; rows are averaged.
+  std::vector<cv::Mat> images{rgb};
+  if (options_.flip_queries) {
+    images.emplace_back();
+    cv::flip(rgb, images.back(), 1);
+  }
+  if (!heads) {
+    e.raw = mean_row(models_.embedders().lease()->embed(images));
+    return e;
+  }
+  cv::Mat maps;
+  if (blend) {
+    e.frozen = mean_row(models_.embedders().lease()->embed_keeping(images, kHeadInputBlock, &maps));
+  } else {
+    maps = models_.extractors().lease()->extract(images, false);
+  }
+  e.raw = mean_row(heads->lease()->forward(maps).gem);
+  return e;
+}
+
+QueryResult Searcher::search_image(std::string_view image_bytes, const QueryOptions& options) {
+  const auto started = Clock::now();
+  Timings timings;
+  const ModelPools::ImageSlot slot(models_);
+  DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
+  if (options.crop) decoded.rgb = crop_image(decoded.rgb, *options.crop);
+  timings.decode_ms = ms_since(started);
+  return with_version_retries([&] {
+    const auto model_started = Clock::now();
+    const QueryEmbedding e = embed_query(decoded.rgb);
+    timings.model_ms = ms_since(model_started);
+    return run_query(e, options, std::nullopt, timings, started);
+  });
+}
+
+QueryResult Searcher::search_embedding(const QueryEmbedding& embedding, const QueryOptions& options) {
+  try {
+    return run_query(embedding, options, std::nullopt, Timings{}, Clock::now());
+  } catch (const VersionChanged&) {
+    throw Error(ErrorCode::kConflict, "the embedding is of model version " +
+                                          std::to_string(embedding.version) + ", which is no longer active");
+  }
+}
+
+QueryResult Searcher::similar(const std::string& id, const QueryOptions& options) {
+  const auto started = Clock::now();
+  QueryOptions widened = options;
+  widened.k = options.k + 1;  // the item itself is dropped
+  return with_version_retries([&] {
+    std::optional<int64_t> key;
+    QueryEmbedding e;
+    bool blend = false;
+    live_.read([&](const ServingState& state) {
+      e.version = state.version;
+      blend = state.blend.has_value();
+      if (auto it = state.keys_by_id.find(id); it != state.keys_by_id.end()) key = it->second;
+    });
+    if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
+    e.raw = store_.descriptor(e.version, *key);
+    if (blend) e.frozen = store_.descriptor(0, *key);
+    return run_query(e, widened, key, Timings{}, started);
+  });
+}
+
+// "all", the predicted category (or "all" when `auto` falls back), or a named one, validated.
+std::string Searcher::category_to_search(const ServingState& state, const QueryOptions& options,
+                                         QueryResult& result) const {
+  const float threshold =
+      options.min_confidence.value_or(options_.min_confidence.value_or(state.min_confidence));
+  if (options.category == "all" || (options.category == "auto" && state.classifier.empty())) return "all";
+  if (options.category == "auto") {
+    result.fallback_used = options.allow_fallback && result.prediction.confidence < threshold;
+    return result.fallback_used ? "all" : result.prediction.category;
+  }
+  const auto& classes = state.classifier.classes();
+  const auto cats = store_.categories();
+  const bool known =
+      std::any_of(cats.begin(), cats.end(), [&](auto& c) { return c.name == options.category; }) ||
+      std::find(classes.begin(), classes.end(), options.category) != classes.end();
+  if (!known) {
+    std::string names;
+    for (const auto& c : cats) names += (names.empty() ? "" : ", ") + c.name;
+    throw Error(ErrorCode::kInvalidArgument,
+                "unknown category '" + options.category + "'; use auto, all or one of: " + names);
+  }
+  return options.category;
+}
+
+QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOptions& options,
+                                std::optional<int64_t> exclude, Timings timings,
+                                Clock::time_point started) const {
+  return live_.read([&](const ServingState& state) {
+    if (state.version != embedding.version) throw VersionChanged{};
+    const std::vector<float>& raw = embedding.raw;
+    if (!state.trained() || !state.index) {
+      throw Error(ErrorCode::kNotReady,
+                  state.items.empty() ? "the catalog is empty; import photos first (lookalike import FOLDER)"
+                                      : "the catalog is not trained yet; run `lookalike train`");
+    }
+    if (raw.size() != state.descriptor_dimension) {
+      throw Error(ErrorCode::kInternal, "descriptor has " + std::to_string(raw.size()) +
+                                            " values, the catalog expects " +
+                                            std::to_string(state.descriptor_dimension));
+    }
+    const auto classify_started = Clock::now();
+    const auto query = state.project(raw);
+    QueryResult result;
+    result.prediction = state.predict(embedding, query);
+    timings.classify_ms = ms_since(classify_started);
+    result.searched = category_to_search(state, options, result);
+
+    const auto search_started = Clock::now();
+    SearchParams params;
+    params.k = options.k;
+    const bool restrict = result.searched != "all";
+    if (restrict || !options.filter.empty() || exclude) {
+      params.accept = [&](int64_t key) {
+        if (exclude && key == *exclude) return false;
+        const auto it = state.items.find(key);
+        if (it == state.items.end()) return false;
+        if (restrict && it->second.category != result.searched) return false;
+        return options.filter.empty() || options.filter.matches(it->second);
+      };
+    }
+    if (params.k > 0) {
+      const auto neighbours = state.index->search(1, query.data(), params);
+      for (const auto& n : neighbours.front()) {
+        if (result.hits.size() >= options.k - (exclude ? 1 : 0)) break;
+        result.hits.push_back({state.items.at(n.id), n.score});
+      }
+    }
+    timings.search_ms = ms_since(search_started);
+    timings.total_ms = ms_since(started);
+    result.timings = timings;
+    result.embedding = embedding;
+    return result;
+  });
+}
+
+}  // namespace lookalike

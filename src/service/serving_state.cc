@@ -1,0 +1,250 @@
+#include "service/serving_state.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/files.h"
+#include "common/vectors.h"
+#include "service/frozen_recipe.h"
+#include "service/head_validation.h"
+
+namespace lookalike {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+constexpr float kIndexTolerance = 1e-4f;
+
+Prediction prediction_of(const std::vector<std::string>& classes, const std::vector<float>& probs) {
+  Prediction p;
+  for (size_t i = 0; i < probs.size(); ++i) p.probabilities.emplace_back(classes[i], probs[i]);
+  std::sort(p.probabilities.begin(), p.probabilities.end(),
+            [](auto& a, auto& b) { return a.second > b.second; });
+  p.category = p.probabilities.front().first;
+  p.confidence = p.probabilities.front().second;
+  return p;
+}
+
+}  // namespace
+
+std::vector<float> ServingState::project(const std::vector<float>& raw) const {
+  if (pca) return pca->apply(1, raw.data());
+  std::vector<float> v = raw;
+  l2_normalise(v.data(), v.size());
+  return v;
+}
+
+std::vector<float> ServingState::project_all(size_t n, const float* raw) const {
+  if (pca) return pca->apply(n, raw);
+  std::vector<float> v(raw, raw + n * descriptor_dimension);
+  for (size_t i = 0; i < n; ++i) l2_normalise(v.data() + i * descriptor_dimension, descriptor_dimension);
+  return v;
+}
+
+Prediction ServingState::predict(const QueryEmbedding& query, const std::vector<float>& projected) const {
+  if (classifier.empty()) return {};
+  // Frozen recipe: the probe reads the whitened vector; a trained version's head the raw one.
+  auto probs = classifier.predict(version != 0 ? query.raw.data() : projected.data());
+  if (blend && query.frozen.size() == blend->pca.input_dimension()) {
+    const auto all = blend->probe.predict(blend->pca.apply(1, query.frozen.data()).data());
+    std::vector<float> frozen;
+    for (size_t column : blend->column) frozen.push_back(all[column]);
+    probs = blend_probabilities(probs, frozen, blend->weight);
+  }
+  return prediction_of(classifier.classes(), probs);
+}
+
+ServingStateLoader::ServingStateLoader(CatalogStore& store, const DataDirectory& directory,
+                                       ServingStateOptions options, FillMissing fill_missing)
+    : store_(store), directory_(directory), options_(options), fill_missing_(std::move(fill_missing)) {}
+
+std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const {
+  auto state = std::make_unique<ServingState>();
+  state->version = options_.pinned_version.value_or(store_.active_version());
+  std::optional<ModelVersion> version;
+  if (state->version != 0) {
+    version = store_.model_version(state->version);
+    if (!version) throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(state->version));
+    state->heads =
+        std::make_shared<HeadPool>(make_networks<HeadNetwork>(options_.inference_slots, version->head_onnx));
+    // Items added while this version was trained (or while another was active) get their
+    // descriptor now, before the version serves anything.
+    if (!options_.read_only && fill_missing_) fill_missing_(state->version, *state->heads);
+  }
+  state->revision = store_.revision();
+  for (auto& item : store_.all_items()) {
+    state->keys_by_id[item.id] = item.key;
+    state->items.emplace(item.key, std::move(item));
+  }
+  if (version) {
+    load_trained(*state, *version);
+  } else {
+    load_frozen(*state);
+  }
+  if (state->trained()) load_index(*state, allow_rebuild);
+  return state;
+}
+
+void ServingStateLoader::load_frozen(ServingState& state) const {
+  const auto pca = store_.get_blob(kPcaBlob);
+  if (!pca) return;  // imported but not trained yet
+  state.pca = PcaWhitening::deserialize(*pca);
+  state.projection = sha256_hex(*pca).substr(0, 12);
+  state.descriptor_dimension = state.pca->input_dimension();
+  if (auto c = store_.get_blob(kClassifierBlob)) state.classifier = SoftmaxClassifier::deserialize(*c);
+  if (auto t = store_.get_blob(kTrainingBlob)) state.training = nlohmann::json::parse(*t, nullptr, false);
+}
+
+void ServingStateLoader::load_trained(ServingState& state, const ModelVersion& version) const {
+  state.classifier = SoftmaxClassifier::deserialize(version.classifier);
+  state.descriptor_dimension = state.classifier.dimension();
+  state.training = version.info;
+  state.min_confidence = version.info.value("auto_min_confidence", kDefaultMinConfidence);
+  load_blend(state, version.info.value("frozen_blend_weight", 0.0f));
+}
+
+// The blend uses the frozen recipe as it is stored now: `train` relearns it before each new
+// version, and a later frozen-only `train --no-head` keeps the same recipe on more photos.
+void ServingStateLoader::load_blend(ServingState& state, float weight) const {
+  if (weight <= 0 || !options_.blend_frozen) return;
+  const auto pca = store_.get_blob(kPcaBlob);
+  const auto probe = store_.get_blob(kClassifierBlob);
+  if (!pca || !probe) return;
+  ServingState::FrozenBlend blend{
+      PcaWhitening::deserialize(*pca), SoftmaxClassifier::deserialize(*probe), weight, {}};
+  const auto& probe_classes = blend.probe.classes();
+  for (const auto& name : state.classifier.classes()) {
+    const auto it = std::find(probe_classes.begin(), probe_classes.end(), name);
+    if (it == probe_classes.end()) {
+      spdlog::warn("model version {}: the frozen probe lacks category '{}'; predicting with the head alone",
+                   state.version, name);
+      return;
+    }
+    blend.column.push_back(static_cast<size_t>(it - probe_classes.begin()));
+  }
+  state.blend = std::move(blend);
+}
+
+void ServingStateLoader::load_index(ServingState& state, bool allow_rebuild) const {
+  if (const auto snapshot = directory_.latest_index_snapshot(state.version, state.projection)) {
+    try {
+      auto index = deserialize_flat_index(read_file(snapshot->path.string(), SIZE_MAX));
+      if (catch_up(state, *index)) {
+        state.index = std::move(index);
+        state.snapshot_revision = snapshot->revision;
+        return;
+      }
+    } catch (const Error& e) {
+      spdlog::warn("{}; rebuilding it from the catalog database", e.what());
+    }
+  }
+  if (!allow_rebuild) throw Error(ErrorCode::kCorruptStore, "vector index is missing");
+  const auto started = Clock::now();
+  std::vector<int64_t> keys;
+  std::vector<float> raw;
+  store_.for_each_descriptor(state.version, [&](int64_t key, const float* v, size_t d) {
+    if (d != state.descriptor_dimension) {
+      throw Error(ErrorCode::kCorruptStore, "item " + std::to_string(key) + " has a descriptor of " +
+                                                std::to_string(d) + " values, expected " +
+                                                std::to_string(state.descriptor_dimension));
+    }
+    if (!state.items.count(key)) return;
+    keys.push_back(key);
+    raw.insert(raw.end(), v, v + d);
+  });
+  const auto projected = state.project_all(keys.size(), raw.data());
+  state.index = make_flat_index(keys.empty() ? state.descriptor_dimension : projected.size() / keys.size());
+  state.index->add(keys.size(), keys.data(), projected.data());
+  if (options_.read_only) return;
+  write_index_snapshot(state, directory_);
+  state.snapshot_revision = state.revision;
+  spdlog::info("rebuilt the vector index of version {} ({} items) in {:.0f} ms", state.version, keys.size(),
+               ms_since(started));
+}
+
+// A snapshot plus the writes since: items removed since are dropped, items added since are
+// added from their stored descriptors. Keys are never reused (AUTOINCREMENT), so a key in both
+// is the same vector. False when so much changed that a rebuild is cheaper, or a snapshot does
+// not fit the version.
+bool ServingStateLoader::catch_up(ServingState& state, VectorIndex& index) const {
+  std::vector<int64_t> gone;
+  std::unordered_set<int64_t> present;
+  for (const int64_t key : index.ids()) {
+    if (state.items.count(key)) {
+      present.insert(key);
+    } else {
+      gone.push_back(key);
+    }
+  }
+  std::vector<int64_t> missing;
+  for (const auto& [key, item] : state.items) {
+    if (!present.count(key)) missing.push_back(key);
+  }
+  if (missing.size() > 64 + state.items.size() / 8) return false;
+  index.remove(gone);
+  for (const int64_t key : missing) {
+    const auto raw = store_.descriptor(state.version, key);
+    if (raw.size() != state.descriptor_dimension) return false;
+    const auto projected = state.project(raw);
+    if (projected.size() != index.dimension()) return false;
+    index.add(1, &key, projected.data());
+  }
+  if (!missing.empty() || !gone.empty()) {
+    spdlog::info("index snapshot of version {} caught up: {} added, {} removed", state.version,
+                 missing.size(), gone.size());
+  }
+  return true;
+}
+
+void write_index_snapshot(const ServingState& state, const DataDirectory& directory) {
+  const std::string file = directory.index_snapshot_path(state.version, state.projection, state.revision);
+  write_file_atomic(file, state.index->serialize());
+  directory.remove_index_snapshots(state.version, file);
+}
+
+std::vector<std::string> index_problems(const ServingState& state, CatalogStore& store, size_t* compared) {
+  std::vector<std::string> problems;
+  if (!state.trained()) return problems;  // nothing is indexed before the first training
+  if (!state.index) return {"version " + std::to_string(state.version) + " has no vector index"};
+  const auto ids = state.index->ids();
+  const std::unordered_set<int64_t> indexed(ids.begin(), ids.end());
+  for (const int64_t id : ids) {
+    if (!state.items.count(id))
+      problems.push_back("the index holds key " + std::to_string(id) + ", no item has it");
+  }
+  for (const auto& [key, item] : state.items) {
+    if (!indexed.count(key)) {
+      problems.push_back("item '" + item.id + "' is not in the index");
+      continue;
+    }
+    const auto raw = store.descriptor(state.version, key);
+    if (raw.size() != state.descriptor_dimension) continue;  // reported as a missing descriptor
+    const auto expected = state.project(raw);
+    const auto stored = state.index->vector(key);
+    float worst = expected.size() == stored.size() ? 0.0f : 1.0f;
+    for (size_t i = 0; i < stored.size() && worst <= kIndexTolerance; ++i)
+      worst = std::max(worst, std::abs(expected[i] - stored[i]));
+    if (worst > kIndexTolerance)
+      problems.push_back("the index vector of item '" + item.id + "' is not its stored descriptor's");
+    ++*compared;
+  }
+  return problems;
+}
+
+void LiveState::install(const WriteLock& write, std::unique_ptr<ServingState> fresh) {
+  assert(write.owns_lock() && write.mutex() == &write_mutex_);
+  (void)write;
+  std::unique_lock lock(mutex_);
+  std::swap(state_, fresh);
+  lock.unlock();
+  // The old state (its index and item maps) is freed here, outside the lock.
+}
+
+}  // namespace lookalike

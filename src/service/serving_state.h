@@ -1,0 +1,164 @@
+// What a catalog serves: the active model version's projection, classifier, head networks,
+// vector index and items, loaded from the store as one immutable-while-shared ServingState, and
+// LiveState, the one place that swaps it and takes the locks searches and writes need.
+#pragma once
+
+#include <cassert>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "index/pca_whitening.h"
+#include "index/vector_index.h"
+#include "model/head_model.h"
+#include "model/network_pool.h"
+#include "model/softmax_classifier.h"
+#include "service/data_directory.h"
+#include "service/query.h"
+#include "store/catalog_store.h"
+
+namespace lookalike {
+
+using HeadPool = NetworkPool<HeadNetwork>;
+
+inline constexpr float kDefaultMinConfidence = 0.5f;
+
+struct ServingState {
+  int64_t version = 0;              // 0 = frozen recipe
+  size_t descriptor_dimension = 0;  // of the raw descriptors this version embeds
+  std::optional<PcaWhitening> pca;  // frozen recipe: raw -> whitened; trained: L2 normalisation only
+  SoftmaxClassifier classifier;     // frozen: on the whitened vector; trained: on the raw GeM vector
+  // A trained version's head networks. Shared with queries in flight, so a switch never frees a
+  // network while a forward runs on it.
+  std::shared_ptr<HeadPool> heads;
+  nlohmann::json training = nlohmann::json::object();
+  std::unique_ptr<VectorIndex> index;
+  std::unordered_map<int64_t, Item> items;
+  std::unordered_map<std::string, int64_t> keys_by_id;
+  int64_t revision = 0;
+  std::string projection = "h";    // names index snapshots: the frozen PCA's hash, "h" for a head
+  int64_t snapshot_revision = -1;  // the revision the index's newest snapshot file describes
+  float min_confidence = kDefaultMinConfidence;  // `auto`'s threshold unless a caller sets one
+  // A trained version whose predictions blend in the frozen recipe's probe: its queries run the
+  // whole CNN once, for the probe's GeM descriptor and the head's mixed7 maps.
+  struct FrozenBlend {
+    PcaWhitening pca;
+    SoftmaxClassifier probe;
+    float weight = 0;
+    std::vector<size_t> column;  // the probe's class of each head class
+  };
+  std::optional<FrozenBlend> blend;
+
+  bool trained() const { return version != 0 || pca.has_value(); }
+  // Raw descriptors (n rows of descriptor_dimension, row-major) -> index vectors.
+  std::vector<float> project(const std::vector<float>& raw) const;
+  std::vector<float> project_all(size_t n, const float* raw) const;
+  Prediction predict(const QueryEmbedding& query, const std::vector<float>& projected) const;
+};
+
+struct ServingStateOptions {
+  std::optional<int64_t> pinned_version;  // serve this version instead of the stored active one
+  size_t inference_slots = 1;             // head networks per trained version
+  bool blend_frozen = true;               // see CatalogOptions::blend_frozen
+  bool read_only = false;                 // load without writing anything (`check`)
+};
+
+// Builds a ServingState from the store and the data directory: the index from its newest
+// snapshot plus the writes since (catch-up), or rebuilt from the stored descriptors.
+class ServingStateLoader {
+ public:
+  // Gives every item lacking one a descriptor of a trained version before it serves.
+  using FillMissing = std::function<void(int64_t version, HeadPool& heads)>;
+
+  ServingStateLoader(CatalogStore& store, const DataDirectory& directory, ServingStateOptions options,
+                     FillMissing fill_missing);
+  // Throws Error(kNotFound) for an unknown version, Error(kCorruptStore) when the index cannot
+  // be loaded and `allow_rebuild` is false.
+  std::unique_ptr<ServingState> load(bool allow_rebuild) const;
+
+ private:
+  void load_frozen(ServingState& state) const;
+  void load_trained(ServingState& state, const ModelVersion& version) const;
+  void load_blend(ServingState& state, float weight) const;
+  void load_index(ServingState& state, bool allow_rebuild) const;
+  bool catch_up(ServingState& state, VectorIndex& index) const;
+
+  CatalogStore& store_;
+  const DataDirectory& directory_;
+  ServingStateOptions options_;
+  FillMissing fill_missing_;
+};
+
+// Writes the state's index as the snapshot of its revision and deletes the version's older ones
+// (other versions' stay, for a switch back).
+void write_index_snapshot(const ServingState& state, const DataDirectory& directory);
+
+// `check`: whether the state's index holds exactly its items, each with the vector its stored
+// descriptor projects to. Adds the number of vectors compared to *compared.
+std::vector<std::string> index_problems(const ServingState& state, CatalogStore& store, size_t* compared);
+
+// The state being served. Searches read it under a shared lock. Every change (add, remove,
+// update, reload) holds the write lock for its whole length, store commit included, and takes
+// the exclusive lock only for the moment it changes memory: searches never wait for an fsync.
+class LiveState {
+ public:
+  using WriteLock = std::unique_lock<std::mutex>;
+
+  explicit LiveState(std::unique_ptr<ServingState> initial) : state_(std::move(initial)) {}
+
+  // Runs f(const ServingState&) under the shared lock and returns what it returns.
+  template <typename F>
+  decltype(auto) read(F&& f) const {
+    std::shared_lock lock(mutex_);
+    return f(static_cast<const ServingState&>(*state_));
+  }
+  WriteLock begin_write() { return WriteLock(write_mutex_); }
+  // With the write lock held no one else changes the state, so it may be read without a lock.
+  const ServingState& current(const WriteLock& write) const {
+    assert(write.owns_lock() && write.mutex() == &write_mutex_);
+    (void)write;
+    return *state_;
+  }
+  // Changes memory under the exclusive lock; the write lock must be held.
+  template <typename F>
+  void change(const WriteLock& write, F&& f) {
+    assert(write.owns_lock() && write.mutex() == &write_mutex_);
+    (void)write;
+    std::unique_lock lock(mutex_);
+    f(*state_);
+  }
+  // Swaps in a freshly loaded state; the old one is freed outside the lock.
+  void install(const WriteLock& write, std::unique_ptr<ServingState> fresh);
+
+ private:
+  std::unique_ptr<ServingState> state_;
+  mutable std::shared_mutex mutex_;
+  std::mutex write_mutex_;
+};
+
+// Thrown inside a query or an add when the active version changed between embedding and
+// searching (or storing); with_version_retries does the work again against the new version.
+struct VersionChanged {};
+
+template <typename Attempt>
+auto with_version_retries(Attempt attempt) {
+  constexpr int kMaxVersionRetries = 3;
+  for (int i = 1;; ++i) {
+    try {
+      return attempt();
+    } catch (const VersionChanged&) {
+      if (i == kMaxVersionRetries) throw Error(ErrorCode::kNotReady, "the model version keeps changing");
+    }
+  }
+}
+
+}  // namespace lookalike
