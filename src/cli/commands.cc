@@ -201,9 +201,16 @@ int train_head_version(Catalog& catalog, HeadArgs& args) {
 // The figures `info` shows for a version, from an evaluation result.
 nlohmann::json headline(const nlohmann::json& r, bool flip) {
   nlohmann::json h = nlohmann::json::object();
-  for (const char* key : {"mode", "queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12",
-                          "duplicates_first", "ms_per_query", "frozen_blend_weight"}) {
+  for (const char* key :
+       {"mode", "queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12", "duplicates_first",
+        "colour_distance_at_12", "ms_per_query", "frozen_blend_weight"}) {
     if (r.contains(key)) h[key] = r[key];
+  }
+  if (r.contains("instance")) {
+    const auto& i = r["instance"];
+    h["instance_recall_at_1"] = i.value("recall_at_1", 0.0);
+    h["instance_recall_at_12"] = i.value("recall_at_12", 0.0);
+    h["instance_queries"] = i.value("queries", size_t{0});
   }
   h["flip_queries"] = flip;
   return h;
@@ -211,14 +218,21 @@ nlohmann::json headline(const nlohmann::json& r, bool flip) {
 
 std::string evaluation_line(const nlohmann::json& e) {
   if (!e.is_object() || !e.contains("p_at_10")) return {};
-  char line[256];
+  char line[384];
   std::snprintf(line, sizeof line,
                 "\n       eval (%s, %zu queries%s%s): accuracy %.3f, p@10 %.3f, category precision@12 %.3f",
                 e.value("mode", std::string()).c_str(), e.value("queries", size_t{0}),
                 e.value("flip_queries", false) ? ", flip-averaged" : "",
                 e.value("frozen_blend_weight", 0.0) > 0 ? ", probe blended" : "", e.value("accuracy", 0.0),
                 e.value("p_at_10", 0.0), e.value("category_precision_at_12", 0.0));
-  return line;
+  std::string text = line;
+  if (e.contains("instance_recall_at_1")) {
+    std::snprintf(line, sizeof line, ", instance recall@1 %.3f @12 %.3f (%zu altered photos)",
+                  e.value("instance_recall_at_1", 0.0), e.value("instance_recall_at_12", 0.0),
+                  e.value("instance_queries", size_t{0}));
+    text += line;
+  }
+  return text;
 }
 
 void print_versions(const Catalog& catalog) {
@@ -360,6 +374,8 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
   struct Args {
     std::string queries;
     size_t limit = 0;
+    size_t instance_queries = 150;
+    uint32_t seed = 42;
     bool json = false;
     QueryModelArgs model;
   };
@@ -368,6 +384,12 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--queries", a->queries,
                   "Folder of category sub-folders used as queries (default: leave-one-out)");
   cmd->add_option("--limit", a->limit, "Evaluate at most this many queries");
+  cmd->add_option("--instance-queries", a->instance_queries,
+                  "Catalog photos altered like a shopper's photo and searched for (0 = none)")
+      ->check(CLI::Range(size_t{0}, size_t{100000}))
+      ->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed choosing and altering the instance queries")
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([&g, a] {
     run(g, [&] {
@@ -379,6 +401,8 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       EvalOptions options;
       options.queries = a->queries;
       options.limit = a->limit;
+      options.instance_queries = a->instance_queries;
+      options.seed = a->seed;
       auto started = std::chrono::steady_clock::now();
       options.on_progress = [&](size_t done, size_t total) {
         bar->update(done, total,

@@ -107,7 +107,16 @@ json schemas() {
          {{"type", "array"},
           {"items",
            {{"allOf",
-             json::array({hit, {{"type", "object"}, {"properties", {{"score", {{"type", "number"}}}}}}})}}}}},
+             json::array({hit,
+                          {{"type", "object"},
+                           {"properties",
+                            {{"score", {{"type", "number"}, {"description", "cosine similarity, -1..1"}}},
+                             {"similarity",
+                              {{"type", "number"},
+                               {"description",
+                                "0..1: the share of typical nearest-neighbour similarities in this catalog "
+                                "that the score beats (0.95 = closer than 95% of an item's 12 nearest "
+                                "neighbours are)"}}}}}}})}}}}},
         {"timings_ms", ref("Timings")}}}};
   return s;
 }

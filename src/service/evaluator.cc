@@ -1,19 +1,55 @@
 #include "service/evaluator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
+#include <random>
 #include <unordered_map>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "image/image_decoder.h"
+#include "image/product_colour.h"
 #include "service/import_source.h"
 
 namespace lookalike {
 namespace {
 
+constexpr size_t kColourDepth = 12;  // results whose colour is compared with the query's
+
+// Product colours of catalog items, measured once per item from its stored photo.
+class ColourCache {
+ public:
+  explicit ColourCache(Catalog& catalog) : catalog_(catalog) {}
+  const LabColour& of(const Item& item) {
+    auto it = colours_.find(item.key);
+    if (it == colours_.end()) {
+      const std::string bytes = read_file(catalog_.image_file(item), catalog_.options().max_image_bytes);
+      it = colours_
+               .emplace(item.key, product_colour(decode_image_or_throw(bytes, catalog_.options().decode).rgb))
+               .first;
+    }
+    return it->second;
+  }
+  // Mean CIE76 distance between `query` and the first kColourDepth hits; -1 without hits.
+  double mean_distance(const LabColour& query, const std::vector<Hit>& hits) {
+    const size_t n = std::min(kColourDepth, hits.size());
+    if (n == 0) return -1;
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += delta_e76(query, of(hits[i].item));
+    return sum / static_cast<double>(n);
+  }
+
+ private:
+  Catalog& catalog_;
+  std::unordered_map<int64_t, LabColour> colours_;
+};
+
 struct Tally {
   size_t queries = 0, classified = 0, correct = 0;
   double p1 = 0, p10 = 0, cp12 = 0;
+  size_t colour_queries = 0;
+  double colour = 0;
   size_t dup_queries = 0, dup_first = 0;
   double ms = 0;
   std::map<std::string, std::map<std::string, size_t>> confusion;  // truth -> predicted -> n
@@ -23,6 +59,12 @@ struct Tally {
     size_t good = 0;
     for (size_t i = 0; i < std::min(k, hits.size()); ++i) good += hits[i].item.category == truth;
     return double(good) / double(k);
+  }
+
+  void add_colour(double distance) {
+    if (distance < 0) return;
+    ++colour_queries;
+    colour += distance;
   }
 
   void add(const std::string& truth, const std::string& sha256, bool has_twin, const QueryResult& all,
@@ -76,6 +118,7 @@ struct Tally {
             {"category_precision_at_12", cp12 / n},
             {"duplicate_queries", dup_queries},
             {"duplicates_first", dup_queries ? double(dup_first) / double(dup_queries) : 1.0},
+            {"colour_distance_at_12", colour_queries ? colour / double(colour_queries) : 0.0},
             {"confusion", {{"classes", classes}, {"matrix", matrix}}},
             {"per_category_accuracy", per_category},
             {"ms_per_query", ms / n}};
@@ -84,7 +127,7 @@ struct Tally {
 
 using Clock = std::chrono::steady_clock;
 
-nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options) {
+nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options, ColourCache& colours) {
   const auto items = catalog.store().all_items();
   std::unordered_map<std::string, size_t> per_hash;
   for (const auto& item : items) ++per_hash[item.sha256];
@@ -94,7 +137,7 @@ nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options) {
     const Item& item = items[i];
     const auto started = Clock::now();
     QueryOptions all;
-    all.k = 10;
+    all.k = kColourDepth;
     all.category = "all";
     const auto r_all = catalog.similar(item.id, all);
     QueryOptions automatic;
@@ -102,6 +145,7 @@ nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options) {
     const auto r_auto = catalog.similar(item.id, automatic);
     tally.ms += std::chrono::duration<double, std::milli>(Clock::now() - started).count() / 2;
     tally.add(item.category, item.sha256, per_hash[item.sha256] > 1, r_all, r_auto, false);
+    tally.add_colour(colours.mean_distance(colours.of(item), r_all.hits));
     if (options.on_progress) options.on_progress(i + 1, total);
   }
   auto out = tally.to_json("leave_one_out");
@@ -113,7 +157,7 @@ nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options) {
   return out;
 }
 
-nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options) {
+nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options, ColourCache& colours) {
   auto entries = scan_import_source(options.queries);
   if (options.limit && entries.size() > options.limit) entries.resize(options.limit);
   std::unordered_map<std::string, bool> catalog_hashes;
@@ -126,7 +170,7 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options) {
     const std::string bytes = read_file(e.path, catalog.options().max_image_bytes);
     const std::string sha = sha256_hex(bytes);
     QueryOptions all;
-    all.k = 10;
+    all.k = kColourDepth;
     all.category = "all";
     const auto r_all = catalog.search_image(bytes, all);
     QueryOptions automatic;
@@ -134,9 +178,55 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options) {
     const auto r_auto = catalog.search_embedding(r_all.embedding, automatic);
     tally.ms += r_all.timings.total_ms;
     tally.add(e.category, sha, catalog_hashes.count(sha) > 0, r_all, r_auto, true);
+    tally.add_colour(colours.mean_distance(
+        product_colour(decode_image_or_throw(bytes, catalog.options().decode).rgb), r_all.hits));
     if (options.on_progress) options.on_progress(i + 1, entries.size());
   }
   return tally.to_json("queries");
+}
+
+// The catalog items used as instance queries: a seeded sample, the same for every version.
+std::vector<Item> instance_sample(Catalog& catalog, size_t n, std::mt19937& rng) {
+  auto items = catalog.store().all_items();
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.key < b.key; });
+  std::shuffle(items.begin(), items.end(), rng);
+  if (items.size() > n) items.resize(n);
+  return items;
+}
+
+nlohmann::json instance_retrieval(Catalog& catalog, const EvalOptions& options, ColourCache& colours) {
+  std::mt19937 rng(options.seed);
+  const auto sample = instance_sample(catalog, options.instance_queries, rng);
+  size_t first = 0, in_top = 0;
+  Tally colour;
+  double ms = 0;
+  for (size_t i = 0; i < sample.size(); ++i) {
+    const Item& item = sample[i];
+    const std::string stored = read_file(catalog.image_file(item), catalog.options().max_image_bytes);
+    const std::string altered =
+        alter_photo(decode_image_or_throw(stored, catalog.options().decode).rgb, options.alterations, rng);
+    QueryOptions all;
+    all.k = kColourDepth;
+    all.category = "all";
+    const auto result = catalog.search_image(altered, all);
+    ms += result.timings.total_ms;
+    // Byte-identical twins are the same photo: finding either is finding the item.
+    const auto hit = std::find_if(result.hits.begin(), result.hits.end(),
+                                  [&](const Hit& h) { return h.item.sha256 == item.sha256; });
+    first += hit == result.hits.begin() && hit != result.hits.end();
+    in_top += hit != result.hits.end();
+    colour.add_colour(colours.mean_distance(
+        product_colour(decode_image_or_throw(altered, catalog.options().decode).rgb), result.hits));
+    if (options.on_progress) options.on_progress(i + 1, sample.size());
+  }
+  const double n = sample.empty() ? 1 : static_cast<double>(sample.size());
+  return {
+      {"queries", sample.size()},
+      {"seed", options.seed},
+      {"recall_at_1", static_cast<double>(first) / n},
+      {"recall_at_12", static_cast<double>(in_top) / n},
+      {"colour_distance_at_12", colour.colour_queries ? colour.colour / double(colour.colour_queries) : 0.0},
+      {"ms_per_query", ms / n}};
 }
 
 }  // namespace
@@ -144,7 +234,11 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options) {
 nlohmann::json evaluate(Catalog& catalog, const EvalOptions& options) {
   if (!catalog.ready())
     throw Error(ErrorCode::kNotReady, "the catalog is empty or not trained; nothing to evaluate");
-  return options.queries.empty() ? leave_one_out(catalog, options) : with_queries(catalog, options);
+  ColourCache colours(catalog);
+  auto result = options.queries.empty() ? leave_one_out(catalog, options, colours)
+                                        : with_queries(catalog, options, colours);
+  if (options.instance_queries > 0) result["instance"] = instance_retrieval(catalog, options, colours);
+  return result;
 }
 
 }  // namespace lookalike

@@ -39,7 +39,8 @@ struct Timings {
 
 struct Hit {
   Item item;
-  float score;
+  float score;       // cosine of the query's and the item's index vectors
+  float similarity;  // the score on the catalog's own scale (ScoreScale): 0..1, for people
 };
 
 struct Prediction {

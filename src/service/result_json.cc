@@ -52,6 +52,7 @@ nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_u
   for (const auto& hit : r.hits) {
     auto j = item_json(hit.item, image_url);
     j["score"] = round_to(hit.score, 1e-6);
+    j["similarity"] = round_to(hit.similarity, 1e-4);
     results.push_back(std::move(j));
   }
   return {{"query", query}, {"results", results}, {"timings_ms", timings_json(r.timings)}};

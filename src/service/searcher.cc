@@ -168,7 +168,7 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
       const auto neighbours = state.index->search(1, query.data(), params);
       for (const auto& n : neighbours.front()) {
         if (result.hits.size() >= options.k - (exclude ? 1 : 0)) break;
-        result.hits.push_back({state.items.at(n.id), n.score});
+        result.hits.push_back({state.items.at(n.id), n.score, state.score_scale.similarity(n.score)});
       }
     }
     timings.search_ms = ms_since(search_started);

@@ -88,7 +88,10 @@ std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const
   } else {
     load_frozen(*state);
   }
-  if (state->trained()) load_index(*state, allow_rebuild);
+  if (state->trained()) {
+    load_index(*state, allow_rebuild);
+    state->score_scale = ScoreScale::measure(*state->index);
+  }
   return state;
 }
 

@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "index/pca_whitening.h"
+#include "index/score_scale.h"
 #include "index/vector_index.h"
 #include "model/head_model.h"
 #include "model/network_pool.h"
@@ -42,6 +43,7 @@ struct ServingState {
   std::shared_ptr<HeadPool> heads;
   nlohmann::json training = nlohmann::json::object();
   std::unique_ptr<VectorIndex> index;
+  ScoreScale score_scale;  // measured on the index at load; writes since do not move it much
   std::unordered_map<int64_t, Item> items;
   std::unordered_map<std::string, int64_t> keys_by_id;
   int64_t revision = 0;

@@ -61,6 +61,17 @@ TEST_F(CliTest, SearchPrintsRankedResultsAndJson) {
   const auto doc = nlohmann::json::parse(json.out);
   ASSERT_EQ(doc["results"].size(), 12u);
   EXPECT_NEAR(doc["results"][0]["score"].get<double>(), 1.0, 1e-4);  // the photo itself
+  // The readable similarity: the photo itself beats every typical neighbour; the rest fall in
+  // 0..1 in the order of their scores, spread rather than all near the top.
+  EXPECT_NEAR(doc["results"][0]["similarity"].get<double>(), 1.0, 1e-4);
+  double previous = 1.0;
+  for (const auto& hit : doc["results"]) {
+    const double s = hit["similarity"].get<double>();
+    EXPECT_GE(s, 0.0);
+    EXPECT_LE(s, previous + 1e-6);
+    previous = s;
+  }
+  EXPECT_LT(doc["results"][11]["similarity"].get<double>(), 0.9);
   for (const char* stage : {"decode", "model", "classify", "search", "total"})
     EXPECT_TRUE(doc["timings_ms"].contains(stage));
 }
@@ -72,14 +83,24 @@ TEST_F(CliTest, InfoListAndEval) {
   const auto list = run_lookalike({"--data", data(), "list", "--category", "dress", "--json"});
   ASSERT_EQ(list.status, 0);
   EXPECT_EQ(std::count(list.out.begin(), list.out.end(), '\n'), 5);
-  const auto eval = run_lookalike({"--data", data(), "eval", "--json"});
+  const auto eval = run_lookalike({"--data", data(), "eval", "--json", "--instance-queries", "12"});
   ASSERT_EQ(eval.status, 0) << eval.err;
   const auto doc = nlohmann::json::parse(eval.out);
   for (const char* key : {"queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12",
-                          "duplicates_first", "confusion", "ms_per_query"}) {
+                          "duplicates_first", "colour_distance_at_12", "confusion", "ms_per_query"}) {
     EXPECT_TRUE(doc.contains(key)) << key;
   }
   EXPECT_EQ(doc["queries"], 30);
+  EXPECT_GT(doc["colour_distance_at_12"].get<double>(), 0.0);
+  // Altered catalog photos (crop, rescale, rotation, brightness, contrast, mirror, JPEG): the
+  // frozen recipe finds most of them first, and the figure is recorded with the version.
+  const auto& instance = doc["instance"];
+  EXPECT_EQ(instance["queries"], 12);
+  EXPECT_GE(instance["recall_at_1"].get<double>(), 0.75);
+  EXPECT_GE(instance["recall_at_12"].get<double>(), instance["recall_at_1"].get<double>());
+  const auto versions = run_lookalike({"--data", data(), "model", "list"});
+  EXPECT_NE(versions.out.find("instance recall@1"), std::string::npos) << versions.out;
+  expect_failure({"--data", data(), "eval", "--instance-queries", "-3"}, "--instance-queries");
 }
 
 TEST_F(CliTest, MissingEmptyAndImagelessFolders) {

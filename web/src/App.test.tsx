@@ -29,6 +29,7 @@ function hit(i: number, category: string): SearchHit {
   return {
     id: `${category}-${i}`,
     score: 0.9 - i * 0.01,
+    similarity: 0.8 - i * 0.05,
     category,
     file_name: `${i}.jpg`,
     image_url: `/api/v1/items/${category}-${i}/image`,
@@ -177,7 +178,7 @@ describe('App', () => {
     await upload(photo());
     await waitFor(() => expect(screen.getAllByTestId('result-card')).toHaveLength(12));
     const uploadUrl = window.location.search;
-    const card = screen.getByRole('button', { name: 'Details for shirts-0 (Shirt, 90% similar)' });
+    const card = screen.getByRole('button', { name: 'Details for shirts-0 (Shirt, 80% similar)' });
     await userEvent.click(card);
     const dialog = screen.getByRole('dialog');
     expect(dialog).toHaveTextContent('shirts-0');

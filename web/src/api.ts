@@ -18,7 +18,19 @@ export interface Item {
 }
 
 export interface SearchHit extends Item {
+  /** Cosine of the query's and the item's vectors, -1..1. */
   score: number;
+  /**
+   * The score on this catalog's own scale, 0..1: the share of typical nearest-neighbour
+   * similarities in the catalog that it beats (0.9 = closer than 90% of look-alikes usually are).
+   * Absent from servers older than this field.
+   */
+  similarity?: number;
+}
+
+/** What the page shows as a hit's similarity: the catalog-scaled value when the server sends it. */
+export function shownSimilarity(hit: SearchHit): number {
+  return Math.max(0, Math.min(1, hit.similarity ?? hit.score));
 }
 
 export interface QueryInfo {

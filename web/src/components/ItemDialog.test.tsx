@@ -8,6 +8,7 @@ import { ItemDialog, safeUrl } from './ItemDialog';
 const hit: SearchHit = {
   id: 'coat-12',
   score: 0.874,
+  similarity: 0.62,
   category: 'coat',
   file_name: '12.jpg',
   image_url: '/api/v1/items/coat-12/image',
@@ -22,7 +23,9 @@ describe('ItemDialog', () => {
     const dialog = screen.getByRole('dialog', { name: 'Wool coat' });
     expect(dialog).toHaveAttribute('aria-modal', 'true');
     expect(dialog).toHaveTextContent('Coat');
-    expect(dialog).toHaveTextContent('87%');
+    expect(dialog).toHaveTextContent('62%'); // the catalog-scaled similarity, not the cosine
+    expect(dialog).toHaveTextContent('0.874'); // the cosine, labelled as such
+    expect(dialog).toHaveTextContent('Cosine similarity');
     expect(dialog).toHaveTextContent('59.9');
     expect(dialog).toHaveTextContent('navy');
     expect(screen.getByRole('link', { name: 'View in the shop' })).toHaveAttribute('href', 'https://shop.example/coat-12');
@@ -61,5 +64,11 @@ describe('ItemDialog', () => {
     expect(screen.getByRole('dialog', { name: 'coat-12' })).not.toHaveTextContent('Price');
     expect(safeUrl('')).toBeNull();
     expect(safeUrl('http://a.example/x')).toBe('http://a.example/x');
+  });
+
+  it('falls back to the cosine when the server sends no similarity', () => {
+    const old: SearchHit = { ...hit, similarity: undefined };
+    renderWithI18n(<ItemDialog hit={old} onClose={() => {}} onMoreLikeThis={() => {}} />);
+    expect(screen.getByRole('dialog', { name: 'Wool coat' })).toHaveTextContent('87%');
   });
 });

@@ -1,5 +1,5 @@
 import { useEffect, useId, useRef, type KeyboardEvent, type ReactNode } from 'react';
-import type { SearchHit } from '../api';
+import { shownSimilarity, type SearchHit } from '../api';
 import { useI18n } from '../i18n';
 import { itemName } from './ResultCard';
 
@@ -107,7 +107,8 @@ export function ItemDialog({ hit, onClose, onMoreLikeThis }: Props) {
           </h2>
           <dl className="meta">
             <MetaRow label={t('dialog.category')}>{categoryName(hit.category)}</MetaRow>
-            <MetaRow label={t('dialog.score')}>{formatPercent(hit.score)}</MetaRow>
+            <MetaRow label={t('dialog.score')}>{formatPercent(shownSimilarity(hit))}</MetaRow>
+            <MetaRow label={t('dialog.cosine')}>{formatNumber(hit.score, 3)}</MetaRow>
             {price !== null && price !== undefined && <MetaRow label={t('dialog.price')}>{formatNumber(price, 2)}</MetaRow>}
             <MetaRow label={t('dialog.id')} mono>
               {hit.id}

@@ -1,4 +1,4 @@
-import type { SearchHit } from '../api';
+import { shownSimilarity, type SearchHit } from '../api';
 import { useI18n } from '../i18n';
 
 interface Props {
@@ -12,7 +12,8 @@ export function itemName(hit: { id: string; metadata?: { title?: string } }): st
 
 export function ResultCard({ hit, onOpen }: Props) {
   const { t, categoryName, formatPercent } = useI18n();
-  const score = formatPercent(hit.score);
+  const similarity = shownSimilarity(hit);
+  const score = formatPercent(similarity);
   return (
     <li className="result-card" data-testid="result-card" data-category={hit.category} data-id={hit.id}>
       <button
@@ -35,14 +36,14 @@ export function ResultCard({ hit, onOpen }: Props) {
           <span className="result-category" data-testid="result-category">
             {categoryName(hit.category)}
           </span>
-          <span className="result-score" title={t('card.score')}>
+          <span className="result-score" title={t('card.scoreHelp')}>
             <span className="visually-hidden">{t('card.score')} </span>
             {score}
           </span>
         </span>
         {hit.metadata?.title && <span className="result-title">{hit.metadata.title}</span>}
         <span className="score-bar" aria-hidden="true">
-          <span style={{ width: `${Math.max(0, Math.min(1, hit.score)) * 100}%` }} />
+          <span style={{ width: `${similarity * 100}%` }} />
         </span>
       </button>
     </li>

@@ -78,6 +78,7 @@ const en = {
 
   'card.open': 'Details for {name} ({category}, {score} similar)',
   'card.score': 'Similarity',
+  'card.scoreHelp': "Similarity on this catalog's scale: 90% means closer than 90% of typical look-alikes here",
   'card.imageAlt': '{category} item {id}',
 
   'dialog.close': 'Close',
@@ -85,6 +86,7 @@ const en = {
   'dialog.id': 'Item ID',
   'dialog.category': 'Category',
   'dialog.score': 'Similarity',
+  'dialog.cosine': 'Cosine similarity',
   'dialog.price': 'Price',
   'dialog.size': 'Image size',
   'dialog.file': 'File',
@@ -193,6 +195,7 @@ const ko: Record<MessageKey, string> = {
 
   'card.open': '{name} 상세 정보 ({category}, 유사도 {score})',
   'card.score': '유사도',
+  'card.scoreHelp': '이 카탈로그 기준 유사도: 90%는 이곳의 일반적인 유사 상품 90%보다 더 가깝다는 뜻입니다',
   'card.imageAlt': '{category} 상품 {id}',
 
   'dialog.close': '닫기',
@@ -200,6 +203,7 @@ const ko: Record<MessageKey, string> = {
   'dialog.id': '상품 ID',
   'dialog.category': '카테고리',
   'dialog.score': '유사도',
+  'dialog.cosine': '코사인 유사도',
   'dialog.price': '가격',
   'dialog.size': '이미지 크기',
   'dialog.file': '파일',

@@ -1,0 +1,38 @@
+#include "index/score_scale.h"
+
+#include <algorithm>
+
+namespace lookalike {
+
+ScoreScale ScoreScale::measure(const VectorIndex& index) {
+  ScoreScale scale;
+  const auto ids = index.ids();
+  if (ids.size() < 2) return scale;
+  const size_t sample = std::min(kSample, ids.size());
+  SearchParams params;
+  params.k = kNeighbours + 1;  // the item itself comes back too
+  for (size_t i = 0; i < sample; ++i) {
+    const int64_t id = ids[i * ids.size() / sample];
+    const auto vector = index.vector(id);
+    const auto neighbours = index.search(1, vector.data(), params);
+    for (const auto& n : neighbours.front()) {
+      if (n.id != id) scale.sorted_.push_back(n.score);
+    }
+  }
+  std::sort(scale.sorted_.begin(), scale.sorted_.end());
+  return scale;
+}
+
+float ScoreScale::similarity(float cosine) const {
+  if (sorted_.empty()) return std::clamp(cosine, 0.0f, 1.0f);
+  const auto above = std::upper_bound(sorted_.begin(), sorted_.end(), cosine);
+  const size_t below = static_cast<size_t>(above - sorted_.begin());
+  const auto n = static_cast<float>(sorted_.size());
+  if (below == 0 || below == sorted_.size()) return static_cast<float>(below) / n;
+  // The empirical CDF, linear between the measured values around `cosine` (they differ: one is
+  // <= cosine, the next > cosine), so close cosines get close similarities.
+  const float lo = *(above - 1), hi = *above;
+  return (static_cast<float>(below) + (cosine - lo) / (hi - lo)) / n;
+}
+
+}  // namespace lookalike

@@ -1,0 +1,33 @@
+// Readable similarity: a raw cosine mapped through the catalog's own distribution of
+// nearest-neighbour similarities. 0.95 means the hit is closer to the query than 95% of the
+// 12 nearest neighbours of a typical catalog item are to it, so scores spread over the useful
+// range instead of every good result reading "97%".
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "index/vector_index.h"
+
+namespace lookalike {
+
+class ScoreScale {
+ public:
+  static constexpr size_t kSample = 256;     // catalog items whose neighbours are measured
+  static constexpr size_t kNeighbours = 12;  // neighbours per sampled item
+
+  ScoreScale() = default;  // identity-like: a cosine clamped to 0..1
+  // Measures on up to kSample items spread evenly over the index (deterministic). Costs
+  // kSample searches; needs at least two vectors, else the identity-like scale.
+  static ScoreScale measure(const VectorIndex& index);
+
+  // The share (0..1) of typical neighbour similarities below `cosine`, interpolated.
+  float similarity(float cosine) const;
+  bool measured() const { return !sorted_.empty(); }
+  size_t samples() const { return sorted_.size(); }
+
+ private:
+  std::vector<float> sorted_;  // every measured neighbour similarity, ascending
+};
+
+}  // namespace lookalike
