@@ -130,6 +130,7 @@ struct HeadArgs {
 struct QueryModelArgs {
   bool flip = true;
   bool head_alone = false;
+  float frozen_search_weight = kDefaultFrozenSearchWeight;
 
   void add_to(CLI::App* cmd) {
     cmd->add_flag("--flip-queries,!--no-flip-queries", flip,
@@ -138,10 +139,17 @@ struct QueryModelArgs {
     cmd->add_flag("--no-frozen-blend", head_alone,
                   "Predict categories with a trained version's head alone: queries run the CNN only up "
                   "to mixed7 (faster), without the frozen probe's blend (less accurate)");
+    cmd->add_option("--frozen-search-weight", frozen_search_weight,
+                    "Weight of the frozen recipe's descriptor beside a trained head's in the search "
+                    "(0 = the head's alone; needs the blend): the head tells categories apart, the frozen "
+                    "descriptor finds the very item")
+        ->check(CLI::Range(0.0f, 1.0f))
+        ->capture_default_str();
   }
   void apply(CatalogOptions& options) const {
     options.flip_queries = flip;
     options.blend_frozen = !head_alone;
+    options.frozen_search_weight = frozen_search_weight;
   }
 };
 
@@ -203,7 +211,7 @@ nlohmann::json headline(const nlohmann::json& r, bool flip) {
   nlohmann::json h = nlohmann::json::object();
   for (const char* key :
        {"mode", "queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12", "duplicates_first",
-        "colour_distance_at_12", "ms_per_query", "frozen_blend_weight"}) {
+        "colour_distance_at_12", "ms_per_query", "frozen_blend_weight", "frozen_search_weight"}) {
     if (r.contains(key)) h[key] = r[key];
   }
   if (r.contains("instance")) {
@@ -226,6 +234,11 @@ std::string evaluation_line(const nlohmann::json& e) {
                 e.value("frozen_blend_weight", 0.0) > 0 ? ", probe blended" : "", e.value("accuracy", 0.0),
                 e.value("p_at_10", 0.0), e.value("category_precision_at_12", 0.0));
   std::string text = line;
+  if (e.value("frozen_search_weight", 0.0) > 0) {
+    std::snprintf(line, sizeof line, ", frozen descriptor searched at %.2f",
+                  e.value("frozen_search_weight", 0.0));
+    text += line;
+  }
   if (e.contains("instance_recall_at_1")) {
     std::snprintf(line, sizeof line, ", instance recall@1 %.3f @12 %.3f (%zu altered photos)",
                   e.value("instance_recall_at_1", 0.0), e.value("instance_recall_at_12", 0.0),
@@ -412,6 +425,7 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       bar->finish();
       result["model_version"] = version;
       result["frozen_blend_weight"] = catalog.stats().frozen_blend_weight;
+      result["frozen_search_weight"] = catalog.stats().frozen_search_weight;
       catalog.record_evaluation(headline(result, a->model.flip));
       if (version != 0) {
         // The frozen recipe, scored on the same queries in the same run, as the baseline.

@@ -66,8 +66,12 @@ Catalog::Catalog(CatalogOptions options, bool load_model)
 Catalog::~Catalog() = default;
 
 ServingStateLoader Catalog::loader() {
-  const ServingStateOptions options{options_.pinned_version, options_.inference_slots, options_.blend_frozen,
-                                    options_.read_only};
+  ServingStateOptions options;
+  options.pinned_version = options_.pinned_version;
+  options.inference_slots = options_.inference_slots;
+  options.blend_frozen = options_.blend_frozen;
+  options.frozen_search_weight = options_.frozen_search_weight;
+  options.read_only = options_.read_only;
   return ServingStateLoader(*store_, directory_, options, [this](int64_t version, HeadPool& heads) {
     fill_missing_descriptors(version, heads);
   });
@@ -162,6 +166,7 @@ CatalogStats Catalog::stats() const {
     s.revision = state.revision;
     s.model_version = state.version;
     s.frozen_blend_weight = state.blend ? state.blend->weight : 0.0f;
+    s.frozen_search_weight = state.frozen_search_weight;
     return s;
   });
 }

@@ -54,6 +54,11 @@ struct CatalogOptions {
   // weight chosen on its validation photos: better categories (docs/quality.md), but each query
   // runs the whole CNN instead of the trunk cut after mixed7. Off: the head alone, faster.
   bool blend_frozen = true;
+  // A trained version with the blend searches by its head's descriptor and the frozen recipe's
+  // together, the frozen part at this weight (0: the head's alone; docs/quality.md): the head
+  // tells categories apart, the frozen descriptor recognises the very item. Free at query time:
+  // blended queries embed the frozen descriptor anyway.
+  float frozen_search_weight = kDefaultFrozenSearchWeight;
   // `auto` falls back to all categories below this confidence. Unset: the active version's own
   // threshold, chosen on its validation split (0.5 for the frozen recipe).
   std::optional<float> min_confidence;
@@ -102,8 +107,9 @@ struct CatalogStats {
   double classifier_cv_accuracy = 0;
   std::string model_id;
   int64_t revision = 0;
-  int64_t model_version = 0;      // active: 0 = frozen recipe
-  float frozen_blend_weight = 0;  // the frozen probe's weight in the predictions (0: none)
+  int64_t model_version = 0;       // active: 0 = frozen recipe
+  float frozen_blend_weight = 0;   // the frozen probe's weight in the predictions (0: none)
+  float frozen_search_weight = 0;  // the frozen descriptor's weight in the search (0: none)
 };
 
 class Catalog {

@@ -98,8 +98,10 @@ Item CatalogWriter::commit(NewItem& n, const cv::Mat& map, bool* inserted) {
     *inserted = true;  // the row owns the files from here on
     const int64_t revision = store_.revision();
     std::vector<float> projected;
-    if (state.trained() && state.index)
-      projected = state.project(version == 0 ? n.descriptor : n.version_descriptors.front().second);
+    if (state.trained() && state.index) {
+      projected = version == 0 ? state.project(n.descriptor)
+                               : state.index_vector(n.version_descriptors.front().second, n.descriptor);
+    }
     live_.change(write, [&](ServingState& s) {
       s.items[n.item.key] = n.item;
       s.keys_by_id[n.item.id] = n.item.key;

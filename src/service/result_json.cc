@@ -71,7 +71,8 @@ nlohmann::json stats_json(const CatalogStats& s) {
           {"model", s.model_id},
           {"revision", s.revision},
           {"model_version", s.model_version},
-          {"frozen_blend_weight", s.frozen_blend_weight}};
+          {"frozen_blend_weight", s.frozen_blend_weight},
+          {"frozen_search_weight", s.frozen_search_weight}};
 }
 
 nlohmann::json versions_json(const Catalog& catalog) {

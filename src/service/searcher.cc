@@ -34,11 +34,11 @@ Searcher::Searcher(LiveState& live, const CatalogStore& store, ModelPools& model
 QueryEmbedding Searcher::embed_query(const cv::Mat& rgb) {
   QueryEmbedding e;
   std::shared_ptr<HeadPool> heads;
-  bool blend = false;
+  bool frozen_too = false;
   live_.read([&](const ServingState& state) {
     e.version = state.version;
     heads = state.heads;
-    blend = state.blend.has_value();
+    frozen_too = state.needs_frozen();
   });
   // Mirrored twin second in the batch when flip averaging is on; rows are averaged.
   std::vector<cv::Mat> images{rgb};
@@ -51,7 +51,7 @@ QueryEmbedding Searcher::embed_query(const cv::Mat& rgb) {
     return e;
   }
   cv::Mat maps;
-  if (blend) {
+  if (frozen_too) {
     e.frozen = mean_row(models_.embedders().lease()->embed_keeping(images, kHeadInputBlock, &maps));
   } else {
     maps = models_.extractors().lease()->extract(images, false);
@@ -91,15 +91,15 @@ QueryResult Searcher::similar(const std::string& id, const QueryOptions& options
   return with_version_retries([&] {
     std::optional<int64_t> key;
     QueryEmbedding e;
-    bool blend = false;
+    bool frozen_too = false;
     live_.read([&](const ServingState& state) {
       e.version = state.version;
-      blend = state.blend.has_value();
+      frozen_too = state.needs_frozen();
       if (auto it = state.keys_by_id.find(id); it != state.keys_by_id.end()) key = it->second;
     });
     if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
     e.raw = store_.descriptor(e.version, *key);
-    if (blend) e.frozen = store_.descriptor(0, *key);
+    if (frozen_too) e.frozen = store_.descriptor(0, *key);
     return run_query(e, widened, key, Timings{}, started);
   });
 }
@@ -145,9 +145,14 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
                                             std::to_string(state.descriptor_dimension));
     }
     const auto classify_started = Clock::now();
-    const auto query = state.project(raw);
+    const auto projected = state.project(raw);
+    const auto query = state.searches_frozen() ? state.index_vector(raw, embedding.frozen) : projected;
+    if (query.empty()) {
+      throw Error(ErrorCode::kInternal,
+                  "the query lacks the frozen recipe's descriptor this version searches by");
+    }
     QueryResult result;
-    result.prediction = state.predict(embedding, query);
+    result.prediction = state.predict(embedding, projected);
     timings.classify_ms = ms_since(classify_started);
     result.searched = category_to_search(state, options, result);
 

@@ -48,6 +48,25 @@ std::vector<float> ServingState::project_all(size_t n, const float* raw) const {
   return v;
 }
 
+std::vector<float> ServingState::combine(const float* head, const float* whitened) const {
+  const size_t h = descriptor_dimension, f = frozen_pca->output_dimension();
+  const float a = std::sqrt(1 - frozen_search_weight), b = std::sqrt(frozen_search_weight);
+  std::vector<float> v(h + f);
+  for (size_t i = 0; i < h; ++i) v[i] = a * head[i];
+  for (size_t i = 0; i < f; ++i) v[h + i] = b * whitened[i];
+  return v;
+}
+
+std::vector<float> ServingState::index_vector(const std::vector<float>& raw,
+                                              const std::vector<float>& frozen) const {
+  if (raw.size() != descriptor_dimension) return {};
+  if (!searches_frozen()) return project(raw);
+  if (frozen.size() != frozen_pca->input_dimension()) return {};
+  const auto head = project(raw);
+  const auto whitened = frozen_pca->apply(1, frozen.data());
+  return combine(head.data(), whitened.data());
+}
+
 Prediction ServingState::predict(const QueryEmbedding& query, const std::vector<float>& projected) const {
   if (classifier.empty()) return {};
   // Frozen recipe: the probe reads the whitened vector; a trained version's head the raw one.
@@ -111,6 +130,15 @@ void ServingStateLoader::load_trained(ServingState& state, const ModelVersion& v
   state.training = version.info;
   state.min_confidence = version.info.value("auto_min_confidence", kDefaultMinConfidence);
   load_blend(state, version.info.value("frozen_blend_weight", 0.0f));
+  const auto pca = store_.get_blob(kPcaBlob);
+  // `--no-frozen-blend` runs queries through the trunk only: no frozen descriptor to search by.
+  if (pca && options_.blend_frozen && options_.frozen_search_weight > 0) {
+    state.frozen_pca = PcaWhitening::deserialize(*pca);
+    state.frozen_search_weight = options_.frozen_search_weight;
+    // Snapshots of the combined index name the frozen PCA and the weight they were built with.
+    state.projection = "hf" + sha256_hex(*pca).substr(0, 8) + "w" +
+                       std::to_string(static_cast<int>(std::lround(state.frozen_search_weight * 1000)));
+  }
 }
 
 // The blend uses the frozen recipe as it is stored now: `train` relearns it before each new
@@ -149,7 +177,25 @@ void ServingStateLoader::load_index(ServingState& state, bool allow_rebuild) con
     }
   }
   if (!allow_rebuild) throw Error(ErrorCode::kCorruptStore, "vector index is missing");
+  rebuild_index(state);
+}
+
+// The frozen descriptors of the state's items, PCA-whitened as they are read (512 values kept
+// per item instead of 5,632).
+std::unordered_map<int64_t, std::vector<float>> ServingStateLoader::whitened_frozen(
+    const ServingState& state) const {
+  std::unordered_map<int64_t, std::vector<float>> out;
+  const size_t d = state.frozen_pca->input_dimension();
+  store_.for_each_descriptor(0, [&](int64_t key, const float* v, size_t n) {
+    if (n == d && state.items.count(key)) out.emplace(key, state.frozen_pca->apply(1, v));
+  });
+  return out;
+}
+
+void ServingStateLoader::rebuild_index(ServingState& state) const {
   const auto started = Clock::now();
+  std::unordered_map<int64_t, std::vector<float>> frozen;
+  if (state.searches_frozen()) frozen = whitened_frozen(state);
   std::vector<int64_t> keys;
   std::vector<float> raw;
   store_.for_each_descriptor(state.version, [&](int64_t key, const float* v, size_t d) {
@@ -159,11 +205,27 @@ void ServingStateLoader::load_index(ServingState& state, bool allow_rebuild) con
                                                 std::to_string(state.descriptor_dimension));
     }
     if (!state.items.count(key)) return;
+    if (state.searches_frozen() && !frozen.count(key)) {
+      throw Error(ErrorCode::kCorruptStore,
+                  "item " + std::to_string(key) + " has no descriptor of the frozen recipe");
+    }
     keys.push_back(key);
     raw.insert(raw.end(), v, v + d);
   });
-  const auto projected = state.project_all(keys.size(), raw.data());
-  state.index = make_flat_index(keys.empty() ? state.descriptor_dimension : projected.size() / keys.size());
+  auto projected = state.project_all(keys.size(), raw.data());
+  if (state.searches_frozen()) {
+    std::vector<float> combined;
+    const size_t h = state.descriptor_dimension;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const auto v = state.combine(projected.data() + i * h, frozen.at(keys[i]).data());
+      combined.insert(combined.end(), v.begin(), v.end());
+    }
+    projected = std::move(combined);
+  }
+  const size_t dimension = state.searches_frozen()
+                               ? state.descriptor_dimension + state.frozen_pca->output_dimension()
+                               : (keys.empty() ? state.descriptor_dimension : projected.size() / keys.size());
+  state.index = make_flat_index(dimension);
   state.index->add(keys.size(), keys.data(), projected.data());
   if (options_.read_only) return;
   write_index_snapshot(state, directory_);
@@ -194,9 +256,9 @@ bool ServingStateLoader::catch_up(ServingState& state, VectorIndex& index) const
   index.remove(gone);
   for (const int64_t key : missing) {
     const auto raw = store_.descriptor(state.version, key);
-    if (raw.size() != state.descriptor_dimension) return false;
-    const auto projected = state.project(raw);
-    if (projected.size() != index.dimension()) return false;
+    const auto frozen = state.searches_frozen() ? store_.descriptor(0, key) : std::vector<float>{};
+    const auto projected = state.index_vector(raw, frozen);
+    if (projected.empty() || projected.size() != index.dimension()) return false;
     index.add(1, &key, projected.data());
   }
   if (!missing.empty() || !gone.empty()) {
@@ -212,7 +274,8 @@ void write_index_snapshot(const ServingState& state, const DataDirectory& direct
   directory.remove_index_snapshots(state.version, file);
 }
 
-std::vector<std::string> index_problems(const ServingState& state, CatalogStore& store, size_t* compared) {
+std::vector<std::string> index_problems(const ServingState& state, const CatalogStore& store,
+                                        size_t* compared) {
   std::vector<std::string> problems;
   if (!state.trained()) return problems;  // nothing is indexed before the first training
   if (!state.index) return {"version " + std::to_string(state.version) + " has no vector index"};
@@ -228,8 +291,9 @@ std::vector<std::string> index_problems(const ServingState& state, CatalogStore&
       continue;
     }
     const auto raw = store.descriptor(state.version, key);
-    if (raw.size() != state.descriptor_dimension) continue;  // reported as a missing descriptor
-    const auto expected = state.project(raw);
+    const auto frozen = state.searches_frozen() ? store.descriptor(0, key) : std::vector<float>{};
+    const auto expected = state.index_vector(raw, frozen);
+    if (expected.empty()) continue;  // reported as a missing descriptor
     const auto stored = state.index->vector(key);
     float worst = expected.size() == stored.size() ? 0.0f : 1.0f;
     for (size_t i = 0; i < stored.size() && worst <= kIndexTolerance; ++i)

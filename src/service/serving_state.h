@@ -32,6 +32,7 @@ namespace lookalike {
 using HeadPool = NetworkPool<HeadNetwork>;
 
 inline constexpr float kDefaultMinConfidence = 0.5f;
+inline constexpr float kDefaultFrozenSearchWeight = 0.5f;
 
 struct ServingState {
   int64_t version = 0;              // 0 = frozen recipe
@@ -59,11 +60,24 @@ struct ServingState {
     std::vector<size_t> column;  // the probe's class of each head class
   };
   std::optional<FrozenBlend> blend;
+  // A trained version may search by index vectors [sqrt(1-w) L2(head descriptor),
+  // sqrt(w) PCA(frozen descriptor)], so that a score is (1-w) cos_head + w cos_frozen.
+  float frozen_search_weight = 0;
+  std::optional<PcaWhitening> frozen_pca;  // set when frozen_search_weight > 0
 
   bool trained() const { return version != 0 || pca.has_value(); }
+  bool searches_frozen() const { return frozen_search_weight > 0; }
+  // Whether a query must embed the frozen recipe's descriptor too (the whole CNN).
+  bool needs_frozen() const { return blend.has_value() || searches_frozen(); }
   // Raw descriptors (n rows of descriptor_dimension, row-major) -> index vectors.
   std::vector<float> project(const std::vector<float>& raw) const;
   std::vector<float> project_all(size_t n, const float* raw) const;
+  // The index vector of an item or query: project(raw), or with searches_frozen() the combined
+  // vector, for which `frozen` is the frozen recipe's raw descriptor. Empty when a part has the
+  // wrong size (a descriptor of another version).
+  std::vector<float> index_vector(const std::vector<float>& raw, const std::vector<float>& frozen) const;
+  // The combined vector from an already L2-normalised head part and PCA-whitened frozen part.
+  std::vector<float> combine(const float* head, const float* whitened) const;
   Prediction predict(const QueryEmbedding& query, const std::vector<float>& projected) const;
 };
 
@@ -71,7 +85,8 @@ struct ServingStateOptions {
   std::optional<int64_t> pinned_version;  // serve this version instead of the stored active one
   size_t inference_slots = 1;             // head networks per trained version
   bool blend_frozen = true;               // see CatalogOptions::blend_frozen
-  bool read_only = false;                 // load without writing anything (`check`)
+  float frozen_search_weight = kDefaultFrozenSearchWeight;  // see CatalogOptions
+  bool read_only = false;                                   // load without writing anything (`check`)
 };
 
 // Builds a ServingState from the store and the data directory: the index from its newest
@@ -92,6 +107,8 @@ class ServingStateLoader {
   void load_trained(ServingState& state, const ModelVersion& version) const;
   void load_blend(ServingState& state, float weight) const;
   void load_index(ServingState& state, bool allow_rebuild) const;
+  void rebuild_index(ServingState& state) const;
+  std::unordered_map<int64_t, std::vector<float>> whitened_frozen(const ServingState& state) const;
   bool catch_up(ServingState& state, VectorIndex& index) const;
 
   CatalogStore& store_;
@@ -106,7 +123,8 @@ void write_index_snapshot(const ServingState& state, const DataDirectory& direct
 
 // `check`: whether the state's index holds exactly its items, each with the vector its stored
 // descriptor projects to. Adds the number of vectors compared to *compared.
-std::vector<std::string> index_problems(const ServingState& state, CatalogStore& store, size_t* compared);
+std::vector<std::string> index_problems(const ServingState& state, const CatalogStore& store,
+                                        size_t* compared);
 
 // The state being served. Searches read it under a shared lock. Every change (add, remove,
 // update, reload) holds the write lock for its whole length, store commit included, and takes

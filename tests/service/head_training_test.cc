@@ -112,6 +112,10 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
   EXPECT_EQ(result.hits.front().item.category, "dress");
   EXPECT_GT(result.hits.front().score, 0.999f);  // the photo itself
   EXPECT_FALSE(result.prediction.category.empty());
+  // The search descriptor is the head's and the frozen recipe's together (default weight).
+  const auto stats = catalog_->stats();
+  EXPECT_FLOAT_EQ(stats.frozen_search_weight, kDefaultFrozenSearchWeight);
+  EXPECT_GT(stats.index_dimension, 512u);
 
   // Roll back to the frozen recipe, then forward again; an unknown version is refused.
   catalog_->use_version(0);
@@ -128,6 +132,9 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
   item.category = "coat";
   const auto added = catalog_->add(photo("coat", 0), item);
   EXPECT_EQ(catalog_->store().descriptor(2, added.key).size(), 512u);
+  size_t compared = 0;  // the online add's index vector is the combined one the store gives
+  EXPECT_TRUE(catalog_->index_problems(&compared).empty());
+  EXPECT_EQ(compared, catalog_->stats().items);
   EXPECT_TRUE(catalog_->store().keys_missing_descriptor(2).empty());
   auto frozen = open(0);
   EXPECT_EQ(frozen->stats().model_version, 0);
