@@ -1,0 +1,359 @@
+#include "model/dnnl_network.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <opencv2/core/utility.hpp>
+
+#include "common/error.h"
+#include "model/onnx_graph.h"
+
+namespace lookalike {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::memory;
+using dnnl::prop_kind;
+using Dims = memory::dims;
+using Tag = memory::format_tag;
+constexpr auto kF32 = memory::data_type::f32;
+
+// A descriptor that lets the primitive choose the layout.
+memory::desc any_layout(const Dims& dims) {
+  return {dims, kF32, Tag::any};
+}
+
+// Output cells of a window (floor, as ONNX's ceil_mode 0).
+int64_t window_output(int64_t size, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end) {
+  return (size + pad_begin + pad_end - kernel) / stride + 1;
+}
+
+Dims window_dst(const Dims& src, const OnnxLayer& l, int64_t channels) {
+  return {src[0], channels, window_output(src[2], l.kernel[0], l.strides[0], l.pad_begin[0], l.pad_end[0]),
+          window_output(src[3], l.kernel[1], l.strides[1], l.pad_begin[1], l.pad_end[1])};
+}
+
+Dims pair(const std::array<int64_t, 2>& v) {
+  return {v[0], v[1]};
+}
+
+struct Step {
+  dnnl::primitive primitive;
+  std::unordered_map<int, memory> args;
+};
+
+// The primitives for one input shape, thread count and set of outputs, in execution order.
+struct Plan {
+  memory input;                 // the caller's NCHW blob; its data handle is set at each forward
+  std::vector<memory> outputs;  // the caller's NCHW results, likewise
+  std::vector<Step> steps;
+};
+
+// Each convolution's weights in every layout a plan's primitive chose, reordered once and
+// shared by all plans (a new batch size usually picks the same layout: no second copy).
+class WeightCache {
+ public:
+  WeightCache(const OnnxGraph& graph, const dnnl::engine& engine) : graph_(graph), engine_(engine) {
+    copies_.resize(graph.layers.size());
+    for (const auto& l : graph.layers) {
+      // oneDNN reads these buffers only; the const_cast lends them without a copy.
+      biases_.push_back(l.op != OnnxOp::kConv ? memory()
+                                              : memory({{l.weight_dims[0]}, kF32, Tag::x}, engine,
+                                                       const_cast<float*>(l.bias.data())));
+    }
+  }
+
+  memory weights(size_t layer, const memory::desc& wanted, dnnl::stream& stream) {
+    for (const auto& m : copies_[layer])
+      if (m.get_desc() == wanted) return m;
+    const OnnxLayer& l = graph_.layers[layer];
+    const Dims dims(l.weight_dims.begin(), l.weight_dims.end());
+    memory plain({dims, kF32, Tag::oihw}, engine_, const_cast<float*>(l.weights.data()));
+    memory copy(wanted, engine_);
+    dnnl::reorder(plain, copy).execute(stream, plain, copy);
+    stream.wait();
+    copies_[layer].push_back(copy);
+    return copy;
+  }
+
+  const memory& bias(size_t layer) const { return biases_[layer]; }
+
+ private:
+  const OnnxGraph& graph_;
+  dnnl::engine engine_;
+  std::vector<std::vector<memory>> copies_;
+  std::vector<memory> biases_;
+};
+
+// Builds one Plan: the needed layers only, each primitive's layout chosen by oneDNN, a reorder
+// inserted only where a consumer wants another layout than its producer wrote.
+class PlanBuilder {
+ public:
+  PlanBuilder(const OnnxGraph& graph, WeightCache& weights, const dnnl::engine& engine, dnnl::stream& stream,
+              const std::string& where)
+      : graph_(graph), weights_(weights), engine_(engine), stream_(stream), where_(where) {}
+
+  Plan build(const Dims& input, const std::vector<std::string>& names) {
+    const std::vector<bool> needed = needed_layers(names);
+    plan_.input = memory({input, kF32, Tag::nchw}, engine_, DNNL_MEMORY_NONE);
+    tensors_[graph_.input] = plan_.input;
+    for (size_t i = 0; i < graph_.layers.size(); ++i)
+      if (needed[i]) add(i);
+    for (const auto& name : names) {
+      const memory& m = tensor(name);
+      memory out({m.get_desc().dims(), kF32, Tag::nchw}, engine_, DNNL_MEMORY_NONE);
+      add_step(dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}});
+      plan_.outputs.push_back(out);
+    }
+    return std::move(plan_);
+  }
+
+ private:
+  // Layers the requested tensors depend on; throws for a name no layer writes.
+  std::vector<bool> needed_layers(const std::vector<std::string>& names) const {
+    std::unordered_map<std::string, size_t> producer;
+    for (size_t i = 0; i < graph_.layers.size(); ++i) producer[graph_.layers[i].output] = i;
+    std::vector<bool> needed(graph_.layers.size(), false);
+    std::vector<std::string> pending(names);
+    while (!pending.empty()) {
+      const std::string name = pending.back();
+      pending.pop_back();
+      if (name == graph_.input) continue;
+      const auto it = producer.find(name);
+      if (it == producer.end())
+        throw Error(ErrorCode::kInvalidArgument, where_ + " has no tensor named " + name);
+      if (needed[it->second]) continue;
+      needed[it->second] = true;
+      for (const auto& in : graph_.layers[it->second].inputs) pending.push_back(in);
+    }
+    return needed;
+  }
+
+  const memory& tensor(const std::string& name) const { return tensors_.at(name); }
+
+  // `name` in the layout `wanted`, reordered (once per layout) when its producer chose another.
+  memory in_layout(const std::string& name, const memory::desc& wanted) {
+    const memory& m = tensor(name);
+    if (m.get_desc() == wanted) return m;
+    for (const auto& c : copies_[name])
+      if (c.get_desc() == wanted) return c;
+    memory copy(wanted, engine_);
+    add_step(dnnl::reorder(m, copy), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, copy}});
+    copies_[name].push_back(copy);
+    return copy;
+  }
+
+  void add_step(dnnl::primitive p, std::unordered_map<int, memory> args) {
+    plan_.steps.push_back({std::move(p), std::move(args)});
+  }
+
+  void add(size_t index) {
+    const OnnxLayer& l = graph_.layers[index];
+    switch (l.op) {
+      case OnnxOp::kConv:
+        return add_conv(index, l);
+      case OnnxOp::kRelu:
+        return add_relu(l);
+      case OnnxOp::kMaxPool:
+      case OnnxOp::kAveragePool:
+        return add_pool(l);
+      case OnnxOp::kConcat:
+        return add_concat(l);
+    }
+  }
+
+  void add_conv(size_t index, const OnnxLayer& l) {
+    const Dims src = tensor(l.inputs[0]).get_desc().dims();
+    const Dims weights(l.weight_dims.begin(), l.weight_dims.end());
+    if (src[1] != weights[1]) {
+      throw Error(ErrorCode::kInvalidArgument, where_ + ": " + l.name + " expects " +
+                                                   std::to_string(weights[1]) + " channels, gets " +
+                                                   std::to_string(src[1]));
+    }
+    const Dims dst = window_dst(src, l, weights[0]);
+    // Direct, never Winograd: Winograd's transforms cost accuracy the equivalence test forbids.
+    const dnnl::convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                               any_layout(src), any_layout(weights),
+                                               weights_.bias(index).get_desc(), any_layout(dst),
+                                               pair(l.strides), pair(l.pad_begin), pair(l.pad_end));
+    dnnl::primitive_attr attr;
+    if (l.relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(ops);
+    }
+    const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine_);
+    memory out(pd.dst_desc(), engine_);
+    add_step(dnnl::convolution_forward(pd),
+             {{DNNL_ARG_SRC, in_layout(l.inputs[0], pd.src_desc())},
+              {DNNL_ARG_WEIGHTS, weights_.weights(index, pd.weights_desc(), stream_)},
+              {DNNL_ARG_BIAS, weights_.bias(index)},
+              {DNNL_ARG_DST, out}});
+    tensors_[l.output] = out;
+  }
+
+  void add_relu(const OnnxLayer& l) {
+    const memory& src = tensor(l.inputs[0]);
+    const dnnl::eltwise_forward::desc desc(prop_kind::forward_inference, algorithm::eltwise_relu,
+                                           src.get_desc(), 0.f, 0.f);
+    const dnnl::eltwise_forward::primitive_desc pd(desc, engine_);
+    memory out(pd.dst_desc(), engine_);
+    add_step(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out}});
+    tensors_[l.output] = out;
+  }
+
+  // ONNX's count_include_pad maps one to one: 0 divides by the cells inside the image
+  // (pooling_avg_exclude_padding), 1 by the whole window (pooling_avg_include_padding).
+  void add_pool(const OnnxLayer& l) {
+    const memory& src = tensor(l.inputs[0]);
+    const Dims src_dims = src.get_desc().dims();
+    const algorithm alg = l.op == OnnxOp::kMaxPool ? algorithm::pooling_max
+                          : l.count_include_pad    ? algorithm::pooling_avg_include_padding
+                                                   : algorithm::pooling_avg_exclude_padding;
+    const dnnl::pooling_forward::desc desc(prop_kind::forward_inference, alg, src.get_desc(),
+                                           any_layout(window_dst(src_dims, l, src_dims[1])), pair(l.strides),
+                                           pair(l.kernel), pair(l.pad_begin), pair(l.pad_end));
+    const dnnl::pooling_forward::primitive_desc pd(desc, engine_);
+    memory out(pd.dst_desc(), engine_);
+    add_step(dnnl::pooling_forward(pd),
+             {{DNNL_ARG_SRC, in_layout(l.inputs[0], pd.src_desc())}, {DNNL_ARG_DST, out}});
+    tensors_[l.output] = out;
+  }
+
+  void add_concat(const OnnxLayer& l) {
+    std::vector<memory::desc> sources;
+    std::unordered_map<int, memory> args;
+    for (size_t i = 0; i < l.inputs.size(); ++i) {
+      const memory& src = tensor(l.inputs[i]);
+      sources.push_back(src.get_desc());
+      args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = src;
+    }
+    const dnnl::concat::primitive_desc pd(1, sources, engine_);  // the layout follows the sources'
+    memory out(pd.dst_desc(), engine_);
+    args[DNNL_ARG_DST] = out;
+    add_step(dnnl::concat(pd), std::move(args));
+    tensors_[l.output] = out;
+  }
+
+  const OnnxGraph& graph_;
+  WeightCache& weights_;
+  const dnnl::engine& engine_;
+  dnnl::stream& stream_;
+  const std::string& where_;
+  Plan plan_;
+  std::unordered_map<std::string, memory> tensors_;              // each tensor as its producer wrote it
+  std::unordered_map<std::string, std::vector<memory>> copies_;  // reordered for other consumers
+};
+
+std::string plan_key(const Dims& input, int threads, const std::vector<std::string>& names) {
+  std::string key;
+  for (auto d : input) key += std::to_string(d) + "x";
+  key += "/" + std::to_string(threads);
+  for (const auto& n : names) key += "/" + n;
+  return key;
+}
+
+}  // namespace
+
+struct DnnlNetwork::Impl {
+  Impl(ModelManifest m, DnnlOptions o)
+      : manifest(std::move(m)),
+        options(o),
+        graph(OnnxGraph::load(manifest.onnx_path)),
+        weights(graph, engine) {}
+
+  int threads() const { return options.threads > 0 ? options.threads : std::max(1, cv::getNumThreads()); }
+
+  Plan& plan_for(const Dims& input, int threads, const std::vector<std::string>& names) {
+    const std::string key = plan_key(input, threads, names);
+    auto it = plans.find(key);
+    if (it == plans.end())
+      it = plans
+               .emplace(key,
+                        PlanBuilder(graph, weights, engine, stream, manifest.onnx_path).build(input, names))
+               .first;
+    return it->second;
+  }
+
+  ModelManifest manifest;
+  DnnlOptions options;
+  OnnxGraph graph;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  WeightCache weights;
+  std::map<std::string, Plan> plans;
+};
+
+DnnlNetwork::DnnlNetwork(ModelManifest manifest, DnnlOptions options) {
+  try {
+    impl_ = std::make_unique<Impl>(std::move(manifest), options);
+  } catch (const dnnl::error& e) {
+    throw Error(ErrorCode::kInternal, std::string("cannot start oneDNN: ") + e.what());
+  }
+  if (impl_->graph.input != impl_->manifest.input_name) {
+    throw Error(ErrorCode::kInvalidArgument, impl_->manifest.onnx_path + ": the graph's input is " +
+                                                 impl_->graph.input + ", the manifest says " +
+                                                 impl_->manifest.input_name);
+  }
+}
+
+DnnlNetwork::~DnnlNetwork() = default;
+
+const ModelManifest& DnnlNetwork::manifest() const {
+  return impl_->manifest;
+}
+
+std::vector<cv::Mat> DnnlNetwork::forward(const cv::Mat& blob, const std::vector<std::string>& names) {
+  if (blob.dims != 4 || blob.type() != CV_32F || !blob.isContinuous() || blob.size[0] < 1)
+    throw Error(ErrorCode::kInvalidArgument, "a forward needs a dense 4-D NCHW float blob");
+  const int threads = impl_->threads();
+  // OpenMP's thread count is per calling thread, and oneDNN sizes a primitive's work split at
+  // creation: set it before the plan is built or run.
+  omp_set_num_threads(threads);
+  const Dims input{blob.size[0], blob.size[1], blob.size[2], blob.size[3]};
+  try {
+    Plan& plan = impl_->plan_for(input, threads, names);
+    plan.input.set_data_handle(const_cast<uchar*>(blob.data));  // read only
+    std::vector<cv::Mat> outputs;
+    for (auto& out : plan.outputs) {
+      const Dims d = out.get_desc().dims();
+      const int sizes[] = {int(d[0]), int(d[1]), int(d[2]), int(d[3])};
+      outputs.emplace_back(4, sizes, CV_32F);
+      out.set_data_handle(outputs.back().data);
+    }
+    for (auto& step : plan.steps) step.primitive.execute(impl_->stream, step.args);
+    impl_->stream.wait();
+    return outputs;
+  } catch (const dnnl::error& e) {
+    throw Error(ErrorCode::kInternal, "oneDNN forward failed: " + std::string(e.what()));
+  }
+}
+
+std::string DnnlNetwork::cpu_isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
+  }
+}
+
+}  // namespace lookalike
