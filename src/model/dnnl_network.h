@@ -20,15 +20,23 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "model/inference_network.h"
+#include "model/int8_calibration.h"
 
 namespace lookalike {
 
 struct DnnlOptions {
   int threads = 0;  // OpenMP threads per forward; 0 = cv::getNumThreads()
+  // When set, forwards run in int8 (static quantization): every Conv (each must end in a ReLU)
+  // takes u8 activations (zero point 0) and s8 weights scaled per output channel, and writes
+  // u8; pooling and concat stay in u8. Tensors joined by a concat or a pooling share one
+  // scale, 255 / the largest calibrated maximum among them. Requested outputs come back
+  // dequantized to fp32 NCHW, as in fp32.
+  std::optional<Int8Calibration> int8;
 };
 
 class DnnlNetwork final : public InferenceNetwork {
@@ -43,6 +51,10 @@ class DnnlNetwork final : public InferenceNetwork {
   const ModelManifest& manifest() const override;
   InferenceEngine engine() const override { return InferenceEngine::kDnnl; }
   std::vector<cv::Mat> forward(const cv::Mat& blob, const std::vector<std::string>& names) override;
+
+  // Runs fp32 forwards over `blobs` (NCHW, any batch size) and records every tensor's largest
+  // value: the calibration an int8 DnnlNetwork of the same model is built with.
+  Int8Calibration calibrate(const std::vector<cv::Mat>& blobs);
 
   // The instruction set oneDNN dispatches to on this CPU ("avx2", "avx512_core_vnni", ...).
   static std::string cpu_isa();

@@ -12,7 +12,10 @@
 
 namespace lookalike {
 
-GemEmbedder::GemEmbedder(const ModelManifest& manifest) : network_(make_inference_network(manifest)) {
+GemEmbedder::GemEmbedder(const ModelManifest& manifest) : GemEmbedder(make_inference_network(manifest)) {}
+
+GemEmbedder::GemEmbedder(std::unique_ptr<InferenceNetwork> network) : network_(std::move(network)) {
+  const ModelManifest& manifest = network_->manifest();
   // One forward on a blank image tells the descriptor size and warms the network up, so the
   // first real request does not pay for lazy allocation.
   const cv::Mat blank(manifest.height, manifest.width, CV_8UC3, cv::Scalar(128, 128, 128));

@@ -31,6 +31,8 @@ class ImageEmbedder {
 class GemEmbedder final : public ImageEmbedder {
  public:
   explicit GemEmbedder(const ModelManifest& manifest);
+  // On a network built by the caller (an int8 DnnlNetwork with its calibration, say).
+  explicit GemEmbedder(std::unique_ptr<InferenceNetwork> network);
   size_t dimension() const override { return dimension_; }
   std::string model_id() const override;
   cv::Mat embed(const std::vector<cv::Mat>& rgb) override;
