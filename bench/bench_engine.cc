@@ -1,7 +1,7 @@
-// Engine benchmark: bare model forward of both inference engines side by side (OpenCV DNN fp32
-// and oneDNN fp32; batch 1, 2 and 8; 1 and 2 threads; rounds interleaved so both see the same
-// machine), then full import pipeline throughput and search latency on the default engine, in
-// one run on the same machine.
+// Engine benchmark: bare model forward of the inference engines side by side (OpenCV DNN fp32,
+// oneDNN fp32, oneDNN int8 calibrated on 32 catalog photos; batch 1, 2 and 8; 1 and 2 threads;
+// rounds interleaved so all see the same machine), then full import pipeline throughput and
+// search latency on the default engine, in one run on the same machine.
 //   bench_engine [--dataset DIR] [--images N] [--queries N] [--forward-only 1]
 // Prints one line per figure and a final JSON object.
 #include <opencv2/core/utility.hpp>
@@ -65,25 +65,42 @@ std::vector<double> forward_ms(const std::vector<GemEmbedder*>& embedders, const
   return medians;
 }
 
-// OpenCV DNN vs oneDNN, fp32, side by side; fills out["forward_ms"][engine][threadsT][batchB].
-void compare_engines(const ModelManifest& manifest, const std::vector<cv::Mat>& photos, nlohmann::json& out) {
+// An int8 embedder calibrated on `calibration` (photos other than the timed ones).
+std::unique_ptr<GemEmbedder> int8_embedder(const ModelManifest& manifest,
+                                           const std::vector<cv::Mat>& calibration) {
+  DnnlNetwork fp32(manifest);
+  std::vector<cv::Mat> blobs;
+  for (const auto& photo : calibration) blobs.push_back(fp32.make_blob({preprocess_image(photo, manifest)}));
+  DnnlOptions options;
+  options.int8 = fp32.calibrate(blobs);
+  return std::make_unique<GemEmbedder>(std::make_unique<DnnlNetwork>(manifest, options));
+}
+
+// OpenCV DNN fp32 vs oneDNN fp32 vs oneDNN int8, side by side; fills
+// out["forward_ms"][engine][threadsT][batchB] and the speedups over OpenCV.
+void compare_engines(const ModelManifest& manifest, const std::vector<cv::Mat>& photos,
+                     const std::vector<cv::Mat>& calibration, nlohmann::json& out) {
   ModelManifest opencv_manifest = manifest, dnnl_manifest = manifest;
   opencv_manifest.engine = InferenceEngine::kOpenCv;
   dnnl_manifest.engine = InferenceEngine::kDnnl;
   GemEmbedder opencv(opencv_manifest), dnnl(dnnl_manifest);
-  const std::vector<GemEmbedder*> both{&opencv, &dnnl};
+  const auto int8 = int8_embedder(dnnl_manifest, calibration);
+  const std::vector<GemEmbedder*> all{&opencv, &dnnl, int8.get()};
   for (int threads : {1, 2}) {
     cv::setNumThreads(threads);  // OpenCV's pool; DnnlNetwork follows cv::getNumThreads()
     for (int batch : {1, 2, 8}) {
-      forward_ms(both, photos, batch, 1);  // warm-up: builds the oneDNN plan of this shape
-      const auto ms = forward_ms(both, photos, batch, batch == 1 ? 15 : batch == 2 ? 8 : 3);
+      forward_ms(all, photos, batch, 1);  // warm-up: builds the oneDNN plans of this shape
+      const auto ms = forward_ms(all, photos, batch, batch == 1 ? 15 : batch == 2 ? 8 : 3);
       std::printf(
-          "forward  threads=%d batch=%d: opencv %.1f ms/image, dnnl %.1f ms/image, dnnl %.2fx faster\n",
-          threads, batch, ms[0], ms[1], ms[0] / ms[1]);
+          "forward  threads=%d batch=%d: opencv %.1f, dnnl fp32 %.1f (%.2fx), dnnl int8 %.1f (%.2fx) "
+          "ms/image\n",
+          threads, batch, ms[0], ms[1], ms[0] / ms[1], ms[2], ms[0] / ms[2]);
       const std::string t = "threads" + std::to_string(threads), b = "batch" + std::to_string(batch);
       out["forward_ms"]["opencv"][t][b] = ms[0];
       out["forward_ms"]["dnnl"][t][b] = ms[1];
-      out["forward_speedup"][t][b] = ms[0] / ms[1];
+      out["forward_ms"]["dnnl_int8"][t][b] = ms[2];
+      out["forward_speedup"]["dnnl"][t][b] = ms[0] / ms[1];
+      out["forward_speedup"]["dnnl_int8"][t][b] = ms[0] / ms[2];
     }
   }
 }
@@ -136,7 +153,12 @@ int main(int argc, char** argv) {
   out["default_engine"] = std::string(engine_name(manifest.engine));
   std::printf("nproc %d, oneDNN ISA %s, default engine %s\n", cv::getNumberOfCPUs(),
               DnnlNetwork::cpu_isa().c_str(), std::string(engine_name(manifest.engine)).c_str());
-  compare_engines(manifest, photos, out);
+  std::vector<cv::Mat> calibration;  // catalog photos, none of them timed
+  for (size_t i = 0; i < 32; ++i)
+    calibration.push_back(
+        decode_image_or_throw(read_file(catalog_entries[i * catalog_entries.size() / 32].path, 10 << 20))
+            .rgb);
+  compare_engines(manifest, photos, calibration, out);
   if (forward_only) {
     std::printf("%s\n", out.dump().c_str());
     return 0;
