@@ -247,7 +247,8 @@ class WeightCache {
         int8 ? memory({dims, Type::s8, Tag::oihw}, engine_, const_cast<int8_t*>(int8->weights.data()))
              : memory({dims, kF32, Tag::oihw}, engine_, const_cast<float*>(l.weights.data()));
     memory copy(wanted, engine_);
-    // The reorder also applies what the int8 kernel's layout asks for (its scale adjustment).
+    // The reorder also applies what an int8 kernel's layout may ask for (compensation, scale
+    // adjustment); on AVX2 with oneDNN 2.6 it asks for none.
     dnnl::reorder(plain, copy).execute(stream, plain, copy);
     stream.wait();
     copies_[layer].push_back(copy);

@@ -35,7 +35,9 @@ struct DnnlOptions {
   // takes u8 activations (zero point 0) and s8 weights scaled per output channel, and writes
   // u8; pooling and concat stay in u8. Tensors joined by a concat or a pooling share one
   // scale, 255 / the largest calibrated maximum among them. Requested outputs come back
-  // dequantized to fp32 NCHW, as in fp32.
+  // dequantized to fp32 NCHW, as in fp32. The input blob is quantized to u8 too, so it must be
+  // non-negative (the converted InceptionV3 takes [0, 1]). Without VNNI the weights keep 7 bits
+  // (see quantize_conv in the .cc).
   std::optional<Int8Calibration> int8;
 };
 
