@@ -2,7 +2,7 @@
 // oneDNN fp32, oneDNN int8 calibrated on 32 catalog photos; batch 1, 2 and 8; 1 and 2 threads;
 // rounds interleaved so all see the same machine), then full import pipeline throughput and
 // search latency on the default engine, in one run on the same machine.
-//   bench_engine [--dataset DIR] [--images N] [--queries N] [--forward-only 1]
+//   bench_engine [--dataset DIR] [--images N] [--queries N] [--forward-only 1] [--import-only 1]
 // Prints one line per figure and a final JSON object.
 #include <opencv2/core/utility.hpp>
 
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   lookalike::tune_allocator_for_large_batches();
   std::string dataset = "../shared/datasets/fashion6-dev";
   size_t import_images = 240, queries = 40;
-  bool forward_only = false;
+  bool forward_only = false, import_only = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--dataset")
@@ -122,9 +122,12 @@ int main(int argc, char** argv) {
       queries = std::stoul(argv[i + 1]);
     else if (flag == "--forward-only")
       forward_only = std::string(argv[i + 1]) != "0";
+    else if (flag == "--import-only")
+      import_only = std::string(argv[i + 1]) != "0";
     else {
       std::fprintf(stderr,
-                   "usage: bench_engine [--dataset DIR] [--images N] [--queries N] [--forward-only 1]\n");
+                   "usage: bench_engine [--dataset DIR] [--images N] [--queries N] [--forward-only 1] "
+                   "[--import-only 1]\n");
       return 2;
     }
   }
@@ -158,7 +161,7 @@ int main(int argc, char** argv) {
     calibration.push_back(
         decode_image_or_throw(read_file(catalog_entries[i * catalog_entries.size() / 32].path, 10 << 20))
             .rgb);
-  compare_engines(manifest, photos, calibration, out);
+  if (!import_only) compare_engines(manifest, photos, calibration, out);
   if (forward_only) {
     std::printf("%s\n", out.dump().c_str());
     return 0;
@@ -180,10 +183,10 @@ int main(int argc, char** argv) {
     const auto started = Clock::now();
     const auto report = import_entries(catalog, import_set, import_options);
     const double total = seconds_since(started);
-    const double bare = out["forward_ms"][std::string(engine_name(manifest.engine))]
-                           ["threads" + std::to_string(std::min(threads, 2))]["batch8"]
-                               .get<double>();
-    const double ratio = report.images_per_second / (1000 / bare);
+    // The bare batch-8 forward of the engine the import ran on, when this run measured it.
+    const auto bare_ms = out["forward_ms"][std::string(engine_name(manifest.engine))]
+                            ["threads" + std::to_string(std::min(threads, 2))]["batch8"];
+    const double ratio = bare_ms.is_number() ? report.images_per_second * bare_ms.get<double>() / 1000 : 0;
     std::printf(
         "import   %zu images: %.2f images/s embedding+storing (%.1f s), %.1f s with training; "
         "%.2f x bare batch-8 forward throughput\n",
