@@ -1,6 +1,8 @@
-// Engine benchmark: bare model forward (batch 1 and 8, 1 and 2 threads), full import
-// pipeline throughput, and search latency, in one run on the same machine.
-//   bench_engine [--dataset DIR] [--images N] [--queries N]
+// Engine benchmark: bare model forward of the inference engines side by side (OpenCV DNN fp32,
+// oneDNN fp32, oneDNN int8 calibrated on 32 catalog photos; batch 1, 2 and 8; 1 and 2 threads;
+// rounds interleaved so all see the same machine), then full import pipeline throughput and
+// search latency on the default engine, in one run on the same machine.
+//   bench_engine [--dataset DIR] [--images N] [--queries N] [--forward-only 1] [--import-only 1]
 // Prints one line per figure and a final JSON object.
 #include <opencv2/core/utility.hpp>
 
@@ -18,6 +20,7 @@
 #include "common/allocator.h"
 #include "common/files.h"
 #include "image/image_decoder.h"
+#include "model/dnnl_network.h"
 #include "model/embedder.h"
 #include "service/catalog.h"
 #include "service/import_source.h"
@@ -38,17 +41,68 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// Median per-image forward time over `rounds` batches of `batch` real photos.
-double forward_ms(GemEmbedder& embedder, const std::vector<cv::Mat>& photos, int batch, int rounds) {
-  std::vector<double> per_image;
+std::vector<cv::Mat> batch_of(const std::vector<cv::Mat>& photos, int batch, int round) {
+  std::vector<cv::Mat> images;
+  for (int i = 0; i < batch; ++i) images.push_back(photos[(round * batch + i) % photos.size()]);
+  return images;
+}
+
+// Median per-image forward time of each embedder over `rounds` batches of `batch` real photos,
+// the embedders taking turns within a round so that a noisy neighbour slows all of them alike.
+std::vector<double> forward_ms(const std::vector<GemEmbedder*>& embedders, const std::vector<cv::Mat>& photos,
+                               int batch, int rounds) {
+  std::vector<std::vector<double>> per_image(embedders.size());
   for (int r = 0; r < rounds; ++r) {
-    std::vector<cv::Mat> images;
-    for (int i = 0; i < batch; ++i) images.push_back(photos[(r * batch + i) % photos.size()]);
-    const auto t = Clock::now();
-    embedder.embed(images);
-    per_image.push_back(seconds_since(t) * 1000 / batch);
+    const auto images = batch_of(photos, batch, r);
+    for (size_t e = 0; e < embedders.size(); ++e) {
+      const auto t = Clock::now();
+      embedders[e]->embed(images);
+      per_image[e].push_back(seconds_since(t) * 1000 / batch);
+    }
   }
-  return median(per_image);
+  std::vector<double> medians;
+  for (auto& times : per_image) medians.push_back(median(times));
+  return medians;
+}
+
+// An int8 embedder calibrated on `calibration` (photos other than the timed ones).
+std::unique_ptr<GemEmbedder> int8_embedder(const ModelManifest& manifest,
+                                           const std::vector<cv::Mat>& calibration) {
+  DnnlNetwork fp32(manifest);
+  std::vector<cv::Mat> blobs;
+  for (const auto& photo : calibration) blobs.push_back(fp32.make_blob({preprocess_image(photo, manifest)}));
+  DnnlOptions options;
+  options.int8 = fp32.calibrate(blobs);
+  return std::make_unique<GemEmbedder>(std::make_unique<DnnlNetwork>(manifest, options));
+}
+
+// OpenCV DNN fp32 vs oneDNN fp32 vs oneDNN int8, side by side; fills
+// out["forward_ms"][engine][threadsT][batchB] and the speedups over OpenCV.
+void compare_engines(const ModelManifest& manifest, const std::vector<cv::Mat>& photos,
+                     const std::vector<cv::Mat>& calibration, nlohmann::json& out) {
+  ModelManifest opencv_manifest = manifest, dnnl_manifest = manifest;
+  opencv_manifest.engine = InferenceEngine::kOpenCv;
+  dnnl_manifest.engine = InferenceEngine::kDnnl;
+  GemEmbedder opencv(opencv_manifest), dnnl(dnnl_manifest);
+  const auto int8 = int8_embedder(dnnl_manifest, calibration);
+  const std::vector<GemEmbedder*> all{&opencv, &dnnl, int8.get()};
+  for (int threads : {1, 2}) {
+    cv::setNumThreads(threads);  // OpenCV's pool; DnnlNetwork follows cv::getNumThreads()
+    for (int batch : {1, 2, 8}) {
+      forward_ms(all, photos, batch, 1);  // warm-up: builds the oneDNN plans of this shape
+      const auto ms = forward_ms(all, photos, batch, batch == 1 ? 15 : batch == 2 ? 8 : 3);
+      std::printf(
+          "forward  threads=%d batch=%d: opencv %.1f, dnnl fp32 %.1f (%.2fx), dnnl int8 %.1f (%.2fx) "
+          "ms/image\n",
+          threads, batch, ms[0], ms[1], ms[0] / ms[1], ms[2], ms[0] / ms[2]);
+      const std::string t = "threads" + std::to_string(threads), b = "batch" + std::to_string(batch);
+      out["forward_ms"]["opencv"][t][b] = ms[0];
+      out["forward_ms"]["dnnl"][t][b] = ms[1];
+      out["forward_ms"]["dnnl_int8"][t][b] = ms[2];
+      out["forward_speedup"]["dnnl"][t][b] = ms[0] / ms[1];
+      out["forward_speedup"]["dnnl_int8"][t][b] = ms[0] / ms[2];
+    }
+  }
 }
 
 }  // namespace
@@ -57,6 +111,7 @@ int main(int argc, char** argv) {
   lookalike::tune_allocator_for_large_batches();
   std::string dataset = "../shared/datasets/fashion6-dev";
   size_t import_images = 240, queries = 40;
+  bool forward_only = false, import_only = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--dataset")
@@ -65,8 +120,14 @@ int main(int argc, char** argv) {
       import_images = std::stoul(argv[i + 1]);
     else if (flag == "--queries")
       queries = std::stoul(argv[i + 1]);
+    else if (flag == "--forward-only")
+      forward_only = std::string(argv[i + 1]) != "0";
+    else if (flag == "--import-only")
+      import_only = std::string(argv[i + 1]) != "0";
     else {
-      std::fprintf(stderr, "usage: bench_engine [--dataset DIR] [--images N] [--queries N]\n");
+      std::fprintf(stderr,
+                   "usage: bench_engine [--dataset DIR] [--images N] [--queries N] [--forward-only 1] "
+                   "[--import-only 1]\n");
       return 2;
     }
   }
@@ -89,18 +150,21 @@ int main(int argc, char** argv) {
     photos.push_back(decode_image_or_throw(read_file(query_entries[i * 7].path, 10 << 20)).rgb);
 
   const auto manifest = ModelManifest::load(default_model_manifest());
-  GemEmbedder embedder(manifest);
   nlohmann::json out;
   out["nproc"] = cv::getNumberOfCPUs();
-  for (int threads : {1, 2}) {
-    cv::setNumThreads(threads);
-    forward_ms(embedder, photos, 1, 2);  // warm-up at this thread count
-    for (int batch : {1, 8}) {
-      const double ms = forward_ms(embedder, photos, batch, batch == 1 ? 15 : 4);
-      std::printf("forward  threads=%d batch=%d: %.1f ms/image (%.2f images/s)\n", threads, batch, ms,
-                  1000 / ms);
-      out["forward_ms"]["threads" + std::to_string(threads)]["batch" + std::to_string(batch)] = ms;
-    }
+  out["dnnl_isa"] = DnnlNetwork::cpu_isa();
+  out["default_engine"] = std::string(engine_name(manifest.engine));
+  std::printf("nproc %d, oneDNN ISA %s, default engine %s\n", cv::getNumberOfCPUs(),
+              DnnlNetwork::cpu_isa().c_str(), std::string(engine_name(manifest.engine)).c_str());
+  std::vector<cv::Mat> calibration;  // catalog photos, none of them timed
+  for (size_t i = 0; i < 32; ++i)
+    calibration.push_back(
+        decode_image_or_throw(read_file(catalog_entries[i * catalog_entries.size() / 32].path, 10 << 20))
+            .rgb);
+  if (!import_only) compare_engines(manifest, photos, calibration, out);
+  if (forward_only) {
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
   }
   const int threads = cv::getNumberOfCPUs();
   cv::setNumThreads(threads);
@@ -119,9 +183,10 @@ int main(int argc, char** argv) {
     const auto started = Clock::now();
     const auto report = import_entries(catalog, import_set, import_options);
     const double total = seconds_since(started);
-    const double bare =
-        out["forward_ms"]["threads" + std::to_string(std::min(threads, 2))]["batch8"].get<double>();
-    const double ratio = report.images_per_second / (1000 / bare);
+    // The bare batch-8 forward of the engine the import ran on, when this run measured it.
+    const auto bare_ms = out["forward_ms"][std::string(engine_name(manifest.engine))]
+                            ["threads" + std::to_string(std::min(threads, 2))]["batch8"];
+    const double ratio = bare_ms.is_number() ? report.images_per_second * bare_ms.get<double>() / 1000 : 0;
     std::printf(
         "import   %zu images: %.2f images/s embedding+storing (%.1f s), %.1f s with training; "
         "%.2f x bare batch-8 forward throughput\n",

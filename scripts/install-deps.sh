@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libgif-dev libcsv-dev libssl-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas0-pthread  # FAISS and the PCA use BLAS/LAPACK: the reference build is ~20x slower
   libtorch-dev libonnx-dev  # trains the category head (C++ API); writes it as ONNX
+  libdnnl-dev  # oneDNN: the CNN inference engine (src/model/dnnl_network)
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium fonts-noto-cjk)  # Korean glyphs in the page's screenshots

@@ -12,7 +12,10 @@
 
 namespace lookalike {
 
-GemEmbedder::GemEmbedder(const ModelManifest& manifest) : network_(manifest) {
+GemEmbedder::GemEmbedder(const ModelManifest& manifest) : GemEmbedder(make_inference_network(manifest)) {}
+
+GemEmbedder::GemEmbedder(std::unique_ptr<InferenceNetwork> network) : network_(std::move(network)) {
+  const ModelManifest& manifest = network_->manifest();
   // One forward on a blank image tells the descriptor size and warms the network up, so the
   // first real request does not pay for lazy allocation.
   const cv::Mat blank(manifest.height, manifest.width, CV_8UC3, cv::Scalar(128, 128, 128));
@@ -20,7 +23,7 @@ GemEmbedder::GemEmbedder(const ModelManifest& manifest) : network_(manifest) {
 }
 
 std::string GemEmbedder::model_id() const {
-  const auto& m = network_.manifest();
+  const auto& m = network_->manifest();
   // %g keeps whole powers as before ("gem3"), so stored catalogs still match, and tells 3.5
   // from 3 (a cast to int made them one model).
   char power[32];
@@ -37,13 +40,13 @@ cv::Mat GemEmbedder::embed(const std::vector<cv::Mat>& rgb) {
 cv::Mat GemEmbedder::embed_keeping(const std::vector<cv::Mat>& rgb, const std::string& block, cv::Mat* map) {
   std::vector<cv::Mat> inputs;
   inputs.reserve(rgb.size());
-  for (const auto& image : rgb) inputs.push_back(preprocess_image(image, network_.manifest()));
-  return embed_blob(network_.make_blob(inputs), block, map);
+  for (const auto& image : rgb) inputs.push_back(preprocess_image(image, network_->manifest()));
+  return embed_blob(network_->make_blob(inputs), block, map);
 }
 
 cv::Mat GemEmbedder::embed_blob(const cv::Mat& blob, const std::string& keep_block, cv::Mat* kept) {
-  const auto& m = network_.manifest();
-  const std::vector<cv::Mat> maps = network_.forward(blob, m.outputs);
+  const auto& m = network_->manifest();
+  const std::vector<cv::Mat> maps = network_->forward(blob, m.outputs);
   if (kept) {
     const auto it = std::find(m.outputs.begin(), m.outputs.end(), keep_block);
     if (it == m.outputs.end())
@@ -70,7 +73,8 @@ cv::Mat GemEmbedder::embed_blob(const cv::Mat& blob, const std::string& keep_blo
 EmbedderPool::EmbedderPool(const ModelManifest& manifest, size_t size)
     : NetworkPool(make_networks<GemEmbedder>(size, manifest)) {}
 
-FeatureMapExtractor::FeatureMapExtractor(const ModelManifest& manifest) : network_(manifest) {
+FeatureMapExtractor::FeatureMapExtractor(const ModelManifest& manifest)
+    : network_(make_inference_network(manifest)) {
   if (manifest.outputs.size() != 1) {
     throw Error(ErrorCode::kInvalidArgument, manifest.name + ": a feature-map model has exactly one output");
   }
@@ -83,11 +87,17 @@ cv::Mat FeatureMapExtractor::extract(const std::vector<cv::Mat>& rgb, bool flip)
   std::vector<cv::Mat> inputs;
   inputs.reserve(rgb.size());
   for (const auto& image : rgb) {
-    cv::Mat source = image;
-    if (flip) cv::flip(image, source, 1);
-    inputs.push_back(preprocess_image(source, network_.manifest()));
+    // A fresh Mat for the mirror: `source = image` would share the caller's pixels and flip them
+    // in place, so the caller's next use of its images would see them mirrored.
+    cv::Mat source;
+    if (flip) {
+      cv::flip(image, source, 1);
+    } else {
+      source = image;
+    }
+    inputs.push_back(preprocess_image(source, network_->manifest()));
   }
-  return network_.forward(network_.make_blob(inputs), network_.manifest().outputs).front();
+  return network_->forward(network_->make_blob(inputs), network_->manifest().outputs).front();
 }
 
 ExtractorPool::ExtractorPool(const ModelManifest& manifest, size_t size)

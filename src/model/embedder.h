@@ -9,8 +9,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "model/inference_network.h"
 #include "model/network_pool.h"
-#include "model/onnx_network.h"
 
 namespace lookalike {
 
@@ -27,9 +27,12 @@ class ImageEmbedder {
 
 // GeM pooling of each manifest output block, each block L2-normalised, concatenated.
 // For InceptionV3 mixed5..mixed9: 768 + 768 + 768 + 1280 + 2048 = 5632 values.
+// The forward runs on the engine the manifest names (ModelManifest::engine).
 class GemEmbedder final : public ImageEmbedder {
  public:
   explicit GemEmbedder(const ModelManifest& manifest);
+  // On a network built by the caller (an int8 DnnlNetwork with its calibration, say).
+  explicit GemEmbedder(std::unique_ptr<InferenceNetwork> network);
   size_t dimension() const override { return dimension_; }
   std::string model_id() const override;
   cv::Mat embed(const std::vector<cv::Mat>& rgb) override;
@@ -38,9 +41,10 @@ class GemEmbedder final : public ImageEmbedder {
   cv::Mat embed_keeping(const std::vector<cv::Mat>& rgb, const std::string& block, cv::Mat* map);
   // Descriptor from an already preprocessed NCHW blob (used by the conversion test).
   cv::Mat embed_blob(const cv::Mat& blob, const std::string& keep_block = {}, cv::Mat* kept = nullptr);
+  InferenceEngine engine() const { return network_->engine(); }
 
  private:
-  OnnxNetwork network_;
+  std::unique_ptr<InferenceNetwork> network_;
   size_t dimension_ = 0;
 };
 
@@ -52,7 +56,8 @@ class EmbedderPool : public NetworkPool<GemEmbedder> {
   std::string model_id() const { return front().model_id(); }
 };
 
-// The CNN cut after one block (the trained head's input): RGB images -> NCHW CV_32F maps.
+// The CNN cut after one block (the trained head's input): RGB images -> NCHW CV_32F maps,
+// on the engine the manifest names.
 class FeatureMapExtractor {
  public:
   explicit FeatureMapExtractor(const ModelManifest& manifest);  // manifest with exactly one output
@@ -60,9 +65,10 @@ class FeatureMapExtractor {
   cv::Mat extract(const std::vector<cv::Mat>& rgb, bool flip);
   // Shape of one map: channels, height, width.
   std::array<int, 3> map_shape() const { return shape_; }
+  InferenceEngine engine() const { return network_->engine(); }
 
  private:
-  OnnxNetwork network_;
+  std::unique_ptr<InferenceNetwork> network_;
   std::array<int, 3> shape_{};
 };
 

@@ -44,6 +44,17 @@ ResizePolicy parse_resize(const std::string& name, const std::string& where) {
 
 }  // namespace
 
+std::string_view engine_name(InferenceEngine engine) {
+  return engine == InferenceEngine::kDnnl ? "dnnl" : "opencv";
+}
+
+InferenceEngine parse_engine(std::string_view name) {
+  if (name == "opencv") return InferenceEngine::kOpenCv;
+  if (name == "dnnl") return InferenceEngine::kDnnl;
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown inference engine '" + std::string(name) + "' (opencv or dnnl)");
+}
+
 ModelManifest ModelManifest::load(const std::string& path) {
   const std::string text = read_file(path, 1 << 20);
   json doc;
@@ -80,6 +91,13 @@ ModelManifest ModelManifest::load(const std::string& path) {
   if (doc.contains("descriptor")) m.gem_p = field<float>(doc["descriptor"], "gem_p", path + " descriptor");
   if (!(m.gem_p >= 1.f && m.gem_p <= 16.f))
     throw Error(ErrorCode::kInvalidArgument, path + ": gem_p must be in 1..16");
+  if (doc.contains("engine")) {
+    try {
+      m.engine = parse_engine(field<std::string>(doc, "engine", path));
+    } catch (const Error& e) {
+      throw Error(ErrorCode::kInvalidArgument, path + ": " + e.what());
+    }
+  }
   if (doc.contains("classes")) m.classes = field<std::vector<std::string>>(doc, "classes", path);
   return m;
 }

@@ -4,11 +4,20 @@
 
 #include <array>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lookalike {
 
 enum class ResizePolicy { kStretchBilinearAlignCorners, kStretchBilinear };
+
+// Which library runs the network's forward (model/inference_network.h). Both read the same ONNX.
+enum class InferenceEngine { kOpenCv, kDnnl };
+
+// "opencv" / "dnnl", as the manifest's "engine" field spells them.
+std::string_view engine_name(InferenceEngine engine);
+// Throws Error(kInvalidArgument) naming the accepted values.
+InferenceEngine parse_engine(std::string_view name);
 
 struct ModelManifest {
   std::string name;
@@ -24,6 +33,9 @@ struct ModelManifest {
   std::vector<std::string> outputs;  // graph outputs, in the order the descriptor uses them
   float gem_p = 3.f;                 // descriptor: GeM exponent (1 = average pooling)
   std::vector<std::string> classes;  // optional: labels of a classification output
+  // Optional "engine" field; absent means the default engine. The manifest is where the choice
+  // lives so every pool built from it (embedders, extractors) runs the same engine.
+  InferenceEngine engine = InferenceEngine::kOpenCv;
 
   // Throws Error(kNotFound / kInvalidArgument) naming the file and the offending field.
   static ModelManifest load(const std::string& path);

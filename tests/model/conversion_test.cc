@@ -15,7 +15,7 @@
 
 #include "common/vectors.h"
 #include "model/embedder.h"
-#include "model/onnx_network.h"
+#include "model/opencv_network.h"
 #include "support/test_support.h"
 
 namespace lookalike {
@@ -74,7 +74,7 @@ TEST_F(ConversionTest, PreprocessingMatchesNsfwjs) {
 }
 
 TEST_F(ConversionTest, ProbabilitiesAndFeaturesMatchTfjs) {
-  OnnxNetwork full(ModelManifest::load(testing::full_model_manifest()));
+  OpenCvNetwork full(ModelManifest::load(testing::full_model_manifest()));
   GemEmbedder gem(ModelManifest::load(testing::model_manifest()));
   for (const auto& ref : refs_) {
     const auto doc = nlohmann::json::parse(testing::read_bytes(ref));

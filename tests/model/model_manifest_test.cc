@@ -76,6 +76,23 @@ TEST(ModelManifest, RefusesNumbersOutOfRange) {
   expect_error(boolean, "'width' has the wrong type");
 }
 
+TEST(ModelManifest, EngineFieldIsOptionalAndChecked) {
+  TempDir dir;
+  write_bytes(dir.path() / "m.json", kValid);
+  EXPECT_EQ(ModelManifest::load((dir.path() / "m.json").string()).engine, ModelManifest{}.engine);
+  std::string dnnl = kValid;
+  dnnl.replace(dnnl.find("\"outputs\""), 0, "\"engine\": \"dnnl\", ");
+  write_bytes(dir.path() / "m.json", dnnl);
+  EXPECT_EQ(ModelManifest::load((dir.path() / "m.json").string()).engine, InferenceEngine::kDnnl);
+  std::string opencv = kValid;
+  opencv.replace(opencv.find("\"outputs\""), 0, "\"engine\": \"opencv\", ");
+  write_bytes(dir.path() / "m.json", opencv);
+  EXPECT_EQ(ModelManifest::load((dir.path() / "m.json").string()).engine, InferenceEngine::kOpenCv);
+  std::string unknown = kValid;
+  unknown.replace(unknown.find("\"outputs\""), 0, "\"engine\": \"tpu\", ");
+  expect_error(unknown, "unknown inference engine 'tpu' (opencv or dnnl)");
+}
+
 TEST(ModelManifest, MissingFileIsNotFound) {
   try {
     ModelManifest::load("/nonexistent/model.json");
