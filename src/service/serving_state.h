@@ -32,7 +32,7 @@ namespace lookalike {
 using HeadPool = NetworkPool<HeadNetwork>;
 
 inline constexpr float kDefaultMinConfidence = 0.5f;
-inline constexpr float kDefaultFrozenSearchWeight = 0.5f;
+inline constexpr float kDefaultFrozenSearchWeight = 0.1f;
 
 struct ServingState {
   int64_t version = 0;              // 0 = frozen recipe
