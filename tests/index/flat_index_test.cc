@@ -5,18 +5,12 @@
 #include "common/error.h"
 #include "common/vectors.h"
 #include "index/vector_index.h"
+#include "support/test_support.h"
 
 namespace lookalike {
 namespace {
 
-std::vector<float> random_unit_vectors(size_t n, size_t d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> v(n * d);
-  for (auto& x : v) x = g(rng);
-  for (size_t i = 0; i < n; ++i) l2_normalise(v.data() + i * d, d);
-  return v;
-}
+using testing::random_unit_vectors;
 
 class FlatIndexTest : public ::testing::Test {
  protected:

@@ -5,17 +5,13 @@
 
 #include <random>
 
-#include "common/vectors.h"
+#include "support/test_support.h"
 
 namespace lookalike {
 namespace {
 
 std::unique_ptr<VectorIndex> random_index(size_t n, size_t d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> v(n * d);
-  for (auto& x : v) x = g(rng);
-  for (size_t i = 0; i < n; ++i) l2_normalise(v.data() + i * d, d);
+  const auto v = testing::random_unit_vectors(n, d, seed);
   std::vector<int64_t> ids(n);
   for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int64_t>(100 + i);
   auto index = make_flat_index(d);

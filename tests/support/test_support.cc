@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include "common/vectors.h"
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -124,6 +126,15 @@ std::string read_bytes(const fs::path& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::vector<float> random_unit_vectors(size_t n, size_t d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> v(n * d);
+  for (auto& x : v) x = g(rng);
+  for (size_t i = 0; i < n; ++i) l2_normalise(v.data() + i * d, d);
+  return v;
 }
 
 }  // namespace lookalike::testing

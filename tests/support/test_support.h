@@ -64,6 +64,9 @@ int start_lookalike(const std::vector<std::string>& args, const std::string& out
 // Waits for a started process; returns its exit status (128 + signal when killed).
 int wait_process(int pid);
 
+// n x d row-major Gaussian vectors, each L2-normalised, from `seed`.
+std::vector<float> random_unit_vectors(size_t n, size_t d, uint32_t seed);
+
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
 std::string read_bytes(const std::filesystem::path& path);
 
