@@ -56,7 +56,8 @@ class ServerTest : public ::testing::Test {
          "--fetch-allow-private"},
         out_path(), err_path(), {std::string("LOOKALIKE_ADMIN_TOKEN=") + kToken});
     ASSERT_GT(pid_, 0);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    // Generous: the model load alone takes tens of seconds on a loaded 2-core machine.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
     const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
     std::smatch m;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -68,7 +69,8 @@ class ServerTest : public ::testing::Test {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    FAIL() << "server did not become ready: " << testing::read_bytes(err_path());
+    FAIL() << "server did not become ready within 240 s (port " << port_
+           << "); stdout: " << testing::read_bytes(out_path()) << "\nstderr: " << testing::read_bytes(err_path());
   }
   static void TearDownTestSuite() {
     if (pid_ > 0) {
