@@ -12,6 +12,7 @@ packages=(
   libopenblas0-pthread  # FAISS and the PCA use BLAS/LAPACK: the reference build is ~20x slower
   libtorch-dev libonnx-dev  # trains the category head (C++ API); writes it as ONNX
   libdnnl-dev  # oneDNN: the CNN inference engine (src/model/dnnl_network)
+  ocl-icd-opencl-dev  # only a Recommends of libdnnl-dev, but its CMake config requires OpenCL
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium fonts-noto-cjk)  # Korean glyphs in the page's screenshots
