@@ -131,6 +131,8 @@ struct QueryModelArgs {
   bool flip = true;
   bool head_alone = false;
   float frozen_search_weight = kDefaultFrozenSearchWeight;
+  float instance_threshold = kDefaultInstanceThreshold;
+  float instance_margin = kDefaultInstanceMargin;
 
   void add_to(CLI::App* cmd) {
     cmd->add_flag("--flip-queries,!--no-flip-queries", flip,
@@ -145,11 +147,22 @@ struct QueryModelArgs {
                     "descriptor finds the very item")
         ->check(CLI::Range(0.0f, 1.0f))
         ->capture_default_str();
+    cmd->add_option("--instance-threshold", instance_threshold,
+                    "Frozen-descriptor cosine from which a hit is taken for the query's very product shot "
+                    "and ranked first (0 = off; needs the blend)")
+        ->check(CLI::Range(0.0f, 1.0f))
+        ->capture_default_str();
+    cmd->add_option("--instance-margin", instance_margin,
+                    "... or the best frozen match is, when it leads the next by this much (cosine >= 0.4)")
+        ->check(CLI::Range(0.0f, 1.0f))
+        ->capture_default_str();
   }
   void apply(CatalogOptions& options) const {
     options.flip_queries = flip;
     options.blend_frozen = !head_alone;
     options.frozen_search_weight = frozen_search_weight;
+    options.instance_threshold = instance_threshold;
+    options.instance_margin = instance_margin;
   }
 };
 
@@ -209,9 +222,9 @@ int train_head_version(Catalog& catalog, HeadArgs& args) {
 // The figures `info` shows for a version, from an evaluation result.
 nlohmann::json headline(const nlohmann::json& r, bool flip) {
   nlohmann::json h = nlohmann::json::object();
-  for (const char* key :
-       {"mode", "queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12", "duplicates_first",
-        "colour_distance_at_12", "ms_per_query", "frozen_blend_weight", "frozen_search_weight"}) {
+  for (const char* key : {"mode", "queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12",
+                          "duplicates_first", "colour_distance_at_12", "ms_per_query", "frozen_blend_weight",
+                          "frozen_search_weight", "instance_threshold", "instance_margin"}) {
     if (r.contains(key)) h[key] = r[key];
   }
   if (r.contains("instance")) {
@@ -237,6 +250,11 @@ std::string evaluation_line(const nlohmann::json& e) {
   if (e.value("frozen_search_weight", 0.0) > 0) {
     std::snprintf(line, sizeof line, ", frozen descriptor searched at %.2f",
                   e.value("frozen_search_weight", 0.0));
+    text += line;
+  }
+  if (e.value("instance_threshold", 0.0) > 0) {
+    std::snprintf(line, sizeof line, ", same item first (frozen cosine %.2f, or a lead of %.2f)",
+                  e.value("instance_threshold", 0.0), e.value("instance_margin", 0.0));
     text += line;
   }
   if (e.contains("instance_recall_at_1")) {
@@ -426,6 +444,8 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       result["model_version"] = version;
       result["frozen_blend_weight"] = catalog.stats().frozen_blend_weight;
       result["frozen_search_weight"] = catalog.stats().frozen_search_weight;
+      result["instance_threshold"] = catalog.stats().instance_threshold;
+      result["instance_margin"] = catalog.stats().instance_margin;
       catalog.record_evaluation(headline(result, a->model.flip));
       if (version != 0) {
         // The frozen recipe, scored on the same queries in the same run, as the baseline.

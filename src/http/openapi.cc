@@ -110,7 +110,16 @@ json schemas() {
              json::array({hit,
                           {{"type", "object"},
                            {"properties",
-                            {{"score", {{"type", "number"}, {"description", "cosine similarity, -1..1"}}},
+                            {{"score",
+                              {{"type", "number"},
+                               {"description",
+                                "the ranking score, -1..1: the cosine of the search descriptors (a trained "
+                                "version: (1-w) cosine of the head's + w cosine of the frozen recipe's)"}}},
+                             {"same_item",
+                              {{"type", "boolean"},
+                               {"description",
+                                "present and true when the hit is recognised as the query's very product "
+                                "shot; such hits come first"}}},
                              {"similarity",
                               {{"type", "number"},
                                {"description",

@@ -4,7 +4,7 @@
 
 namespace lookalike {
 
-ScoreScale ScoreScale::measure(const VectorIndex& index) {
+ScoreScale ScoreScale::measure(const VectorIndex& index, const QueryOf& query_of) {
   ScoreScale scale;
   const auto ids = index.ids();
   if (ids.size() < 2) return scale;
@@ -13,7 +13,7 @@ ScoreScale ScoreScale::measure(const VectorIndex& index) {
   params.k = kNeighbours + 1;  // the item itself comes back too
   for (size_t i = 0; i < sample; ++i) {
     const int64_t id = ids[i * ids.size() / sample];
-    const auto vector = index.vector(id);
+    const auto vector = query_of ? query_of(index.vector(id)) : index.vector(id);
     const auto neighbours = index.search(1, vector.data(), params);
     for (const auto& n : neighbours.front()) {
       if (n.id != id) scale.sorted_.push_back(n.score);

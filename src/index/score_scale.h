@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "index/vector_index.h"
@@ -17,9 +18,14 @@ class ScoreScale {
   static constexpr size_t kNeighbours = 12;  // neighbours per sampled item
 
   ScoreScale() = default;  // identity-like: a cosine clamped to 0..1
+  // The query vector a search sends for a stored vector (when queries weigh parts of the index
+  // vectors differently from how they are stored).
+  using QueryOf = std::function<std::vector<float>(const std::vector<float>&)>;
+
   // Measures on up to kSample items spread evenly over the index (deterministic). Costs
-  // kSample searches; needs at least two vectors, else the identity-like scale.
-  static ScoreScale measure(const VectorIndex& index);
+  // kSample searches; needs at least two vectors, else the identity-like scale. `query_of`
+  // (default: the stored vector itself) makes the scores those the searches will rank by.
+  static ScoreScale measure(const VectorIndex& index, const QueryOf& query_of = {});
 
   // The share (0..1) of typical neighbour similarities below `cosine`, interpolated.
   float similarity(float cosine) const;

@@ -71,6 +71,8 @@ ServingStateLoader Catalog::loader() {
   options.inference_slots = options_.inference_slots;
   options.blend_frozen = options_.blend_frozen;
   options.frozen_search_weight = options_.frozen_search_weight;
+  options.instance_threshold = options_.instance_threshold;
+  options.instance_margin = options_.instance_margin;
   options.read_only = options_.read_only;
   return ServingStateLoader(*store_, directory_, options, [this](int64_t version, HeadPool& heads) {
     fill_missing_descriptors(version, heads);
@@ -166,7 +168,9 @@ CatalogStats Catalog::stats() const {
     s.revision = state.revision;
     s.model_version = state.version;
     s.frozen_blend_weight = state.blend ? state.blend->weight : 0.0f;
-    s.frozen_search_weight = state.frozen_search_weight;
+    s.frozen_search_weight = state.searches_frozen() ? state.frozen_search_weight : 0;
+    s.instance_threshold = state.has_instance_tier() ? state.instance_threshold : 0;
+    s.instance_margin = state.has_instance_tier() ? state.instance_margin : 0;
     return s;
   });
 }

@@ -59,6 +59,12 @@ struct CatalogOptions {
   // tells categories apart, the frozen descriptor recognises the very item. Free at query time:
   // blended queries embed the frozen descriptor anyway.
   float frozen_search_weight = kDefaultFrozenSearchWeight;
+  // With the blend, items whose frozen-descriptor cosine to the query reaches this threshold are
+  // taken for the query's very product shot and ranked first, marked `same_item` (0: off;
+  // docs/quality.md): the head's ranking for look-alikes, the frozen descriptor for the item.
+  float instance_threshold = kDefaultInstanceThreshold;
+  // ... or when it is the best match and leads the next by this much (frozen cosine >= 0.4).
+  float instance_margin = kDefaultInstanceMargin;
   // `auto` falls back to all categories below this confidence. Unset: the active version's own
   // threshold, chosen on its validation split (0.5 for the frozen recipe).
   std::optional<float> min_confidence;
@@ -110,6 +116,8 @@ struct CatalogStats {
   int64_t model_version = 0;       // active: 0 = frozen recipe
   float frozen_blend_weight = 0;   // the frozen probe's weight in the predictions (0: none)
   float frozen_search_weight = 0;  // the frozen descriptor's weight in the search (0: none)
+  float instance_threshold = 0;    // frozen cosine from which a hit is the very item (0: off)
+  float instance_margin = 0;       // the best match's lead that makes it the very item
 };
 
 class Catalog {

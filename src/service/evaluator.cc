@@ -51,6 +51,7 @@ struct Tally {
   size_t colour_queries = 0;
   double colour = 0;
   size_t dup_queries = 0, dup_first = 0;
+  size_t with_same_item = 0;  // queries with a hit taken for their very product shot
   double ms = 0;
   std::map<std::string, std::map<std::string, size_t>> confusion;  // truth -> predicted -> n
 
@@ -73,6 +74,7 @@ struct Tally {
     p1 += precision(all.hits, truth, 1);
     p10 += precision(all.hits, truth, 10);
     cp12 += precision(automatic.hits, truth, 12);
+    with_same_item += std::any_of(all.hits.begin(), all.hits.end(), [](const Hit& h) { return h.same_item; });
     if (has_twin) {
       ++dup_queries;
       dup_first += !all.hits.empty() && all.hits.front().item.sha256 == sha256;
@@ -119,6 +121,7 @@ struct Tally {
             {"duplicate_queries", dup_queries},
             {"duplicates_first", dup_queries ? double(dup_first) / double(dup_queries) : 1.0},
             {"colour_distance_at_12", colour_queries ? colour / double(colour_queries) : 0.0},
+            {"same_item_rate", double(with_same_item) / n},
             {"confusion", {{"classes", classes}, {"matrix", matrix}}},
             {"per_category_accuracy", per_category},
             {"ms_per_query", ms / n}};
@@ -197,7 +200,7 @@ std::vector<Item> instance_sample(Catalog& catalog, size_t n, std::mt19937& rng)
 nlohmann::json instance_retrieval(Catalog& catalog, const EvalOptions& options, ColourCache& colours) {
   std::mt19937 rng(options.seed);
   const auto sample = instance_sample(catalog, options.instance_queries, rng);
-  size_t first = 0, in_top = 0;
+  size_t first = 0, in_top = 0, recognised = 0;
   Tally colour;
   double ms = 0;
   for (size_t i = 0; i < sample.size(); ++i) {
@@ -215,6 +218,7 @@ nlohmann::json instance_retrieval(Catalog& catalog, const EvalOptions& options, 
                                   [&](const Hit& h) { return h.item.sha256 == item.sha256; });
     first += hit == result.hits.begin() && hit != result.hits.end();
     in_top += hit != result.hits.end();
+    recognised += hit != result.hits.end() && hit->same_item;
     colour.add_colour(colours.mean_distance(
         product_colour(decode_image_or_throw(altered, catalog.options().decode).rgb), result.hits));
     if (options.on_progress) options.on_progress(i + 1, sample.size());
@@ -225,6 +229,7 @@ nlohmann::json instance_retrieval(Catalog& catalog, const EvalOptions& options, 
       {"seed", options.seed},
       {"recall_at_1", static_cast<double>(first) / n},
       {"recall_at_12", static_cast<double>(in_top) / n},
+      {"same_item_recall", static_cast<double>(recognised) / n},
       {"colour_distance_at_12", colour.colour_queries ? colour.colour / double(colour.colour_queries) : 0.0},
       {"ms_per_query", ms / n}};
 }

@@ -39,8 +39,9 @@ struct Timings {
 
 struct Hit {
   Item item;
-  float score;       // cosine of the query's and the item's index vectors
-  float similarity;  // the score on the catalog's own scale (ScoreScale): 0..1, for people
+  float score;             // the ranking score: cosine, or (1-w) cos_head + w cos_frozen (ServingState)
+  float similarity;        // the score on the catalog's own scale (ScoreScale): 0..1, for people
+  bool same_item = false;  // recognised as the query's very product shot; ranked first
 };
 
 struct Prediction {

@@ -53,6 +53,7 @@ nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_u
     auto j = item_json(hit.item, image_url);
     j["score"] = round_to(hit.score, 1e-6);
     j["similarity"] = round_to(hit.similarity, 1e-4);
+    if (hit.same_item) j["same_item"] = true;
     results.push_back(std::move(j));
   }
   return {{"query", query}, {"results", results}, {"timings_ms", timings_json(r.timings)}};
@@ -72,7 +73,9 @@ nlohmann::json stats_json(const CatalogStats& s) {
           {"revision", s.revision},
           {"model_version", s.model_version},
           {"frozen_blend_weight", s.frozen_blend_weight},
-          {"frozen_search_weight", s.frozen_search_weight}};
+          {"frozen_search_weight", s.frozen_search_weight},
+          {"instance_threshold", s.instance_threshold},
+          {"instance_margin", s.instance_margin}};
 }
 
 nlohmann::json versions_json(const Catalog& catalog) {

@@ -1,6 +1,7 @@
 #include "service/searcher.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "common/error.h"
 
@@ -24,6 +25,67 @@ cv::Mat crop_image(const cv::Mat& rgb, const cv::Rect& crop) {
 std::vector<float> mean_row(cv::Mat rows) {
   if (rows.rows > 1) cv::reduce(rows, rows, 0, cv::REDUCE_AVG);
   return std::vector<float>(rows.ptr<float>(0), rows.ptr<float>(0) + rows.cols);
+}
+
+// The vectors one query searches with: `ranking` orders the results; `instance`, when the
+// version has an instance tier, finds the very product shot (cos_frozen alone).
+struct SearchQueries {
+  std::vector<float> ranking, instance;
+};
+
+SearchQueries search_queries(const ServingState& state, const std::vector<float>& projected,
+                             const std::vector<float>& frozen) {
+  if (!state.searches_frozen())
+    return {projected, state.has_instance_tier() ? projected : std::vector<float>{}};
+  if (frozen.size() != state.frozen_pca->input_dimension()) {
+    throw Error(ErrorCode::kInternal,
+                "the query lacks the frozen recipe's descriptor this version searches by");
+  }
+  const auto whitened = state.frozen_pca->apply(1, frozen.data());
+  const float w = state.frozen_search_weight;
+  SearchQueries q{state.weighted_query(projected.data(), whitened.data(), 1 - w, w), {}};
+  if (state.has_instance_tier()) q.instance = state.weighted_query(projected.data(), whitened.data(), 0, 1);
+  return q;
+}
+
+float dot(const std::vector<float>& a, const std::vector<float>& b) {
+  float sum = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// Whether the frozen descriptor takes the i-th of `found` (by decreasing cos_frozen) for the
+// query's very product shot: a cosine at the threshold, or the best match standing clear of
+// the next one (heavily altered copies of a photo can score low but still far above the rest).
+bool same_item(const ServingState& state, const std::vector<Neighbour>& found, size_t i) {
+  if (found[i].score >= state.instance_threshold) return true;
+  if (i != 0 || found[0].score < kInstanceFloor) return false;
+  const float next = found.size() > 1 ? found[1].score : 0.0f;
+  return found[0].score - next >= state.instance_margin;
+}
+
+// Up to `limit` hits: first the items the frozen descriptor recognises as the query's very
+// product shot (same_item), by that cosine, then the rest by the ranking score. Every hit's
+// score is its ranking score.
+std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& queries,
+                             const SearchParams& params, size_t limit) {
+  std::vector<Hit> hits;
+  std::unordered_set<int64_t> taken;
+  auto add = [&](int64_t key, float score, bool same_item) {
+    if (hits.size() >= limit || !taken.insert(key).second) return;
+    hits.push_back({state.items.at(key), score, state.score_scale.similarity(score), same_item});
+  };
+  const auto ranked = state.index->search(1, queries.ranking.data(), params).front();
+  if (!queries.instance.empty()) {
+    // The frozen recipe ranks by the instance query itself: one search serves both.
+    const bool same_query = queries.instance == queries.ranking;
+    const auto found = same_query ? ranked : state.index->search(1, queries.instance.data(), params).front();
+    for (size_t i = 0; i < found.size() && same_item(state, found, i); ++i)
+      add(found[i].id, same_query ? found[i].score : dot(queries.ranking, state.index->vector(found[i].id)),
+          true);
+  }
+  for (const auto& n : ranked) add(n.id, n.score, false);
+  return hits;
 }
 
 }  // namespace
@@ -146,11 +208,7 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
     }
     const auto classify_started = Clock::now();
     const auto projected = state.project(raw);
-    const auto query = state.searches_frozen() ? state.index_vector(raw, embedding.frozen) : projected;
-    if (query.empty()) {
-      throw Error(ErrorCode::kInternal,
-                  "the query lacks the frozen recipe's descriptor this version searches by");
-    }
+    const SearchQueries queries = search_queries(state, projected, embedding.frozen);
     QueryResult result;
     result.prediction = state.predict(embedding, projected);
     timings.classify_ms = ms_since(classify_started);
@@ -169,13 +227,7 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
         return options.filter.empty() || options.filter.matches(it->second);
       };
     }
-    if (params.k > 0) {
-      const auto neighbours = state.index->search(1, query.data(), params);
-      for (const auto& n : neighbours.front()) {
-        if (result.hits.size() >= options.k - (exclude ? 1 : 0)) break;
-        result.hits.push_back({state.items.at(n.id), n.score, state.score_scale.similarity(n.score)});
-      }
-    }
+    if (params.k > 0) result.hits = ranked_hits(state, queries, params, options.k - (exclude ? 1 : 0));
     timings.search_ms = ms_since(search_started);
     timings.total_ms = ms_since(started);
     result.timings = timings;

@@ -49,12 +49,28 @@ std::vector<float> ServingState::project_all(size_t n, const float* raw) const {
 }
 
 std::vector<float> ServingState::combine(const float* head, const float* whitened) const {
+  return weighted_query(head, whitened, 0.5f, 0.5f);
+}
+
+std::vector<float> ServingState::weighted_query(const float* head, const float* whitened, float head_weight,
+                                                float frozen_weight) const {
+  // Index parts are scaled by 1/sqrt(2); a query part scaled by weight * sqrt(2) gives
+  // weight * cosine. combine() is the weights' 0.5 / 0.5 case: unit length.
   const size_t h = descriptor_dimension, f = frozen_pca->output_dimension();
-  const float a = std::sqrt(1 - frozen_search_weight), b = std::sqrt(frozen_search_weight);
+  const float a = head_weight * std::sqrt(2.0f), b = frozen_weight * std::sqrt(2.0f);
   std::vector<float> v(h + f);
   for (size_t i = 0; i < h; ++i) v[i] = a * head[i];
   for (size_t i = 0; i < f; ++i) v[h + i] = b * whitened[i];
   return v;
+}
+
+std::vector<float> ServingState::ranking_query_of(const std::vector<float>& indexed) const {
+  if (!searches_frozen() || indexed.size() != descriptor_dimension + frozen_pca->output_dimension())
+    return indexed;
+  std::vector<float> parts(indexed);  // back to unit-length parts
+  for (float& x : parts) x *= std::sqrt(2.0f);
+  return weighted_query(parts.data(), parts.data() + descriptor_dimension, 1 - frozen_search_weight,
+                        frozen_search_weight);
 }
 
 std::vector<float> ServingState::index_vector(const std::vector<float>& raw,
@@ -109,7 +125,9 @@ std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const
   }
   if (state->trained()) {
     load_index(*state, allow_rebuild);
-    state->score_scale = ScoreScale::measure(*state->index);
+    const ServingState& measured = *state;
+    state->score_scale = ScoreScale::measure(
+        *state->index, [&](const std::vector<float>& v) { return measured.ranking_query_of(v); });
   }
   return state;
 }
@@ -122,6 +140,8 @@ void ServingStateLoader::load_frozen(ServingState& state) const {
   state.descriptor_dimension = state.pca->input_dimension();
   if (auto c = store_.get_blob(kClassifierBlob)) state.classifier = SoftmaxClassifier::deserialize(*c);
   if (auto t = store_.get_blob(kTrainingBlob)) state.training = nlohmann::json::parse(*t, nullptr, false);
+  state.instance_threshold = options_.instance_threshold;
+  state.instance_margin = options_.instance_margin;
 }
 
 void ServingStateLoader::load_trained(ServingState& state, const ModelVersion& version) const {
@@ -132,12 +152,15 @@ void ServingStateLoader::load_trained(ServingState& state, const ModelVersion& v
   load_blend(state, version.info.value("frozen_blend_weight", 0.0f));
   const auto pca = store_.get_blob(kPcaBlob);
   // `--no-frozen-blend` runs queries through the trunk only: no frozen descriptor to search by.
-  if (pca && options_.blend_frozen && options_.frozen_search_weight > 0) {
+  const bool frozen_wanted = options_.frozen_search_weight > 0 || options_.instance_threshold > 0;
+  if (pca && options_.blend_frozen && frozen_wanted) {
     state.frozen_pca = PcaWhitening::deserialize(*pca);
     state.frozen_search_weight = options_.frozen_search_weight;
-    // Snapshots of the combined index name the frozen PCA and the weight they were built with.
-    state.projection = "hf" + sha256_hex(*pca).substr(0, 8) + "w" +
-                       std::to_string(static_cast<int>(std::lround(state.frozen_search_weight * 1000)));
+    state.instance_threshold = options_.instance_threshold;
+    state.instance_margin = options_.instance_margin;
+    // Snapshots of the combined index name the frozen PCA they were built with (the weights
+    // apply to queries only).
+    state.projection = "hf" + sha256_hex(*pca).substr(0, 8);
   }
 }
 

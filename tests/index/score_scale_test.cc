@@ -66,5 +66,20 @@ TEST(ScoreScale, TheMedianNeighbourScoresAboutOneHalf) {
   EXPECT_NEAR(scores[scores.size() / 2], 0.5f, 0.2f);
 }
 
+// Searches that send a transformed query (a trained version's ranking weights) are measured
+// with the same transform: scaled queries give scaled scores, and the scale follows.
+TEST(ScoreScale, TheScaleMeasuresTheScoresTheSearchesRankBy) {
+  const auto index = random_index(300, 16, 4);
+  const auto plain = ScoreScale::measure(*index);
+  const auto halved = ScoreScale::measure(*index, [](const std::vector<float>& v) {
+    std::vector<float> q(v);
+    for (float& x : q) x *= 0.5f;
+    return q;
+  });
+  ASSERT_TRUE(halved.measured());
+  for (float c : {0.1f, 0.2f, 0.3f, 0.4f})
+    EXPECT_NEAR(halved.similarity(c * 0.5f), plain.similarity(c), 1e-4) << c;
+}
+
 }  // namespace
 }  // namespace lookalike

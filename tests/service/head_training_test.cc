@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include "common/error.h"
 #include "common/files.h"
 #include "service/catalog.h"
@@ -50,6 +52,16 @@ class HeadTrainingTest : public ::testing::Test {
     r.min_per_category = 5;
     r.always_activate = true;  // the activation rule has its own test
     return r;
+  }
+  // The centre 85% of a photo, saved as JPEG at quality 60: a shopper's copy of it.
+  static std::string cropped_jpeg(const std::string& bytes) {
+    const cv::Mat image = cv::imdecode(
+        cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data())), cv::IMREAD_COLOR);
+    const int dx = image.cols * 3 / 40, dy = image.rows * 3 / 40;
+    std::vector<uchar> out;
+    cv::imencode(".jpg", image(cv::Rect(dx, dy, image.cols - 2 * dx, image.rows - 2 * dy)), out,
+                 {cv::IMWRITE_JPEG_QUALITY, 60});
+    return std::string(out.begin(), out.end());
   }
   static std::string photo(const std::string& category, size_t index) {
     std::vector<fs::path> files;
@@ -111,11 +123,21 @@ TEST_F(HeadTrainingTest, TrainsAVersionThatIsDeterministicBeatsChanceAndServes) 
   ASSERT_FALSE(result.hits.empty());
   EXPECT_EQ(result.hits.front().item.category, "dress");
   EXPECT_GT(result.hits.front().score, 0.999f);  // the photo itself
+  EXPECT_TRUE(result.hits.front().same_item);
   EXPECT_FALSE(result.prediction.category.empty());
-  // The search descriptor is the head's and the frozen recipe's together (default weight).
+  // The index holds the head's and the frozen recipe's descriptors; the frozen one recognises
+  // the very item, which comes first, marked, even cropped and re-compressed.
   const auto stats = catalog_->stats();
   EXPECT_FLOAT_EQ(stats.frozen_search_weight, kDefaultFrozenSearchWeight);
+  EXPECT_FLOAT_EQ(stats.instance_threshold, kDefaultInstanceThreshold);
   EXPECT_GT(stats.index_dimension, 512u);
+  const auto altered = catalog_->search_image(cropped_jpeg(photo("coat", 5)), options);
+  ASSERT_FALSE(altered.hits.empty());
+  EXPECT_EQ(altered.hits.front().item.sha256, sha256_hex(photo("coat", 5)));
+  EXPECT_TRUE(altered.hits.front().same_item);
+  size_t marked = 0;
+  for (const auto& hit : altered.hits) marked += hit.same_item;
+  EXPECT_LT(marked, altered.hits.size()) << "look-alikes are not the same item";
 
   // Roll back to the frozen recipe, then forward again; an unknown version is refused.
   catalog_->use_version(0);

@@ -126,6 +126,41 @@ TEST_F(ServingStateTest, TooFewItemsToTrainIsAClearError) {
   }
 }
 
+// A trained version's index holds the head's and the frozen recipe's parts; a query weighs them
+// as it likes: the inner product is head_weight * cos_head + frozen_weight * cos_frozen.
+TEST(ServingState, WeightedQueriesScoreEachPartByItsOwnCosine) {
+  constexpr size_t kHead = 6, kFrozen = 10, kRows = 64;
+  const auto training = testing::random_unit_vectors(kRows, kFrozen, 3);
+  ServingState state;
+  state.descriptor_dimension = kHead;
+  state.frozen_pca = PcaWhitening::train(kRows, kFrozen, training.data(), 8);
+  state.frozen_search_weight = 0.3f;
+  const auto heads = testing::random_unit_vectors(2, kHead, 4);
+  const auto frozen = state.frozen_pca->apply(2, testing::random_unit_vectors(2, kFrozen, 5).data());
+  const size_t f = state.frozen_pca->output_dimension();
+  auto dot = [](const float* a, const float* b, size_t n) {
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += double(a[i]) * b[i];
+    return sum;
+  };
+  const double cos_head = dot(heads.data(), heads.data() + kHead, kHead);
+  const double cos_frozen = dot(frozen.data(), frozen.data() + f, f);
+  const auto indexed = state.combine(heads.data() + kHead, frozen.data() + f);
+  ASSERT_EQ(indexed.size(), kHead + f);
+  EXPECT_NEAR(dot(indexed.data(), indexed.data(), indexed.size()), 1.0, 1e-5);  // unit length
+  for (const auto& [a, b] :
+       std::vector<std::pair<float, float>>{{1, 0}, {0, 1}, {0.7f, 0.3f}, {0.5f, 0.5f}}) {
+    const auto query = state.weighted_query(heads.data(), frozen.data(), a, b);
+    EXPECT_NEAR(dot(query.data(), indexed.data(), indexed.size()), a * cos_head + b * cos_frozen, 1e-5)
+        << a << " / " << b;
+  }
+  // A stored vector's ranking query is the one a search with the version's weight sends.
+  const auto ranking = state.ranking_query_of(state.combine(heads.data(), frozen.data()));
+  const auto expected = state.weighted_query(heads.data(), frozen.data(), 0.7f, 0.3f);
+  ASSERT_EQ(ranking.size(), expected.size());
+  for (size_t i = 0; i < ranking.size(); ++i) EXPECT_NEAR(ranking[i], expected[i], 1e-5);
+}
+
 TEST(LiveState, ASearchDoesNotWaitForAWriteInProgress) {
   LiveState live(std::make_unique<ServingState>());
   std::promise<void> holding, release;

@@ -417,6 +417,14 @@ test('drag & drop and paste a photo', async ({ page }) => {
   await dropped;
   await waitForCards(page, 12);
   assertEq(await page.evaluate(() => window.__searchOptions.length), 1, 'searches after the drop');
+  // The catalog's own photo: its item comes first, marked as the same item (a byte-identical
+  // twin may share the mark); the look-alikes after it are not marked.
+  const marked = await (await cards(page)).evaluateAll((els) =>
+    els.filter((e) => e.querySelector('[data-testid="same-item"]')).map((e) => e.getAttribute('data-id')),
+  );
+  assert(marked.includes('coat-1'), `coat-1 is marked as the same item: ${marked.join(',')}`);
+  assertEq(await (await cards(page)).first().locator('[data-testid="same-item"]').count(), 1, 'the first card is marked');
+  assert(marked.length < 12, 'not every look-alike is the same item');
   // Pasting (Ctrl+V of an image) searches again with the pasted photo.
   const pasted = page.waitForRequest(isSearch);
   await page.evaluate(async () => {

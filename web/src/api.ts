@@ -26,6 +26,8 @@ export interface SearchHit extends Item {
    * Absent from servers older than this field.
    */
   similarity?: number;
+  /** True when the server recognised this hit as the query's very product shot (ranked first). */
+  same_item?: boolean;
 }
 
 /** What the page shows as a hit's similarity: the catalog-scaled value when the server sends it. */

@@ -19,7 +19,10 @@ export function ResultCard({ hit, onOpen }: Props) {
       <button
         type="button"
         className="result-button"
-        aria-label={t('card.open', { name: itemName(hit), category: categoryName(hit.category), score })}
+        aria-label={
+          t('card.open', { name: itemName(hit), category: categoryName(hit.category), score }) +
+          (hit.same_item ? ` (${t('card.sameItem')})` : '')
+        }
         onClick={(e) => onOpen(hit, e.currentTarget)}
       >
         <span className="result-thumb">
@@ -36,6 +39,11 @@ export function ResultCard({ hit, onOpen }: Props) {
           <span className="result-category" data-testid="result-category">
             {categoryName(hit.category)}
           </span>
+          {hit.same_item && (
+            <span className="result-same-item" data-testid="same-item" title={t('card.sameItemHelp')}>
+              {t('card.sameItem')}
+            </span>
+          )}
           <span className="result-score" title={t('card.scoreHelp')}>
             <span className="visually-hidden">{t('card.score')} </span>
             {score}

@@ -80,6 +80,8 @@ const en = {
   'card.score': 'Similarity',
   'card.scoreHelp': "Similarity on this catalog's scale: 90% means closer than 90% of typical look-alikes here",
   'card.imageAlt': '{category} item {id}',
+  'card.sameItem': 'Same item',
+  'card.sameItemHelp': 'Recognised as the very product in your photo',
 
   'dialog.close': 'Close',
   'dialog.title': 'Item details',
@@ -197,6 +199,8 @@ const ko: Record<MessageKey, string> = {
   'card.score': '유사도',
   'card.scoreHelp': '이 카탈로그 기준 유사도: 90%는 이곳의 일반적인 유사 상품 90%보다 더 가깝다는 뜻입니다',
   'card.imageAlt': '{category} 상품 {id}',
+  'card.sameItem': '같은 상품',
+  'card.sameItemHelp': '사진 속 바로 그 상품으로 확인되었습니다',
 
   'dialog.close': '닫기',
   'dialog.title': '상품 정보',
