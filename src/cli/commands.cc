@@ -142,9 +142,8 @@ struct QueryModelArgs {
                   "Predict categories with a trained version's head alone: queries run the CNN only up "
                   "to mixed7 (faster), without the frozen probe's blend (less accurate)");
     cmd->add_option("--frozen-search-weight", frozen_search_weight,
-                    "Weight of the frozen recipe's descriptor beside a trained head's in the search "
-                    "(0 = the head's alone; needs the blend): the head tells categories apart, the frozen "
-                    "descriptor finds the very item")
+                    "Weight of the frozen recipe's descriptor beside a trained head's in the ranking "
+                    "(0 = the head's alone; needs the blend)")
         ->check(CLI::Range(0.0f, 1.0f))
         ->capture_default_str();
     cmd->add_option("--instance-threshold", instance_threshold,
@@ -153,7 +152,8 @@ struct QueryModelArgs {
         ->check(CLI::Range(0.0f, 1.0f))
         ->capture_default_str();
     cmd->add_option("--instance-margin", instance_margin,
-                    "... or the best frozen match is, when it leads the next by this much (cosine >= 0.4)")
+                    "The best frozen match is taken for the very product shot too when it leads the next "
+                    "match by this much (and its cosine is at least 0.4)")
         ->check(CLI::Range(0.0f, 1.0f))
         ->capture_default_str();
   }

@@ -54,10 +54,10 @@ struct CatalogOptions {
   // weight chosen on its validation photos: better categories (docs/quality.md), but each query
   // runs the whole CNN instead of the trunk cut after mixed7. Off: the head alone, faster.
   bool blend_frozen = true;
-  // A trained version with the blend searches by its head's descriptor and the frozen recipe's
-  // together, the frozen part at this weight (0: the head's alone; docs/quality.md): the head
-  // tells categories apart, the frozen descriptor recognises the very item. Free at query time:
-  // blended queries embed the frozen descriptor anyway.
+  // A trained version with the blend can rank by its head's descriptor and the frozen recipe's
+  // together, the frozen part at this weight. Default 0, the head's alone: on validation any
+  // weight cost category precision, and the instance tier below finds the very item without it
+  // (docs/quality.md). Free at query time: blended queries embed the frozen descriptor anyway.
   float frozen_search_weight = kDefaultFrozenSearchWeight;
   // With the blend, items whose frozen-descriptor cosine to the query reaches this threshold are
   // taken for the query's very product shot and ranked first, marked `same_item` (0: off;

@@ -32,7 +32,7 @@ namespace lookalike {
 using HeadPool = NetworkPool<HeadNetwork>;
 
 inline constexpr float kDefaultMinConfidence = 0.5f;
-inline constexpr float kDefaultFrozenSearchWeight = 0.1f;
+inline constexpr float kDefaultFrozenSearchWeight = 0.0f;
 inline constexpr float kDefaultInstanceThreshold = 0.6f;
 inline constexpr float kDefaultInstanceMargin = 0.05f;
 // Below this frozen cosine the best match is never taken for the same item, however far it leads:
