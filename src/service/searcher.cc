@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/vectors.h"
 
 namespace lookalike {
 namespace {
@@ -48,10 +49,10 @@ SearchQueries search_queries(const ServingState& state, const std::vector<float>
   return q;
 }
 
-float dot(const std::vector<float>& a, const std::vector<float>& b) {
-  float sum = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) sum += a[i] * b[i];
-  return sum;
+// The ranking score of an indexed item (for hits the instance search found).
+float ranking_score(const ServingState& state, const SearchQueries& queries, int64_t key) {
+  const auto indexed = state.index->vector(key);
+  return dot(queries.ranking.data(), indexed.data(), std::min(indexed.size(), queries.ranking.size()));
 }
 
 // Whether the frozen descriptor takes the i-th of `found` (by decreasing cos_frozen) for the
@@ -95,8 +96,7 @@ std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& que
     const bool same_query = queries.instance == queries.ranking;
     const auto found = same_query ? ranked : state.index->search(1, queries.instance.data(), params).front();
     for (size_t i = 0; i < found.size() && same_item(state, found, i); ++i)
-      add(found[i].id, same_query ? found[i].score : dot(queries.ranking, state.index->vector(found[i].id)),
-          true);
+      add(found[i].id, same_query ? found[i].score : ranking_score(state, queries, found[i].id), true);
   }
   for (const auto& n : ranked) add(n.id, n.score, false);
   return hits;

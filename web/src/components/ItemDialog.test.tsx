@@ -2,20 +2,11 @@ import { screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { SearchHit } from '../api';
+import { coatHit } from '../test/fixtures';
 import { renderWithI18n } from '../test/render';
 import { ItemDialog, safeUrl } from './ItemDialog';
 
-const hit: SearchHit = {
-  id: 'coat-12',
-  score: 0.874,
-  similarity: 0.62,
-  category: 'coat',
-  file_name: '12.jpg',
-  image_url: '/api/v1/items/coat-12/image',
-  width: 125,
-  height: 160,
-  metadata: { title: 'Wool coat', price: 59.9, url: 'https://shop.example/coat-12', attributes: { color: 'navy' } },
-};
+const hit = coatHit;
 
 describe('ItemDialog', () => {
   it('shows the item, its metadata and a link', () => {

@@ -1,20 +1,10 @@
 import { screen } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import type { SearchHit } from '../api';
+import { coatHit } from '../test/fixtures';
 import { renderWithI18n } from '../test/render';
 import { ResultCard } from './ResultCard';
 
-const hit: SearchHit = {
-  id: 'coat-12',
-  score: 0.874,
-  similarity: 0.62,
-  category: 'coat',
-  file_name: '12.jpg',
-  image_url: '/api/v1/items/coat-12/image',
-  width: 125,
-  height: 160,
-  metadata: { title: 'Wool coat', price: null, url: '', attributes: {} },
-};
+const hit = coatHit;
 
 describe('ResultCard', () => {
   it('marks the very product of the photo as the same item, for eyes and screen readers', () => {
