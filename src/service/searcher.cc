@@ -65,20 +65,6 @@ bool same_item(const ServingState& state, const std::vector<Neighbour>& found, s
   return found[0].score - next >= state.instance_margin;
 }
 
-// `auto` searches the category of the query's very item when the instance tier recognises one
-// in the catalog (under the request's filters): the shop's own category beats the classifier's
-// guess, which would otherwise hide the very item it predicted wrong.
-std::optional<std::string> recognised_category(const ServingState& state, const SearchQueries& queries,
-                                               SearchParams params) {
-  if (queries.instance.empty()) return std::nullopt;
-  params.k = 2;  // the margin rule compares the best match with the next
-  const auto found = state.index->search(1, queries.instance.data(), params).front();
-  if (found.empty() || !same_item(state, found, 0)) return std::nullopt;
-  const std::string& category = state.items.at(found[0].id).category;
-  if (category.empty()) return std::nullopt;
-  return category;
-}
-
 // Up to `limit` hits: first the items the frozen descriptor recognises as the query's very
 // product shot (same_item), by that cosine, then the rest by the ranking score. Every hit's
 // score is its ranking score.
@@ -229,21 +215,18 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
     result.searched = category_to_search(state, options, result);
 
     const auto search_started = Clock::now();
-    const auto passes = [&](int64_t key, bool in_searched_category) {
-      if (exclude && key == *exclude) return false;
-      const auto it = state.items.find(key);
-      if (it == state.items.end()) return false;
-      if (in_searched_category && it->second.category != result.searched) return false;
-      return options.filter.empty() || options.filter.matches(it->second);
-    };
     SearchParams params;
     params.k = options.k;
-    if (!options.filter.empty() || exclude) params.accept = [&](int64_t key) { return passes(key, false); };
-    // A fallback to "all" already includes the very item; only a predicted category can miss it.
-    if (options.category == "auto" && result.searched != "all" && params.k > 0) {
-      if (auto category = recognised_category(state, queries, params)) result.searched = *category;
+    const bool restrict = result.searched != "all";
+    if (restrict || !options.filter.empty() || exclude) {
+      params.accept = [&](int64_t key) {
+        if (exclude && key == *exclude) return false;
+        const auto it = state.items.find(key);
+        if (it == state.items.end()) return false;
+        if (restrict && it->second.category != result.searched) return false;
+        return options.filter.empty() || options.filter.matches(it->second);
+      };
     }
-    if (result.searched != "all") params.accept = [&](int64_t key) { return passes(key, true); };
     if (params.k > 0) result.hits = ranked_hits(state, queries, params, options.k - (exclude ? 1 : 0));
     timings.search_ms = ms_since(search_started);
     timings.total_ms = ms_since(started);
