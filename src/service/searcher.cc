@@ -28,16 +28,16 @@ std::vector<float> mean_row(cv::Mat rows) {
   return std::vector<float>(rows.ptr<float>(0), rows.ptr<float>(0) + rows.cols);
 }
 
-// The vectors one query searches with: `ranking` orders the results; `instance`, when the
-// version has an instance tier, finds the very product shot (cos_frozen alone).
+// The vectors one query searches with: `ranking` orders the results; `instance` finds the very
+// product shot (cos_frozen alone) when the version has an instance tier. Empty there, the
+// ranking is by the frozen descriptor already (the frozen recipe) and serves both.
 struct SearchQueries {
   std::vector<float> ranking, instance;
 };
 
 SearchQueries search_queries(const ServingState& state, const std::vector<float>& projected,
                              const std::vector<float>& frozen) {
-  if (!state.searches_frozen())
-    return {projected, state.has_instance_tier() ? projected : std::vector<float>{}};
+  if (!state.searches_frozen()) return {projected, {}};
   if (frozen.size() != state.frozen_pca->input_dimension()) {
     throw Error(ErrorCode::kInternal,
                 "the query lacks the frozen recipe's descriptor this version searches by");
@@ -77,12 +77,11 @@ std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& que
     hits.push_back({state.items.at(key), score, state.score_scale.similarity(score), same_item});
   };
   const auto ranked = state.index->search(1, queries.ranking.data(), params).front();
-  if (!queries.instance.empty()) {
-    // The frozen recipe ranks by the instance query itself: one search serves both.
-    const bool same_query = queries.instance == queries.ranking;
-    const auto found = same_query ? ranked : state.index->search(1, queries.instance.data(), params).front();
+  if (state.has_instance_tier()) {
+    const bool own_search = !queries.instance.empty();
+    const auto found = own_search ? state.index->search(1, queries.instance.data(), params).front() : ranked;
     for (size_t i = 0; i < found.size() && same_item(state, found, i); ++i)
-      add(found[i].id, same_query ? found[i].score : ranking_score(state, queries, found[i].id), true);
+      add(found[i].id, own_search ? ranking_score(state, queries, found[i].id) : found[i].score, true);
   }
   for (const auto& n : ranked) add(n.id, n.score, false);
   return hits;

@@ -114,6 +114,9 @@ std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const
     if (!options_.read_only && fill_missing_) fill_missing_(state->version, *state->heads);
   }
   state->revision = store_.revision();
+  // Used only where has_instance_tier(): the frozen recipe, or a version indexing the frozen part.
+  state->instance_threshold = options_.instance_threshold;
+  state->instance_margin = options_.instance_margin;
   for (auto& item : store_.all_items()) {
     state->keys_by_id[item.id] = item.key;
     state->items.emplace(item.key, std::move(item));
@@ -140,8 +143,6 @@ void ServingStateLoader::load_frozen(ServingState& state) const {
   state.descriptor_dimension = state.pca->input_dimension();
   if (auto c = store_.get_blob(kClassifierBlob)) state.classifier = SoftmaxClassifier::deserialize(*c);
   if (auto t = store_.get_blob(kTrainingBlob)) state.training = nlohmann::json::parse(*t, nullptr, false);
-  state.instance_threshold = options_.instance_threshold;
-  state.instance_margin = options_.instance_margin;
 }
 
 void ServingStateLoader::load_trained(ServingState& state, const ModelVersion& version) const {
@@ -156,8 +157,6 @@ void ServingStateLoader::load_trained(ServingState& state, const ModelVersion& v
   if (pca && options_.blend_frozen && frozen_wanted) {
     state.frozen_pca = PcaWhitening::deserialize(*pca);
     state.frozen_search_weight = options_.frozen_search_weight;
-    state.instance_threshold = options_.instance_threshold;
-    state.instance_margin = options_.instance_margin;
     // Snapshots of the combined index name the frozen PCA they were built with (the weights
     // apply to queries only).
     state.projection = "hf" + sha256_hex(*pca).substr(0, 8);
