@@ -161,6 +161,10 @@ TEST_F(CliTest, BadTrainingOptionsAreRefusedBeforeAnythingRuns) {
   expect_failure({"--data", data(), "train", "--head-only", "--frozen-blend", "1.5"}, "--frozen-blend");
   expect_failure({"--data", data(), "train", "--head-only", "--frozen-blend", "heavy"}, "--frozen-blend");
   expect_failure({"--data", data(), "search", "x.jpg", "--no-frozen-blend=maybe"}, "--no-frozen-blend");
+  expect_failure({"--data", data(), "search", "x.jpg", "--instance-threshold", "1.5"},
+                 "--instance-threshold");
+  expect_failure({"--data", data(), "eval", "--instance-margin", "-0.1"}, "--instance-margin");
+  expect_failure({"--data", data(), "serve", "--frozen-search-weight", "half"}, "--frozen-search-weight");
   const auto versions_after = run_lookalike({"--data", data(), "info", "--json"});
   EXPECT_EQ(nlohmann::json::parse(versions_after.out)["versions"],
             nlohmann::json::parse(versions_before.out)["versions"]);
