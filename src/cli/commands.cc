@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -35,12 +36,16 @@ CatalogOptions catalog_options(const GlobalOptions& g) {
   CatalogOptions o;
   o.data_dir = g.data_dir;
   o.model_manifest = g.model_manifest;
+  if (!g.engine.empty()) o.engine = parse_engine(g.engine);
+  o.precision = parse_precision(g.precision);
   return o;
 }
 
 void configure_runtime(const GlobalOptions& g) {
+  // Logs go to stderr: stdout carries the commands' output (--json documents).
+  static const auto logger = spdlog::stderr_color_mt("lookalike");
+  spdlog::set_default_logger(logger);
   spdlog::set_level(g.verbose ? spdlog::level::debug : spdlog::level::warn);
-  spdlog::set_default_logger(spdlog::default_logger());
   if (g.threads > 0) cv::setNumThreads(g.threads);
 }
 
@@ -319,7 +324,8 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
       const auto entries = scan_import_source(*path);
       CatalogOptions catalog_opts = catalog_options(g);
       catalog_opts.max_per_category = head->max_per_category;
-      Catalog catalog(catalog_opts, /*load_model=*/true);
+      // import_entries loads the model, after telling an int8 catalog what to calibrate on.
+      Catalog catalog(catalog_opts, /*load_model=*/false);
       std::signal(SIGINT, on_interrupt);
       std::signal(SIGTERM, on_interrupt);
       ProgressBar bar("import");
@@ -597,6 +603,9 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
                   s.model_id.empty() ? "(none yet)" : s.model_id.c_str());
       std::printf("trained: %s (descriptor %zu -> index %zu dimensions)\n", s.trained ? "yes" : "no",
                   s.descriptor_dimension, s.index_dimension);
+      std::printf("inference: %s, %s, CPU %s%s%s\n", s.inference.engine.c_str(),
+                  s.inference.precision.c_str(), s.inference.isa.c_str(),
+                  s.inference.note.empty() ? "" : ": ", s.inference.note.c_str());
       for (const auto& c : s.categories) std::printf("  %-16s %zu\n", c.name.c_str(), c.count);
       print_versions(catalog);
       return 0;

@@ -12,6 +12,8 @@ struct GlobalOptions {
   std::string data_dir = "lookalike-data";
   std::string model_manifest;
   int threads = 0;
+  std::string engine;              // "dnnl" / "opencv"; empty = the model manifest's (dnnl)
+  std::string precision = "auto";  // "auto" / "fp32" / "int8"
   bool verbose = false;
 };
 

@@ -2,8 +2,11 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <opencv2/core/utility.hpp>
@@ -20,7 +23,8 @@ namespace {
 std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--data" || arg == "--model" || arg == "--threads") {
+    if (arg == "--data" || arg == "--model" || arg == "--threads" || arg == "--engine" ||
+        arg == "--precision") {
       ++i;
       continue;
     }
@@ -33,10 +37,23 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
   return std::nullopt;
 }
 
+// libgomp (oneDNN's thread runtime) reads OMP_WAIT_POLICY once, when it is loaded, before
+// main. Its default spins idle threads for a while after every parallel region, which made
+// two-thread forwards 4x slower whenever another process or forward wanted the cores
+// (docs/benchmarks.md). So the process starts itself again with the passive policy, unless the
+// caller chose a policy.
+void use_passive_openmp_threads(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "passive", 1);
+  ::execv("/proc/self/exe", argv);
+  // exec failed (no /proc?): carry on with libgomp's default policy.
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace lookalike;
+  use_passive_openmp_threads(argv);
   tune_allocator_for_large_batches();
   CLI::App app{"Lookalike: visually similar product search over a catalog of photos"};
   app.require_subcommand(1);
@@ -47,6 +64,14 @@ int main(int argc, char** argv) {
                  "Model manifest JSON (default: $LOOKALIKE_MODEL or the build's)");
   app.add_option("--threads", global.threads, "CPU threads for the CNN (0 = all cores)")
       ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  app.add_option("--engine", global.engine,
+                 "Inference engine: dnnl (oneDNN, the default) or opencv (OpenCV DNN)")
+      ->check(CLI::IsMember({"dnnl", "opencv"}));
+  app.add_option("--precision", global.precision,
+                 "CNN arithmetic: int8 (calibrated once on the catalog's own photos), fp32, or auto "
+                 "(int8 where the CPU has VNNI, else fp32)")
+      ->check(CLI::IsMember({"auto", "fp32", "int8"}))
       ->capture_default_str();
   app.add_flag("-v,--verbose", global.verbose, "Log more");
   register_commands(app, global);

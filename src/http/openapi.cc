@@ -241,8 +241,9 @@ json openapi_document() {
   paths["/api/v1/categories"]["get"] = {
       {"summary", "Categories with item counts"},
       {"responses", {{"200", response("Categories", {{"type", "object"}})}}}};
-  paths["/api/v1/stats"]["get"] = {{"summary", "Catalog size and training figures"},
-                                   {"responses", {{"200", response("Stats", {{"type", "object"}})}}}};
+  paths["/api/v1/stats"]["get"] = {
+      {"summary", "Catalog size, training figures, and the CNN's engine, precision and CPU instruction set"},
+      {"responses", {{"200", response("Stats", {{"type", "object"}})}}}};
   const json versions_schema{
       {"type", "object"},
       {"properties",

@@ -587,6 +587,10 @@ std::vector<cv::Mat> DnnlNetwork::Impl::run(const cv::Mat& blob, const std::vect
   }
 }
 
+bool DnnlNetwork::cpu_has_vnni() {
+  return has_vnni();
+}
+
 std::string DnnlNetwork::cpu_isa() {
   switch (dnnl::get_effective_cpu_isa()) {
     case dnnl::cpu_isa::sse41:

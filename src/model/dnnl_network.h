@@ -60,6 +60,8 @@ class DnnlNetwork final : public InferenceNetwork {
 
   // The instruction set oneDNN dispatches to on this CPU ("avx2", "avx512_core_vnni", ...).
   static std::string cpu_isa();
+  // Whether that instruction set multiplies 8-bit values into 32-bit sums (VNNI or AMX).
+  static bool cpu_has_vnni();
 
  private:
   struct Impl;

@@ -12,7 +12,8 @@
 
 namespace lookalike {
 
-GemEmbedder::GemEmbedder(const ModelManifest& manifest) : GemEmbedder(make_inference_network(manifest)) {}
+GemEmbedder::GemEmbedder(const ModelManifest& manifest, const NetworkOptions& options)
+    : GemEmbedder(make_inference_network(manifest, options)) {}
 
 GemEmbedder::GemEmbedder(std::unique_ptr<InferenceNetwork> network) : network_(std::move(network)) {
   const ModelManifest& manifest = network_->manifest();
@@ -70,11 +71,11 @@ cv::Mat GemEmbedder::embed_blob(const cv::Mat& blob, const std::string& keep_blo
   return descriptors;
 }
 
-EmbedderPool::EmbedderPool(const ModelManifest& manifest, size_t size)
-    : NetworkPool(make_networks<GemEmbedder>(size, manifest)) {}
+EmbedderPool::EmbedderPool(const ModelManifest& manifest, size_t size, const NetworkOptions& options)
+    : NetworkPool(make_networks<GemEmbedder>(size, manifest, options)) {}
 
-FeatureMapExtractor::FeatureMapExtractor(const ModelManifest& manifest)
-    : network_(make_inference_network(manifest)) {
+FeatureMapExtractor::FeatureMapExtractor(const ModelManifest& manifest, const NetworkOptions& options)
+    : network_(make_inference_network(manifest, options)) {
   if (manifest.outputs.size() != 1) {
     throw Error(ErrorCode::kInvalidArgument, manifest.name + ": a feature-map model has exactly one output");
   }
@@ -100,7 +101,7 @@ cv::Mat FeatureMapExtractor::extract(const std::vector<cv::Mat>& rgb, bool flip)
   return network_->forward(network_->make_blob(inputs), network_->manifest().outputs).front();
 }
 
-ExtractorPool::ExtractorPool(const ModelManifest& manifest, size_t size)
-    : NetworkPool(make_networks<FeatureMapExtractor>(size, manifest)) {}
+ExtractorPool::ExtractorPool(const ModelManifest& manifest, size_t size, const NetworkOptions& options)
+    : NetworkPool(make_networks<FeatureMapExtractor>(size, manifest, options)) {}
 
 }  // namespace lookalike

@@ -30,8 +30,8 @@ class ImageEmbedder {
 // The forward runs on the engine the manifest names (ModelManifest::engine).
 class GemEmbedder final : public ImageEmbedder {
  public:
-  explicit GemEmbedder(const ModelManifest& manifest);
-  // On a network built by the caller (an int8 DnnlNetwork with its calibration, say).
+  explicit GemEmbedder(const ModelManifest& manifest, const NetworkOptions& options = {});
+  // On a network built by the caller.
   explicit GemEmbedder(std::unique_ptr<InferenceNetwork> network);
   size_t dimension() const override { return dimension_; }
   std::string model_id() const override;
@@ -51,7 +51,7 @@ class GemEmbedder final : public ImageEmbedder {
 // Pools of networks: at most `size` forwards of each kind at once.
 class EmbedderPool : public NetworkPool<GemEmbedder> {
  public:
-  EmbedderPool(const ModelManifest& manifest, size_t size);
+  EmbedderPool(const ModelManifest& manifest, size_t size, const NetworkOptions& options = {});
   size_t dimension() const { return front().dimension(); }
   std::string model_id() const { return front().model_id(); }
 };
@@ -60,7 +60,8 @@ class EmbedderPool : public NetworkPool<GemEmbedder> {
 // on the engine the manifest names.
 class FeatureMapExtractor {
  public:
-  explicit FeatureMapExtractor(const ModelManifest& manifest);  // manifest with exactly one output
+  // `manifest` has exactly one output.
+  explicit FeatureMapExtractor(const ModelManifest& manifest, const NetworkOptions& options = {});
   // n RGB images (CV_8UC3, any size), mirrored left-right first when `flip`.
   cv::Mat extract(const std::vector<cv::Mat>& rgb, bool flip);
   // Shape of one map: channels, height, width.
@@ -74,7 +75,7 @@ class FeatureMapExtractor {
 
 class ExtractorPool : public NetworkPool<FeatureMapExtractor> {
  public:
-  ExtractorPool(const ModelManifest& manifest, size_t size);
+  ExtractorPool(const ModelManifest& manifest, size_t size, const NetworkOptions& options = {});
   std::array<int, 3> map_shape() const { return front().map_shape(); }
 };
 

@@ -33,9 +33,10 @@ struct ModelManifest {
   std::vector<std::string> outputs;  // graph outputs, in the order the descriptor uses them
   float gem_p = 3.f;                 // descriptor: GeM exponent (1 = average pooling)
   std::vector<std::string> classes;  // optional: labels of a classification output
-  // Optional "engine" field; absent means the default engine. The manifest is where the choice
-  // lives so every pool built from it (embedders, extractors) runs the same engine.
-  InferenceEngine engine = InferenceEngine::kOpenCv;
+  // Optional "engine" field; absent means the default, oneDNN (faster: docs/benchmarks.md).
+  // Every pool built from one manifest (embedders, extractors) runs the same engine; `--engine`
+  // overrides it for a whole run.
+  InferenceEngine engine = InferenceEngine::kDnnl;
 
   // Throws Error(kNotFound / kInvalidArgument) naming the file and the offending field.
   static ModelManifest load(const std::string& path);

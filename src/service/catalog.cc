@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "service/int8_calibrator.h"
 
 #ifndef LOOKALIKE_DEFAULT_MODEL_DIR
 #define LOOKALIKE_DEFAULT_MODEL_DIR "models"
@@ -52,8 +53,7 @@ Catalog::Catalog(CatalogOptions options, bool load_model)
     : options_(with_default_manifests(std::move(options))),
       directory_(options_.data_dir),
       store_(open_sqlite_store(directory_.database())),
-      models_(options_.model_manifest, options_.trunk_manifest, options_.inference_slots,
-              [this](const EmbedderPool& embedders) { check_model_id(embedders); }) {
+      models_(model_pool_options()) {
   live_ = std::make_unique<LiveState>(loader().load(/*allow_rebuild=*/true));
   searcher_ = std::make_unique<Searcher>(
       *live_, *store_, models_,
@@ -77,6 +77,32 @@ ServingStateLoader Catalog::loader() {
   return ServingStateLoader(*store_, directory_, options, [this](int64_t version, HeadPool& heads) {
     fill_missing_descriptors(version, heads);
   });
+}
+
+ModelPoolOptions Catalog::model_pool_options() {
+  ModelPoolOptions o;
+  o.model_manifest = options_.model_manifest;
+  o.trunk_manifest = options_.trunk_manifest;
+  o.inference_slots = options_.inference_slots;
+  o.engine = options_.engine;
+  o.precision = options_.precision;
+  o.int8_calibration = [this](const ModelManifest& manifest) { return int8_calibration(manifest); };
+  o.on_embedders_loaded = [this](const EmbedderPool& embedders) { check_model_id(embedders); };
+  return o;
+}
+
+std::optional<Int8Calibration> Catalog::int8_calibration(const ModelManifest& manifest) {
+  if (auto stored = stored_int8_calibration(*store_, manifest.name)) return stored;
+  std::vector<std::string> photos;
+  if (store_->count() >= kMinCalibrationPhotos) {
+    for (const auto& item : store_->all_items()) photos.push_back(image_file(item));
+  } else {
+    photos = calibration_photos_;
+  }
+  auto measured = measure_int8_calibration(manifest, spread_evenly(photos, kCalibrationPhotos));
+  if (measured && !options_.read_only)
+    store_->put_blobs({{int8_calibration_blob(manifest.name), measured->to_json().dump()}});
+  return measured;
 }
 
 EmbedderPool& Catalog::embedders() {
@@ -171,6 +197,7 @@ CatalogStats Catalog::stats() const {
     s.frozen_search_weight = state.searches_frozen() ? state.frozen_search_weight : 0;
     s.instance_threshold = state.has_instance_tier() ? state.instance_threshold : 0;
     s.instance_margin = state.has_instance_tier() ? state.instance_margin : 0;
+    s.inference = models_.inference();
     return s;
   });
 }

@@ -48,7 +48,9 @@ struct CatalogOptions {
   // categories for twice the CNN time (figures in docs/quality.md). On by default: issue 5's
   // accuracy targets are met only with it.
   bool flip_queries = true;
-  size_t inference_slots = 1;  // concurrent CNN forwards (each holds its own network copy)
+  size_t inference_slots = 1;              // concurrent CNN forwards (each holds its own network copy)
+  std::optional<InferenceEngine> engine;   // overrides the model manifests' (default: dnnl)
+  Precision precision = Precision::kAuto;  // int8 calibrates on the catalog's photos once
   size_t pca_dimension = 512;
   // A trained version predicts categories with the frozen recipe's probe blended in, at the
   // weight chosen on its validation photos: better categories (docs/quality.md), but each query
@@ -118,6 +120,7 @@ struct CatalogStats {
   float frozen_search_weight = 0;  // the frozen descriptor's weight in the search (0: none)
   float instance_threshold = 0;    // frozen cosine from which a hit is the very item (0: off)
   float instance_margin = 0;       // the best match's lead that makes it the very item
+  InferenceInfo inference;         // engine, precision and instruction set of the CNN
 };
 
 class Catalog {
@@ -180,6 +183,9 @@ class Catalog {
   // The on-disk cache of mixed7 maps (originals and flips) under the data directory.
   FeatureCache feature_cache(const std::array<int, 3>& shape) const;
   ExtractorPool& extractors();
+  // Photos to measure the int8 calibration on when the catalog itself has too few (a first
+  // import sets the photos it is about to import). Call before the model is loaded.
+  void set_calibration_photos(std::vector<std::string> paths) { calibration_photos_ = std::move(paths); }
   // Rebuilds the vector index from the stored descriptors with the current projection.
   void reindex();
   // Reloads in-memory state after items were inserted directly into the store (import).
@@ -199,10 +205,13 @@ class Catalog {
   KeyedDescriptors head_descriptors(const std::vector<Item>& items, HeadPool& heads,
                                     const std::function<void(size_t)>& on_done);
   void check_model_id(const EmbedderPool& embedders);
+  std::optional<Int8Calibration> int8_calibration(const ModelManifest& manifest);
+  ModelPoolOptions model_pool_options();
 
   CatalogOptions options_;
   DataDirectory directory_;
   std::unique_ptr<CatalogStore> store_;
+  std::vector<std::string> calibration_photos_;
   ModelPools models_;
   std::unique_ptr<LiveState> live_;
   std::unique_ptr<Searcher> searcher_;

@@ -271,6 +271,11 @@ class ImportRun {
 ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries,
                             const ImportOptions& options) {
   if (entries.empty()) throw Error(ErrorCode::kInvalidArgument, "nothing to import");
+  // An int8 catalog too new to calibrate on its own photos calibrates on the ones it imports.
+  std::vector<std::string> paths;
+  paths.reserve(entries.size());
+  for (const auto& entry : entries) paths.push_back(entry.path);
+  catalog.set_calibration_photos(std::move(paths));
   catalog.embedders();  // load the model (and check it matches the catalog) before any work
   if (const size_t removed = collect_orphans(catalog)) {
     spdlog::warn("removed {} files left by an interrupted write", removed);

@@ -59,6 +59,12 @@ nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_u
   return {{"query", query}, {"results", results}, {"timings_ms", timings_json(r.timings)}};
 }
 
+nlohmann::json inference_json(const InferenceInfo& i) {
+  nlohmann::json j = {{"engine", i.engine}, {"precision", i.precision}, {"isa", i.isa}};
+  if (!i.note.empty()) j["note"] = i.note;
+  return j;
+}
+
 nlohmann::json stats_json(const CatalogStats& s) {
   nlohmann::json categories = nlohmann::json::array();
   for (const auto& c : s.categories) categories.push_back({{"name", c.name}, {"count", c.count}});
@@ -75,7 +81,8 @@ nlohmann::json stats_json(const CatalogStats& s) {
           {"frozen_blend_weight", s.frozen_blend_weight},
           {"frozen_search_weight", s.frozen_search_weight},
           {"instance_threshold", s.instance_threshold},
-          {"instance_margin", s.instance_margin}};
+          {"instance_margin", s.instance_margin},
+          {"inference", inference_json(s.inference)}};
 }
 
 nlohmann::json versions_json(const Catalog& catalog) {

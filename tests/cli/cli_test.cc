@@ -188,6 +188,82 @@ TEST_F(CliTest, HelpForEveryCommand) {
   }
 }
 
+// The stored value of one blob of a catalog database, or "" when absent.
+std::string stored_blob(const std::string& db_path, const std::string& name) {
+  sqlite3* db = nullptr;
+  std::string value;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM blobs WHERE name = ?", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_bind_text(s, 1, name.c_str(), -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      value.assign(static_cast<const char*>(sqlite3_column_blob(s, 0)), sqlite3_column_bytes(s, 0));
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return value;
+}
+
+TEST_F(CliTest, PrecisionAndEngineAreReportedAndBadChoicesRefused) {
+  const auto info = run_lookalike({"--data", data(), "info", "--json"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  const auto inference = nlohmann::json::parse(info.out)["inference"];
+  EXPECT_EQ(inference["engine"], "dnnl");
+  const std::string isa = inference["isa"];
+  const bool vnni = isa.find("vnni") != std::string::npos || isa.find("amx") != std::string::npos;
+  EXPECT_EQ(inference["precision"], vnni ? "int8" : "fp32") << isa;  // auto: int8 only with VNNI
+  const auto text = run_lookalike({"--data", data(), "--precision", "int8", "info"});
+  EXPECT_NE(text.out.find("inference: dnnl, int8, CPU " + isa), std::string::npos) << text.out;
+
+  expect_failure({"--data", data(), "--precision", "bf16", "info"},
+                 "--precision: bf16 not in {auto,fp32,int8}");
+  expect_failure({"--data", data(), "--engine", "tpu", "info"}, "--engine: tpu not in {dnnl,opencv}");
+  expect_failure(
+      {"--data", data(), "--engine", "opencv", "--precision", "int8", "search", a_photo().string()},
+      "int8 runs only on the dnnl engine (--engine dnnl)");
+  // OpenCV DNN stays as a fallback engine and finds the same photo first.
+  const auto opencv = run_lookalike({"--data", data(), "--engine", "opencv", "search", a_photo().string(),
+                                     "--json", "--category", "all", "--no-flip-queries"});
+  ASSERT_EQ(opencv.status, 0) << opencv.err;
+  EXPECT_NEAR(nlohmann::json::parse(opencv.out)["results"][0]["score"].get<double>(), 1.0, 1e-4);
+  // 30 photos are too few to calibrate int8 on: the search runs fp32 and says why.
+  const auto few =
+      run_lookalike({"--data", data(), "--precision", "int8", "search", a_photo().string(), "--json"});
+  ASSERT_EQ(few.status, 0) << few.err;
+  EXPECT_NE(few.err.find("int8 needs a calibration on the catalog's own photos"), std::string::npos)
+      << few.err;
+  EXPECT_EQ(stored_blob(data() + "/catalog.sqlite", "int8_calibration:inception_v3_gem"), "");
+}
+
+// An int8 import calibrates once, on the photos it imports, and keeps the calibration in the
+// catalog: later runs reuse it, and int8 queries find the very photo as fp32 ones do.
+TEST_F(CliTest, Int8CalibratesOnceOnTheShopsOwnPhotos) {
+  testing::TempDir tmp;
+  testing::make_subset(tmp.path() / "photos", 7);  // 42 photos: over the 32 a calibration needs
+  const std::string d = tmp.str() + "/d";
+  const auto imported =
+      run_lookalike({"--data", d, "--precision", "int8", "-v", "import", tmp.str() + "/photos", "--no-head"});
+  ASSERT_EQ(imported.status, 0) << imported.err;
+  EXPECT_NE(imported.err.find("int8 calibration measured on 42 photos"), std::string::npos) << imported.err;
+  const auto calibration = nlohmann::json::parse(
+      stored_blob(d + "/catalog.sqlite", "int8_calibration:inception_v3_gem"), nullptr, false);
+  ASSERT_TRUE(calibration.is_object());
+  EXPECT_EQ(calibration["images"], 42);
+  EXPECT_GT(calibration["max"].size(), 90u);  // every tensor of InceptionV3
+
+  const fs::path photo = *fs::directory_iterator(tmp.path() / "photos" / "dress");
+  for (const char* precision : {"int8", "fp32"}) {
+    const auto r = run_lookalike({"--data", d, "--precision", precision, "-v", "search", photo.string(),
+                                  "--json", "--category", "all", "--no-flip-queries"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err.find("measuring the int8 calibration"), std::string::npos) << r.err;
+    const auto top = nlohmann::json::parse(r.out)["results"][0];
+    EXPECT_EQ(top["file_name"], photo.filename().string()) << precision;
+    EXPECT_GT(top["score"].get<double>(), 0.98) << precision;
+  }
+}
+
 size_t stored_items(const std::string& db_path) {
   sqlite3* db = nullptr;
   size_t n = 0;

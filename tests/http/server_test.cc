@@ -70,7 +70,8 @@ class ServerTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     FAIL() << "server did not become ready within 240 s (port " << port_
-           << "); stdout: " << testing::read_bytes(out_path()) << "\nstderr: " << testing::read_bytes(err_path());
+           << "); stdout: " << testing::read_bytes(out_path())
+           << "\nstderr: " << testing::read_bytes(err_path());
   }
   static void TearDownTestSuite() {
     if (pid_ > 0) {
@@ -233,7 +234,12 @@ TEST_F(ServerTest, ClassifySimilarAndReadEndpoints) {
 
   const auto cats = json::parse(client().Get("/api/v1/categories")->body);
   EXPECT_EQ(cats["categories"].size(), 6u);
-  EXPECT_EQ(json::parse(client().Get("/api/v1/stats")->body)["items"], 36);
+  const auto stats = json::parse(client().Get("/api/v1/stats")->body);
+  EXPECT_EQ(stats["items"], 36);
+  // What runs the CNN: oneDNN by default, at the precision `auto` chose for this CPU.
+  EXPECT_EQ(stats["inference"]["engine"], "dnnl");
+  EXPECT_TRUE(stats["inference"]["precision"] == "fp32" || stats["inference"]["precision"] == "int8");
+  EXPECT_FALSE(stats["inference"]["isa"].get<std::string>().empty());
   EXPECT_EQ(client().Get("/healthz")->status, 200);
   EXPECT_EQ(client().Get("/readyz")->status, 200);
   const auto metrics = client().Get("/metrics");
