@@ -44,9 +44,14 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
 // caller chose a policy.
 void use_passive_openmp_threads(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  // The binary's real path, not /proc/self/exe: the process name comes from the path's last
+  // part, and `ps`, `top` and `pkill lookalike` should keep seeing "lookalike".
+  std::error_code error;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  if (error) return;  // no /proc: carry on with libgomp's default policy
   ::setenv("OMP_WAIT_POLICY", "passive", 1);
-  ::execv("/proc/self/exe", argv);
-  // exec failed (no /proc?): carry on with libgomp's default policy.
+  ::execv(self.c_str(), argv);
+  ::unsetenv("OMP_WAIT_POLICY");  // exec failed: carry on with libgomp's default policy
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ ModelPools::ModelPools(ModelPoolOptions options)
     : options_(std::move(options)),
       engine_(engine_of(options_)),
       precision_(resolve_precision(options_.precision, engine_)),
-      image_slots_(static_cast<std::ptrdiff_t>(options_.inference_slots + 2)) {}
+      image_slots_(options_.inference_slots + 2) {}
 
 ModelManifest ModelPools::load_manifest(const std::string& path) const {
   ModelManifest manifest = ModelManifest::load(path);

@@ -6,9 +6,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <semaphore>
 #include <string>
 
+#include "common/fair_slots.h"
 #include "model/embedder.h"
 
 namespace lookalike {
@@ -56,7 +56,7 @@ class ModelPools {
     ImageSlot& operator=(const ImageSlot&) = delete;
 
    private:
-    std::counting_semaphore<>& slots_;
+    FairSlots& slots_;
   };
 
  private:
@@ -68,7 +68,7 @@ class ModelPools {
   InferenceEngine engine_;
   Precision precision_;  // resolved: kFp32 or kInt8
   // Inference slots + 2, so that decoding the next photo overlaps the CNN.
-  std::counting_semaphore<> image_slots_;
+  FairSlots image_slots_;
   mutable std::mutex mutex_;
   std::optional<NetworkOptions> network_options_;
   std::string note_;
