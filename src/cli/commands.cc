@@ -229,7 +229,7 @@ nlohmann::json headline(const nlohmann::json& r, bool flip) {
   nlohmann::json h = nlohmann::json::object();
   for (const char* key : {"mode", "queries", "accuracy", "p_at_1", "p_at_10", "category_precision_at_12",
                           "duplicates_first", "colour_distance_at_12", "ms_per_query", "frozen_blend_weight",
-                          "frozen_search_weight", "instance_threshold", "instance_margin"}) {
+                          "frozen_search_weight", "instance_threshold", "instance_margin", "inference"}) {
     if (r.contains(key)) h[key] = r[key];
   }
   if (r.contains("instance")) {
@@ -452,6 +452,7 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       result["frozen_search_weight"] = catalog.stats().frozen_search_weight;
       result["instance_threshold"] = catalog.stats().instance_threshold;
       result["instance_margin"] = catalog.stats().instance_margin;
+      result["inference"] = inference_json(catalog.stats().inference);
       catalog.record_evaluation(headline(result, a->model.flip));
       if (version != 0) {
         // The frozen recipe, scored on the same queries in the same run, as the baseline.

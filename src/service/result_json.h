@@ -19,6 +19,8 @@ nlohmann::json timings_json(const Timings& t);
 // {query: {...}, results: [...], timings_ms: {...}}
 nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_url);
 nlohmann::json stats_json(const CatalogStats& s);
+// {"engine", "precision", "isa"[, "note"]}: what runs the CNN.
+nlohmann::json inference_json(const InferenceInfo& inference);
 // {"active": N, "versions": [...]}: version 0 (the frozen recipe) first, then each trained
 // version's headline figures (validation, the frozen probe on the same photos, auto's threshold,
 // the last recorded evaluation).

@@ -91,6 +91,7 @@ TEST_F(CliTest, InfoListAndEval) {
     EXPECT_TRUE(doc.contains(key)) << key;
   }
   EXPECT_EQ(doc["queries"], 30);
+  EXPECT_EQ(doc["inference"]["engine"], "dnnl");  // the figures say what computed them
   EXPECT_GT(doc["colour_distance_at_12"].get<double>(), 0.0);
   // Altered catalog photos (crop, rescale, rotation, brightness, contrast, mirror, JPEG): the
   // frozen recipe finds most of them first, and the figure is recorded with the version.
