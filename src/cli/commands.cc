@@ -23,13 +23,19 @@
 #include "service/result_json.h"
 
 namespace lookalike {
-namespace {
 
 std::atomic<bool> g_interrupted{false};
 
+namespace {
 extern "C" void on_interrupt(int) {
   g_interrupted = true;
   std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once (still safe)
+}
+}  // namespace
+
+void catch_interrupts() {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
 }
 
 CatalogOptions catalog_options(const GlobalOptions& g) {
@@ -41,6 +47,8 @@ CatalogOptions catalog_options(const GlobalOptions& g) {
   return o;
 }
 
+namespace {
+
 void configure_runtime(const GlobalOptions& g) {
   // Logs go to stderr: stdout carries the commands' output (--json documents).
   static const auto logger = spdlog::stderr_color_mt("lookalike");
@@ -49,7 +57,8 @@ void configure_runtime(const GlobalOptions& g) {
   if (g.threads > 0) cv::setNumThreads(g.threads);
 }
 
-// Runs a command body, turning errors into a message and an exit status.
+}  // namespace
+
 void run(const GlobalOptions& g, const std::function<int()>& body) {
   configure_runtime(g);
   int status = 1;
@@ -64,6 +73,8 @@ void run(const GlobalOptions& g, const std::function<int()>& body) {
   std::fflush(stdout);
   std::exit(status);
 }
+
+namespace {
 
 ImageUrlFn file_urls(const Catalog& catalog) {
   return [&catalog](const Item& item) { return catalog.image_file(item); };
@@ -765,6 +776,7 @@ void register_commands(CLI::App& app, const GlobalOptions& global) {
   add_maintenance(app, global);
   add_items(app, global);
   add_serve(app, global);
+  add_recommend(app, global);
 }
 
 }  // namespace lookalike

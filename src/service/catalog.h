@@ -25,6 +25,7 @@
 #include "service/frozen_recipe.h"
 #include "service/model_pools.h"
 #include "service/query.h"
+#include "service/recommender.h"
 #include "service/searcher.h"
 #include "service/serving_state.h"
 #include "store/catalog_store.h"
@@ -146,6 +147,13 @@ class Catalog {
   QueryResult search_embedding(const QueryEmbedding& embedding, const QueryOptions& options);
   // "More like this" from a stored item, excluding the item itself.
   QueryResult similar(const std::string& id, const QueryOptions& options);
+  // Every item's id in the order `recommend` feeds go through them (by internal key: stable, so
+  // an interrupted feed can be resumed).
+  std::vector<std::string> recommendation_order() const;
+  // The look-alikes of each of `ids`, in order, from one index search per category present
+  // (service/recommender.h). Throws Error(kNotFound) for an unknown id, Error(kNotReady) before
+  // the catalog is trained.
+  std::vector<Recommendation> recommend(const std::vector<std::string>& ids, const RecommendOptions& options);
   Prediction classify_image(std::string_view image_bytes, Timings* timings = nullptr);
 
   // Online changes; visible to the next search when they return, durable before.

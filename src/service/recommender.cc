@@ -1,0 +1,90 @@
+#include "service/recommender.h"
+
+#include <algorithm>
+#include <map>
+
+#include "common/error.h"
+#include "service/catalog.h"
+
+namespace lookalike {
+
+namespace {
+
+// Hits beyond k that a batch asks for, to make up for the item itself and its byte-identical
+// twins, which are dropped after the search.
+constexpr size_t kSpareHits = 4;
+
+std::vector<SimilarItem> keep_recommendable(const ServingState& state, const Item& item,
+                                            const std::vector<Neighbour>& hits, size_t k) {
+  std::vector<SimilarItem> kept;
+  for (const auto& hit : hits) {
+    if (kept.size() == k) break;
+    const auto it = state.items.find(hit.id);
+    if (it == state.items.end() || hit.id == item.key || it->second.sha256 == item.sha256) continue;
+    kept.push_back({it->second.id, hit.score});
+  }
+  return kept;
+}
+
+}  // namespace
+
+std::vector<std::string> Catalog::recommendation_order() const {
+  return live_->read([](const ServingState& state) {
+    std::vector<std::pair<int64_t, std::string>> keyed;
+    keyed.reserve(state.items.size());
+    for (const auto& [key, item] : state.items) keyed.emplace_back(key, item.id);
+    std::sort(keyed.begin(), keyed.end());
+    std::vector<std::string> ids;
+    ids.reserve(keyed.size());
+    for (auto& [key, id] : keyed) ids.push_back(std::move(id));
+    return ids;
+  });
+}
+
+std::vector<Recommendation> Catalog::recommend(const std::vector<std::string>& ids,
+                                               const RecommendOptions& options) {
+  if (options.k == 0) throw Error(ErrorCode::kInvalidArgument, "k must be at least 1");
+  return live_->read([&](const ServingState& state) {
+    if (!state.index)
+      throw Error(ErrorCode::kNotReady, "the catalog is not trained yet: run `lookalike train`");
+    const VectorIndex& index = *state.index;
+    std::vector<Recommendation> out(ids.size());
+    // One search per category present in the batch (one for all with --category all).
+    std::map<std::string, std::vector<size_t>> groups;
+    std::vector<const Item*> items(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const auto key = state.keys_by_id.find(ids[i]);
+      if (key == state.keys_by_id.end())
+        throw Error(ErrorCode::kNotFound, "no catalog item with id '" + ids[i] + "'");
+      items[i] = &state.items.at(key->second);
+      out[i].id = items[i]->id;
+      out[i].category = items[i]->category;
+      groups[options.same_category ? items[i]->category : std::string()].push_back(i);
+    }
+    for (const auto& [category, members] : groups) {
+      std::vector<float> queries;
+      queries.reserve(members.size() * index.dimension());
+      for (size_t i : members) {
+        const auto query = state.ranking_query_of(index.vector(items[i]->key));
+        if (query.size() != index.dimension())
+          throw Error(ErrorCode::kInternal, "item '" + items[i]->id + "' has no vector in the index");
+        queries.insert(queries.end(), query.begin(), query.end());
+      }
+      SearchParams params;
+      params.k = options.k + kSpareHits;
+      if (!category.empty()) {
+        params.accept = [&state, &category](int64_t key) {
+          const auto it = state.items.find(key);
+          return it != state.items.end() && it->second.category == category;
+        };
+      }
+      const auto hits = index.search(members.size(), queries.data(), params);
+      for (size_t j = 0; j < members.size(); ++j) {
+        out[members[j]].similar = keep_recommendable(state, *items[members[j]], hits[j], options.k);
+      }
+    }
+    return out;
+  });
+}
+
+}  // namespace lookalike
