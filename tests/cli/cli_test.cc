@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -263,6 +265,79 @@ TEST_F(CliTest, Int8CalibratesOnceOnTheShopsOwnPhotos) {
     EXPECT_EQ(top["file_name"], photo.filename().string()) << precision;
     EXPECT_GT(top["score"].get<double>(), 0.98) << precision;
   }
+}
+
+// The parsed lines of a JSON Lines feed, by item id.
+std::map<std::string, nlohmann::json> feed_by_id(const std::string& text) {
+  std::map<std::string, nlohmann::json> feed;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto doc = nlohmann::json::parse(line);
+    feed[doc["id"].get<std::string>()] = doc;
+  }
+  return feed;
+}
+
+TEST_F(CliTest, RecommendWritesEveryItemsLookAlikesAndResumes) {
+  testing::TempDir tmp;
+  const std::string out = tmp.str() + "/feed.jsonl";
+  const auto r = run_lookalike({"--data", data(), "recommend", "--k", "3", "--out", out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+  const std::string text = testing::read_bytes(out);
+  const auto feed = feed_by_id(text);
+  ASSERT_EQ(feed.size(), 30u);
+  for (const auto& [id, line] : feed) {
+    ASSERT_EQ(line["similar"].size(), 3u) << id;
+    double previous = 2;
+    for (const auto& s : line["similar"]) {
+      const std::string other = s["id"];
+      EXPECT_NE(other, id);
+      EXPECT_EQ(feed.at(other)["category"], line["category"]) << id << " -> " << other;  // --category same
+      EXPECT_LE(s["score"].get<double>(), previous + 1e-6);
+      previous = s["score"].get<double>();
+    }
+  }
+  expect_failure({"--data", data(), "recommend", "--out", out}, "exists; pass --overwrite");
+
+  // Interrupted after 10 items, in the middle of the 11th line: a rerun keeps the 10 and
+  // writes the other 20, and the feed is the same as the uninterrupted one.
+  const std::string resumed = tmp.str() + "/resumed.jsonl";
+  size_t cut = 0;
+  for (int line = 0; line < 10; ++line) cut = text.find('\n', cut) + 1;
+  testing::write_bytes(resumed + ".partial", text.substr(0, cut + 20));
+  const auto again = run_lookalike({"--data", data(), "recommend", "--k", "3", "--out", resumed});
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.err.find("10 items done, 20 to go"), std::string::npos) << again.err;
+  const auto resumed_feed = feed_by_id(testing::read_bytes(resumed));
+  ASSERT_EQ(resumed_feed.size(), 30u);
+  for (const auto& [id, line] : feed) {
+    const auto& other = resumed_feed.at(id)["similar"];
+    ASSERT_EQ(other.size(), line["similar"].size()) << id;
+    for (size_t i = 0; i < other.size(); ++i) {
+      EXPECT_EQ(other[i]["id"], line["similar"][i]["id"]) << id;
+      EXPECT_NEAR(other[i]["score"].get<double>(), line["similar"][i]["score"].get<double>(), 1e-5);
+    }
+  }
+
+  // CSV, any category; and JSON Lines on stdout without --out.
+  const auto csv = run_lookalike(
+      {"--data", data(), "recommend", "--k", "2", "--category", "all", "--out", tmp.str() + "/feed.csv"});
+  ASSERT_EQ(csv.status, 0) << csv.err;
+  const std::string rows = testing::read_bytes(tmp.path() / "feed.csv");
+  EXPECT_EQ(rows.rfind("id,rank,similar_id,score\n", 0), 0u);
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 61);
+  const auto piped = run_lookalike({"--data", data(), "recommend", "--k", "1"});
+  ASSERT_EQ(piped.status, 0) << piped.err;
+  EXPECT_EQ(feed_by_id(piped.out).size(), 30u);
+
+  expect_failure({"--data", data(), "recommend", "--k", "0"}, "--k");
+  expect_failure({"--data", data(), "recommend", "--category", "near"}, "--category");
+  expect_failure({"--data", data(), "recommend", "--out", tmp.str() + "/feed.txt"},
+                 "must end in .jsonl or .csv");
+  testing::write_bytes(tmp.path() / "other.jsonl.partial", "hello\n");
+  expect_failure({"--data", data(), "recommend", "--out", tmp.str() + "/other.jsonl"},
+                 "other.jsonl.partial:1: not a JSON object with an id; not a feed `recommend` wrote");
 }
 
 size_t stored_items(const std::string& db_path) {
