@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "common/error.h"
 #include "store/catalog_store.h"
@@ -8,6 +9,17 @@ namespace lookalike {
 namespace {
 
 using testing::TempDir;
+
+// Runs SQL on a catalog database behind the store's back (another program, or an older
+// Lookalike); fails the test when SQLite refuses it.
+void run_sql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
 
 NewItem make_item(const std::string& id, const std::string& category,
                   std::optional<double> price = std::nullopt) {
@@ -80,6 +92,55 @@ TEST_F(SqliteStoreTest, UpdatesRemovesAndCountsRevisions) {
   EXPECT_TRUE(store->remove("a"));
   EXPECT_FALSE(store->remove("a"));
   EXPECT_EQ(store->count(), 0u);
+}
+
+// The per-category counts are kept by triggers: every insert, removal and change of category
+// moves them, in the same transaction, and `check` compares them with the items.
+TEST_F(SqliteStoreTest, CategoryCountsFollowEveryWrite) {
+  auto store = open_sqlite_store(db());
+  const auto counts = [&] {
+    std::vector<std::pair<std::string, size_t>> out;
+    for (const auto& c : store->categories()) out.emplace_back(c.name, c.count);
+    return out;
+  };
+  store->insert(
+      {make_item("a", "coat"), make_item("b", "coat"), make_item("c", "dress"), make_item("d", "")});
+  EXPECT_EQ(counts(), (std::vector<std::pair<std::string, size_t>>{{"coat", 2}, {"dress", 1}}));
+  EXPECT_EQ(store->count(), 4u);
+  EXPECT_THROW(store->insert({make_item("e", "hood"), make_item("a", "coat")}), Error);  // rolled back
+  EXPECT_EQ(counts(), (std::vector<std::pair<std::string, size_t>>{{"coat", 2}, {"dress", 1}}));
+  ItemMetadata m;
+  EXPECT_TRUE(store->update_metadata("c", m, std::string("coat")));  // dress -> coat: dress is gone
+  EXPECT_TRUE(store->update_metadata("a", m, std::string("coat")));  // unchanged category
+  EXPECT_EQ(counts(), (std::vector<std::pair<std::string, size_t>>{{"coat", 3}}));
+  EXPECT_TRUE(store->remove("b"));
+  EXPECT_TRUE(store->remove("d"));
+  EXPECT_EQ(counts(), (std::vector<std::pair<std::string, size_t>>{{"coat", 2}}));
+  EXPECT_EQ(store->count(), 2u);
+  EXPECT_EQ(store->list({"coat", 1, 1}).at(0).id, "c");  // second coat by key
+  EXPECT_TRUE(store->integrity_problems().empty());
+}
+
+// A catalog written before the counts existed (schema 2) gets them filled when opened.
+TEST_F(SqliteStoreTest, ACatalogFromBeforeTheCountsIsCountedOnOpen) {
+  {
+    auto store = open_sqlite_store(db());
+    store->insert({make_item("a", "coat"), make_item("b", "coat"), make_item("c", "dress")});
+  }
+  run_sql(db(),
+          "DROP TRIGGER items_counted_on_insert; DROP TRIGGER items_counted_on_delete; "
+          "DROP TRIGGER items_counted_on_recategorise; DROP TABLE category_counts; "
+          "DROP INDEX items_by_category; PRAGMA user_version = 2;");
+  auto store = open_sqlite_store(db());
+  ASSERT_EQ(store->categories().size(), 2u);
+  EXPECT_EQ(store->categories()[0].count, 2u);
+  EXPECT_EQ(store->count(), 3u);
+  EXPECT_TRUE(store->integrity_problems().empty());
+  // Counts that drifted (edited by hand) are reported by `check`.
+  run_sql(db(), "UPDATE category_counts SET count = 7 WHERE category = 'dress'");
+  const auto problems = store->integrity_problems();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("category counts disagree with the items in 1 categories"), std::string::npos);
 }
 
 TEST_F(SqliteStoreTest, PersistsAcrossReopenIncludingBlobs) {
