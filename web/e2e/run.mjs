@@ -9,6 +9,7 @@
 // Environment: LOOKALIKE_BIN (default build/src/lookalike), CHROMIUM (default /usr/bin/chromium),
 // LOOKALIKE_DATASET (default ../shared/datasets/fashion6-dev), E2E_ONLY (substring of test names).
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -104,9 +105,36 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
+// A shop's product page on another origin (port), for the widget: it embeds /widget.js from the
+// Lookalike server, which allows this origin with --cors-origin.
+let lookalikeBase = '';
+const shop = createServer((req, res) => {
+  const url = new URL(req.url, 'http://127.0.0.1');
+  if (url.pathname !== '/product.html') {
+    res.writeHead(404).end();
+    return;
+  }
+  const item = url.searchParams.get('item') ?? '';
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Shop</title><style>h2 { color: red; font-size: 40px }</style></head>
+<body><h1>Product ${item}</h1>
+<div id="row" data-lookalike-item="${item}"></div>
+<div id="three" data-lookalike-item="${item}" data-lookalike-k="3" data-lookalike-heading=""></div>
+<div id="unknown" data-lookalike-item="no-such-item"></div>
+<script src="${lookalikeBase}/widget.js" async></script>
+</body></html>`);
+});
+await new Promise((r) => shop.listen(0, '127.0.0.1', r));
+const shopOrigin = `http://127.0.0.1:${shop.address().port}`;
+process.on('exit', () => shop.close());
+const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+writeFileSync(join(work, 'admin-token'), ADMIN_TOKEN);
+
 async function startServer() {
   const serverLog = createWriteStream(join(outDir, 'server.log'));
-  server = spawn(binary, ['--data', dataDir, 'serve', '--host', '127.0.0.1', '--port', '0', '--web-root', distDir], {
+  const args = ['--data', dataDir, 'serve', '--host', '127.0.0.1', '--port', '0', '--web-root', distDir,
+    '--cors-origin', shopOrigin, '--admin-token-file', join(work, 'admin-token')];
+  server = spawn(binary, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stderr.pipe(serverLog);
@@ -455,6 +483,46 @@ test('phone viewport (390 px): no sideways scrolling, results in two columns', a
   await shot(page, 'phone-dialog');
 });
 
+test('widget.js on a shop page of another origin: linked look-alikes with titles', async ({ page, base }) => {
+  // Titles and product links for every item, as a shop would set them.
+  const items = (await (await fetch(`${base}/api/v1/items?limit=200`)).json()).items;
+  assert(items.length === CATEGORIES.length * PER_CATEGORY, `listed ${items.length} items`);
+  for (const it of items) {
+    const r = await fetch(`${base}/api/v1/items/${encodeURIComponent(it.id)}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: `Product ${it.id}`, url: `${shopOrigin}/product.html?item=${it.id}` }),
+    });
+    assert(r.ok, `PATCH ${it.id}: HTTP ${r.status}`);
+  }
+  const item = items.find((it) => it.category === 'dress').id;
+  await page.goto(`${shopOrigin}/product.html?item=${item}`);
+  await page.locator('#row[data-lookalike-state="ready"]').waitFor();
+  // Playwright's CSS locators pierce the open shadow root the widget renders into.
+  const links = page.locator('#row li a');
+  assertEq(await links.count(), 6, 'six look-alikes by default');
+  assertEq(await page.locator('#row h2').textContent(), 'You may also like', 'heading');
+  const heading = await page.locator('#row h2').evaluate((h) => getComputedStyle(h).color);
+  assert(heading !== 'rgb(255, 0, 0)', "the shop's CSS does not reach into the widget");
+  for (let i = 0; i < 6; i++) {
+    const href = await links.nth(i).getAttribute('href');
+    assert(href.startsWith(`${shopOrigin}/product.html?item=`) && !href.endsWith(`=${item}`), `link ${href}`);
+    const id = href.split('item=')[1];
+    assertEq(await links.nth(i).locator('.t').textContent(), `Product ${id}`, 'caption is the title');
+    assertEq(await links.nth(i).locator('img').getAttribute('alt'), `Product ${id}`, 'alt is the title');
+    await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await links.nth(i).locator('img').elementHandle());
+  }
+  assertEq(await page.locator('#three li a').count(), 3, 'data-lookalike-k="3"');
+  assertEq(await page.locator('#three h2').count(), 0, 'an empty heading attribute hides the heading');
+  await page.locator('#unknown[data-lookalike-state="error"]').waitFor({ state: 'attached' });
+  assertEq(await page.locator('#unknown li').count(), 0, 'an unknown item renders nothing');
+  // Following a look-alike opens the shop's page for that item, with its own row.
+  await links.first().click();
+  await page.locator('#row[data-lookalike-state="ready"]').waitFor();
+  assert(!page.url().endsWith(`=${item}`), 'navigated to another product');
+  await shot(page, 'widget');
+});
+
 async function assertText(page, selector, text) {
   try {
     await page.locator(selector).filter({ hasText: text }).first().waitFor({ timeout: 10_000 });
@@ -472,6 +540,7 @@ try {
 } catch (e) {
   fail(`could not start the server: ${e.message}`);
 }
+lookalikeBase = base;
 log(`server at ${base}`);
 
 const profile = mkdtempSync(join(tmpdir(), 'lookalike-e2e-chromium-'));
