@@ -57,6 +57,12 @@ void configure_runtime(const GlobalOptions& g) {
   if (g.threads > 0) cv::setNumThreads(g.threads);
 }
 
+// Long commands (import, train) say what each phase is doing: a minute of PCA or of
+// cross-validation must not look like a hang.
+void announce_phases() {
+  if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
+}
+
 }  // namespace
 
 void run(const GlobalOptions& g, const std::function<int()>& body) {
@@ -332,6 +338,7 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
   head->add_to(cmd);
   cmd->callback([&g, path, batch, no_train, head] {
     run(g, [&] {
+      announce_phases();
       const auto entries = scan_import_source(*path);
       CatalogOptions catalog_opts = catalog_options(g);
       catalog_opts.max_per_category = head->max_per_category;
@@ -548,6 +555,7 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
     run(g, [&] {
       if (head->skip && *head_only)
         throw Error(ErrorCode::kInvalidArgument, "--no-head and --head-only exclude each other");
+      announce_phases();
       CatalogOptions options = catalog_options(g);
       options.max_per_category = head->max_per_category;
       Catalog catalog(options, false);

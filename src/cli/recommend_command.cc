@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -49,21 +50,26 @@ std::string format_batch(const std::vector<Recommendation>& recs, FeedFormat for
   for (const auto& r : recs) {
     if (format == FeedFormat::kJsonl) {
       nlohmann::json similar = nlohmann::json::array();
-      for (const auto& s : r.similar) similar.push_back({{"id", s.id}, {"score", s.score}});
+      // Six and four decimals, as the CSV has: float noise would only make the feed longer.
+      for (const auto& s : r.similar)
+        similar.push_back({{"id", s.id},
+                           {"score", std::round(static_cast<double>(s.score) * 1e6) / 1e6},
+                           {"similarity", std::round(static_cast<double>(s.similarity) * 1e4) / 1e4}});
       text += nlohmann::json{{"id", r.id}, {"category", r.category}, {"similar", similar}}.dump() + "\n";
     } else {
       // Item ids are URL-safe (no commas, quotes or line breaks), so no field needs quoting.
       for (size_t i = 0; i < r.similar.size(); ++i) {
-        char score[32];
-        std::snprintf(score, sizeof score, "%.6f", static_cast<double>(r.similar[i].score));
-        text += r.id + "," + std::to_string(i + 1) + "," + r.similar[i].id + "," + score + "\n";
+        char scores[64];
+        std::snprintf(scores, sizeof scores, "%.6f,%.4f", static_cast<double>(r.similar[i].score),
+                      static_cast<double>(r.similar[i].similarity));
+        text += r.id + "," + std::to_string(i + 1) + "," + r.similar[i].id + "," + scores + "\n";
       }
     }
   }
   return text;
 }
 
-constexpr const char* kCsvHeader = "id,rank,similar_id,score\n";
+constexpr const char* kCsvHeader = "id,rank,similar_id,score,similarity\n";
 
 // The ids a partial feed holds complete, after cutting what an interrupted write left: a line
 // without its end, and (CSV, where an item spans lines) every line of the last item, which may
@@ -90,7 +96,7 @@ std::unordered_set<std::string> resume_partial(const std::string& path, FeedForm
       done.insert(doc["id"].get<std::string>());
       keep = next;
     } else if (number == 1) {
-      if (line + "\n" != kCsvHeader) throw bad("the header is not id,rank,similar_id,score");
+      if (line + "\n" != kCsvHeader) throw bad("the header is not id,rank,similar_id,score,similarity");
       keep = next;
     } else {
       const auto comma = line.find(',');

@@ -21,7 +21,7 @@ std::vector<SimilarItem> keep_recommendable(const ServingState& state, const Ite
     if (kept.size() == k) break;
     const auto it = state.items.find(hit.id);
     if (it == state.items.end() || hit.id == item.key || it->second.sha256 == item.sha256) continue;
-    kept.push_back({it->second.id, hit.score});
+    kept.push_back({it->second.id, hit.score, state.score_scale.similarity(hit.score)});
   }
   return kept;
 }

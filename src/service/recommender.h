@@ -18,7 +18,8 @@ struct RecommendOptions {
 
 struct SimilarItem {
   std::string id;
-  float score = 0;  // the ranking score, as `search` reports it
+  float score = 0;       // the ranking score, as `search` reports it
+  float similarity = 0;  // the score's place among the catalog's typical neighbours, 0..1
 };
 
 struct Recommendation {

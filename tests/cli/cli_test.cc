@@ -296,6 +296,8 @@ TEST_F(CliTest, RecommendWritesEveryItemsLookAlikesAndResumes) {
       EXPECT_EQ(feed.at(other)["category"], line["category"]) << id << " -> " << other;  // --category same
       EXPECT_LE(s["score"].get<double>(), previous + 1e-6);
       previous = s["score"].get<double>();
+      EXPECT_GE(s["similarity"].get<double>(), 0.0);  // the readable score search reports
+      EXPECT_LE(s["similarity"].get<double>(), 1.0);
     }
   }
   expect_failure({"--data", data(), "recommend", "--out", out}, "exists; pass --overwrite");
@@ -325,7 +327,7 @@ TEST_F(CliTest, RecommendWritesEveryItemsLookAlikesAndResumes) {
       {"--data", data(), "recommend", "--k", "2", "--category", "all", "--out", tmp.str() + "/feed.csv"});
   ASSERT_EQ(csv.status, 0) << csv.err;
   const std::string rows = testing::read_bytes(tmp.path() / "feed.csv");
-  EXPECT_EQ(rows.rfind("id,rank,similar_id,score\n", 0), 0u);
+  EXPECT_EQ(rows.rfind("id,rank,similar_id,score,similarity\n", 0), 0u);
   EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 61);
   const auto piped = run_lookalike({"--data", data(), "recommend", "--k", "1"});
   ASSERT_EQ(piped.status, 0) << piped.err;
