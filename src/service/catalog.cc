@@ -1,5 +1,7 @@
 #include "service/catalog.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -92,7 +94,12 @@ ModelPoolOptions Catalog::model_pool_options() {
 }
 
 std::optional<Int8Calibration> Catalog::int8_calibration(const ModelManifest& manifest) {
-  if (auto stored = stored_int8_calibration(*store_, manifest.name)) return stored;
+  try {
+    if (auto stored = stored_int8_calibration(*store_, manifest.name)) return stored;
+  } catch (const Error& e) {
+    // Damaged (edited by hand, say): the photos it came from are still here, so measure again.
+    spdlog::warn("the catalog's int8 calibration is unreadable ({}); measuring it again", e.what());
+  }
   std::vector<std::string> photos;
   if (store_->count() >= kMinCalibrationPhotos) {
     for (const auto& item : store_->all_items()) photos.push_back(image_file(item));

@@ -265,6 +265,24 @@ TEST_F(CliTest, Int8CalibratesOnceOnTheShopsOwnPhotos) {
     EXPECT_EQ(top["file_name"], photo.filename().string()) << precision;
     EXPECT_GT(top["score"].get<double>(), 0.98) << precision;
   }
+
+  // A damaged calibration is measured again from the catalog's photos, not trusted or fatal.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((d + "/catalog.sqlite").c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(
+                  db, "UPDATE blobs SET value = '{broken' WHERE name = 'int8_calibration:inception_v3_gem'",
+                  nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const auto healed = run_lookalike({"--data", d, "--precision", "int8", "search", photo.string(), "--json"});
+  ASSERT_EQ(healed.status, 0) << healed.err;
+  EXPECT_NE(healed.err.find("int8 calibration is unreadable"), std::string::npos) << healed.err;
+  const auto again = nlohmann::json::parse(
+      stored_blob(d + "/catalog.sqlite", "int8_calibration:inception_v3_gem"), nullptr, false);
+  ASSERT_TRUE(again.is_object());
+  EXPECT_EQ(again["images"], 42);
 }
 
 // The parsed lines of a JSON Lines feed, by item id.
