@@ -344,8 +344,7 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
       catalog_opts.max_per_category = head->max_per_category;
       // import_entries loads the model, after telling an int8 catalog what to calibrate on.
       Catalog catalog(catalog_opts, /*load_model=*/false);
-      std::signal(SIGINT, on_interrupt);
-      std::signal(SIGTERM, on_interrupt);
+      catch_interrupts();
       ProgressBar bar("import");
       ImportOptions options;
       options.batch_size = *batch;
@@ -559,8 +558,7 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       CatalogOptions options = catalog_options(g);
       options.max_per_category = head->max_per_category;
       Catalog catalog(options, false);
-      std::signal(SIGINT, on_interrupt);
-      std::signal(SIGTERM, on_interrupt);
+      catch_interrupts();
       if (!*head_only || !catalog.stats().trained) std::printf("trained: %s\n", catalog.train().c_str());
       return head->skip ? 0 : train_head_version(catalog, *head);
     });

@@ -249,8 +249,11 @@ TEST_F(CliTest, Int8CalibratesOnceOnTheShopsOwnPhotos) {
       run_lookalike({"--data", d, "--precision", "int8", "-v", "import", tmp.str() + "/photos", "--no-head"});
   ASSERT_EQ(imported.status, 0) << imported.err;
   EXPECT_NE(imported.err.find("int8 calibration measured on 42 photos"), std::string::npos) << imported.err;
-  const auto calibration = nlohmann::json::parse(
-      stored_blob(d + "/catalog.sqlite", "int8_calibration:inception_v3_gem"), nullptr, false);
+  const auto stored_calibration = [&] {
+    return nlohmann::json::parse(stored_blob(d + "/catalog.sqlite", "int8_calibration:inception_v3_gem"),
+                                 nullptr, false);
+  };
+  const auto calibration = stored_calibration();
   ASSERT_TRUE(calibration.is_object());
   EXPECT_EQ(calibration["images"], 42);
   EXPECT_GT(calibration["max"].size(), 90u);  // every tensor of InceptionV3
@@ -279,8 +282,7 @@ TEST_F(CliTest, Int8CalibratesOnceOnTheShopsOwnPhotos) {
   const auto healed = run_lookalike({"--data", d, "--precision", "int8", "search", photo.string(), "--json"});
   ASSERT_EQ(healed.status, 0) << healed.err;
   EXPECT_NE(healed.err.find("int8 calibration is unreadable"), std::string::npos) << healed.err;
-  const auto again = nlohmann::json::parse(
-      stored_blob(d + "/catalog.sqlite", "int8_calibration:inception_v3_gem"), nullptr, false);
+  const auto again = stored_calibration();
   ASSERT_TRUE(again.is_object());
   EXPECT_EQ(again["images"], 42);
 }
