@@ -6,22 +6,22 @@
 
 namespace lookalike {
 
-namespace {
-InferenceEngine engine_of(const ModelPoolOptions& options) {
-  if (options.engine) return *options.engine;
-  return ModelManifest::load(options.model_manifest).engine;
-}
-}  // namespace
-
 ModelPools::ModelPools(ModelPoolOptions options)
     : options_(std::move(options)),
-      engine_(engine_of(options_)),
+      // The manifest's own choice is read when it is loaded (load_manifest): `info` and `list`
+      // never need the model files.
+      engine_(options_.engine.value_or(ModelManifest{}.engine)),
       precision_(resolve_precision(options_.precision, engine_)),
       image_slots_(options_.inference_slots + 2) {}
 
-ModelManifest ModelPools::load_manifest(const std::string& path) const {
+ModelManifest ModelPools::load_manifest(const std::string& path) {
   ModelManifest manifest = ModelManifest::load(path);
-  manifest.engine = engine_;
+  if (options_.engine) {
+    manifest.engine = *options_.engine;
+  } else if (manifest.engine != engine_) {  // a manifest naming another engine than the default
+    engine_ = manifest.engine;
+    precision_ = resolve_precision(options_.precision, engine_);
+  }
   return manifest;
 }
 

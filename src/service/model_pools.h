@@ -37,7 +37,8 @@ struct InferenceInfo {
 
 class ModelPools {
  public:
-  // Throws Error(kInvalidArgument) when the engine cannot run the asked precision.
+  // Throws Error(kInvalidArgument) when the engine cannot run the asked precision (for an engine
+  // named by a manifest rather than by `engine`, when the model is first loaded).
   explicit ModelPools(ModelPoolOptions options);
 
   EmbedderPool& embedders();    // the whole CNN: GeM descriptors (and mixed7 maps)
@@ -60,13 +61,15 @@ class ModelPools {
   };
 
  private:
-  ModelManifest load_manifest(const std::string& path) const;
+  // mutex_ held. The manifest, with the engine --engine overrides; without an override, the
+  // manifest's engine becomes the pools' (and the precision is resolved for it again).
+  ModelManifest load_manifest(const std::string& path);
   // The networks' options, the int8 calibration fetched on first need (mutex_ held).
   const NetworkOptions& network_options(const ModelManifest& whole_cnn);
 
   ModelPoolOptions options_;
-  InferenceEngine engine_;
-  Precision precision_;  // resolved: kFp32 or kInt8
+  InferenceEngine engine_;  // guarded by mutex_ once the pools are in use
+  Precision precision_;     // resolved: kFp32 or kInt8; guarded by mutex_ likewise
   // Inference slots + 2, so that decoding the next photo overlaps the CNN.
   FairSlots image_slots_;
   mutable std::mutex mutex_;

@@ -216,6 +216,10 @@ TEST_F(CliTest, PrecisionAndEngineAreReportedAndBadChoicesRefused) {
   const std::string isa = inference["isa"];
   const bool vnni = isa.find("vnni") != std::string::npos || isa.find("amx") != std::string::npos;
   EXPECT_EQ(inference["precision"], vnni ? "int8" : "fp32") << isa;  // auto: int8 only with VNNI
+  // `info` reports the engine without loading (or even finding) the model.
+  const auto no_model = run_lookalike({"--data", data(), "--model", "/nonexistent/model.json", "info"});
+  EXPECT_EQ(no_model.status, 0) << no_model.err;
+  EXPECT_NE(no_model.out.find("inference: dnnl"), std::string::npos) << no_model.out;
   const auto text = run_lookalike({"--data", data(), "--precision", "int8", "info"});
   EXPECT_NE(text.out.find("inference: dnnl, int8, CPU " + isa), std::string::npos) << text.out;
 
