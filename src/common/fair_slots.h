@@ -1,6 +1,6 @@
-// A counting semaphore that hands its slots out in arrival order (a ticket per acquire), as
-// NetworkPool hands out networks. std::counting_semaphore wakes whichever waiter the scheduler
-// picks, so under load some requests waited many turns: p99 reached 5x p50 at 16 clients
+// A counting semaphore that hands its slots out in arrival order (a ticket per acquire); the
+// image slots and NetworkPool's networks are handed out through it. std::counting_semaphore wakes whichever
+// waiter the scheduler picks, so under load some requests waited many turns: p99 reached 5x p50 at 16 clients
 // (docs/benchmarks.md), where tickets keep it near the queue's length.
 #pragma once
 

@@ -1,15 +1,15 @@
 // A fixed set of networks so that at most size() forwards run at once (bounded memory), each on
-// its own cv::dnn::Net (not thread-safe). lease() blocks until one is free; tickets hand them
+// its own cv::dnn::Net (not thread-safe). lease() blocks until one is free; FairSlots hands them
 // out in arrival order, so under load a request waits for the ones queued before it rather than
 // for luck (tail latency).
 #pragma once
 
 #include <algorithm>
-#include <condition_variable>
-#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
+
+#include "common/fair_slots.h"
 
 namespace lookalike {
 
@@ -17,7 +17,8 @@ template <typename Network>
 class NetworkPool {
  public:
   // Takes ownership; `networks` must not be empty.
-  explicit NetworkPool(std::vector<std::unique_ptr<Network>> networks) : state_(std::make_unique<State>()) {
+  explicit NetworkPool(std::vector<std::unique_ptr<Network>> networks)
+      : state_(std::make_unique<State>(networks.size())) {
     state_->all = std::move(networks);
     for (auto& n : state_->all) state_->free.push_back(n.get());
   }
@@ -41,14 +42,10 @@ class NetworkPool {
   };
 
   Lease lease() {
-    std::unique_lock lock(state_->mutex);
-    const uint64_t ticket = state_->next_ticket++;
-    state_->available.wait(lock, [&] { return ticket == state_->now_serving && !state_->free.empty(); });
-    ++state_->now_serving;
+    state_->slots.acquire();
+    std::lock_guard lock(state_->mutex);
     Network* n = state_->free.back();
     state_->free.pop_back();
-    lock.unlock();
-    state_->available.notify_all();  // the next ticket may be servable too
     return Lease(this, n);
   }
 
@@ -57,12 +54,11 @@ class NetworkPool {
 
  private:
   struct State {
+    explicit State(size_t size) : slots(size) {}
     std::vector<std::unique_ptr<Network>> all;
     std::vector<Network*> free;
-    uint64_t next_ticket = 0;
-    uint64_t now_serving = 0;
-    std::mutex mutex;
-    std::condition_variable available;
+    std::mutex mutex;  // guards `free`; `slots` decides who may take from it, in arrival order
+    FairSlots slots;
   };
 
   void give_back(Network* n) {
@@ -70,7 +66,7 @@ class NetworkPool {
       std::lock_guard lock(state_->mutex);
       state_->free.push_back(n);
     }
-    state_->available.notify_all();
+    state_->slots.release();
   }
 
   std::unique_ptr<State> state_;
