@@ -15,6 +15,7 @@
 #include <fstream>
 #include <memory>
 #include <unordered_set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -70,25 +71,34 @@ std::string format_batch(const std::vector<Recommendation>& recs, FeedFormat for
 }
 
 constexpr const char* kCsvHeader = "id,rank,similar_id,score,similarity\n";
+constexpr size_t kMaxFeedLine = 1 << 20;
 
 // The ids a partial feed holds complete, after cutting what an interrupted write left: a line
 // without its end, and (CSV, where an item spans lines) every line of the last item, which may
 // lack some. Throws Error(kInvalidArgument) when the file is not a feed this command wrote.
 std::unordered_set<std::string> resume_partial(const std::string& path, FeedFormat format) {
   std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kIoError, "cannot read " + path + ": " + std::strerror(errno));
   std::unordered_set<std::string> done;
-  std::string line, last_id;
+  std::string last_id;
   std::streamoff keep = 0, last_id_start = 0, offset = 0;
   size_t number = 0;
-  while (std::getline(in, line)) {
-    const std::streamoff next = offset + static_cast<std::streamoff>(line.size()) + 1;
+  // A feed line holds one item's look-alikes (at most --k 1000 of them: well under 1 MiB); a
+  // longer one is refused before it is held in memory whole.
+  std::vector<char> buffer(kMaxFeedLine);
+  for (;;) {
+    in.getline(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::streamsize got = in.gcount();
     ++number;
-    if (in.eof()) break;  // no line end: the write was cut here
+    if (in.eof()) break;  // no line end (or nothing left): the write was cut here
     const auto bad = [&](const std::string& why) {
       return Error(ErrorCode::kInvalidArgument,
                    path + ":" + std::to_string(number) + ": " + why +
                        "; not a feed `recommend` wrote: delete it or choose another --out");
     };
+    if (in.fail()) throw bad("a line longer than 1 MiB");
+    const std::string line(buffer.data(), static_cast<size_t>(got - 1));  // without its '\n'
+    const std::streamoff next = offset + got;
     if (format == FeedFormat::kJsonl) {
       const auto doc = nlohmann::json::parse(line, nullptr, false);
       if (!doc.is_object() || !doc.contains("id") || !doc["id"].is_string())

@@ -361,6 +361,11 @@ TEST_F(CliTest, RecommendWritesEveryItemsLookAlikesAndResumes) {
   expect_failure({"--data", data(), "recommend", "--category", "near"}, "--category");
   expect_failure({"--data", data(), "recommend", "--out", tmp.str() + "/feed.txt"},
                  "must end in .jsonl or .csv");
+  // A line far longer than any feed's is refused, not read into memory whole.
+  testing::write_bytes(tmp.path() / "long.jsonl.partial", std::string(3 << 20, 'x') + "\n");
+  expect_failure({"--data", data(), "recommend", "--out", tmp.str() + "/long.jsonl"},
+                 "long.jsonl.partial:1: a line longer than 1 MiB; not a feed `recommend` wrote");
+  EXPECT_EQ(fs::file_size(tmp.path() / "long.jsonl.partial"), (3u << 20) + 1);  // left as it was
   testing::write_bytes(tmp.path() / "other.jsonl.partial", "hello\n");
   expect_failure({"--data", data(), "recommend", "--out", tmp.str() + "/other.jsonl"},
                  "other.jsonl.partial:1: not a JSON object with an id; not a feed `recommend` wrote");
