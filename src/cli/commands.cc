@@ -470,6 +470,7 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       result["instance_threshold"] = catalog.stats().instance_threshold;
       result["instance_margin"] = catalog.stats().instance_margin;
       result["inference"] = inference_json(catalog.stats().inference);
+      result["index"] = stats_json(catalog.stats())["index"];  // which index the searches ran on
       catalog.record_evaluation(headline(result, a->model.flip));
       if (version != 0) {
         // The frozen recipe, scored on the same queries in the same run, as the baseline.
@@ -489,11 +490,22 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
 }
 
 void add_maintenance(CLI::App& app, const GlobalOptions& g) {
-  app.add_subcommand("reindex", "Rebuild the vector index from the catalog database")->callback([&g] {
+  auto* reindex = app.add_subcommand("reindex", "Rebuild the vector index from the catalog database");
+  auto index_kind = std::make_shared<std::string>();
+  reindex
+      ->add_option("--index", *index_kind,
+                   "Index type, kept for later rebuilds: auto (exact below 10,000 items, IVF-PQ above), flat "
+                   "(exact), ivfpq or hnsw (compressed, re-ranked exactly from float16 copies)")
+      ->check(CLI::IsMember({"auto", "flat", "ivfpq", "hnsw"}));
+  reindex->callback([&g, index_kind] {
     run(g, [&] {
       Catalog catalog(catalog_options(g), false);
-      catalog.reindex();
-      std::printf("index rebuilt: %zu items\n", catalog.stats().items);
+      std::optional<IndexKind> kind;
+      if (!index_kind->empty()) kind = parse_index_kind(*index_kind);
+      catalog.reindex(kind);
+      const auto s = catalog.stats();
+      std::printf("index rebuilt: %zu items, %s (%s)\n", s.items,
+                  s.index_kind.empty() ? "none" : s.index_kind.c_str(), s.index_parameters.c_str());
       return 0;
     });
   });
@@ -621,6 +633,11 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
                   s.model_id.empty() ? "(none yet)" : s.model_id.c_str());
       std::printf("trained: %s (descriptor %zu -> index %zu dimensions)\n", s.trained ? "yes" : "no",
                   s.descriptor_dimension, s.index_dimension);
+      if (!s.index_kind.empty()) {
+        std::printf("index: %s (chosen: %s) %s; %.1f MB searchable, %.1f MB exact copies\n",
+                    s.index_kind.c_str(), s.index_choice.c_str(), s.index_parameters.c_str(),
+                    s.index_bytes / 1e6, s.index_exact_copy_bytes / 1e6);
+      }
       std::printf("inference: %s, %s, CPU %s%s%s\n", s.inference.engine.c_str(),
                   s.inference.precision.c_str(), s.inference.isa.c_str(),
                   s.inference.note.empty() ? "" : ": ", s.inference.note.c_str());

@@ -25,6 +25,11 @@ class FlatIndex final : public VectorIndex {
     for (size_t i = 0; i < ids_.size(); ++i) rows_[ids_[i]] = static_cast<idx_t>(i);
   }
 
+  IndexKind kind() const override { return IndexKind::kFlat; }
+  std::string parameters() const override { return "exact inner product, float32"; }
+  size_t index_bytes() const override {
+    return flat_.codes.size() + ids_.size() * (sizeof(int64_t) + 32);  // ids and the id map
+  }
   size_t dimension() const override { return static_cast<size_t>(flat_.d); }
   size_t size() const override { return ids_.size(); }
   std::vector<int64_t> ids() const override { return ids_; }
@@ -129,7 +134,7 @@ std::unique_ptr<VectorIndex> deserialize_flat_index(const std::string& bytes) {
     throw Error(ErrorCode::kCorruptStore, "index file is truncated");
   }
   std::vector<int64_t> ids(count);
-  std::memcpy(ids.data(), bytes.data() + sizeof count, count * sizeof(int64_t));
+  if (count > 0) std::memcpy(ids.data(), bytes.data() + sizeof count, count * sizeof(int64_t));
   faiss::VectorIOReader reader;
   reader.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
   std::unique_ptr<faiss::Index> index;

@@ -1,10 +1,15 @@
 // Nearest-neighbour search over unit-length descriptors (inner product = cosine).
 // Vectors cross this boundary as row-major float arrays: n rows of dimension() floats,
 // owned by the caller and only read during the call.
+//
+// Two families implement it: exact search (flat) for catalogs up to tens of thousands of items,
+// and compressed approximate indexes (IVF-PQ, HNSW over 8-bit codes) for larger ones, which keep
+// a float16 copy of every vector and re-rank their best candidates exactly from it.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,8 +19,13 @@ namespace lookalike {
 struct SearchParams {
   size_t k = 12;
   // When set, only ids for which it returns true can be returned (category restriction and
-  // metadata filters). Evaluated once per stored vector per query.
+  // metadata filters). Flat indexes call it once per stored vector, compressed ones once per
+  // candidate they visit (or per stored vector when they scan a small filtered subset exactly).
   std::function<bool(int64_t)> accept;
+  // How many stored ids `accept` is expected to admit, when the caller knows (a category's item
+  // count). Compressed indexes widen their search for selective filters, and scan the accepted
+  // vectors exactly when there are few; unknown (the default) counts as "most".
+  size_t expected_accepted = std::numeric_limits<size_t>::max();
 };
 
 struct Neighbour {
@@ -23,9 +33,52 @@ struct Neighbour {
   float score;  // inner product; 1 = identical direction
 };
 
+enum class IndexKind { kAuto, kFlat, kIvfPq, kHnsw };
+
+// "auto", "flat", "ivfpq", "hnsw".
+const char* index_kind_name(IndexKind kind);
+// Throws Error(kInvalidArgument) naming the accepted values.
+IndexKind parse_index_kind(const std::string& name);
+
+// How an index is built and searched. The defaults were chosen with bench/bench_scale
+// (docs/benchmarks.md): recall@12 >= 0.95 at 1M items within the search-time budget.
+struct IndexOptions {
+  IndexKind kind = IndexKind::kAuto;
+  // `auto` searches exactly below this many items and builds IVF-PQ from it on: a flat scan of
+  // 1,024-dimension vectors is memory-bound at about 11 ms per 10k items on one core (109 ms
+  // at 100k), against about 1 ms for IVF-PQ at any size here.
+  size_t exact_below = 10000;
+  // IVF-PQ: coarse lists (0: 4 sqrt(n), within 16..4096), bytes per PQ code, lists probed.
+  size_t nlist = 0;
+  size_t pq_bytes = 64;
+  size_t nprobe = 96;
+  // HNSW over 8-bit scalar codes: links per node and the search beam.
+  size_t hnsw_links = 32;
+  size_t ef_search = 96;
+  // Both: candidates re-ranked exactly from the float16 copies, and the filtered-subset size up
+  // to which a filtered search scans the accepted vectors exactly instead.
+  size_t rerank = 384;
+  size_t exact_subset = 5000;
+  // Vectors the coarse quantizer and the codes are trained on (a sample of the catalog).
+  size_t training_sample = 100000;
+  // Dimensions of the parts a query may weigh independently (empty: one part). A blended
+  // version indexes [head, frozen] and queries by either half alone; a compressed index then
+  // keeps one coarse structure per part and searches the parts the query weighs, because one
+  // quantizer over the whole vector routes half-vector queries badly (recall@12 0.32 against
+  // 0.997 per part on the sample catalog, bench_scale --query-part head).
+  std::vector<size_t> parts;
+};
+
+// The kind `options` asks for at `items` items: auto resolved, and flat for any kind below 16
+// items (too few to train codes on).
+IndexKind resolve_index_kind(const IndexOptions& options, size_t items);
+
 class VectorIndex {
  public:
   virtual ~VectorIndex() = default;
+  virtual IndexKind kind() const = 0;
+  // The build and search parameters, for `info` and /api/v1/stats: "nlist=1024 pq=64x8 ...".
+  virtual std::string parameters() const = 0;
   virtual size_t dimension() const = 0;
   virtual size_t size() const = 0;
   // Adds n vectors with their ids (ids must be unique and not already present).
@@ -39,13 +92,36 @@ class VectorIndex {
   virtual std::vector<int64_t> ids() const = 0;
   // The stored vector for `id` (dimension() floats), or empty when absent.
   virtual std::vector<float> vector(int64_t id) const = 0;
+  // Takes the search-time parameters of `options` (nprobe, ef_search, rerank, exact_subset);
+  // exact indexes have none.
+  virtual void set_search_options(const IndexOptions& options) { (void)options; }
+  // How far vector() may be from what was added (float16 copies round).
+  virtual float vector_tolerance() const { return 0.0f; }
+  // Bytes held in memory: the searchable structure, and the exact copies used to re-rank.
+  virtual size_t index_bytes() const = 0;
+  virtual size_t exact_copy_bytes() const { return 0; }
   virtual std::string serialize() const = 0;
 };
 
-// Exact search (FAISS IndexFlatIP). At catalog sizes of 1e4..1e6 rows a flat scan costs
-// 0.1..50 ms and needs no training, and FAISS 1.7.3's flat index honours an IDSelector.
+// Exact search (FAISS IndexFlatIP). At catalog sizes of 1e4..1e5 rows a flat scan costs
+// 1..20 ms and needs no training, and FAISS 1.7.3's flat index honours an IDSelector.
 std::unique_ptr<VectorIndex> make_flat_index(size_t dimension);
-// Throws Error(kCorruptStore) when the bytes are not a flat index written by serialize().
+
+// An index of `kind` (auto resolved at n) holding the n vectors: compressed kinds train on an
+// evenly spaced sample of at most options.training_sample of them first.
+std::unique_ptr<VectorIndex> build_index(const IndexOptions& options, size_t dimension, size_t n,
+                                         const int64_t* ids, const float* vectors);
+
+// Reads what serialize() wrote, of any kind. Throws Error(kCorruptStore) when the bytes are not
+// an index.
+std::unique_ptr<VectorIndex> deserialize_index(const std::string& bytes);
+
+// Internal to the index layer: the flat and compressed implementations.
 std::unique_ptr<VectorIndex> deserialize_flat_index(const std::string& bytes);
+std::unique_ptr<VectorIndex> build_compressed_index(const IndexOptions& options, IndexKind kind,
+                                                    size_t dimension, size_t n, const int64_t* ids,
+                                                    const float* vectors);
+std::unique_ptr<VectorIndex> deserialize_compressed_index(const std::string& bytes);
+bool is_compressed_index(const std::string& bytes);
 
 }  // namespace lookalike

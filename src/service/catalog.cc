@@ -205,6 +205,13 @@ CatalogStats Catalog::stats() const {
     s.instance_threshold = state.has_instance_tier() ? state.instance_threshold : 0;
     s.instance_margin = state.has_instance_tier() ? state.instance_margin : 0;
     s.inference = models_.inference();
+    s.index_choice = store_->get_blob(kIndexKindBlob).value_or("auto");
+    if (state.index) {
+      s.index_kind = index_kind_name(state.index->kind());
+      s.index_parameters = state.index->parameters();
+      s.index_bytes = state.index->index_bytes();
+      s.index_exact_copy_bytes = state.index->exact_copy_bytes();
+    }
     return s;
   });
 }
@@ -262,8 +269,9 @@ bool Catalog::refresh_if_changed() {
   return due;
 }
 
-void Catalog::reindex() {
+void Catalog::reindex(std::optional<IndexKind> kind) {
   const auto write = live_->begin_write();
+  if (kind) store_->put_blobs({{kIndexKindBlob, index_kind_name(*kind)}});
   directory_.remove_index_snapshots(live_->current(write).version);
   reload(write);
 }

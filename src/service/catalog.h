@@ -116,12 +116,16 @@ struct CatalogStats {
   double classifier_cv_accuracy = 0;
   std::string model_id;
   int64_t revision = 0;
-  int64_t model_version = 0;       // active: 0 = frozen recipe
-  float frozen_blend_weight = 0;   // the frozen probe's weight in the predictions (0: none)
-  float frozen_search_weight = 0;  // the frozen descriptor's weight in the search (0: none)
-  float instance_threshold = 0;    // frozen cosine from which a hit is the very item (0: off)
-  float instance_margin = 0;       // the best match's lead that makes it the very item
-  InferenceInfo inference;         // engine, precision and instruction set of the CNN
+  int64_t model_version = 0;          // active: 0 = frozen recipe
+  float frozen_blend_weight = 0;      // the frozen probe's weight in the predictions (0: none)
+  float frozen_search_weight = 0;     // the frozen descriptor's weight in the search (0: none)
+  float instance_threshold = 0;       // frozen cosine from which a hit is the very item (0: off)
+  float instance_margin = 0;          // the best match's lead that makes it the very item
+  InferenceInfo inference;            // engine, precision and instruction set of the CNN
+  std::string index_choice = "auto";  // the index type asked for (reindex --index)
+  std::string index_kind;             // the one in use: flat, ivfpq or hnsw ("" before training)
+  std::string index_parameters;
+  size_t index_bytes = 0, index_exact_copy_bytes = 0;
 };
 
 class Catalog {
@@ -195,7 +199,9 @@ class Catalog {
   // import sets the photos it is about to import). Call before the model is loaded.
   void set_calibration_photos(std::vector<std::string> paths) { calibration_photos_ = std::move(paths); }
   // Rebuilds the vector index from the stored descriptors with the current projection.
-  void reindex();
+  // Rebuilds the vector index from the stored descriptors (compacting removed rows); with a
+  // kind, first records it as the catalog's index type (kept for every later rebuild).
+  void reindex(std::optional<IndexKind> kind = std::nullopt);
   // Reloads in-memory state after items were inserted directly into the store (import).
   void refresh();
   // Writes the index as a snapshot file when writes changed it since the last one, and deletes

@@ -17,6 +17,8 @@ namespace lookalike {
 inline constexpr const char* kPcaBlob = "pca";
 inline constexpr const char* kClassifierBlob = "classifier";
 inline constexpr const char* kTrainingBlob = "training";
+// The index type `reindex --index` chose: auto, flat, ivfpq or hnsw (absent: auto).
+inline constexpr const char* kIndexKindBlob = "index_kind";
 
 // Learns PCA-whitening to `pca_dimension` and, over categories with enough photos, the probe
 // (5-fold cross-validated, temperature fitted), and stores them. Returns a one-line summary.

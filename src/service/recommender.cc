@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "service/catalog.h"
+#include "service/searcher.h"
 
 namespace lookalike {
 
@@ -73,6 +74,7 @@ std::vector<Recommendation> Catalog::recommend(const std::vector<std::string>& i
       SearchParams params;
       params.k = options.k + kSpareHits;
       if (!category.empty()) {
+        params.expected_accepted = category_size(*store_, category);
         params.accept = [&state, &category](int64_t key) {
           const auto it = state.items.find(key);
           return it != state.items.end() && it->second.category == category;

@@ -82,7 +82,13 @@ nlohmann::json stats_json(const CatalogStats& s) {
           {"frozen_search_weight", s.frozen_search_weight},
           {"instance_threshold", s.instance_threshold},
           {"instance_margin", s.instance_margin},
-          {"inference", inference_json(s.inference)}};
+          {"inference", inference_json(s.inference)},
+          {"index",
+           {{"type", s.index_kind},
+            {"chosen", s.index_choice},
+            {"parameters", s.index_parameters},
+            {"bytes", s.index_bytes},
+            {"exact_copy_bytes", s.index_exact_copy_bytes}}}};
 }
 
 nlohmann::json versions_json(const Catalog& catalog) {

@@ -185,11 +185,35 @@ void ServingStateLoader::load_blend(ServingState& state, float weight) const {
   state.blend = std::move(blend);
 }
 
+IndexOptions ServingStateLoader::index_options() const {
+  IndexOptions options = options_.index;
+  if (const auto kind = store_.get_blob(kIndexKindBlob)) options.kind = parse_index_kind(*kind);
+  return options;
+}
+
+namespace {
+// Whether an index of kind `have` may keep serving `items` items. Under `auto` a catalog near
+// the threshold keeps the type it has until it is 20% past it, so that a few adds and removes
+// around the threshold do not rebuild the index at every start.
+bool index_kind_fits(IndexKind have, const IndexOptions& options, size_t items) {
+  if (options.kind != IndexKind::kAuto) return have == resolve_index_kind(options, items);
+  const auto threshold = static_cast<double>(options.exact_below);
+  const auto n = static_cast<double>(items);
+  if (have == IndexKind::kFlat) return n < 1.2 * threshold;
+  return have == IndexKind::kIvfPq && n >= 0.8 * threshold;
+}
+}  // namespace
+
 void ServingStateLoader::load_index(ServingState& state, bool allow_rebuild) const {
   if (const auto snapshot = directory_.latest_index_snapshot(state.version, state.projection)) {
     try {
-      auto index = deserialize_flat_index(read_file(snapshot->path.string(), SIZE_MAX));
-      if (catch_up(state, *index)) {
+      auto index = deserialize_index(read_file(snapshot->path.string(), SIZE_MAX));
+      const IndexOptions options = index_options();
+      if (!index_kind_fits(index->kind(), options, state.items.size())) {
+        spdlog::info("the vector index is {}; {} items under index type '{}' want {}: rebuilding it",
+                     index_kind_name(index->kind()), state.items.size(), index_kind_name(options.kind),
+                     index_kind_name(resolve_index_kind(options, state.items.size())));
+      } else if (catch_up(state, *index)) {
         state.index = std::move(index);
         state.snapshot_revision = snapshot->revision;
         return;
@@ -247,12 +271,17 @@ void ServingStateLoader::rebuild_index(ServingState& state) const {
   const size_t dimension = state.searches_frozen()
                                ? state.descriptor_dimension + state.frozen_pca->output_dimension()
                                : (keys.empty() ? state.descriptor_dimension : projected.size() / keys.size());
-  state.index = make_flat_index(dimension);
-  state.index->add(keys.size(), keys.data(), projected.data());
+  IndexOptions options = index_options();
+  // A blended version's queries weigh the head and the frozen halves separately (ranking by the
+  // head, the instance tier by the frozen part): compressed indexes route each half on its own.
+  if (state.searches_frozen())
+    options.parts = {state.descriptor_dimension, state.frozen_pca->output_dimension()};
+  state.index = build_index(options, dimension, keys.size(), keys.data(), projected.data());
   if (options_.read_only) return;
   write_index_snapshot(state, directory_);
   state.snapshot_revision = state.revision;
-  spdlog::info("rebuilt the vector index of version {} ({} items) in {:.0f} ms", state.version, keys.size(),
+  spdlog::info("rebuilt the vector index of version {} ({} items, {}: {}) in {:.0f} ms", state.version,
+               keys.size(), index_kind_name(state.index->kind()), state.index->parameters(),
                ms_since(started));
 }
 
@@ -317,10 +346,11 @@ std::vector<std::string> index_problems(const ServingState& state, const Catalog
     const auto expected = state.index_vector(raw, frozen);
     if (expected.empty()) continue;  // reported as a missing descriptor
     const auto stored = state.index->vector(key);
+    const float tolerance = std::max(kIndexTolerance, state.index->vector_tolerance());
     float worst = expected.size() == stored.size() ? 0.0f : 1.0f;
-    for (size_t i = 0; i < stored.size() && worst <= kIndexTolerance; ++i)
+    for (size_t i = 0; i < stored.size() && worst <= tolerance; ++i)
       worst = std::max(worst, std::abs(expected[i] - stored[i]));
-    if (worst > kIndexTolerance)
+    if (worst > tolerance)
       problems.push_back("the index vector of item '" + item.id + "' is not its stored descriptor's");
     ++*compared;
   }

@@ -107,6 +107,7 @@ struct ServingStateOptions {
   float instance_threshold = kDefaultInstanceThreshold;     // see CatalogOptions
   float instance_margin = kDefaultInstanceMargin;           // see CatalogOptions
   bool read_only = false;                                   // load without writing anything (`check`)
+  IndexOptions index;  // build and search parameters; the kind comes from the store (kIndexKindBlob)
 };
 
 // Builds a ServingState from the store and the data directory: the index from its newest
@@ -127,6 +128,7 @@ class ServingStateLoader {
   void load_trained(ServingState& state, const ModelVersion& version) const;
   void load_blend(ServingState& state, float weight) const;
   void load_index(ServingState& state, bool allow_rebuild) const;
+  IndexOptions index_options() const;
   void rebuild_index(ServingState& state) const;
   std::unordered_map<int64_t, std::vector<float>> whitened_frozen(const ServingState& state) const;
   bool catch_up(ServingState& state, VectorIndex& index) const;

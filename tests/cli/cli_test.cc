@@ -371,6 +371,48 @@ TEST_F(CliTest, RecommendWritesEveryItemsLookAlikesAndResumes) {
                  "other.jsonl.partial:1: not a JSON object with an id; not a feed `recommend` wrote");
 }
 
+// reindex --index: each type serves the same look-alikes as exact search (the flat index here),
+// the choice is kept for later rebuilds, and `check` accepts the float16 copies.
+TEST_F(CliTest, ReindexChoosesTheIndexTypeAndKeepsIt) {
+  testing::TempDir tmp;
+  const std::string copy = tmp.str() + "/data";
+  fs::copy(data(), copy, fs::copy_options::recursive);
+  const auto exact = run_lookalike({"--data", data(), "recommend", "--k", "5", "--category", "all"});
+  ASSERT_EQ(exact.status, 0) << exact.err;
+  const auto want = feed_by_id(exact.out);
+  for (const char* kind : {"ivfpq", "hnsw"}) {
+    const auto r = run_lookalike({"--data", copy, "reindex", "--index", kind});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("30 items, ") + kind), std::string::npos) << r.out;
+    const auto info = nlohmann::json::parse(run_lookalike({"--data", copy, "info", "--json"}).out);
+    EXPECT_EQ(info["index"]["type"], kind);
+    EXPECT_EQ(info["index"]["chosen"], kind);
+    const auto got = run_lookalike({"--data", copy, "recommend", "--k", "5", "--category", "all"});
+    ASSERT_EQ(got.status, 0) << got.err;
+    for (const auto& [id, line] : feed_by_id(got.out)) {
+      const auto& expected = want.at(id)["similar"];
+      ASSERT_EQ(line["similar"].size(), expected.size()) << kind << " " << id;
+      for (size_t i = 0; i < expected.size(); ++i) {
+        // Same ranking up to float16 rounding: equal scores at every rank.
+        EXPECT_NEAR(line["similar"][i]["score"].get<double>(), expected[i]["score"].get<double>(), 2e-3)
+            << kind << " " << id << " rank " << i;
+      }
+      EXPECT_EQ(line["similar"][0]["id"], expected[0]["id"]) << kind << " " << id;
+    }
+    const auto check = run_lookalike({"--data", copy, "check"});
+    EXPECT_EQ(check.status, 0) << kind << ": " << check.out << check.err;
+  }
+  const auto again = run_lookalike({"--data", copy, "reindex"});  // no --index: the kept choice
+  EXPECT_NE(again.out.find("30 items, hnsw"), std::string::npos) << again.out;
+  const auto search =
+      run_lookalike({"--data", copy, "search", a_photo().string(), "--json", "--category", "all"});
+  ASSERT_EQ(search.status, 0) << search.err;
+  EXPECT_NEAR(nlohmann::json::parse(search.out)["results"][0]["score"].get<double>(), 1.0, 2e-3);
+  const auto back = run_lookalike({"--data", copy, "reindex", "--index", "auto"});
+  EXPECT_NE(back.out.find("30 items, flat"), std::string::npos) << back.out;  // exact below 10,000
+  expect_failure({"--data", copy, "reindex", "--index", "ivf"}, "--index");
+}
+
 size_t stored_items(const std::string& db_path) {
   sqlite3* db = nullptr;
   size_t n = 0;

@@ -240,6 +240,10 @@ TEST_F(ServerTest, ClassifySimilarAndReadEndpoints) {
   EXPECT_EQ(stats["inference"]["engine"], "dnnl");
   EXPECT_TRUE(stats["inference"]["precision"] == "fp32" || stats["inference"]["precision"] == "int8");
   EXPECT_FALSE(stats["inference"]["isa"].get<std::string>().empty());
+  // Which vector index answers: exact search for a catalog this small (auto's choice).
+  EXPECT_EQ(stats["index"]["type"], "flat");
+  EXPECT_EQ(stats["index"]["chosen"], "auto");
+  EXPECT_GT(stats["index"]["bytes"].get<size_t>(), 0u);
   EXPECT_EQ(client().Get("/healthz")->status, 200);
   EXPECT_EQ(client().Get("/readyz")->status, 200);
   const auto metrics = client().Get("/metrics");

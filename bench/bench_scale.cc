@@ -1,0 +1,472 @@
+// The vector index at scale (issue 14): for 100k and 1M items and each index type, build time,
+// bytes per item in RAM and on disk, single-thread search p50/p99 for k = 12 (unfiltered, a 1/6
+// category filter, a 1% filter), recall@12 against exact search on the same vectors, add and
+// remove latency, start-up (snapshot read) time and recommend throughput.
+//
+//   build/bench/bench_scale --data DIR [--sizes 100000,1000000] [--kinds flat,ivfpq,hnsw]
+//                           [--queries 200] [--noise 1.2] [--hnsw-max 200000] [--flat-queries 20]
+//                           [--query-part both|head|frozen] [--nprobe N] [--nlist N] [--rerank N]
+//                           [--pq-bytes N] [--ef-search N] [--exact-subset N] [--parts 512,512]
+//                           [--noise-shape catalog|isotropic] [--sweep 32:128,64:256]
+// A size of 0 runs on the real catalog itself (its first vectors as queries).
+//
+// It cannot embed a million photos here (about 28 hours of CNN), so it grows the real catalog
+// in DIR (its active version's index vectors and categories) into N synthetic vectors. Each is
+//     normalise_parts((1 - l) a + l b + s * sum_t w_t (r_t - mean) / sqrt(8))
+// for a random real item a, a random real item b of a's category, l ~ U(0, 0.5), 8 random real
+// items r_t with weights w_t ~ N(0, 1), and s = --noise: a continuum between same-category
+// products, blurred along the directions the catalog's products really differ in (the noise has
+// the catalog's covariance; --noise-shape isotropic adds white noise instead, which no index can
+// compress), each part scaled to the length it has in the real vectors (--parts). s is chosen so
+// that the similarity of a synthetic item to its nearest neighbour resembles the real
+// catalog's; the program prints both distributions.
+// Queries are fresh synthetic vectors (not in the index), shaped by --query-part as the service
+// shapes a blended version's ranking query. Filters: the 1/6 filter is a category (inherited
+// from a); the 1% filter accepts ids whose hash falls in 1% (like a price range).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <omp.h>
+
+#include "common/files.h"
+#include "common/vectors.h"
+#include "index/vector_index.h"
+#include "service/data_directory.h"
+#include "store/catalog_store.h"
+
+namespace {
+using namespace lookalike;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+struct Real {
+  size_t d = 0;
+  std::vector<float> vectors;
+  std::vector<int> category;                     // per real row
+  std::vector<std::vector<size_t>> by_category;  // rows of each category
+  std::vector<std::string> names;
+  std::vector<size_t> parts;      // the index's parts (one: the whole vector)
+  std::vector<float> part_norms;  // the mean length of each part in the real vectors
+};
+
+Real load_real(const std::string& root, const std::vector<size_t>& parts) {
+  DataDirectory directory(root);
+  auto store = open_sqlite_store(directory.database());
+  const int64_t version = store->active_version();
+  std::optional<IndexSnapshot> newest;
+  for (const auto& s : directory.index_snapshots()) {
+    if (s.version == version && (!newest || s.revision > newest->revision)) newest = s;
+  }
+  if (!newest) throw std::runtime_error("no index snapshot of the active version in " + root);
+  const auto index = deserialize_index(read_file(newest->path.string(), SIZE_MAX));
+  std::unordered_map<int64_t, std::string> category_of;
+  for (const auto& item : store->all_items()) category_of[item.key] = item.category;
+  Real real;
+  real.d = index->dimension();
+  std::map<std::string, int> numbers;
+  for (const int64_t id : index->ids()) {
+    const auto v = index->vector(id);
+    const auto it = category_of.find(id);
+    if (it == category_of.end()) continue;
+    const auto [entry, fresh] = numbers.emplace(it->second, static_cast<int>(numbers.size()));
+    if (fresh) real.names.push_back(it->second);
+    real.vectors.insert(real.vectors.end(), v.begin(), v.end());
+    real.category.push_back(entry->second);
+  }
+  real.parts = parts.empty() ? std::vector<size_t>{real.d} : parts;
+  size_t offset = 0;
+  for (const size_t width : real.parts) {
+    double sum = 0;
+    for (size_t i = 0; i < real.category.size(); ++i)
+      sum += std::sqrt(
+          dot(real.vectors.data() + i * real.d + offset, real.vectors.data() + i * real.d + offset, width));
+    real.part_norms.push_back(static_cast<float>(sum / static_cast<double>(real.category.size())));
+    offset += width;
+  }
+  real.by_category.resize(numbers.size());
+  for (size_t i = 0; i < real.category.size(); ++i)
+    real.by_category[static_cast<size_t>(real.category[i])].push_back(i);
+  return real;
+}
+
+struct Synthetic {
+  std::vector<float> vectors;
+  std::vector<int> category;
+};
+
+// Gives each part of v the length it has in the real vectors (a blended version's index
+// vectors are two unit halves scaled by 1/sqrt(2); a plain version's are unit vectors).
+void normalise_parts(float* v, const Real& real) {
+  size_t offset = 0;
+  for (size_t p = 0; p < real.parts.size(); ++p) {
+    const size_t width = real.parts[p];
+    l2_normalise(v + offset, width);
+    for (size_t j = 0; j < width; ++j) v[offset + j] *= real.part_norms[p];
+    offset += width;
+  }
+}
+
+// The catalog's own directions of variation: each real vector minus the mean.
+std::vector<float> deviations(const Real& real) {
+  const size_t rows = real.category.size();
+  std::vector<double> mean(real.d, 0.0);
+  for (size_t i = 0; i < rows; ++i)
+    for (size_t j = 0; j < real.d; ++j) mean[j] += real.vectors[i * real.d + j];
+  std::vector<float> out(real.vectors);
+  for (size_t i = 0; i < rows; ++i)
+    for (size_t j = 0; j < real.d; ++j)
+      out[i * real.d + j] -= static_cast<float>(mean[j] / static_cast<double>(rows));
+  return out;
+}
+
+Synthetic generate(const Real& real, size_t n, float noise, const std::string& shape, uint32_t seed) {
+  Synthetic s;
+  s.vectors.resize(n * real.d);
+  s.category.resize(n);
+  const size_t rows = real.category.size();
+  const auto spread = deviations(real);
+  // Catalog-shaped noise sums kTerms random deviations with Gaussian weights: its covariance is
+  // the catalog's, so it blurs items along the directions products really differ in.
+  constexpr size_t kTerms = 8;
+  const float scale = shape == "isotropic" ? noise / std::sqrt(static_cast<float>(real.d))
+                                           : noise / std::sqrt(static_cast<float>(kTerms));
+#pragma omp parallel
+  {
+    std::mt19937 rng(seed + 7919u * static_cast<uint32_t>(omp_get_thread_num()));
+    std::normal_distribution<float> g(0.0f, scale);
+    std::uniform_real_distribution<float> mix(0.0f, 0.5f);
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const size_t a = rng() % rows;
+      const auto& same = real.by_category[static_cast<size_t>(real.category[a])];
+      const size_t b = same[rng() % same.size()];
+      const float l = mix(rng);
+      float* out = s.vectors.data() + i * real.d;
+      for (size_t j = 0; j < real.d; ++j)
+        out[j] = (1 - l) * real.vectors[a * real.d + j] + l * real.vectors[b * real.d + j];
+      if (shape == "isotropic") {
+        for (size_t j = 0; j < real.d; ++j) out[j] += g(rng);
+      } else {
+        for (size_t t = 0; t < kTerms; ++t) {
+          const float w = g(rng);
+          const float* dev = spread.data() + (rng() % rows) * real.d;
+          for (size_t j = 0; j < real.d; ++j) out[j] += w * dev[j];
+        }
+      }
+      normalise_parts(out, real);
+      s.category[i] = real.category[a];
+    }
+  }
+  return s;
+}
+
+bool in_one_percent(int64_t id) {
+  return (static_cast<uint64_t>(id) * 2654435761u) % 100 == 0;
+}
+
+// Deciles of the similarity of `probes` rows to their nearest other row.
+std::string nn_deciles(const float* vectors, size_t n, size_t d, size_t probes) {
+  auto index = make_flat_index(d);
+  std::vector<int64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int64_t>(i);
+  index->add(n, ids.data(), vectors);
+  std::vector<float> queries;
+  std::vector<int64_t> self;
+  for (size_t p = 0; p < std::min(probes, n); ++p) {
+    const size_t row = p * n / std::min(probes, n);
+    self.push_back(static_cast<int64_t>(row));
+    queries.insert(queries.end(), vectors + row * d, vectors + (row + 1) * d);
+  }
+  SearchParams params;
+  params.k = 2;
+  std::vector<double> best;
+  const auto found = index->search(self.size(), queries.data(), params);
+  for (size_t q = 0; q < found.size(); ++q) {
+    for (const auto& nb : found[q]) {
+      if (nb.id != self[q]) {
+        best.push_back(nb.score);
+        break;
+      }
+    }
+  }
+  std::ostringstream out;
+  out.precision(3);
+  for (double p : {0.1, 0.25, 0.5, 0.75, 0.9})
+    out << " p" << static_cast<int>(p * 100) << "=" << percentile(best, p);
+  return out.str();
+}
+
+struct Mode {
+  const char* name;
+  std::function<bool(int64_t)> accept;
+  size_t expected;
+};
+
+double recall(const std::vector<std::vector<Neighbour>>& want,
+              const std::vector<std::vector<Neighbour>>& got) {
+  double sum = 0;
+  for (size_t q = 0; q < want.size(); ++q) {
+    size_t hit = 0;
+    for (const auto& w : want[q]) {
+      for (const auto& g : got[q]) hit += g.id == w.id;
+    }
+    sum += want[q].empty() ? 1.0 : static_cast<double>(hit) / static_cast<double>(want[q].size());
+  }
+  return sum / static_cast<double>(want.size());
+}
+
+struct Settings {
+  std::vector<IndexKind> kinds;
+  size_t query_count = 200, flat_queries = 20, hnsw_max = 200000;
+  float noise = 1.2f;
+  std::string noise_shape = "catalog";
+  // Search settings to measure on each build: "nprobe-or-ef:rerank" pairs (empty: the defaults).
+  std::vector<std::pair<size_t, size_t>> sweep;
+  // Which part of the vectors the queries weigh: "both" (a plain unit vector), or "head" /
+  // "frozen": only the first / second half, scaled by sqrt(2), as a blended version's ranking
+  // query (frozen search weight 0) and its instance query are.
+  std::string query_part = "both";
+  IndexOptions index;
+};
+
+// Queries shaped as the service shapes them for a blended version (see Settings::query_part).
+void shape_queries(std::vector<float>& queries, size_t d, const std::string& part) {
+  if (part == "both") return;
+  const size_t half = d / 2;
+  for (size_t q = 0; q < queries.size() / d; ++q) {
+    float* v = queries.data() + q * d;
+    for (size_t j = 0; j < d; ++j) {
+      const bool kept = (j < half) == (part == "head");
+      v[j] = kept ? v[j] * std::sqrt(2.0f) : 0.0f;
+    }
+  }
+}
+
+void run_size(const Real& real, size_t n, const Settings& settings) {
+  const size_t query_count = settings.query_count, flat_queries = settings.flat_queries;
+  std::printf("\n== %zu items (%zu dimensions) ==\n", n, real.d);
+  auto started = Clock::now();
+  // n = 0: the real catalog itself, queried by its own first vectors.
+  const bool real_only = n == 0;
+  Synthetic data, fresh;
+  if (real_only) {
+    n = real.category.size();
+    data = {real.vectors, real.category};
+    fresh.vectors.assign(real.vectors.begin(),
+                         real.vectors.begin() + static_cast<std::ptrdiff_t>(query_count * real.d));
+    fresh.category.assign(real.category.begin(),
+                          real.category.begin() + static_cast<std::ptrdiff_t>(query_count));
+  } else {
+    data = generate(real, n, settings.noise, settings.noise_shape, 1);
+    fresh = generate(real, query_count, settings.noise, settings.noise_shape, 2);
+  }
+  shape_queries(fresh.vectors, real.d, settings.query_part);
+  std::printf("generated in %.1f s; nearest-neighbour similarity, synthetic:%s\n", ms_since(started) / 1e3,
+              nn_deciles(data.vectors.data(), n, real.d, 400).c_str());
+  std::vector<int64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int64_t>(i);
+  const int category = fresh.category.front();  // the 1/6 filter: one category for every query
+  std::vector<Mode> modes = {
+      {"unfiltered", nullptr, SIZE_MAX},
+      {"category", [&](int64_t id) { return data.category[static_cast<size_t>(id)] == category; },
+       static_cast<size_t>(std::count(data.category.begin(), data.category.end(), category))},
+      {"1%", in_one_percent, n / 100}};
+  SearchParams params;
+  params.k = 12;
+  // Exact answers, with every core (FAISS's flat search uses BLAS for many queries).
+  std::vector<std::vector<std::vector<Neighbour>>> truth;
+  started = Clock::now();
+  {
+    auto exact = make_flat_index(real.d);
+    exact->add(n, ids.data(), data.vectors.data());
+    for (const auto& mode : modes) {
+      params.accept = mode.accept;
+      truth.push_back(exact->search(query_count, fresh.vectors.data(), params));
+    }
+  }
+  std::printf("exact answers for %zu queries in %.1f s\n", query_count, ms_since(started) / 1e3);
+  std::printf("%-6s %9s %8s %8s %8s | %-10s %8s %8s %7s\n", "index", "build_s", "ram_B/it", "f16_B/it",
+              "disk_B/it", "search", "p50_ms", "p99_ms", "recall");
+  for (const IndexKind kind : settings.kinds) {
+    if (kind == IndexKind::kHnsw && n > settings.hnsw_max) {
+      std::printf("%-6s skipped above %zu items (--hnsw-max)\n", index_kind_name(kind), settings.hnsw_max);
+      continue;
+    }
+    IndexOptions options = settings.index;
+    options.kind = kind;
+    omp_set_num_threads(2);
+    started = Clock::now();
+    auto index = build_index(options, real.d, n, ids.data(), data.vectors.data());
+    const double build_s = ms_since(started) / 1e3;
+    const auto path = std::filesystem::temp_directory_path() / "bench_scale.index";
+    write_file_atomic(path.string(), index->serialize());
+    const double disk = static_cast<double>(std::filesystem::file_size(path));
+    started = Clock::now();
+    auto loaded = deserialize_index(read_file(path.string(), SIZE_MAX));
+    const double start_s = ms_since(started) / 1e3;
+    std::filesystem::remove(path);
+    loaded.reset();
+    // Recommend: batches of 1,000 stored vectors as queries, k = 16, every core.
+    started = Clock::now();
+    std::vector<float> batch;
+    for (size_t i = 0; i < 1000; ++i) {
+      const size_t row = i * (n / 1000);
+      batch.insert(batch.end(), data.vectors.begin() + static_cast<std::ptrdiff_t>(row * real.d),
+                   data.vectors.begin() + static_cast<std::ptrdiff_t>((row + 1) * real.d));
+    }
+    SearchParams rec;
+    rec.k = 16;
+    index->search(1000, batch.data(), rec);
+    const double recommend_per_s = 1000 / (ms_since(started) / 1e3);
+    // Single-thread search latency and recall, for each search setting swept.
+    omp_set_num_threads(1);
+    const size_t queries = kind == IndexKind::kFlat ? std::min(flat_queries, query_count) : query_count;
+    auto sweep = settings.sweep;
+    if (sweep.empty() || kind == IndexKind::kFlat) sweep = {{0, 0}};
+    for (const auto& [breadth, rerank] : sweep) {
+      if (breadth > 0) {
+        IndexOptions tuned = options;
+        tuned.nprobe = tuned.ef_search = breadth;
+        tuned.rerank = rerank;
+        index->set_search_options(tuned);
+        std::printf("%-6s nprobe/ef_search %zu, rerank %zu\n", "", breadth, rerank);
+      }
+      for (size_t m = 0; m < modes.size(); ++m) {
+        params.accept = modes[m].accept;
+        params.expected_accepted = modes[m].expected;
+        std::vector<double> ms;
+        std::vector<std::vector<Neighbour>> got;
+        for (size_t q = 0; q < queries; ++q) {
+          const auto t = Clock::now();
+          got.push_back(index->search(1, fresh.vectors.data() + q * real.d, params).front());
+          ms.push_back(ms_since(t));
+        }
+        const std::vector<std::vector<Neighbour>> want(
+            truth[m].begin(), truth[m].begin() + static_cast<std::ptrdiff_t>(queries));
+        if (m == 0) {
+          std::printf("%-6s %9.1f %8.0f %8.0f %8.0f | ", index_kind_name(kind), build_s,
+                      static_cast<double>(index->index_bytes()) / static_cast<double>(n),
+                      static_cast<double>(index->exact_copy_bytes()) / static_cast<double>(n),
+                      disk / static_cast<double>(n));
+        } else {
+          std::printf("%-6s %9s %8s %8s %8s | ", "", "", "", "", "");
+        }
+        std::printf("%-10s %8.3f %8.3f %7.3f\n", modes[m].name, percentile(ms, 0.5), percentile(ms, 0.99),
+                    recall(want, got));
+        std::fflush(stdout);
+      }
+    }
+    // Add and remove, one item at a time (what an HTTP add or delete does to the index), after
+    // the searches: the filters read the category of the original ids.
+    std::vector<double> add_ms, remove_ms;
+    // (A flat index compacts its rows on every remove: 1 s each at 1M, so fewer there.)
+    const size_t writes = kind == IndexKind::kFlat && n > 100000 ? 10 : 100;
+    for (size_t i = 0; i < writes; ++i) {
+      const int64_t id = ids[(i * 7919) % n];
+      auto t = Clock::now();
+      index->remove({id});
+      remove_ms.push_back(ms_since(t));
+      t = Clock::now();
+      const int64_t fresh_id = static_cast<int64_t>(n + i);
+      index->add(1, &fresh_id, data.vectors.data() + static_cast<size_t>(id) * real.d);
+      add_ms.push_back(ms_since(t));
+    }
+    std::printf(
+        "%-6s add p50 %.3f ms, p99 %.3f ms; remove p50 %.4f ms; start-up (read + load snapshot) %.2f s; "
+        "recommend %.0f items/s (2 threads)\n",
+        "", percentile(add_ms, 0.5), percentile(add_ms, 0.99), percentile(remove_ms, 0.5), start_s,
+        recommend_per_s);
+    std::printf("%-6s parameters: %s\n", "", index->parameters().c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string data, sizes = "100000,1000000", kinds = "flat,ivfpq,hnsw";
+  Settings settings;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--data")
+      data = value;
+    else if (flag == "--sizes")
+      sizes = value;
+    else if (flag == "--kinds")
+      kinds = value;
+    else if (flag == "--queries")
+      settings.query_count = std::stoul(value);
+    else if (flag == "--flat-queries")
+      settings.flat_queries = std::stoul(value);
+    else if (flag == "--hnsw-max")
+      settings.hnsw_max = std::stoul(value);
+    else if (flag == "--noise")
+      settings.noise = std::stof(value);
+    else if (flag == "--noise-shape")
+      settings.noise_shape = value;
+    else if (flag == "--sweep") {
+      std::stringstream ps(value);
+      for (std::string pair; std::getline(ps, pair, ',');) {
+        const auto colon = pair.find(':');
+        settings.sweep.emplace_back(std::stoul(pair.substr(0, colon)), std::stoul(pair.substr(colon + 1)));
+      }
+    } else if (flag == "--query-part")
+      settings.query_part = value;
+    else if (flag == "--nprobe")
+      settings.index.nprobe = std::stoul(value);
+    else if (flag == "--nlist")
+      settings.index.nlist = std::stoul(value);
+    else if (flag == "--pq-bytes")
+      settings.index.pq_bytes = std::stoul(value);
+    else if (flag == "--rerank")
+      settings.index.rerank = std::stoul(value);
+    else if (flag == "--ef-search")
+      settings.index.ef_search = std::stoul(value);
+    else if (flag == "--exact-subset")
+      settings.index.exact_subset = std::stoul(value);
+    else if (flag == "--parts") {
+      std::stringstream ps(value);
+      for (std::string part; std::getline(ps, part, ',');) settings.index.parts.push_back(std::stoul(part));
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  if (data.empty()) {
+    std::fprintf(stderr, "usage: bench_scale --data DIR (a trained catalog) [--sizes 100000,1000000] ...\n");
+    return 2;
+  }
+  try {
+    const Real real = load_real(data, settings.index.parts);
+    std::printf(
+        "real catalog: %zu vectors of %zu dimensions, %zu categories; nearest-neighbour similarity:%s\n",
+        real.category.size(), real.d, real.by_category.size(),
+        nn_deciles(real.vectors.data(), real.category.size(), real.d, 400).c_str());
+    std::stringstream ks(kinds);
+    for (std::string k; std::getline(ks, k, ',');) settings.kinds.push_back(parse_index_kind(k));
+    std::stringstream ss(sizes);
+    for (std::string s; std::getline(ss, s, ',');) run_size(real, std::stoul(s), settings);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_scale: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,232 @@
+// The compressed indexes (IVF-PQ, HNSW over SQ8, both re-ranked from float16 copies) against
+// exact search on clustered vectors: recall, exact scores, filters of every selectivity,
+// removals, and a snapshot round trip.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "common/error.h"
+#include "common/vectors.h"
+#include "index/vector_index.h"
+#include "support/test_support.h"
+
+namespace lookalike {
+namespace {
+
+constexpr size_t kD = 64, kN = 3000, kQueries = 60;
+
+// Points around 60 centres, like descriptors of a catalog's look-alike groups.
+std::vector<float> clustered_vectors(size_t n, uint32_t seed) {
+  const auto centres = testing::random_unit_vectors(60, kD, seed);
+  std::mt19937 rng(seed + 1);
+  std::normal_distribution<float> noise(0.0f, 0.08f);
+  std::vector<float> v(n * kD);
+  for (size_t i = 0; i < n; ++i) {
+    const float* c = centres.data() + (rng() % 60) * kD;
+    for (size_t j = 0; j < kD; ++j) v[i * kD + j] = c[j] + noise(rng);
+    l2_normalise(v.data() + i * kD, kD);
+  }
+  return v;
+}
+
+std::set<int64_t> ids_of(const std::vector<Neighbour>& found) {
+  std::set<int64_t> ids;
+  for (const auto& n : found) ids.insert(n.id);
+  return ids;
+}
+
+class CompressedIndexTest : public ::testing::TestWithParam<IndexKind> {
+ protected:
+  void SetUp() override {
+    vectors_ = clustered_vectors(kN, 11);
+    for (size_t i = 0; i < kN; ++i) ids_.push_back(static_cast<int64_t>(10 + i));
+    IndexOptions options;
+    options.kind = GetParam();
+    options.pq_bytes = 16;  // 4 dimensions per code byte, as 64 bytes are for 1,024 dimensions
+    index_ = build_index(options, kD, kN, ids_.data(), vectors_.data());
+    exact_ = make_flat_index(kD);
+    exact_->add(kN, ids_.data(), vectors_.data());
+    queries_ = clustered_vectors(kQueries, 12);
+  }
+  // Mean share of the exact top k the index finds.
+  double recall(const SearchParams& params) const {
+    const auto want = exact_->search(kQueries, queries_.data(), params);
+    const auto got = index_->search(kQueries, queries_.data(), params);
+    double sum = 0;
+    for (size_t q = 0; q < kQueries; ++q) {
+      const auto expected = ids_of(want[q]), found = ids_of(got[q]);
+      size_t hit = 0;
+      for (int64_t id : found) hit += expected.count(id);
+      sum += expected.empty() ? 1.0 : static_cast<double>(hit) / static_cast<double>(expected.size());
+    }
+    return sum / kQueries;
+  }
+  std::vector<float> vectors_, queries_;
+  std::vector<int64_t> ids_;
+  std::unique_ptr<VectorIndex> index_, exact_;
+};
+
+TEST_P(CompressedIndexTest, IsTheKindAskedForAndFindsWhatExactSearchFinds) {
+  EXPECT_EQ(index_->kind(), GetParam());
+  EXPECT_EQ(index_->size(), kN);
+  EXPECT_FALSE(index_->parameters().empty());
+  SearchParams params;
+  params.k = 12;
+  EXPECT_GE(recall(params), 0.95);
+}
+
+TEST_P(CompressedIndexTest, ScoresAreExactInnerProductsInDecreasingOrder) {
+  SearchParams params;
+  params.k = 12;
+  const auto found = index_->search(1, queries_.data(), params).front();
+  ASSERT_EQ(found.size(), 12u);
+  for (size_t j = 0; j < found.size(); ++j) {
+    const float* v = vectors_.data() + static_cast<size_t>(found[j].id - 10) * kD;
+    EXPECT_NEAR(found[j].score, dot(queries_.data(), v, kD), 2e-3);
+    if (j > 0) {
+      EXPECT_LE(found[j].score, found[j - 1].score);
+    }
+  }
+  const auto stored = index_->vector(ids_[7]);
+  ASSERT_EQ(stored.size(), kD);
+  for (size_t j = 0; j < kD; ++j) EXPECT_NEAR(stored[j], vectors_[7 * kD + j], index_->vector_tolerance());
+}
+
+TEST_P(CompressedIndexTest, FiltersHoldAtEverySelectivity) {
+  for (const int64_t every : {6, 100}) {  // a sixth of the items, and 1%
+    SearchParams params;
+    params.k = 12;
+    params.accept = [every](int64_t id) { return id % every == 0; };
+    params.expected_accepted = kN / static_cast<size_t>(every);
+    for (const auto& found : index_->search(kQueries, queries_.data(), params)) {
+      EXPECT_EQ(found.size(), 12u);
+      for (const auto& n : found) EXPECT_EQ(n.id % every, 0) << n.id;
+    }
+    EXPECT_GE(recall(params), every == 100 ? 0.999 : 0.9) << "1 in " << every;
+  }
+  // A filter whose size the caller does not know still returns only accepted ids.
+  SearchParams unknown;
+  unknown.accept = [](int64_t id) { return id % 50 == 0; };
+  const auto found = index_->search(1, queries_.data(), unknown).front();
+  EXPECT_FALSE(found.empty());
+  for (const auto& n : found) EXPECT_EQ(n.id % 50, 0);
+}
+
+TEST_P(CompressedIndexTest, RemovedIdsAreNeverReturnedAndMayComeBack) {
+  SearchParams params;
+  params.k = 5;
+  const auto before = index_->search(1, vectors_.data(), params).front();
+  ASSERT_EQ(before.front().id, ids_[0]);
+  std::vector<int64_t> gone;
+  for (const auto& n : before) gone.push_back(n.id);
+  EXPECT_EQ(index_->remove(gone), gone.size());
+  EXPECT_EQ(index_->remove(gone), 0u);
+  EXPECT_EQ(index_->size(), kN - gone.size());
+  EXPECT_TRUE(index_->vector(gone.front()).empty());
+  const auto ids = index_->ids();
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), gone.front()), 0);
+  const auto after = index_->search(1, vectors_.data(), params).front();
+  for (const auto& n : after) EXPECT_EQ(std::count(gone.begin(), gone.end(), n.id), 0);
+  index_->add(1, &gone.front(), vectors_.data());  // the same id again, as a new row
+  EXPECT_EQ(index_->search(1, vectors_.data(), params).front().front().id, gone.front());
+  EXPECT_THROW(index_->add(1, &ids_[100], vectors_.data()), Error);
+}
+
+TEST_P(CompressedIndexTest, SnapshotRoundTripKeepsResultsAndRemovals) {
+  index_->remove({ids_[3], ids_[4]});
+  const auto copy = deserialize_index(index_->serialize());
+  EXPECT_EQ(copy->kind(), GetParam());
+  EXPECT_EQ(copy->size(), kN - 2);
+  EXPECT_EQ(copy->parameters(), index_->parameters());
+  SearchParams params;
+  params.k = 12;
+  const auto a = index_->search(kQueries, queries_.data(), params);
+  const auto b = copy->search(kQueries, queries_.data(), params);
+  for (size_t q = 0; q < kQueries; ++q) {
+    ASSERT_EQ(a[q].size(), b[q].size());
+    for (size_t j = 0; j < a[q].size(); ++j) EXPECT_EQ(a[q][j].id, b[q][j].id);
+  }
+  EXPECT_TRUE(copy->vector(ids_[3]).empty());
+  const std::string bytes = index_->serialize();
+  EXPECT_THROW(deserialize_index(bytes.substr(0, bytes.size() / 2)), Error);
+  EXPECT_THROW(deserialize_index(bytes.substr(0, 20)), Error);
+}
+
+// A blended version's vectors are [head, frozen] and its queries weigh one half (ranking, or
+// the instance tier): with parts, each half is routed by its own coarse structure.
+TEST_P(CompressedIndexTest, QueriesThatWeighOnePartFindWhatExactSearchFinds) {
+  // Two independent clustered halves, each scaled to 1/sqrt(2) as ServingState::combine does.
+  const auto head = clustered_vectors(kN, 21), frozen = clustered_vectors(kN, 31);
+  std::vector<float> combined(kN * 2 * kD);
+  for (size_t i = 0; i < kN; ++i) {
+    for (size_t j = 0; j < kD; ++j) {
+      combined[i * 2 * kD + j] = head[i * kD + j] / std::sqrt(2.0f);
+      combined[i * 2 * kD + kD + j] = frozen[i * kD + j] / std::sqrt(2.0f);
+    }
+  }
+  IndexOptions options;
+  options.kind = GetParam();
+  options.pq_bytes = 16;
+  options.parts = {kD, kD};
+  const auto index = build_index(options, 2 * kD, kN, ids_.data(), combined.data());
+  EXPECT_NE(index->parameters().find("part 64d"), std::string::npos) << index->parameters();
+  auto exact = make_flat_index(2 * kD);
+  exact->add(kN, ids_.data(), combined.data());
+  const auto probes = clustered_vectors(kQueries, 41);
+  SearchParams params;
+  params.k = 12;
+  for (const size_t half : {size_t{0}, kD}) {
+    std::vector<float> queries(kQueries * 2 * kD, 0.0f);
+    for (size_t q = 0; q < kQueries; ++q) {
+      for (size_t j = 0; j < kD; ++j) queries[q * 2 * kD + half + j] = probes[q * kD + j] * std::sqrt(2.0f);
+    }
+    const auto want = exact->search(kQueries, queries.data(), params);
+    const auto got = index->search(kQueries, queries.data(), params);
+    double hits = 0;
+    for (size_t q = 0; q < kQueries; ++q) {
+      const auto expected = ids_of(want[q]);
+      for (const auto& n : got[q]) hits += static_cast<double>(expected.count(n.id));
+    }
+    EXPECT_GE(hits / (12.0 * kQueries), 0.95) << "half at " << half;
+  }
+  EXPECT_EQ(deserialize_index(index->serialize())->parameters(), index->parameters());
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, CompressedIndexTest, ::testing::Values(IndexKind::kIvfPq, IndexKind::kHnsw),
+                         [](const auto& info) { return std::string(index_kind_name(info.param)); });
+
+TEST(IndexKindTest, AutoIsExactBelowTheThresholdAndCompressedFromIt) {
+  IndexOptions options;
+  options.exact_below = 500;
+  EXPECT_EQ(resolve_index_kind(options, 499), IndexKind::kFlat);
+  EXPECT_EQ(resolve_index_kind(options, 500), IndexKind::kIvfPq);
+  options.kind = IndexKind::kHnsw;
+  EXPECT_EQ(resolve_index_kind(options, 100000), IndexKind::kHnsw);
+  EXPECT_EQ(resolve_index_kind(options, 10), IndexKind::kFlat);  // too few vectors to train codes on
+  const auto vectors = clustered_vectors(600, 3);
+  std::vector<int64_t> ids(600);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
+  options.kind = IndexKind::kAuto;
+  EXPECT_EQ(build_index(options, kD, 400, ids.data(), vectors.data())->kind(), IndexKind::kFlat);
+  const auto compressed = build_index(options, kD, 600, ids.data(), vectors.data());
+  EXPECT_EQ(compressed->kind(), IndexKind::kIvfPq);
+  EXPECT_EQ(compressed->exact_copy_bytes(), 600 * kD * 2);  // the float16 copies
+  EXPECT_EQ(deserialize_index(make_flat_index(kD)->serialize())->kind(), IndexKind::kFlat);
+}
+
+TEST(IndexKindTest, NamesRoundTripAndUnknownNamesAreRefused) {
+  for (IndexKind kind : {IndexKind::kAuto, IndexKind::kFlat, IndexKind::kIvfPq, IndexKind::kHnsw})
+    EXPECT_EQ(parse_index_kind(index_kind_name(kind)), kind);
+  try {
+    parse_index_kind("ivf");
+    FAIL() << "accepted 'ivf'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("auto, flat, ivfpq or hnsw"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace lookalike
