@@ -150,13 +150,24 @@ class CompressedIndex final : public VectorIndex {
       if (rows_.count(ids[i]) || ids[i] == kDead)
         throw Error(ErrorCode::kConflict, "vector id " + std::to_string(ids[i]) + " exists");
     }
-    size_t offset = 0;
-    for (auto& part : parts_) {
-      const auto columns = part_columns(n, vectors, offset, static_cast<size_t>(part->d));
-      part->add(static_cast<idx_t>(n), columns.data());
-      offset += static_cast<size_t>(part->d);
+    // In chunks, so that a part's columns are copied 64k rows at a time (128 MB at 512-d), not
+    // for the whole catalog at once (2 GB per part at 1M items).
+    constexpr size_t kChunk = 65536;
+    for (size_t first = 0; first < n; first += kChunk) {
+      const size_t rows = std::min(kChunk, n - first);
+      const float* chunk = vectors + first * dimension();
+      size_t offset = 0;
+      for (auto& part : parts_) {
+        const auto width = static_cast<size_t>(part->d);
+        if (parts_.size() == 1) {
+          part->add(static_cast<idx_t>(rows), chunk);
+        } else {
+          part->add(static_cast<idx_t>(rows), part_columns(rows, chunk, offset, width).data());
+        }
+        offset += width;
+      }
+      exact_->add(static_cast<idx_t>(rows), chunk);
     }
-    exact_->add(static_cast<idx_t>(n), vectors);
     for (size_t i = 0; i < n; ++i) {
       rows_[ids[i]] = static_cast<idx_t>(ids_.size());
       ids_.push_back(ids[i]);
