@@ -489,13 +489,8 @@ void Api::list_items(const Request& req, Response& res) {
   json items = json::array();
   for (const auto& item : catalog().store().list(q)) items.push_back(item_json(item, item_image_url));
   // `total` counts what the query matches, so a client can page through one category.
-  const auto stats = catalog().stats();
-  size_t total = stats.items;
-  if (!q.category.empty()) {
-    const auto it = std::find_if(stats.categories.begin(), stats.categories.end(),
-                                 [&](const CategoryCount& c) { return c.name == q.category; });
-    total = it == stats.categories.end() ? 0 : it->count;
-  }
+  const size_t total =
+      q.category.empty() ? catalog().stats().items : category_size(catalog().store(), q.category);
   send_json(res, 200, {{"items", items}, {"offset", q.offset}, {"limit", q.limit}, {"total", total}});
 }
 

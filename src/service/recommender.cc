@@ -5,7 +5,6 @@
 
 #include "common/error.h"
 #include "service/catalog.h"
-#include "service/searcher.h"
 
 namespace lookalike {
 

@@ -89,15 +89,6 @@ std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& que
 
 }  // namespace
 
-// The items of a category, from the store's maintained counters (a compressed index widens its
-// search, or scans exactly, for a category that holds few of the items).
-size_t category_size(const CatalogStore& store, const std::string& category) {
-  for (const auto& c : store.categories()) {
-    if (c.name == category) return c.count;
-  }
-  return 0;
-}
-
 Searcher::Searcher(LiveState& live, const CatalogStore& store, ModelPools& models, SearcherOptions options)
     : live_(live), store_(store), models_(models), options_(std::move(options)) {}
 

@@ -26,9 +26,6 @@ struct SearcherOptions {
   DecodeOptions decode;
 };
 
-// How many items the store holds in `category` (0 when none).
-size_t category_size(const CatalogStore& store, const std::string& category);
-
 class Searcher {
  public:
   // Keeps references: all three must outlive the searcher.

@@ -133,4 +133,12 @@ class CatalogStore {
 // is not a Lookalike catalog database.
 std::unique_ptr<CatalogStore> open_sqlite_store(const std::string& path);
 
+// The items `store` holds in `category` (0 for an unknown one), from its maintained counters.
+inline size_t category_size(const CatalogStore& store, const std::string& category) {
+  for (const auto& c : store.categories()) {
+    if (c.name == category) return c.count;
+  }
+  return 0;
+}
+
 }  // namespace lookalike
