@@ -77,7 +77,7 @@ Real load_real(const std::string& root, const std::vector<size_t>& parts) {
     if (s.version == version && (!newest || s.revision > newest->revision)) newest = s;
   }
   if (!newest) throw std::runtime_error("no index snapshot of the active version in " + root);
-  const auto index = deserialize_index(read_file(newest->path.string(), SIZE_MAX));
+  const auto index = load_index_file(newest->path.string());
   std::unordered_map<int64_t, std::string> category_of;
   for (const auto& item : store->all_items()) category_of[item.key] = item.category;
   Real real;
@@ -321,7 +321,7 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
     write_file_atomic(path.string(), index->serialize());
     const double disk = static_cast<double>(std::filesystem::file_size(path));
     started = Clock::now();
-    auto loaded = deserialize_index(read_file(path.string(), SIZE_MAX));
+    auto loaded = load_index_file(path.string());
     const double start_s = ms_since(started) / 1e3;
     std::filesystem::remove(path);
     loaded.reset();

@@ -1,6 +1,10 @@
 // Compressed approximate indexes for large catalogs: FAISS IVF-PQ or HNSW over 8-bit scalar
 // codes finds candidates, and a float16 copy of every vector (FAISS IndexScalarQuantizer,
 // QT_fp16) re-ranks them exactly, so the final order over the candidates is the exact one.
+// Two steps bypass FAISS's own code, which Debian builds for baseline x86-64 (index/dot_kernels.h):
+// the re-rank reads the float16 copies through dot_float16, and a single query's nearest lists
+// come from dot_float32 over the centroids (FAISS's own loop for fewer than 20 queries took
+// 4 ms for 2 x 4,000 lists of 512 values at 1M items).
 //
 // Every structure addresses rows by position (the label FAISS assigns on add); `ids_` maps a
 // position to its id. A removal marks the position dead (O(1), no rewrite of 1M codes): searches
@@ -9,7 +13,6 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexScalarQuantizer.h>
-#include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/HNSW.h>
 #include <faiss/impl/IDSelector.h>
@@ -19,11 +22,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <queue>
 #include <sstream>
 #include <unordered_map>
 
 #include "common/error.h"
+#include "index/dot_kernels.h"
 #include "index/vector_index.h"
 
 namespace lookalike {
@@ -35,6 +40,9 @@ constexpr int64_t kDead = std::numeric_limits<int64_t>::min();
 // A selective filter multiplies the lists probed (or the HNSW beam) by sqrt(1/selectivity), up
 // to this: a 1/6 category probes 3x the lists.
 constexpr size_t kMaxWiden = 8;
+// FAISS computes distances to the list centroids with BLAS from this many queries at once
+// (faiss::distance_compute_blas_threshold); fewer go through nearest_lists.
+constexpr idx_t kFaissBlasQueries = 20;
 
 // Accepts live positions whose id the caller's filter accepts.
 class LiveSelector final : public faiss::IDSelector {
@@ -104,6 +112,7 @@ class CompressedIndex final : public VectorIndex {
     for (size_t i = 0; i < ids_.size(); ++i) {
       if (ids_[i] != kDead) rows_[ids_[i]] = static_cast<idx_t>(i);
     }
+    for (const auto& part : parts_) centroid_norms_.push_back(centroid_norms(*part));
     reserve_headroom();
   }
 
@@ -123,7 +132,8 @@ class CompressedIndex final : public VectorIndex {
         out << "sq8 links=" << hnsw->hnsw.nb_neighbors(0) / 2 << " ef_search=" << options_.ef_search;
       }
     }
-    out << "; rerank=" << options_.rerank << " float16 exact_subset=" << options_.exact_subset;
+    out << "; rerank=" << options_.rerank << " float16" << (dot_kernels_vectorised() ? "/f16c" : "")
+        << " exact_subset=" << options_.exact_subset;
     if (ids_.size() > rows_.size()) out << " removed_pending=" << ids_.size() - rows_.size();
     return out.str();
   }
@@ -157,13 +167,11 @@ class CompressedIndex final : public VectorIndex {
       const size_t rows = std::min(kChunk, n - first);
       const float* chunk = vectors + first * dimension();
       size_t offset = 0;
-      for (auto& part : parts_) {
-        const auto width = static_cast<size_t>(part->d);
-        if (parts_.size() == 1) {
-          part->add(static_cast<idx_t>(rows), chunk);
-        } else {
-          part->add(static_cast<idx_t>(rows), part_columns(rows, chunk, offset, width).data());
-        }
+      for (size_t p = 0; p < parts_.size(); ++p) {
+        const auto width = static_cast<size_t>(parts_[p]->d);
+        add_to_part(p, rows,
+                    parts_.size() == 1 ? std::vector<float>(chunk, chunk + rows * width)
+                                       : part_columns(rows, chunk, offset, width));
         offset += width;
       }
       exact_->add(static_cast<idx_t>(rows), chunk);
@@ -203,10 +211,9 @@ class CompressedIndex final : public VectorIndex {
     const size_t candidates = std::min(std::max(params.k, options_.rerank), live);
     std::vector<std::vector<idx_t>> found(n);
     size_t offset = 0;
-    for (const auto& part : parts_) {
-      const auto d = static_cast<size_t>(part->d);
-      search_part(*part, n, queries, offset, candidates, widen, accept, found);
-      offset += d;
+    for (size_t p = 0; p < parts_.size(); ++p) {
+      search_part(p, n, queries, offset, candidates, widen, accept, found);
+      offset += static_cast<size_t>(parts_[p]->d);
     }
     for (size_t q = 0; q < n; ++q) results[q] = rerank(queries + q * dimension(), found[q], params.k);
     return results;
@@ -274,6 +281,20 @@ class CompressedIndex final : public VectorIndex {
     return bytes;
   }
 
+  // A few rows find their IVF list through nearest_lists (FAISS's own single-row assignment
+  // took 1.7 ms per add at 100k items); batches go through FAISS, which uses BLAS for them.
+  void add_to_part(size_t p, size_t rows, const std::vector<float>& columns) {
+    auto* ivf = dynamic_cast<faiss::IndexIVFPQ*>(parts_[p].get());
+    if (!ivf || static_cast<idx_t>(rows) >= kFaissBlasQueries) {
+      parts_[p]->add(static_cast<idx_t>(rows), columns.data());
+      return;
+    }
+    std::vector<idx_t> lists(rows);
+    for (size_t i = 0; i < rows; ++i)
+      lists[i] = nearest_lists(*ivf, centroid_norms_[p], columns.data() + i * ivf->d, 1).first[0];
+    ivf->add_core(static_cast<idx_t>(rows), columns.data(), nullptr, lists.data());
+  }
+
   // Columns [offset, offset + width) of n rows (the whole rows when the part is the vector).
   std::vector<float> part_columns(size_t n, const float* rows, size_t offset, size_t width) const {
     const size_t d = dimension();
@@ -286,9 +307,9 @@ class CompressedIndex final : public VectorIndex {
 
   // Adds each query's candidates from one part to `found`; queries that do not weigh the part
   // (all zero there) skip it.
-  void search_part(const faiss::Index& part, size_t n, const float* queries, size_t offset, size_t candidates,
-                   size_t widen, const std::function<bool(int64_t)>* accept,
-                   std::vector<std::vector<idx_t>>& found) const {
+  void search_part(size_t p, size_t n, const float* queries, size_t offset, size_t candidates, size_t widen,
+                   const std::function<bool(int64_t)>* accept, std::vector<std::vector<idx_t>>& found) const {
+    const faiss::Index& part = *parts_[p];
     const auto width = static_cast<size_t>(part.d);
     const auto columns = part_columns(n, queries, offset, width);
     std::vector<size_t> asking;
@@ -307,15 +328,24 @@ class CompressedIndex final : public VectorIndex {
     std::vector<idx_t> labels(asking.size() * candidates);
     const auto m = static_cast<idx_t>(asking.size());
     if (const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(&part)) {
-      faiss::SearchParametersIVF p;
-      p.nprobe = std::min(ivf->nlist, options_.nprobe * widen);
-      if (select) p.sel = &selector;
-      ivf->search(m, sub.data(), static_cast<idx_t>(candidates), scores.data(), labels.data(), &p);
+      faiss::SearchParametersIVF ip;
+      ip.nprobe = std::min(ivf->nlist, options_.nprobe * widen);
+      if (select) ip.sel = &selector;
+      if (m < kFaissBlasQueries) {
+        for (idx_t q = 0; q < m; ++q) {
+          const float* x = sub.data() + q * ivf->d;
+          const auto [lists, distances] = nearest_lists(*ivf, centroid_norms_[p], x, ip.nprobe);
+          ivf->search_preassigned(1, x, static_cast<idx_t>(candidates), lists.data(), distances.data(),
+                                  scores.data() + q * candidates, labels.data() + q * candidates, false, &ip);
+        }
+      } else {
+        ivf->search(m, sub.data(), static_cast<idx_t>(candidates), scores.data(), labels.data(), &ip);
+      }
     } else {
-      faiss::SearchParametersHNSW p;
-      p.efSearch = static_cast<int>(std::max(candidates, options_.ef_search * widen));
-      if (select) p.sel = &selector;
-      part.search(m, sub.data(), static_cast<idx_t>(candidates), scores.data(), labels.data(), &p);
+      faiss::SearchParametersHNSW hp;
+      hp.efSearch = static_cast<int>(std::max(candidates, options_.ef_search * widen));
+      if (select) hp.sel = &selector;
+      part.search(m, sub.data(), static_cast<idx_t>(candidates), scores.data(), labels.data(), &hp);
     }
     for (size_t i = 0; i < asking.size(); ++i) {
       auto& into = found[asking[i]];
@@ -328,24 +358,62 @@ class CompressedIndex final : public VectorIndex {
   std::vector<Neighbour> rerank(const float* query, std::vector<idx_t>& labels, size_t k) const {
     std::sort(labels.begin(), labels.end());
     labels.erase(std::unique(labels.begin(), labels.end()), labels.end());  // found by several parts
-    std::unique_ptr<faiss::DistanceComputer> distance(exact_->get_distance_computer());
-    distance->set_query(query);
     TopK best(k);
-    for (const idx_t label : labels) best.offer(label, (*distance)(label));
+    for (const idx_t label : labels) best.offer(label, exact_score(query, label));
     return neighbours(best);
   }
 
   // Exact search over the accepted live rows (a filter that admits few of them).
   std::vector<Neighbour> scan(const float* query, size_t k,
                               const std::function<bool(int64_t)>& accept) const {
-    std::unique_ptr<faiss::DistanceComputer> distance(exact_->get_distance_computer());
-    distance->set_query(query);
     TopK best(k);
     for (size_t i = 0; i < ids_.size(); ++i) {
       if (ids_[i] != kDead && accept(ids_[i]))
-        best.offer(static_cast<idx_t>(i), (*distance)(static_cast<idx_t>(i)));
+        best.offer(static_cast<idx_t>(i), exact_score(query, static_cast<idx_t>(i)));
     }
     return neighbours(best);
+  }
+
+  // The inner product of `query` with the float16 copy at `position` (QT_fp16 codes are the
+  // vector's IEEE half floats, in order).
+  float exact_score(const float* query, idx_t position) const {
+    const uint8_t* code = exact_->codes.data() + static_cast<size_t>(position) * exact_->code_size;
+    return dot_float16(query, reinterpret_cast<const uint16_t*>(code), dimension());
+  }
+
+  // Squared norms of an IVF part's list centroids (empty for other parts), for nearest_lists.
+  static std::vector<float> centroid_norms(const faiss::Index& part) {
+    const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&part);
+    const auto* flat = ivf ? dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) : nullptr;
+    if (!flat) return {};
+    const auto d = static_cast<size_t>(flat->d);
+    std::vector<float> norms(static_cast<size_t>(flat->ntotal));
+    const float* c = flat->get_xb();
+    for (size_t j = 0; j < norms.size(); ++j)
+      norms[j] = std::inner_product(c + j * d, c + (j + 1) * d, c + j * d, 0.0f);
+    return norms;
+  }
+
+  // The `nprobe` lists whose centroids are nearest to x (L2, as the quantizer ranks them) and
+  // their squared distances, nearest first: |c|^2 - 2 c.x + |x|^2.
+  static std::pair<std::vector<idx_t>, std::vector<float>> nearest_lists(const faiss::IndexIVF& ivf,
+                                                                         const std::vector<float>& norms,
+                                                                         const float* x, size_t nprobe) {
+    const float* centroids = static_cast<const faiss::IndexFlat*>(ivf.quantizer)->get_xb();
+    const auto d = static_cast<size_t>(ivf.d);
+    const float x_norm = dot_float32(x, x, d);
+    std::vector<float> distances(norms.size());
+    for (size_t j = 0; j < norms.size(); ++j)
+      distances[j] = norms[j] - 2.0f * dot_float32(centroids + j * d, x, d) + x_norm;
+    std::vector<idx_t> order(norms.size());
+    std::iota(order.begin(), order.end(), idx_t{0});
+    nprobe = std::min(nprobe, order.size());
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(nprobe), order.end(),
+                      [&](idx_t a, idx_t b) { return distances[a] < distances[b]; });
+    order.resize(nprobe);
+    std::vector<float> nearest(nprobe);
+    for (size_t i = 0; i < nprobe; ++i) nearest[i] = distances[order[i]];
+    return {std::move(order), std::move(nearest)};
   }
 
   std::vector<Neighbour> neighbours(TopK& best) const {
@@ -359,19 +427,10 @@ class CompressedIndex final : public VectorIndex {
   IndexOptions options_;  // the search-time parameters (nprobe, ef_search, rerank, exact_subset)
   std::vector<std::unique_ptr<faiss::Index>> parts_;
   std::unique_ptr<faiss::IndexScalarQuantizer> exact_;
-  std::vector<int64_t> ids_;  // position -> id, kDead once removed
+  std::vector<std::vector<float>> centroid_norms_;  // per part, see centroid_norms
+  std::vector<int64_t> ids_;                        // position -> id, kDead once removed
   std::unordered_map<int64_t, idx_t> rows_;
 };
-
-std::vector<float> training_sample(size_t dimension, size_t n, const float* vectors, size_t limit) {
-  const size_t count = std::min(n, limit);
-  std::vector<float> sample(count * dimension);
-  for (size_t i = 0; i < count; ++i) {
-    const size_t row = i * n / count;  // evenly spaced, so no part of the catalog is left out
-    std::memcpy(sample.data() + i * dimension, vectors + row * dimension, dimension * sizeof(float));
-  }
-  return sample;
-}
 
 // The coarse structures find candidates by L2 distance. Every part of every stored vector has
 // the same length (unit vectors, or unit parts scaled alike), so the L2 order is the inner-product
@@ -379,19 +438,20 @@ std::vector<float> training_sample(size_t dimension, size_t n, const float* vect
 // built for: inner-product routing over k-means centroids found 0.13 of the top 12 where L2
 // routing finds (bench_scale, 100k items). The final scores are exact inner products (re-rank).
 std::unique_ptr<faiss::Index> make_coarse(const IndexOptions& options, IndexKind kind, size_t dimension,
-                                          size_t n) {
+                                          size_t n, size_t sample_n) {
   const auto d = static_cast<idx_t>(dimension);
   if (kind == IndexKind::kHnsw) {
     auto hnsw = std::make_unique<faiss::IndexHNSWSQ>(static_cast<int>(d), faiss::ScalarQuantizer::QT_8bit,
                                                      static_cast<int>(options.hnsw_links), faiss::METRIC_L2);
     return hnsw;
   }
-  const size_t nlist = std::min(options.nlist ? options.nlist : default_nlist(n), std::max<size_t>(n, 1));
+  const size_t nlist =
+      std::min(options.nlist ? options.nlist : default_nlist(n), std::max<size_t>(sample_n, 1));
   const size_t m = pq_subquantizers(dimension, options.pq_bytes);
   // 8-bit codes need 256 training points per sub-quantizer; a small catalog forced to IVF-PQ
   // (tests, `reindex --index ivfpq`) gets fewer bits instead of a k-means that cannot run.
   size_t nbits = 8;
-  while (nbits > 1 && (size_t{1} << nbits) > n) --nbits;
+  while (nbits > 1 && (size_t{1} << nbits) > sample_n) --nbits;
   auto* quantizer = new faiss::IndexFlatL2(d);
   auto ivf = std::make_unique<faiss::IndexIVFPQ>(quantizer, d, nlist, m, nbits, faiss::METRIC_L2);
   ivf->own_fields = true;
@@ -410,57 +470,60 @@ std::unique_ptr<faiss::Index> make_coarse(const IndexOptions& options, IndexKind
 
 }  // namespace
 
-bool is_compressed_index(const std::string& bytes) {
-  return bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0;
+bool is_compressed_index(const char* head, size_t size) {
+  return size >= sizeof kMagic && std::memcmp(head, kMagic, sizeof kMagic) == 0;
 }
 
-std::unique_ptr<VectorIndex> build_compressed_index(const IndexOptions& options, IndexKind kind,
-                                                    size_t dimension, size_t n, const int64_t* ids,
-                                                    const float* vectors) {
+std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, IndexKind kind,
+                                                   size_t dimension, size_t n, size_t sample_n,
+                                                   const float* sample) {
   if (kind != IndexKind::kIvfPq && kind != IndexKind::kHnsw)
     throw Error(ErrorCode::kInvalidArgument,
                 std::string("not a compressed index type: ") + index_kind_name(kind));
-  if (n == 0) throw Error(ErrorCode::kInvalidArgument, "a compressed index needs vectors to train on");
+  if (sample_n == 0) throw Error(ErrorCode::kInvalidArgument, "a compressed index needs vectors to train on");
   std::vector<size_t> widths = options.parts.empty() ? std::vector<size_t>{dimension} : options.parts;
   size_t total = 0;
   for (size_t w : widths) total += w;
   if (total != dimension || std::count(widths.begin(), widths.end(), size_t{0}))
     throw Error(ErrorCode::kInvalidArgument, "index parts do not add up to the vector's dimensions");
-  const auto sample = training_sample(dimension, n, vectors, options.training_sample);
-  const auto trained = sample.size() / dimension;
   std::vector<std::unique_ptr<faiss::Index>> parts;
   auto exact = std::make_unique<faiss::IndexScalarQuantizer>(
       static_cast<int>(dimension), faiss::ScalarQuantizer::QT_fp16, faiss::METRIC_INNER_PRODUCT);
   try {
     size_t offset = 0;
     for (size_t width : widths) {
-      std::vector<float> columns(trained * width);
-      for (size_t i = 0; i < trained; ++i)
-        std::memcpy(columns.data() + i * width, sample.data() + i * dimension + offset,
-                    width * sizeof(float));
-      parts.push_back(make_coarse(options, kind, width, n));
-      parts.back()->train(static_cast<idx_t>(trained), columns.data());
+      std::vector<float> columns(sample_n * width);
+      for (size_t i = 0; i < sample_n; ++i)
+        std::memcpy(columns.data() + i * width, sample + i * dimension + offset, width * sizeof(float));
+      parts.push_back(make_coarse(options, kind, width, n, sample_n));
+      parts.back()->train(static_cast<idx_t>(sample_n), columns.data());
       offset += width;
     }
-    exact->train(static_cast<idx_t>(trained), sample.data());
+    exact->train(static_cast<idx_t>(sample_n), sample);
   } catch (const faiss::FaissException& e) {
     throw Error(ErrorCode::kInternal, std::string("training the compressed index failed: ") + e.what());
   }
-  auto index = std::make_unique<CompressedIndex>(kind, options, std::move(parts), std::move(exact),
-                                                 std::vector<int64_t>{});
-  index->add(n, ids, vectors);
-  return index;
+  return std::make_unique<CompressedIndex>(kind, options, std::move(parts), std::move(exact),
+                                           std::vector<int64_t>{});
 }
 
-std::unique_ptr<VectorIndex> deserialize_compressed_index(const std::string& bytes) {
-  size_t at = sizeof kMagic;
+std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size) {
+  // Reads n bytes or throws: FAISS's own reads throw FaissException on a short file as well.
+  size_t at = 0;
+  auto read_bytes = [&](void* into, size_t n) {
+    if (n > size - at || in(into, 1, n) != n)
+      throw Error(ErrorCode::kCorruptStore, "index file is truncated");
+    at += n;
+  };
   auto get = [&]() {
     uint64_t v = 0;
-    if (bytes.size() - at < sizeof v) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
-    std::memcpy(&v, bytes.data() + at, sizeof v);
-    at += sizeof v;
+    read_bytes(&v, sizeof v);
     return v;
   };
+  char magic[sizeof kMagic];
+  read_bytes(magic, sizeof magic);
+  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+    throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index");
   const uint64_t kind_value = get();
   if (kind_value != static_cast<uint64_t>(IndexKind::kIvfPq) &&
       kind_value != static_cast<uint64_t>(IndexKind::kHnsw))
@@ -469,45 +532,45 @@ std::unique_ptr<VectorIndex> deserialize_compressed_index(const std::string& byt
   options.kind = static_cast<IndexKind>(kind_value);
   for (size_t* v : {&options.nprobe, &options.ef_search, &options.rerank, &options.exact_subset}) *v = get();
   const uint64_t count = get();
-  if (count > (bytes.size() - at) / sizeof(int64_t))
-    throw Error(ErrorCode::kCorruptStore, "index file is truncated");
+  if (count > (size - at) / sizeof(int64_t)) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
   std::vector<int64_t> ids(count);
-  if (count > 0) std::memcpy(ids.data(), bytes.data() + at, count * sizeof(int64_t));
-  at += count * sizeof(int64_t);
-  auto read = [&](size_t size) -> std::unique_ptr<faiss::Index> {
-    if (size > bytes.size() - at) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
-    faiss::VectorIOReader reader;
-    reader.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(at),
-                       bytes.begin() + static_cast<std::ptrdiff_t>(at + size));
-    at += size;
-    try {
-      return std::unique_ptr<faiss::Index>(faiss::read_index(&reader));
-    } catch (const faiss::FaissException& e) {
-      throw Error(ErrorCode::kCorruptStore, std::string("index file is corrupt: ") + e.what());
-    }
+  read_bytes(ids.data(), count * sizeof(int64_t));
+  // A part is read from its own bytes, so that a wrong size cannot shift what follows.
+  auto read_part = [&](size_t bytes) -> std::unique_ptr<faiss::Index> {
+    if (bytes > size - at) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
+    faiss::VectorIOReader part;
+    part.data.resize(bytes);
+    read_bytes(part.data.data(), bytes);
+    return std::unique_ptr<faiss::Index>(faiss::read_index(&part));
   };
-  const uint64_t part_count = get();
-  if (part_count == 0 || part_count > 16) throw Error(ErrorCode::kCorruptStore, "index file names no parts");
-  std::vector<std::unique_ptr<faiss::Index>> parts;
-  idx_t width = 0;
-  for (uint64_t p = 0; p < part_count; ++p) {
-    parts.push_back(read(get()));
-    const faiss::Index* part = parts.back().get();
-    const bool fits = options.kind == IndexKind::kIvfPq
-                          ? dynamic_cast<const faiss::IndexIVFPQ*>(part) != nullptr
-                          : dynamic_cast<const faiss::IndexHNSW*>(part) != nullptr;
-    if (!fits || static_cast<uint64_t>(part->ntotal) != count)
+  try {
+    const uint64_t part_count = get();
+    if (part_count == 0 || part_count > 16)
+      throw Error(ErrorCode::kCorruptStore, "index file names no parts");
+    std::vector<std::unique_ptr<faiss::Index>> parts;
+    idx_t width = 0;
+    for (uint64_t p = 0; p < part_count; ++p) {
+      parts.push_back(read_part(get()));
+      const faiss::Index* part = parts.back().get();
+      const bool fits = options.kind == IndexKind::kIvfPq
+                            ? dynamic_cast<const faiss::IndexIVFPQ*>(part) != nullptr
+                            : dynamic_cast<const faiss::IndexHNSW*>(part) != nullptr;
+      if (!fits || static_cast<uint64_t>(part->ntotal) != count)
+        throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
+      width += part->d;
+    }
+    // The float16 copies (most of the file) stream straight into their array.
+    std::unique_ptr<faiss::Index> exact_index(faiss::read_index(&in));
+    auto* exact = dynamic_cast<faiss::IndexScalarQuantizer*>(exact_index.get());
+    if (!exact || static_cast<uint64_t>(exact->ntotal) != count || exact->d != width)
       throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
-    width += part->d;
+    exact_index.release();
+    return std::make_unique<CompressedIndex>(options.kind, options, std::move(parts),
+                                             std::unique_ptr<faiss::IndexScalarQuantizer>(exact),
+                                             std::move(ids));
+  } catch (const faiss::FaissException& e) {
+    throw Error(ErrorCode::kCorruptStore, std::string("index file is corrupt: ") + e.what());
   }
-  auto exact_index = read(bytes.size() - at);
-  auto* exact = dynamic_cast<faiss::IndexScalarQuantizer*>(exact_index.get());
-  if (!exact || static_cast<uint64_t>(exact->ntotal) != count || exact->d != width)
-    throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
-  exact_index.release();
-  return std::make_unique<CompressedIndex>(options.kind, options, std::move(parts),
-                                           std::unique_ptr<faiss::IndexScalarQuantizer>(exact),
-                                           std::move(ids));
 }
 
 }  // namespace lookalike

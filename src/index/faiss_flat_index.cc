@@ -125,21 +125,18 @@ std::unique_ptr<VectorIndex> make_flat_index(size_t dimension) {
   return std::make_unique<FlatIndex>(dimension);
 }
 
-std::unique_ptr<VectorIndex> deserialize_flat_index(const std::string& bytes) {
+std::unique_ptr<VectorIndex> read_flat_index(faiss::IOReader& in, size_t size) {
   uint64_t count = 0;
-  if (bytes.size() < sizeof count) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
-  std::memcpy(&count, bytes.data(), sizeof count);
-  const size_t header = sizeof count + count * sizeof(int64_t);
-  if (count > bytes.size() / sizeof(int64_t) || bytes.size() < header) {
+  if (size < sizeof count || in(&count, sizeof count, 1) != 1)
     throw Error(ErrorCode::kCorruptStore, "index file is truncated");
-  }
+  if (count > (size - sizeof count) / sizeof(int64_t))
+    throw Error(ErrorCode::kCorruptStore, "index file is truncated");
   std::vector<int64_t> ids(count);
-  if (count > 0) std::memcpy(ids.data(), bytes.data() + sizeof count, count * sizeof(int64_t));
-  faiss::VectorIOReader reader;
-  reader.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
+  if (count > 0 && in(ids.data(), sizeof(int64_t), count) != count)
+    throw Error(ErrorCode::kCorruptStore, "index file is truncated");
   std::unique_ptr<faiss::Index> index;
   try {
-    index.reset(faiss::read_index(&reader));
+    index.reset(faiss::read_index(&in));
   } catch (const faiss::FaissException& e) {
     throw Error(ErrorCode::kCorruptStore, std::string("index file is corrupt: ") + e.what());
   }

@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+namespace faiss {
+struct IOReader;
+}
+
 namespace lookalike {
 
 struct SearchParams {
@@ -112,16 +116,33 @@ std::unique_ptr<VectorIndex> make_flat_index(size_t dimension);
 std::unique_ptr<VectorIndex> build_index(const IndexOptions& options, size_t dimension, size_t n,
                                          const int64_t* ids, const float* vectors);
 
+// The same in two steps, for callers that stream n vectors they cannot hold at once: an empty
+// index of `kind` (auto resolved at n) whose coarse structures are trained on the sample_n
+// row-major vectors of `sample` (none for flat), to which the caller then adds the n vectors.
+// The sample is rows training_row(0..training_rows(options, n)) of the n, as build_index takes it.
+std::unique_ptr<VectorIndex> make_index(const IndexOptions& options, size_t dimension, size_t n,
+                                        size_t sample_n, const float* sample);
+size_t training_rows(const IndexOptions& options, size_t n);
+// Evenly spaced over all n rows, so that no part of the catalog is left out of training.
+inline size_t training_row(size_t i, size_t n, size_t rows) {
+  return i * n / rows;
+}
+
 // Reads what serialize() wrote, of any kind. Throws Error(kCorruptStore) when the bytes are not
 // an index.
 std::unique_ptr<VectorIndex> deserialize_index(const std::string& bytes);
+// The same from a file, streamed into the index's own arrays (a 1M-item snapshot is 2.2 GB: no
+// whole-file buffer and copies of it). Throws Error(kNotFound / kIoError) when it cannot be read.
+std::unique_ptr<VectorIndex> load_index_file(const std::string& path);
 
-// Internal to the index layer: the flat and compressed implementations.
-std::unique_ptr<VectorIndex> deserialize_flat_index(const std::string& bytes);
-std::unique_ptr<VectorIndex> build_compressed_index(const IndexOptions& options, IndexKind kind,
-                                                    size_t dimension, size_t n, const int64_t* ids,
-                                                    const float* vectors);
-std::unique_ptr<VectorIndex> deserialize_compressed_index(const std::string& bytes);
-bool is_compressed_index(const std::string& bytes);
+// Internal to the index layer: the flat and compressed implementations. The readers take `in`
+// at the start of the serialized bytes, of which there are `size`.
+std::unique_ptr<VectorIndex> read_flat_index(faiss::IOReader& in, size_t size);
+std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, IndexKind kind,
+                                                   size_t dimension, size_t n, size_t sample_n,
+                                                   const float* sample);
+std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size);
+// Whether serialized bytes starting with head[0..size) are a compressed index.
+bool is_compressed_index(const char* head, size_t size);
 
 }  // namespace lookalike

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <unordered_set>
 
 #include <spdlog/spdlog.h>
@@ -207,7 +209,7 @@ bool index_kind_fits(IndexKind have, const IndexOptions& options, size_t items) 
 void ServingStateLoader::load_index(ServingState& state, bool allow_rebuild) const {
   if (const auto snapshot = directory_.latest_index_snapshot(state.version, state.projection)) {
     try {
-      auto index = deserialize_index(read_file(snapshot->path.string(), SIZE_MAX));
+      auto index = load_index_file(snapshot->path.string());
       const IndexOptions options = index_options();
       if (!index_kind_fits(index->kind(), options, state.items.size())) {
         spdlog::info("the vector index is {}; {} items under index type '{}' want {}: rebuilding it",
@@ -226,63 +228,116 @@ void ServingStateLoader::load_index(ServingState& state, bool allow_rebuild) con
   rebuild_index(state);
 }
 
-// The frozen descriptors of the state's items, PCA-whitened as they are read (512 values kept
-// per item instead of 5,632).
-std::unordered_map<int64_t, std::vector<float>> ServingStateLoader::whitened_frozen(
-    const ServingState& state) const {
-  std::unordered_map<int64_t, std::vector<float>> out;
-  const size_t d = state.frozen_pca->input_dimension();
-  store_.for_each_descriptor(0, [&](int64_t key, const float* v, size_t n) {
-    if (n == d && state.items.count(key)) out.emplace(key, state.frozen_pca->apply(1, v));
-  });
-  return out;
+// The state's stored descriptors in pages of at most kRebuildPage items, in key order: fn(keys,
+// raw, frozen) gets the version's raw descriptors (keys.size() x descriptor_dimension) and, when
+// the index holds the frozen part, the items' raw frozen descriptors (keys.size() x the PCA's
+// input; empty otherwise). A page at a time, so a rebuild at 1M items holds 2,048 raw frozen
+// descriptors (46 MB), not all of them (22 GB).
+void ServingStateLoader::for_each_descriptor_page(
+    const ServingState& state,
+    const std::function<void(const std::vector<int64_t>&, const std::vector<float>&,
+                             const std::vector<float>&)>& fn) const {
+  constexpr size_t kRebuildPage = 2048;
+  const size_t frozen_d = state.searches_frozen() ? state.frozen_pca->input_dimension() : 0;
+  for (int64_t next = std::numeric_limits<int64_t>::min();;) {
+    const auto page =
+        store_.descriptor_page(state.version, next, std::numeric_limits<int64_t>::max(), kRebuildPage);
+    if (page.empty()) return;
+    next = page.back().first + 1;
+    std::unordered_map<int64_t, std::vector<float>> frozen;
+    if (state.searches_frozen()) {
+      for (auto& [key, v] : store_.descriptor_page(0, page.front().first, page.back().first, SIZE_MAX))
+        frozen.emplace(key, std::move(v));
+    }
+    std::vector<int64_t> keys;
+    std::vector<float> raw, frozen_raw;
+    for (const auto& [key, v] : page) {
+      if (v.size() != state.descriptor_dimension) {
+        throw Error(ErrorCode::kCorruptStore, "item " + std::to_string(key) + " has a descriptor of " +
+                                                  std::to_string(v.size()) + " values, expected " +
+                                                  std::to_string(state.descriptor_dimension));
+      }
+      if (!state.items.count(key)) continue;
+      if (state.searches_frozen()) {
+        const auto it = frozen.find(key);
+        if (it == frozen.end() || it->second.size() != frozen_d) {
+          throw Error(ErrorCode::kCorruptStore,
+                      "item " + std::to_string(key) + " has no descriptor of the frozen recipe");
+        }
+        frozen_raw.insert(frozen_raw.end(), it->second.begin(), it->second.end());
+      }
+      keys.push_back(key);
+      raw.insert(raw.end(), v.begin(), v.end());
+    }
+    if (!keys.empty()) fn(keys, raw, frozen_raw);
+  }
 }
 
+// Index vectors of a page (see for_each_descriptor_page): projected, and combined with the
+// whitened frozen part when the index holds it.
+std::vector<float> ServingStateLoader::index_vectors(const ServingState& state, size_t n, const float* raw,
+                                                     const float* frozen_raw) const {
+  auto projected = state.project_all(n, raw);
+  if (!state.searches_frozen()) return projected;
+  const auto whitened = state.frozen_pca->apply(n, frozen_raw);
+  const size_t h = state.descriptor_dimension, f = state.frozen_pca->output_dimension();
+  std::vector<float> combined;
+  combined.reserve(n * (h + f));
+  for (size_t i = 0; i < n; ++i) {
+    const auto v = state.combine(projected.data() + i * h, whitened.data() + i * f);
+    combined.insert(combined.end(), v.begin(), v.end());
+  }
+  return combined;
+}
+
+// Streams the stored descriptors twice: once for the evenly spaced training sample of a
+// compressed index (only those rows are projected), once to add every item page by page.
 void ServingStateLoader::rebuild_index(ServingState& state) const {
   const auto started = Clock::now();
-  std::unordered_map<int64_t, std::vector<float>> frozen;
-  if (state.searches_frozen()) frozen = whitened_frozen(state);
-  std::vector<int64_t> keys;
-  std::vector<float> raw;
-  store_.for_each_descriptor(state.version, [&](int64_t key, const float* v, size_t d) {
-    if (d != state.descriptor_dimension) {
-      throw Error(ErrorCode::kCorruptStore, "item " + std::to_string(key) + " has a descriptor of " +
-                                                std::to_string(d) + " values, expected " +
-                                                std::to_string(state.descriptor_dimension));
-    }
-    if (!state.items.count(key)) return;
-    if (state.searches_frozen() && !frozen.count(key)) {
-      throw Error(ErrorCode::kCorruptStore,
-                  "item " + std::to_string(key) + " has no descriptor of the frozen recipe");
-    }
-    keys.push_back(key);
-    raw.insert(raw.end(), v, v + d);
-  });
-  auto projected = state.project_all(keys.size(), raw.data());
-  if (state.searches_frozen()) {
-    std::vector<float> combined;
-    const size_t h = state.descriptor_dimension;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      const auto v = state.combine(projected.data() + i * h, frozen.at(keys[i]).data());
-      combined.insert(combined.end(), v.begin(), v.end());
-    }
-    projected = std::move(combined);
-  }
-  const size_t dimension = state.searches_frozen()
-                               ? state.descriptor_dimension + state.frozen_pca->output_dimension()
-                               : (keys.empty() ? state.descriptor_dimension : projected.size() / keys.size());
   IndexOptions options = index_options();
   // A blended version's queries weigh the head and the frozen halves separately (ranking by the
   // head, the instance tier by the frozen part): compressed indexes route each half on its own.
   if (state.searches_frozen())
     options.parts = {state.descriptor_dimension, state.frozen_pca->output_dimension()};
-  state.index = build_index(options, dimension, keys.size(), keys.data(), projected.data());
+  const size_t n = state.items.size();
+  const size_t frozen_d = state.searches_frozen() ? state.frozen_pca->input_dimension() : 0;
+  std::vector<float> sample;
+  size_t sampled = 0;
+  if (resolve_index_kind(options, n) != IndexKind::kFlat) {
+    const size_t rows = training_rows(options, n);
+    size_t ordinal = 0;
+    for_each_descriptor_page(state, [&](const auto& keys, const auto& raw, const auto& frozen_raw) {
+      for (size_t i = 0; i < keys.size(); ++i, ++ordinal) {
+        if (sampled == rows || ordinal != training_row(sampled, n, rows)) continue;
+        const auto v = index_vectors(state, 1, raw.data() + i * state.descriptor_dimension,
+                                     frozen_raw.data() + i * frozen_d);
+        sample.insert(sample.end(), v.begin(), v.end());
+        ++sampled;
+      }
+    });
+    spdlog::info("training the vector index ({}) on {} of {} items",
+                 index_kind_name(resolve_index_kind(options, n)), sampled, n);
+  }
+  if (sampled == 0) options.kind = IndexKind::kFlat;  // nothing to train on: no items with descriptors
+  std::unique_ptr<VectorIndex> index;
+  size_t added = 0;
+  for_each_descriptor_page(state, [&](const auto& keys, const auto& raw, const auto& frozen_raw) {
+    const auto vectors = index_vectors(state, keys.size(), raw.data(), frozen_raw.data());
+    if (!index) index = make_index(options, vectors.size() / keys.size(), n, sampled, sample.data());
+    index->add(keys.size(), keys.data(), vectors.data());
+    added += keys.size();
+  });
+  if (!index) {  // no items: an empty index of the dimension later adds will have
+    index = make_flat_index(state.searches_frozen()
+                                ? state.descriptor_dimension + state.frozen_pca->output_dimension()
+                                : state.descriptor_dimension);
+  }
+  state.index = std::move(index);
   if (options_.read_only) return;
   write_index_snapshot(state, directory_);
   state.snapshot_revision = state.revision;
-  spdlog::info("rebuilt the vector index of version {} ({} items, {}: {}) in {:.0f} ms", state.version,
-               keys.size(), index_kind_name(state.index->kind()), state.index->parameters(),
-               ms_since(started));
+  spdlog::info("rebuilt the vector index of version {} ({} items, {}: {}) in {:.0f} ms", state.version, added,
+               index_kind_name(state.index->kind()), state.index->parameters(), ms_since(started));
 }
 
 // A snapshot plus the writes since: items removed since are dropped, items added since are

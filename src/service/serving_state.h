@@ -130,7 +130,12 @@ class ServingStateLoader {
   void load_index(ServingState& state, bool allow_rebuild) const;
   IndexOptions index_options() const;
   void rebuild_index(ServingState& state) const;
-  std::unordered_map<int64_t, std::vector<float>> whitened_frozen(const ServingState& state) const;
+  void for_each_descriptor_page(
+      const ServingState& state,
+      const std::function<void(const std::vector<int64_t>&, const std::vector<float>&,
+                               const std::vector<float>&)>& fn) const;
+  std::vector<float> index_vectors(const ServingState& state, size_t n, const float* raw,
+                                   const float* frozen_raw) const;
   bool catch_up(ServingState& state, VectorIndex& index) const;
 
   CatalogStore& store_;

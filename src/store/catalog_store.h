@@ -92,6 +92,11 @@ class CatalogStore {
   // Calls fn(key, descriptor, dimension) for every item that has one, in key order.
   virtual void for_each_descriptor(int64_t version,
                                    const std::function<void(int64_t, const float*, size_t)>& fn) const = 0;
+  // Descriptors of `version` of the items keyed first_key..last_key (inclusive), in key order, at
+  // most `limit` of them: a page of a walk over all descriptors that holds no lock between pages,
+  // so that the caller may read other descriptors in between (a rebuild at 1M items).
+  virtual KeyedDescriptors descriptor_page(int64_t version, int64_t first_key, int64_t last_key,
+                                           size_t limit) const = 0;
   // Keys of items without a descriptor of `version`.
   virtual std::vector<int64_t> keys_missing_descriptor(int64_t version) const = 0;
   virtual void put_descriptors(int64_t version, const KeyedDescriptors& descriptors) = 0;

@@ -357,6 +357,22 @@ class SqliteStore final : public CatalogStore {
     }
   }
 
+  KeyedDescriptors descriptor_page(int64_t version, int64_t first_key, int64_t last_key,
+                                   size_t limit) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, version == 0 ? "SELECT key, descriptor FROM items WHERE key BETWEEN ?2 AND ?3 "
+                                    "ORDER BY key LIMIT ?4"
+                                  : "SELECT key, descriptor FROM version_descriptors WHERE version = ?1 "
+                                    "AND key BETWEEN ?2 AND ?3 ORDER BY key LIMIT ?4");
+    if (version != 0) s.bind(1, version);
+    s.bind(2, first_key);
+    s.bind(3, last_key);
+    s.bind(4, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+    KeyedDescriptors page;
+    while (s.step()) page.emplace_back(s.int64(0), to_floats(s.blob(1)));
+    return page;
+  }
+
   std::vector<int64_t> keys_missing_descriptor(int64_t version) const override {
     std::lock_guard lock(mutex_);
     if (version == 0) return {};

@@ -154,6 +154,65 @@ TEST_P(CompressedIndexTest, SnapshotRoundTripKeepsResultsAndRemovals) {
   EXPECT_THROW(deserialize_index(bytes.substr(0, 20)), Error);
 }
 
+// Serving loads snapshots from files, streamed: the same index, and a damaged file is refused.
+TEST_P(CompressedIndexTest, SnapshotFileLoadsAsTheSameIndexAndATruncatedOneIsRefused) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "index.bin";
+  const std::string bytes = index_->serialize();
+  testing::write_bytes(path, bytes);
+  const auto copy = load_index_file(path.string());
+  EXPECT_EQ(copy->size(), kN);
+  EXPECT_EQ(copy->parameters(), index_->parameters());
+  SearchParams params;
+  params.k = 12;
+  const auto a = index_->search(kQueries, queries_.data(), params);
+  const auto b = copy->search(kQueries, queries_.data(), params);
+  for (size_t q = 0; q < kQueries; ++q) EXPECT_EQ(ids_of(a[q]), ids_of(b[q]));
+  for (const size_t cut : {bytes.size() - 1, bytes.size() / 2, size_t{30}}) {
+    testing::write_bytes(path, bytes.substr(0, cut));
+    EXPECT_THROW(load_index_file(path.string()), Error) << cut;
+  }
+  EXPECT_THROW(load_index_file((dir.path() / "absent.bin").string()), Error);
+}
+
+// A few rows added at a time find their IVF list by another route than a batch (see add_to_part).
+// With one list probed, a row is found by its own vector only if it sits in the list nearest to
+// it, which is the list the query probes.
+TEST_P(CompressedIndexTest, RowsAddedOneAtATimeOrInABatchSitInTheirNearestList) {
+  IndexOptions narrow;
+  narrow.nprobe = 1;
+  narrow.rerank = 1;
+  if (GetParam() == IndexKind::kIvfPq) index_->set_search_options(narrow);  // HNSW has no lists
+  const auto fresh = clustered_vectors(60, 13);
+  std::vector<int64_t> fresh_ids;
+  for (size_t i = 0; i < 60; ++i) fresh_ids.push_back(static_cast<int64_t>(100000 + i));
+  for (size_t i = 0; i < 30; ++i) index_->add(1, &fresh_ids[i], fresh.data() + i * kD);
+  index_->add(30, fresh_ids.data() + 30, fresh.data() + 30 * kD);
+  SearchParams params;
+  params.k = 1;
+  for (size_t i = 0; i < 60; ++i) {
+    const auto found = index_->search(1, fresh.data() + i * kD, params).front();
+    ASSERT_EQ(found.size(), 1u) << i;
+    EXPECT_EQ(found.front().id, fresh_ids[i]) << i;
+  }
+}
+
+// One query at a time takes another route to the IVF lists (its own BLAS product over the
+// centroids, not FAISS's batched search): it must find what the batch finds.
+TEST_P(CompressedIndexTest, ASingleQueryFindsWhatTheSameQueryInABatchFinds) {
+  SearchParams params;
+  params.k = 12;
+  const auto batch = index_->search(kQueries, queries_.data(), params);
+  for (size_t q = 0; q < kQueries; ++q) {
+    const auto alone = index_->search(1, queries_.data() + q * kD, params);
+    ASSERT_EQ(alone[0].size(), batch[q].size());
+    for (size_t j = 0; j < batch[q].size(); ++j) {
+      EXPECT_EQ(alone[0][j].id, batch[q][j].id) << q << " " << j;
+      EXPECT_NEAR(alone[0][j].score, batch[q][j].score, 1e-5f);
+    }
+  }
+}
+
 // A blended version's vectors are [head, frozen] and its queries weigh one half (ranking, or
 // the instance tier): with parts, each half is routed by its own coarse structure.
 TEST_P(CompressedIndexTest, QueriesThatWeighOnePartFindWhatExactSearchFinds) {

@@ -71,7 +71,7 @@ TEST_F(FlatIndexTest, RefusesDuplicateIds) {
 }
 
 TEST_F(FlatIndexTest, SerialisationRoundTrips) {
-  const auto copy = deserialize_flat_index(index_->serialize());
+  const auto copy = deserialize_index(index_->serialize());
   EXPECT_EQ(copy->size(), kN);
   SearchParams params;
   params.k = 3;
@@ -86,11 +86,11 @@ TEST_F(FlatIndexTest, SerialisationRoundTrips) {
 
 TEST_F(FlatIndexTest, CorruptBytesAreReportedNotCrashed) {
   std::string bytes = index_->serialize();
-  EXPECT_THROW(deserialize_flat_index(bytes.substr(0, bytes.size() / 2)), Error);
-  EXPECT_THROW(deserialize_flat_index("xx"), Error);
+  EXPECT_THROW(deserialize_index(bytes.substr(0, bytes.size() / 2)), Error);
+  EXPECT_THROW(deserialize_index("xx"), Error);
   bytes[0] = '\xff';
   bytes[7] = '\x7f';
-  EXPECT_THROW(deserialize_flat_index(bytes), Error);
+  EXPECT_THROW(deserialize_index(bytes), Error);
 }
 
 TEST(FlatIndex, EmptyIndexReturnsNothing) {

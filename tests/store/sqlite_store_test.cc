@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
+
 #include <sqlite3.h>
+#include <limits>
 
 #include "common/error.h"
 #include "store/catalog_store.h"
@@ -160,6 +162,42 @@ TEST_F(SqliteStoreTest, PersistsAcrossReopenIncludingBlobs) {
     ++seen;
   });
   EXPECT_EQ(seen, 1u);
+}
+
+// A rebuild walks every descriptor in pages and reads the frozen ones of each page's key range.
+TEST_F(SqliteStoreTest, DescriptorPagesWalkEveryDescriptorOnceInKeyOrder) {
+  auto store = open_sqlite_store(db());
+  std::vector<NewItem> items;
+  for (int i = 0; i < 7; ++i)
+    items.push_back(make_item("item" + std::string(static_cast<size_t>(i), 'x'), "coat"));
+  const auto keys = store->insert(items);
+  store->remove(items[2].item.id);
+  ModelVersion v;
+  v.classifier = "{}";
+  KeyedDescriptors trained;
+  for (size_t i : {0, 4, 6}) trained.push_back({keys[i], {static_cast<float>(i), 0.f}});
+  const int64_t version = store->add_model_version(v, trained, /*activate=*/true);
+
+  std::vector<int64_t> walked;
+  for (int64_t next = std::numeric_limits<int64_t>::min();;) {
+    const auto page = store->descriptor_page(0, next, std::numeric_limits<int64_t>::max(), 2);
+    if (page.empty()) break;
+    EXPECT_LE(page.size(), 2u);
+    for (const auto& [key, descriptor] : page) {
+      walked.push_back(key);
+      EXPECT_EQ(descriptor, store->descriptor(0, key));
+    }
+    next = page.back().first + 1;
+  }
+  std::vector<int64_t> live = keys;
+  live.erase(live.begin() + 2);  // removed
+  EXPECT_EQ(walked, live);
+
+  const auto range = store->descriptor_page(version, keys[1], keys[4], 100);
+  ASSERT_EQ(range.size(), 1u);  // of keys 1..4 only 4 has a descriptor of the version
+  EXPECT_EQ(range[0].first, keys[4]);
+  EXPECT_EQ(range[0].second, (std::vector<float>{4.f, 0.f}));
+  EXPECT_TRUE(store->descriptor_page(version, keys[6] + 1, std::numeric_limits<int64_t>::max(), 10).empty());
 }
 
 TEST_F(SqliteStoreTest, RefusesAFileThatIsNotACatalog) {
