@@ -169,9 +169,11 @@ class CompressedIndex final : public VectorIndex {
       size_t offset = 0;
       for (size_t p = 0; p < parts_.size(); ++p) {
         const auto width = static_cast<size_t>(parts_[p]->d);
-        add_to_part(p, rows,
-                    parts_.size() == 1 ? std::vector<float>(chunk, chunk + rows * width)
-                                       : part_columns(rows, chunk, offset, width));
+        if (parts_.size() == 1) {
+          add_to_part(p, rows, chunk);
+        } else {
+          add_to_part(p, rows, part_columns(rows, chunk, offset, width).data());
+        }
         offset += width;
       }
       exact_->add(static_cast<idx_t>(rows), chunk);
@@ -283,16 +285,16 @@ class CompressedIndex final : public VectorIndex {
 
   // A few rows find their IVF list through nearest_lists (FAISS's own single-row assignment
   // took 1.7 ms per add at 100k items); batches go through FAISS, which uses BLAS for them.
-  void add_to_part(size_t p, size_t rows, const std::vector<float>& columns) {
+  void add_to_part(size_t p, size_t rows, const float* columns) {
     auto* ivf = dynamic_cast<faiss::IndexIVFPQ*>(parts_[p].get());
     if (!ivf || static_cast<idx_t>(rows) >= kFaissBlasQueries) {
-      parts_[p]->add(static_cast<idx_t>(rows), columns.data());
+      parts_[p]->add(static_cast<idx_t>(rows), columns);
       return;
     }
     std::vector<idx_t> lists(rows);
     for (size_t i = 0; i < rows; ++i)
-      lists[i] = nearest_lists(*ivf, centroid_norms_[p], columns.data() + i * ivf->d, 1).first[0];
-    ivf->add_core(static_cast<idx_t>(rows), columns.data(), nullptr, lists.data());
+      lists[i] = nearest_lists(*ivf, centroid_norms_[p], columns + i * ivf->d, 1).first[0];
+    ivf->add_core(static_cast<idx_t>(rows), columns, nullptr, lists.data());
   }
 
   // Columns [offset, offset + width) of n rows (the whole rows when the part is the vector).
