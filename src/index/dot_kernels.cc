@@ -1,5 +1,7 @@
 #include "index/dot_kernels.h"
 
+#include "common/vectors.h"
+
 #include <faiss/utils/fp16.h>
 
 #if defined(__x86_64__)
@@ -12,12 +14,6 @@ namespace {
 float dot_portable(const float* query, const uint16_t* row, size_t n) {
   float sum = 0.0f;
   for (size_t i = 0; i < n; ++i) sum += query[i] * faiss::decode_fp16(row[i]);
-  return sum;
-}
-
-float dot_portable(const float* a, const float* b, size_t n) {
-  float sum = 0.0f;
-  for (size_t i = 0; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
 
@@ -47,7 +43,7 @@ __attribute__((target("avx2,fma"))) float dot_avx2(const float* x, const float* 
     a = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a);
     b = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), b);
   }
-  return horizontal_sum(_mm256_add_ps(a, b)) + dot_portable(x + i, y + i, n - i);
+  return horizontal_sum(_mm256_add_ps(a, b)) + dot(x + i, y + i, n - i);
 }
 
 bool cpu_has_f16c() {
@@ -62,7 +58,7 @@ float dot_f16c(const float* query, const uint16_t* row, size_t n) {
   return dot_portable(query, row, n);
 }
 float dot_avx2(const float* x, const float* y, size_t n) {
-  return dot_portable(x, y, n);
+  return dot(x, y, n);
 }
 #endif
 
@@ -78,7 +74,7 @@ float dot_float16(const float* query, const uint16_t* row, size_t n) {
 }
 
 float dot_float32(const float* a, const float* b, size_t n) {
-  return dot_kernels_vectorised() ? dot_avx2(a, b, n) : dot_portable(a, b, n);
+  return dot_kernels_vectorised() ? dot_avx2(a, b, n) : dot(a, b, n);
 }
 
 }  // namespace lookalike

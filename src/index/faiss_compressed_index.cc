@@ -391,8 +391,7 @@ class CompressedIndex final : public VectorIndex {
     const auto d = static_cast<size_t>(flat->d);
     std::vector<float> norms(static_cast<size_t>(flat->ntotal));
     const float* c = flat->get_xb();
-    for (size_t j = 0; j < norms.size(); ++j)
-      norms[j] = std::inner_product(c + j * d, c + (j + 1) * d, c + j * d, 0.0f);
+    for (size_t j = 0; j < norms.size(); ++j) norms[j] = dot_float32(c + j * d, c + j * d, d);
     return norms;
   }
 

@@ -78,11 +78,22 @@ std::vector<float> ServingState::ranking_query_of(const std::vector<float>& inde
 std::vector<float> ServingState::index_vector(const std::vector<float>& raw,
                                               const std::vector<float>& frozen) const {
   if (raw.size() != descriptor_dimension) return {};
-  if (!searches_frozen()) return project(raw);
-  if (frozen.size() != frozen_pca->input_dimension()) return {};
-  const auto head = project(raw);
-  const auto whitened = frozen_pca->apply(1, frozen.data());
-  return combine(head.data(), whitened.data());
+  if (searches_frozen() && frozen.size() != frozen_pca->input_dimension()) return {};
+  return index_vectors(1, raw.data(), frozen.data());
+}
+
+std::vector<float> ServingState::index_vectors(size_t n, const float* raw, const float* frozen) const {
+  auto projected = project_all(n, raw);
+  if (!searches_frozen()) return projected;
+  const auto whitened = frozen_pca->apply(n, frozen);
+  const size_t h = descriptor_dimension, f = frozen_pca->output_dimension();
+  std::vector<float> combined;
+  combined.reserve(n * (h + f));
+  for (size_t i = 0; i < n; ++i) {
+    const auto v = combine(projected.data() + i * h, whitened.data() + i * f);
+    combined.insert(combined.end(), v.begin(), v.end());
+  }
+  return combined;
 }
 
 Prediction ServingState::predict(const QueryEmbedding& query, const std::vector<float>& projected) const {
@@ -273,23 +284,6 @@ void ServingStateLoader::for_each_descriptor_page(
   }
 }
 
-// Index vectors of a page (see for_each_descriptor_page): projected, and combined with the
-// whitened frozen part when the index holds it.
-std::vector<float> ServingStateLoader::index_vectors(const ServingState& state, size_t n, const float* raw,
-                                                     const float* frozen_raw) const {
-  auto projected = state.project_all(n, raw);
-  if (!state.searches_frozen()) return projected;
-  const auto whitened = state.frozen_pca->apply(n, frozen_raw);
-  const size_t h = state.descriptor_dimension, f = state.frozen_pca->output_dimension();
-  std::vector<float> combined;
-  combined.reserve(n * (h + f));
-  for (size_t i = 0; i < n; ++i) {
-    const auto v = state.combine(projected.data() + i * h, whitened.data() + i * f);
-    combined.insert(combined.end(), v.begin(), v.end());
-  }
-  return combined;
-}
-
 // Streams the stored descriptors twice: once for the evenly spaced training sample of a
 // compressed index (only those rows are projected), once to add every item page by page.
 void ServingStateLoader::rebuild_index(ServingState& state) const {
@@ -309,8 +303,8 @@ void ServingStateLoader::rebuild_index(ServingState& state) const {
     for_each_descriptor_page(state, [&](const auto& keys, const auto& raw, const auto& frozen_raw) {
       for (size_t i = 0; i < keys.size(); ++i, ++ordinal) {
         if (sampled == rows || ordinal != training_row(sampled, n, rows)) continue;
-        const auto v = index_vectors(state, 1, raw.data() + i * state.descriptor_dimension,
-                                     frozen_raw.data() + i * frozen_d);
+        const auto v = state.index_vectors(1, raw.data() + i * state.descriptor_dimension,
+                                           frozen_raw.data() + i * frozen_d);
         sample.insert(sample.end(), v.begin(), v.end());
         ++sampled;
       }
@@ -322,7 +316,7 @@ void ServingStateLoader::rebuild_index(ServingState& state) const {
   std::unique_ptr<VectorIndex> index;
   size_t added = 0;
   for_each_descriptor_page(state, [&](const auto& keys, const auto& raw, const auto& frozen_raw) {
-    const auto vectors = index_vectors(state, keys.size(), raw.data(), frozen_raw.data());
+    const auto vectors = state.index_vectors(keys.size(), raw.data(), frozen_raw.data());
     if (!index) index = make_index(options, vectors.size() / keys.size(), n, sampled, sample.data());
     index->add(keys.size(), keys.data(), vectors.data());
     added += keys.size();

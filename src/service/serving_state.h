@@ -88,6 +88,9 @@ struct ServingState {
   // for which `frozen` is the frozen recipe's raw descriptor. Empty when a part has the wrong
   // size (a descriptor of another version).
   std::vector<float> index_vector(const std::vector<float>& raw, const std::vector<float>& frozen) const;
+  // The same for n items at once: raw is n x descriptor_dimension and, with searches_frozen(),
+  // frozen n x the frozen PCA's input (otherwise unread); sizes are the caller's to check.
+  std::vector<float> index_vectors(size_t n, const float* raw, const float* frozen) const;
   // The combined index vector from an L2-normalised head part and a PCA-whitened frozen part.
   std::vector<float> combine(const float* head, const float* whitened) const;
   // The query vector whose inner product with a combined index vector is
@@ -134,8 +137,6 @@ class ServingStateLoader {
       const ServingState& state,
       const std::function<void(const std::vector<int64_t>&, const std::vector<float>&,
                                const std::vector<float>&)>& fn) const;
-  std::vector<float> index_vectors(const ServingState& state, size_t n, const float* raw,
-                                   const float* frozen_raw) const;
   bool catch_up(ServingState& state, VectorIndex& index) const;
 
   CatalogStore& store_;
