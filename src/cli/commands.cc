@@ -5,11 +5,13 @@
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <opencv2/core/utility.hpp>
+#include <optional>
 
 #include "cli/progress.h"
 #include "common/error.h"
@@ -99,11 +101,14 @@ void print_result(const QueryResult& r) {
   }
   std::printf("searched: %s%s\n", r.searched.c_str(),
               r.fallback_used ? " (prediction below the confidence threshold: searched all categories)" : "");
-  std::printf("%3s  %-7s  %-10s  %-24s  %s\n", "#", "score", "category", "id", "source");
+  const bool colour = !r.hits.empty() && r.hits.front().colour_similarity.has_value();
+  std::printf("%3s  %-7s  %s%-10s  %-24s  %s\n", "#", "score", colour ? "colour  " : "", "category", "id",
+              "source");
   for (size_t i = 0; i < r.hits.size(); ++i) {
     const auto& h = r.hits[i];
-    std::printf("%3zu  %-7s  %-10s  %-24s  %s\n", i + 1, fixed(h.score, 4).c_str(), h.item.category.c_str(),
-                h.item.id.c_str(), h.item.source.c_str());
+    const std::string colour_column = colour ? fixed(h.colour_similarity.value_or(-1), 3) + "   " : "";
+    std::printf("%3zu  %-7s  %s%-10s  %-24s  %s\n", i + 1, fixed(h.score, 4).c_str(), colour_column.c_str(),
+                h.item.category.c_str(), h.item.id.c_str(), h.item.source.c_str());
   }
   const auto& t = r.timings;
   std::printf("timings: decode %.1f ms, model %.1f ms, classify %.2f ms, search %.2f ms, total %.1f ms\n",
@@ -353,6 +358,18 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
       options.on_progress = [&](const ImportProgress& p) {
         bar.update(p.done, p.total, p.seconds, p.imported);
       };
+      std::optional<ProgressBar> colour_bar;
+      const auto colours_started = std::chrono::steady_clock::now();
+      options.on_colours = [&](size_t done, size_t total) {
+        if (!colour_bar) {
+          std::fprintf(stderr, "measuring the colours of %zu stored items (once)\n", total);
+          colour_bar.emplace("colours");
+        }
+        colour_bar->update(
+            done, total,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - colours_started).count(), done);
+        if (done == total) colour_bar->finish();
+      };
       std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(),
                    g.data_dir.c_str());
       const auto report = import_entries(catalog, entries, options);
@@ -396,11 +413,16 @@ void add_search(CLI::App& app, const GlobalOptions& g) {
     std::string image;
     size_t k = 12;
     std::string category = "auto";
+    float colour_weight = 0;
     bool json = false;
     QueryModelArgs model;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("IMAGE", a->image, "Photo to search with (JPEG, PNG, WebP, GIF)")->required();
+  cmd->add_option("--color-weight", a->colour_weight,
+                  "0..1: how much the product's colours count against its look (0 = look alone)")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
   a->model.add_to(cmd);
   cmd->add_option("-k,--k", a->k, "Number of results")->check(CLI::Range(1, 500))->capture_default_str();
   cmd->add_option("--category", a->category, "auto (predict and search inside it), all, or a category name")
@@ -412,7 +434,9 @@ void add_search(CLI::App& app, const GlobalOptions& g) {
       a->model.apply(options);
       Catalog catalog(options, false);
       const std::string bytes = read_file(a->image, catalog.options().max_image_bytes);
-      const auto result = catalog.search_image(bytes, query_options_from(a->k, a->category));
+      QueryOptions query = query_options_from(a->k, a->category);
+      query.colour_weight = a->colour_weight;
+      const auto result = catalog.search_image(bytes, query);
       if (a->json) {
         std::cout << query_result_json(result, file_urls(catalog)).dump(2) << "\n";
       } else {
@@ -430,6 +454,7 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
     size_t limit = 0;
     size_t instance_queries = 150;
     uint32_t seed = 42;
+    float colour_weight = 0;
     bool json = false;
     QueryModelArgs model;
   };
@@ -444,6 +469,9 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed choosing and altering the instance queries")
       ->capture_default_str();
+  cmd->add_option("--color-weight", a->colour_weight, "Weigh the products' colours in every search (0..1)")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([&g, a] {
     run(g, [&] {
@@ -457,6 +485,7 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       options.limit = a->limit;
       options.instance_queries = a->instance_queries;
       options.seed = a->seed;
+      options.colour_weight = a->colour_weight;
       auto started = std::chrono::steady_clock::now();
       options.on_progress = [&](size_t done, size_t total) {
         bar->update(done, total,

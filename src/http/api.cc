@@ -112,9 +112,11 @@ QueryOptions query_params(const Request& req) {
       if (value.empty())
         throw Error(ErrorCode::kInvalidArgument, "'category' must be auto, all or a category name");
       q.category = value;
+    } else if (key == "color_weight") {
+      q.colour_weight = parse_fraction("color_weight", value);
     } else {
       throw Error(ErrorCode::kInvalidArgument,
-                  "unknown query parameter '" + key + "' (expected k, category)");
+                  "unknown query parameter '" + key + "' (expected k, category, color_weight)");
     }
   }
   return q;

@@ -5,6 +5,28 @@ namespace {
 
 using nlohmann::json;
 
+const json kColourWeight = {
+    {"type", "number"},
+    {"minimum", 0},
+    {"maximum", 1},
+    {"default", 0},
+    {"description",
+     "how much the product's colours count: 0 ranks by look alone; above 0 the best 4 x k candidates are "
+     "re-ranked by (1 - w) similarity + w color_similarity (very-item hits stay first)"}};
+
+const json kColours = {
+    {"type", "array"},
+    {"description",
+     "the product's dominant colours, largest share first (backdrop left out: the convex hull of the pixels "
+     "that differ from the border's colour); [] when not measured yet. On a query: present when the search "
+     "weighed colour or started from a stored item"},
+    {"items",
+     {{"type", "object"},
+      {"properties",
+       {{"share", {{"type", "number"}}},
+        {"lab", {{"type", "array"}, {"items", {{"type", "number"}}}, {"description", "CIE L*a*b* (D65)"}}},
+        {"hex", {{"type", "string"}, {"description", "sRGB, #rrggbb"}}}}}}}};
+
 json ref(const std::string& name) {
   return {{"$ref", "#/components/schemas/" + name}};
 }
@@ -49,6 +71,7 @@ json schemas() {
                  {"height", {{"type", "integer"}}},
                  {"sha256", {{"type", "string"}}},
                  {"added_at", {{"type", "integer"}}},
+                 {"colors", kColours},
                  {"metadata",
                   {{"type", "object"},
                    {"properties",
@@ -79,7 +102,8 @@ json schemas() {
            {{"x", {{"type", "integer"}}},
             {"y", {{"type", "integer"}}},
             {"w", {{"type", "integer"}}},
-            {"h", {{"type", "integer"}}}}}}}}}};
+            {"h", {{"type", "integer"}}}}}}},
+        {"color_weight", kColourWeight}}}};
   s["Query"] = {
       {"type", "object"},
       {"properties",
@@ -88,6 +112,7 @@ json schemas() {
         {"probabilities", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}},
         {"searched", {{"type", "string"}}},
         {"fallback_used", {{"type", "boolean"}}},
+        {"colors", kColours},
         {"model_version",
          {{"type", "integer"},
           {"description", "model version that answered (0 = frozen recipe, see `lookalike model list`)"}}}}}};
@@ -120,6 +145,12 @@ json schemas() {
                                {"description",
                                 "present and true when the hit is recognised as the query's very product "
                                 "shot; such hits come first"}}},
+                             {"color_similarity",
+                              {{"type", "number"},
+                               {"description",
+                                "0..1, present when the search weighed colour (color_weight > 0): how close "
+                                "the product's dominant colours are to the query's (1 - earth mover's "
+                                "distance in CIE L*a*b* / 50, floored at 0)"}}},
                              {"similarity",
                               {{"type", "number"},
                                {"description",
@@ -193,7 +224,7 @@ json openapi_document() {
       {"summary", "More like this: search from a stored item's descriptor"},
       {"parameters",
        {path_param("id"), query_param("k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 500}}),
-        query_param("category", {{"type", "string"}})}},
+        query_param("category", {{"type", "string"}}), query_param("color_weight", kColourWeight)}},
       {"responses",
        with_errors({{"200", response("Ranked results", ref("SearchResult"))}}, {400, 404, 503})}};
   paths["/api/v1/items/{id}/image"]["get"] = {

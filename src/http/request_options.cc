@@ -116,8 +116,12 @@ QueryOptions parse_search_options(const json& options) {
       parse_filters(value, q.filter);
     } else if (key == "crop") {
       q.crop = parse_crop(value);
+    } else if (key == "color_weight") {
+      const double v = number_field(value, "color_weight");
+      if (!(v >= 0 && v <= 1)) bad("'color_weight' must be within 0..1");
+      q.colour_weight = static_cast<float>(v);
     } else {
-      bad("unknown option '" + key + "' (expected k, category, min_confidence, filters, crop)");
+      bad("unknown option '" + key + "' (expected k, category, min_confidence, filters, crop, color_weight)");
     }
   }
   return q;
@@ -147,6 +151,14 @@ size_t parse_count(std::string_view name, std::string_view text, size_t min, siz
         std::to_string(max));
   }
   return value;
+}
+
+float parse_fraction(std::string_view name, std::string_view text) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !(value >= 0 && value <= 1))
+    bad("'" + std::string(name) + "' must be a number within 0..1");
+  return static_cast<float>(value);
 }
 
 std::string decode_base64(std::string_view text, size_t max_bytes) {

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "image/product_colour.h"
 #include "service/searcher.h"
 #include "train/feature_cache.h"
 
@@ -46,6 +47,7 @@ Item CatalogWriter::add(std::string_view image_bytes, Item item) {
   item.width = decoded.rgb.cols;
   item.height = decoded.rgb.rows;
   item.added_at = unix_now();
+  item.colours = dominant_colours(decoded.rgb);
   cv::Mat descriptor, map;
   {
     auto embedder = models_.embedders().lease();

@@ -48,8 +48,8 @@ class ColourCache {
 struct Tally {
   size_t queries = 0, classified = 0, correct = 0;
   double p1 = 0, p10 = 0, cp12 = 0;
-  size_t colour_queries = 0;
-  double colour = 0;
+  size_t colour_queries = 0, category_colour_queries = 0;
+  double colour = 0, category_colour = 0;
   size_t dup_queries = 0, dup_first = 0;
   size_t with_same_item = 0;  // queries with a hit taken for their very product shot
   double ms = 0;
@@ -66,6 +66,11 @@ struct Tally {
     if (distance < 0) return;
     ++colour_queries;
     colour += distance;
+  }
+  void add_category_colour(double distance) {
+    if (distance < 0) return;
+    ++category_colour_queries;
+    category_colour += distance;
   }
 
   void add(const std::string& truth, const std::string& sha256, bool has_twin, const QueryResult& all,
@@ -121,6 +126,8 @@ struct Tally {
             {"duplicate_queries", dup_queries},
             {"duplicates_first", dup_queries ? double(dup_first) / double(dup_queries) : 1.0},
             {"colour_distance_at_12", colour_queries ? colour / double(colour_queries) : 0.0},
+            {"category_colour_distance_at_12",
+             category_colour_queries ? category_colour / double(category_colour_queries) : 0.0},
             {"same_item_rate", double(with_same_item) / n},
             {"confusion", {{"classes", classes}, {"matrix", matrix}}},
             {"per_category_accuracy", per_category},
@@ -142,13 +149,16 @@ nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options, Colou
     QueryOptions all;
     all.k = kColourDepth;
     all.category = "all";
+    all.colour_weight = options.colour_weight;
     const auto r_all = catalog.similar(item.id, all);
     QueryOptions automatic;
     automatic.k = 12;
+    automatic.colour_weight = options.colour_weight;
     const auto r_auto = catalog.similar(item.id, automatic);
     tally.ms += std::chrono::duration<double, std::milli>(Clock::now() - started).count() / 2;
     tally.add(item.category, item.sha256, per_hash[item.sha256] > 1, r_all, r_auto, false);
     tally.add_colour(colours.mean_distance(colours.of(item), r_all.hits));
+    tally.add_category_colour(colours.mean_distance(colours.of(item), r_auto.hits));
     if (options.on_progress) options.on_progress(i + 1, total);
   }
   auto out = tally.to_json("leave_one_out");
@@ -175,14 +185,17 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options, Colour
     QueryOptions all;
     all.k = kColourDepth;
     all.category = "all";
+    all.colour_weight = options.colour_weight;
     const auto r_all = catalog.search_image(bytes, all);
     QueryOptions automatic;
     automatic.k = 12;
+    automatic.colour_weight = options.colour_weight;
     const auto r_auto = catalog.search_embedding(r_all.embedding, automatic);
     tally.ms += r_all.timings.total_ms;
     tally.add(e.category, sha, catalog_hashes.count(sha) > 0, r_all, r_auto, true);
-    tally.add_colour(colours.mean_distance(
-        product_colour(decode_image_or_throw(bytes, catalog.options().decode).rgb), r_all.hits));
+    const LabColour query_colour = product_colour(decode_image_or_throw(bytes, catalog.options().decode).rgb);
+    tally.add_colour(colours.mean_distance(query_colour, r_all.hits));
+    tally.add_category_colour(colours.mean_distance(query_colour, r_auto.hits));
     if (options.on_progress) options.on_progress(i + 1, entries.size());
   }
   return tally.to_json("queries");
@@ -211,6 +224,7 @@ nlohmann::json instance_retrieval(Catalog& catalog, const EvalOptions& options, 
     QueryOptions all;
     all.k = kColourDepth;
     all.category = "all";
+    all.colour_weight = options.colour_weight;
     const auto result = catalog.search_image(altered, all);
     ms += result.timings.total_ms;
     // Byte-identical twins are the same photo: finding either is finding the item.
@@ -243,6 +257,7 @@ nlohmann::json evaluate(Catalog& catalog, const EvalOptions& options) {
   auto result = options.queries.empty() ? leave_one_out(catalog, options, colours)
                                         : with_queries(catalog, options, colours);
   if (options.instance_queries > 0) result["instance"] = instance_retrieval(catalog, options, colours);
+  result["color_weight"] = options.colour_weight;
   return result;
 }
 

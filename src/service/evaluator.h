@@ -1,6 +1,8 @@
 // Retrieval and classification quality of a catalog, as one JSON object:
 // queries, accuracy, p_at_1, p_at_10 (mode all), category_precision_at_12 (mode auto),
-// duplicates_first, colour_distance_at_12, confusion, per_category, ms_per_query, and
+// duplicates_first, colour_distance_at_12 (mode all) and category_colour_distance_at_12 (mode
+// auto): mean CIE76 distance between the query's and the top 12's product_colour, color_weight,
+// confusion, per_category, ms_per_query, and
 // `instance`: whether catalog photos, altered as a shopper's photo would be, find the very item
 // (recall_at_1, recall_at_12) and how close the results' colours are.
 #pragma once
@@ -27,6 +29,7 @@ struct EvalOptions {
   size_t instance_queries = 150;
   uint32_t seed = 42;
   AlterationRecipe alterations;
+  float colour_weight = 0;  // QueryOptions::colour_weight of every search
   std::function<void(size_t done, size_t total)> on_progress;
 };
 

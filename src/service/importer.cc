@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "image/image_decoder.h"
+#include "image/product_colour.h"
 #include "service/maintenance.h"
 
 namespace lookalike {
@@ -24,6 +25,7 @@ struct Decoded {
   std::string bytes;
   std::string sha256;
   DecodedImage image;
+  std::vector<float> colours;  // dominant_colours, measured here beside the decode
   std::optional<std::string> error;
 };
 
@@ -64,7 +66,7 @@ class DecodeQueue {
 };
 
 Decoded load(const ImportEntry& entry, const CatalogOptions& options) {
-  Decoded d{&entry, {}, {}, {}, std::nullopt};
+  Decoded d{&entry, {}, {}, {}, {}, std::nullopt};
   try {
     d.bytes = read_file(entry.path, options.max_image_bytes);
   } catch (const Error& e) {
@@ -78,6 +80,7 @@ Decoded load(const ImportEntry& entry, const CatalogOptions& options) {
   }
   d.image = std::move(*image);
   d.sha256 = sha256_hex(d.bytes);
+  d.colours = dominant_colours(d.image.rgb);
   return d;
 }
 
@@ -89,6 +92,7 @@ class ImportRun {
   ImportReport run() {
     const auto started = std::chrono::steady_clock::now();
     report_.total = entries_.size();
+    report_.colours_measured = fill_missing_colours(catalog_, options_.cancel, options_.on_colours);
     std::vector<const ImportEntry*> todo = pending();
     std::exception_ptr decoder_failure;
     {
@@ -229,6 +233,7 @@ class ImportRun {
       item.height = d.image.rgb.rows;
       item.added_at = now;
       item.metadata = d.entry->metadata;
+      item.colours = d.colours;
     }
     catalog_.store().insert(items);  // one transaction: the whole batch or nothing
     report_.imported += batch.size();
@@ -281,6 +286,35 @@ ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& en
     spdlog::warn("removed {} files left by an interrupted write", removed);
   }
   return ImportRun(catalog, entries, options).run();
+}
+
+size_t fill_missing_colours(Catalog& catalog, const std::atomic<bool>* cancel,
+                            const std::function<void(size_t, size_t)>& on_progress) {
+  constexpr size_t kBatch = 64;
+  const std::vector<int64_t> keys = catalog.store().keys_missing_colours();
+  size_t done = 0, measured = 0;
+  KeyedDescriptors batch;
+  const auto commit = [&] {
+    if (batch.empty()) return;
+    catalog.store().put_colours(batch);
+    measured += batch.size();
+    batch.clear();
+  };
+  for (const int64_t key : keys) {
+    if (cancel && cancel->load()) break;
+    if (const auto item = catalog.store().find_by_key(key)) {
+      try {
+        const std::string bytes = read_file(catalog.image_file(*item), catalog.options().max_image_bytes);
+        batch.emplace_back(key, dominant_colours(decode_image_or_throw(bytes, catalog.options().decode).rgb));
+      } catch (const Error&) {
+        // A missing or damaged stored photo: `check` names it; the item keeps no colours.
+      }
+    }
+    if (batch.size() >= kBatch) commit();
+    if (on_progress) on_progress(++done, keys.size());
+  }
+  commit();
+  return measured;
 }
 
 }  // namespace lookalike

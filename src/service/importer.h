@@ -26,6 +26,9 @@ struct ImportOptions {
   bool train = true;                          // learn PCA + classifier and rebuild the index at the end
   const std::atomic<bool>* cancel = nullptr;  // set from a signal handler: stop after this batch
   std::function<void(const ImportProgress&)> on_progress;
+  // Stored items without a colour signature (imported before colours were measured) get one
+  // from their stored photo first: (done, total).
+  std::function<void(size_t, size_t)> on_colours;
 };
 
 struct ImportFailure {
@@ -38,6 +41,7 @@ struct ImportReport {
   size_t imported = 0;
   size_t already_stored = 0;
   size_t reused_descriptors = 0;  // byte-identical to a stored photo: no CNN run
+  size_t colours_measured = 0;    // stored items given their missing colour signature
   std::vector<ImportFailure> failures;
   bool interrupted = false;
   double seconds = 0;
@@ -47,5 +51,12 @@ struct ImportReport {
 
 ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries,
                             const ImportOptions& options);
+
+// Gives every stored item without a colour signature one, measured on its stored photo and
+// committed in batches (an interruption keeps what was committed). An unreadable photo is left
+// without one (`check` reports the photo). Stops early when *cancel becomes true. Returns how
+// many items got one; the caller reloads the serving state.
+size_t fill_missing_colours(Catalog& catalog, const std::atomic<bool>* cancel,
+                            const std::function<void(size_t, size_t)>& on_progress);
 
 }  // namespace lookalike

@@ -31,7 +31,14 @@ struct QueryOptions {
   bool allow_fallback = true;           // false: `auto` never widens (the seed API's on_cnn)
   ItemFilter filter;
   std::optional<cv::Rect> crop;  // in source pixels, clipped to the image
+  // 0..1: how much the product's colours count against the CNN's look. 0 (default) ranks by
+  // the CNN alone; above 0 the best kColourPoolFactor x k candidates are re-ranked by
+  // (1 - w) similarity + w colour_similarity (the "same style in this colour" slider).
+  float colour_weight = 0;
 };
+
+// Candidates per requested result that colour re-ranking chooses from (docs/quality.md).
+inline constexpr size_t kColourPoolFactor = 4;
 
 struct Timings {
   double decode_ms = 0, model_ms = 0, classify_ms = 0, search_ms = 0, total_ms = 0;
@@ -42,6 +49,9 @@ struct Hit {
   float score;             // the ranking score: cosine, or (1-w) cos_head + w cos_frozen (ServingState)
   float similarity;        // the score on the catalog's own scale (ScoreScale): 0..1, for people
   bool same_item = false;  // recognised as the query's very product shot; ranked first
+  // How close the item's colours are to the query's, 0..1 (image/product_colour.h
+  // colour_similarity); set when the search weighed colour and both sides have colours.
+  std::optional<float> colour_similarity;
 };
 
 struct Prediction {
@@ -55,6 +65,9 @@ struct QueryEmbedding {
   int64_t version = 0;        // the model version that embedded it
   std::vector<float> raw;     // that version's raw descriptor
   std::vector<float> frozen;  // the frozen recipe's raw descriptor when the version blends its probe
+  // The query product's dominant colours (image/product_colour.h); measured only when a search
+  // weighs colour, and version-independent.
+  std::vector<float> colours;
 };
 
 struct QueryResult {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "image/product_colour.h"
+
 namespace lookalike {
 namespace {
 
@@ -24,7 +26,20 @@ nlohmann::json item_json(const Item& item, const ImageUrlFn& image_url) {
       {"title", item.metadata.title}, {"url", item.metadata.url}, {"attributes", item.metadata.attributes}};
   metadata["price"] = item.metadata.price ? nlohmann::json(*item.metadata.price) : nlohmann::json(nullptr);
   j["metadata"] = metadata;
+  j["colors"] = colours_json(item.colours);
   return j;
+}
+
+nlohmann::json colours_json(const std::vector<float>& signature) {
+  nlohmann::json out = nlohmann::json::array();
+  if (!valid_colour_signature(signature)) return out;
+  for (size_t i = 0; i < signature.size(); i += kColourRowValues) {
+    const LabColour lab{signature[i + 1], signature[i + 2], signature[i + 3]};
+    out.push_back({{"share", round_to(signature[i], 1e-3)},
+                   {"lab", {round_to(lab.l, 0.01), round_to(lab.a, 0.01), round_to(lab.b, 0.01)}},
+                   {"hex", srgb_hex(lab)}});
+  }
+  return out;
 }
 
 nlohmann::json prediction_json(const Prediction& p) {
@@ -48,12 +63,14 @@ nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_u
   query["searched"] = r.searched;
   query["fallback_used"] = r.fallback_used;
   query["model_version"] = r.embedding.version;
+  if (!r.embedding.colours.empty()) query["colors"] = colours_json(r.embedding.colours);
   nlohmann::json results = nlohmann::json::array();
   for (const auto& hit : r.hits) {
     auto j = item_json(hit.item, image_url);
     j["score"] = round_to(hit.score, 1e-6);
     j["similarity"] = round_to(hit.similarity, 1e-4);
     if (hit.same_item) j["same_item"] = true;
+    if (hit.colour_similarity) j["color_similarity"] = round_to(*hit.colour_similarity, 1e-4);
     results.push_back(std::move(j));
   }
   return {{"query", query}, {"results", results}, {"timings_ms", timings_json(r.timings)}};

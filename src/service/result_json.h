@@ -13,6 +13,10 @@ namespace lookalike {
 
 using ImageUrlFn = std::function<std::string(const Item&)>;
 
+// [{"share", "lab": [L, a, b], "hex": "#rrggbb"}, ...]: a colour signature (Item::colours,
+// image/product_colour.h), largest share first; [] when there is none.
+nlohmann::json colours_json(const std::vector<float>& signature);
+
 nlohmann::json item_json(const Item& item, const ImageUrlFn& image_url);
 nlohmann::json prediction_json(const Prediction& p);
 nlohmann::json timings_json(const Timings& t);

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/vectors.h"
+#include "image/product_colour.h"
 
 namespace lookalike {
 namespace {
@@ -74,7 +75,8 @@ std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& que
   std::unordered_set<int64_t> taken;
   auto add = [&](int64_t key, float score, bool same_item) {
     if (hits.size() >= limit || !taken.insert(key).second) return;
-    hits.push_back({state.items.at(key), score, state.score_scale.similarity(score), same_item});
+    hits.push_back(
+        {state.items.at(key), score, state.score_scale.similarity(score), same_item, std::nullopt});
   };
   const auto ranked = state.index->search(1, queries.ranking.data(), params).front();
   if (state.has_instance_tier()) {
@@ -85,6 +87,20 @@ std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& que
   }
   for (const auto& n : ranked) add(n.id, n.score, false);
   return hits;
+}
+
+// Orders the hits after the very-item ones by (1 - w) similarity + w colour_similarity. A hit
+// without stored colours counts its similarity for both, so it neither gains nor loses.
+void rerank_by_colour(std::vector<Hit>& hits, const std::vector<float>& query_colours, float weight) {
+  const auto blended = [weight](const Hit& h) {
+    return (1 - weight) * h.similarity + weight * h.colour_similarity.value_or(h.similarity);
+  };
+  for (Hit& h : hits) {
+    if (valid_colour_signature(h.item.colours))
+      h.colour_similarity = colour_similarity(colour_distance(query_colours, h.item.colours));
+  }
+  const auto rest = std::find_if(hits.begin(), hits.end(), [](const Hit& h) { return !h.same_item; });
+  std::stable_sort(rest, hits.end(), [&](const Hit& a, const Hit& b) { return blended(a) > blended(b); });
 }
 
 }  // namespace
@@ -127,10 +143,13 @@ QueryResult Searcher::search_image(std::string_view image_bytes, const QueryOpti
   const ModelPools::ImageSlot slot(models_);
   DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
   if (options.crop) decoded.rgb = crop_image(decoded.rgb, *options.crop);
+  const std::vector<float> colours =
+      options.colour_weight > 0 ? dominant_colours(decoded.rgb) : std::vector<float>();
   timings.decode_ms = ms_since(started);
   return with_version_retries([&] {
     const auto model_started = Clock::now();
-    const QueryEmbedding e = embed_query(decoded.rgb);
+    QueryEmbedding e = embed_query(decoded.rgb);
+    e.colours = colours;
     timings.model_ms = ms_since(model_started);
     return run_query(e, options, std::nullopt, timings, started);
   });
@@ -156,7 +175,10 @@ QueryResult Searcher::similar(const std::string& id, const QueryOptions& options
     live_.read([&](const ServingState& state) {
       e.version = state.version;
       frozen_too = state.needs_frozen();
-      if (auto it = state.keys_by_id.find(id); it != state.keys_by_id.end()) key = it->second;
+      if (auto it = state.keys_by_id.find(id); it != state.keys_by_id.end()) {
+        key = it->second;
+        e.colours = state.items.at(it->second).colours;
+      }
     });
     if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
     e.raw = store_.descriptor(e.version, *key);
@@ -215,7 +237,6 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
 
     const auto search_started = Clock::now();
     SearchParams params;
-    params.k = options.k;
     const bool restrict = result.searched != "all";
     if (restrict) params.expected_accepted = category_size(store_, result.searched);
     if (restrict || !options.filter.empty() || exclude) {
@@ -227,7 +248,15 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
         return options.filter.empty() || options.filter.matches(it->second);
       };
     }
-    if (params.k > 0) result.hits = ranked_hits(state, queries, params, options.k - (exclude ? 1 : 0));
+    const size_t wanted = options.k - (exclude ? 1 : 0);
+    const bool by_colour = options.colour_weight > 0 && valid_colour_signature(embedding.colours);
+    const size_t candidates = by_colour ? wanted * kColourPoolFactor : wanted;
+    params.k = candidates + (exclude ? 1 : 0);
+    if (params.k > 0) result.hits = ranked_hits(state, queries, params, candidates);
+    if (by_colour) {
+      rerank_by_colour(result.hits, embedding.colours, options.colour_weight);
+      if (result.hits.size() > wanted) result.hits.resize(wanted);
+    }
     timings.search_ms = ms_since(search_started);
     timings.total_ms = ms_since(started);
     result.timings = timings;

@@ -33,6 +33,9 @@ struct Item {
   int height = 0;
   int64_t added_at = 0;  // unix seconds
   ItemMetadata metadata;
+  // The product's dominant colours (image/product_colour.h dominant_colours); empty when not
+  // measured yet (an item stored before colours were).
+  std::vector<float> colours;
 };
 
 // Descriptors of several items, by item key.
@@ -100,6 +103,9 @@ class CatalogStore {
   // Keys of items without a descriptor of `version`.
   virtual std::vector<int64_t> keys_missing_descriptor(int64_t version) const = 0;
   virtual void put_descriptors(int64_t version, const KeyedDescriptors& descriptors) = 0;
+  // Keys of items without a colour signature, and signatures for them (Item::colours).
+  virtual std::vector<int64_t> keys_missing_colours() const = 0;
+  virtual void put_colours(const KeyedDescriptors& colours) = 0;
 
   // Stores a new trained version with its item descriptors, and activates it when `activate`,
   // all in one transaction: readers see the old version or the complete new one. Returns the

@@ -9,8 +9,9 @@
 namespace lookalike {
 namespace {
 
-// 2 added model versions, 3 the maintained category counts (1 and 2 upgrade in place).
-constexpr int kSchemaVersion = 3;
+// 2 added model versions, 3 the maintained category counts, 4 the items' colour signatures
+// (1 to 3 upgrade in place).
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,7 +30,8 @@ CREATE TABLE IF NOT EXISTS items(
   price REAL,
   url TEXT NOT NULL DEFAULT '',
   attributes TEXT NOT NULL DEFAULT '{}',
-  descriptor BLOB NOT NULL);
+  descriptor BLOB NOT NULL,
+  colours BLOB);  -- float32 {share, L, a, b} rows (image/product_colour.h); NULL: not measured
 CREATE INDEX IF NOT EXISTS items_by_file ON items(category, file_name);
 CREATE INDEX IF NOT EXISTS items_by_hash ON items(sha256);
 CREATE INDEX IF NOT EXISTS items_by_category ON items(category, key);
@@ -65,7 +67,7 @@ CREATE TABLE IF NOT EXISTS version_descriptors(
   PRIMARY KEY(version, key)) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(key, value) VALUES ('revision', '0');
 INSERT OR IGNORE INTO meta(key, value) VALUES ('active_version', '0');
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 )sql";
 
 // A catalog from before the counts: count once, in the transaction that creates them.
@@ -76,7 +78,7 @@ INSERT INTO category_counts(category, count) SELECT category, COUNT(*) FROM item
 
 constexpr const char* kItemColumns =
     "key, id, category, file_name, source, sha256, image_path, width, height, added_at, title, price, url, "
-    "attributes";
+    "attributes, colours";
 
 // The error a failed SQLite call stands for: a lock held elsewhere is worth a retry (503), a
 // full disk is the operator's to fix, and only damaged files are a corrupt store.
@@ -125,6 +127,12 @@ class Statement {
     check(v ? sqlite3_bind_double(stmt_, i, *v) : sqlite3_bind_null(stmt_, i));
     return *this;
   }
+  Statement& bind_floats_or_null(int i, const std::vector<float>& v) {
+    check(v.empty() ? sqlite3_bind_null(stmt_, i)
+                    : sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size() * sizeof(float)),
+                                        SQLITE_TRANSIENT));
+    return *this;
+  }
   Statement& bind_blob(int i, const void* data, size_t size) {
     check(sqlite3_bind_blob(stmt_, i, data, static_cast<int>(size), SQLITE_TRANSIENT));
     return *this;
@@ -165,6 +173,12 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+std::vector<float> to_floats(const std::string& bytes) {
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
+
 Item read_item(const Statement& s) {
   Item item;
   item.key = s.int64(0);
@@ -182,6 +196,7 @@ Item read_item(const Statement& s) {
   item.metadata.url = s.text(12);
   item.metadata.attributes = nlohmann::json::parse(s.text(13), nullptr, /*allow_exceptions=*/false);
   if (!item.metadata.attributes.is_object()) item.metadata.attributes = nlohmann::json::object();
+  if (!s.is_null(14)) item.colours = to_floats(s.blob(14));
   return item;
 }
 
@@ -201,9 +216,11 @@ class SqliteStore final : public CatalogStore {
     try {
       exec("PRAGMA journal_mode=WAL");
       exec("PRAGMA synchronous=FULL");  // a write is on disk before we answer
-      const bool fill_counts = check_schema(path);
+      const int64_t found = check_schema(path);
+      const bool fill_counts = found < 3;
       exec("BEGIN IMMEDIATE");
       try {
+        if (found < 4 && !items_have_colours()) exec("ALTER TABLE items ADD COLUMN colours BLOB");
         exec(kSchema);
         if (fill_counts) exec(kFillCategoryCounts);
         exec("COMMIT");
@@ -225,7 +242,7 @@ class SqliteStore final : public CatalogStore {
     Statement s(
         db_,
         "INSERT INTO items(id, category, file_name, source, sha256, image_path, width, height, added_at, "
-        "title, price, url, attributes, descriptor) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "title, price, url, attributes, descriptor, colours) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     Statement versioned(
         db_, "INSERT OR REPLACE INTO version_descriptors(version, key, descriptor) VALUES (?,?,?)");
     std::vector<int64_t> keys;
@@ -236,6 +253,7 @@ class SqliteStore final : public CatalogStore {
       s.bind(10, it.metadata.title).bind(11, it.metadata.price).bind(12, it.metadata.url);
       s.bind(13, it.metadata.attributes.dump());
       s.bind_blob(14, n.descriptor.data(), n.descriptor.size() * sizeof(float));
+      s.bind_floats_or_null(15, it.colours);
       s.step();
       s.reset();
       keys.push_back(sqlite3_last_insert_rowid(db_));
@@ -384,6 +402,26 @@ class SqliteStore final : public CatalogStore {
     std::vector<int64_t> keys;
     while (s.step()) keys.push_back(s.int64(0));
     return keys;
+  }
+
+  std::vector<int64_t> keys_missing_colours() const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT key FROM items WHERE colours IS NULL ORDER BY key");
+    std::vector<int64_t> keys;
+    while (s.step()) keys.push_back(s.int64(0));
+    return keys;
+  }
+
+  void put_colours(const KeyedDescriptors& colours) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    Statement s(db_, "UPDATE items SET colours = ? WHERE key = ?");
+    for (const auto& [key, signature] : colours) {
+      s.bind_floats_or_null(1, signature).bind(2, key).step();
+      s.reset();
+    }
+    bump_revision();
+    tx.commit();
   }
 
   void put_descriptors(int64_t version, const KeyedDescriptors& descriptors) override {
@@ -592,12 +630,6 @@ class SqliteStore final : public CatalogStore {
     bool done_ = false;
   };
 
-  static std::vector<float> to_floats(const std::string& bytes) {
-    std::vector<float> v(bytes.size() / sizeof(float));
-    std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-    return v;
-  }
-
   void exec(const char* sql) const {
     if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
       throw sqlite_failure(db_, rc, "catalog database");
@@ -634,8 +666,14 @@ class SqliteStore final : public CatalogStore {
   void bump_revision() { exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"); }
 
   // A database from a newer Lookalike, or another program's database, is refused untouched.
-  // Returns whether it predates the category counts (schema 3), which must then be filled.
-  bool check_schema(const std::string& path) {
+  bool items_have_colours() const {
+    Statement s(db_, "SELECT COUNT(*) FROM pragma_table_info('items') WHERE name = 'colours'");
+    return s.step() && s.int64(0) == 1;
+  }
+
+  // Returns the schema version found: one before 4 is upgraded by the caller (a new database
+  // counts as the current one).
+  int64_t check_schema(const std::string& path) {
     Statement version(db_, "PRAGMA user_version");
     version.step();
     const int64_t found = version.int64(0);
@@ -644,13 +682,13 @@ class SqliteStore final : public CatalogStore {
     const bool empty = tables.int64(0) == 0;
     if (empty) {
       exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
-      return false;
+      return kSchemaVersion;
     }
     if (found < 1 || found > kSchemaVersion) {
       throw Error(ErrorCode::kCorruptStore, path + " has schema version " + std::to_string(found) +
                                                 ", expected " + std::to_string(kSchemaVersion));
     }
-    return found < 3;
+    return found;
   }
 
   template <typename Bind>

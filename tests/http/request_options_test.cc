@@ -75,6 +75,30 @@ TEST(SearchOptions, RefusesBadValuesWithTheFieldName) {
             std::string::npos);
 }
 
+TEST(SearchOptions, ColourWeightIsANumberWithinZeroAndOne) {
+  EXPECT_FLOAT_EQ(parse_search_options_text(R"({"color_weight": 0.35})").colour_weight, 0.35f);
+  EXPECT_FLOAT_EQ(parse_search_options_text(R"({"color_weight": 1})").colour_weight, 1.0f);
+  EXPECT_FLOAT_EQ(parse_search_options_text("{}").colour_weight, 0.0f);
+  EXPECT_NE(error_of([] {
+              parse_search_options_text(R"({"color_weight": 1.5})");
+            }).find("'color_weight' must be within 0..1"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_search_options_text(R"({"color_weight": -0.1})"); }).find("0..1"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_search_options_text(R"({"color_weight": "red"})");
+            }).find("'color_weight' must be a number"),
+            std::string::npos);
+  EXPECT_FLOAT_EQ(parse_fraction("color_weight", "0.5"), 0.5f);
+  EXPECT_FLOAT_EQ(parse_fraction("color_weight", "1"), 1.0f);
+  for (const char* bad : {"", "2", "-1", "0.5x", "nan", "inf", " 0.5", "1e400"})
+    EXPECT_NE(error_of([bad] {
+                parse_fraction("color_weight", bad);
+              }).find("'color_weight' must be a number within 0..1"),
+              std::string::npos)
+        << bad;
+}
+
 TEST(SeedSetting, MatchesTheOriginalContract) {
   const auto s = parse_seed_setting(R"({"output_limit": 30, "on_cnn": true})");
   EXPECT_EQ(s.output_limit, 30u);

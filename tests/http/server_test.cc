@@ -230,7 +230,22 @@ TEST_F(ServerTest, ClassifySimilarAndReadEndpoints) {
   ASSERT_EQ(similar->status, 200) << similar->body;
   const auto sim = json::parse(similar->body);
   ASSERT_EQ(sim["results"].size(), 5u);
-  for (const auto& r : sim["results"]) EXPECT_NE(r["id"], id);
+  for (const auto& r : sim["results"]) {
+    EXPECT_NE(r["id"], id);
+    EXPECT_FALSE(r.contains("color_similarity")) << "colour counts only when asked for";
+    ASSERT_GE(r["colors"].size(), 1u) << "every item shows its dominant colours";
+    EXPECT_EQ(r["colors"][0]["hex"].get<std::string>().size(), 7u);
+  }
+  // The colour slider's parameter: every hit then says how close its colours are.
+  const auto by_colour = client().Get("/api/v1/items/" + id + "/similar?k=5&category=all&color_weight=0.5");
+  ASSERT_EQ(by_colour->status, 200) << by_colour->body;
+  const auto coloured = json::parse(by_colour->body);
+  ASSERT_EQ(coloured["results"].size(), 5u);
+  EXPECT_EQ(coloured["query"]["colors"], json::parse(item->body)["colors"]);
+  for (const auto& r : coloured["results"]) {
+    const double c = r["color_similarity"];
+    EXPECT_TRUE(c >= 0 && c <= 1) << c;
+  }
 
   const auto cats = json::parse(client().Get("/api/v1/categories")->body);
   EXPECT_EQ(cats["categories"].size(), 6u);
@@ -381,6 +396,8 @@ TEST_F(ServerTest, BadInputsGetPreciseErrorsAndTheServerKeepsServing) {
                "unprocessable_image");
   expect_error(search(huge_png_header()), 422, "unprocessable_image");
   expect_error(search(good, R"({"k": 0})"), 400, "invalid_argument");
+  expect_error(search(good, R"({"color_weight": 1.5})"), 400, "invalid_argument");
+  expect_error(client().Get("/api/v1/items/coat-1/similar?color_weight=lots"), 400, "invalid_argument");
   expect_error(search(good, R"({"category": "trousers"})"), 400, "invalid_argument");
   expect_error(search(good, R"({"crop": {"x": 9000, "y": 0, "w": 5, "h": 5}})"), 400, "invalid_argument");
   expect_error(client().Post("/api/v1/search", R"({"image_base64": "%%%"})", "application/json"), 400,

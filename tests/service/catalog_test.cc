@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "image/product_colour.h"
 #include "service/import_source.h"
 #include "service/importer.h"
 #include "support/test_support.h"
@@ -136,6 +137,70 @@ TEST_F(CatalogTest, SimilarExcludesTheItemItself) {
   ASSERT_EQ(r.hits.size(), 5u);
   for (const auto& h : r.hits) EXPECT_NE(h.item.id, item.id);
   EXPECT_THROW(catalog_->similar("no-such-item", q), Error);
+}
+
+// Mean colour similarity of hits to the query's colours, measured here from the stored signatures.
+double mean_colour_similarity(const QueryResult& r) {
+  double sum = 0;
+  for (const auto& h : r.hits) sum += colour_similarity(colour_distance(r.embedding.colours, h.item.colours));
+  return r.hits.empty() ? 0 : sum / static_cast<double>(r.hits.size());
+}
+
+TEST_F(CatalogTest, ColourWeightReranksByTheProductsColours) {
+  for (const auto& item : catalog_->store().all_items())
+    EXPECT_TRUE(valid_colour_signature(item.colours)) << item.id << " was imported with its colours";
+  QueryOptions look;
+  look.category = "all";
+  look.k = 6;
+  const auto by_look = catalog_->search_image(photo("coat", 3), look);
+  EXPECT_TRUE(by_look.embedding.colours.empty()) << "colours are measured only when they count";
+  for (const auto& h : by_look.hits) EXPECT_FALSE(h.colour_similarity);
+  QueryOptions colour = look;
+  colour.colour_weight = 1;
+  const auto by_colour = catalog_->search_image(photo("coat", 3), colour);
+  ASSERT_TRUE(valid_colour_signature(by_colour.embedding.colours));
+  ASSERT_EQ(by_colour.hits.size(), 6u);
+  QueryResult look_with_colours = by_look;
+  look_with_colours.embedding.colours = by_colour.embedding.colours;
+  // At weight 1 the 6 hits are the most colour-alike of the 24 best-looking candidates, which
+  // hold the 6 best-looking ones: they cannot be less alike in colour.
+  EXPECT_GE(mean_colour_similarity(by_colour), mean_colour_similarity(look_with_colours));
+  for (size_t i = 0; i < by_colour.hits.size(); ++i) {
+    const Hit& h = by_colour.hits[i];
+    ASSERT_TRUE(h.colour_similarity);
+    EXPECT_FLOAT_EQ(*h.colour_similarity,
+                    colour_similarity(colour_distance(by_colour.embedding.colours, h.item.colours)));
+    if (i > 0 && !by_colour.hits[i - 1].same_item) {
+      EXPECT_LE(*h.colour_similarity, *by_colour.hits[i - 1].colour_similarity);
+    }
+  }
+  // "More like this" weighs the stored item's colours, and still leaves the item out.
+  const auto item = catalog_->store().list({"dress", 0, 1}).front();
+  const auto similar = catalog_->similar(item.id, colour);
+  EXPECT_EQ(similar.embedding.colours, item.colours);
+  for (const auto& h : similar.hits) {
+    EXPECT_NE(h.item.id, item.id);
+    EXPECT_TRUE(h.colour_similarity);
+  }
+}
+
+// An item stored before colours were measured gets them on the next import, from its photo.
+TEST_F(CatalogTest, MissingColoursAreMeasuredFromTheStoredPhoto) {
+  auto item = catalog_->store().list({"shirts", 1, 1}).front();
+  const std::vector<float> imported = item.colours;
+  catalog_->store().put_colours({{item.key, {}}});
+  EXPECT_TRUE(catalog_->store().find(item.id)->colours.empty());
+  size_t calls = 0, total = 0;
+  const auto on_progress = [&](size_t, size_t n) {
+    ++calls;
+    total = n;
+  };
+  EXPECT_EQ(fill_missing_colours(*catalog_, nullptr, on_progress), 1u);
+  EXPECT_EQ(total, 1u);
+  EXPECT_EQ(calls, 1u);
+  EXPECT_EQ(catalog_->store().find(item.id)->colours, imported);
+  EXPECT_EQ(fill_missing_colours(*catalog_, nullptr, {}), 0u) << "nothing left to measure";
+  catalog_->refresh();
 }
 
 TEST_F(CatalogTest, CropChangesTheQueryAndIsValidated) {

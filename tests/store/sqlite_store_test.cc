@@ -145,6 +145,31 @@ TEST_F(SqliteStoreTest, ACatalogFromBeforeTheCountsIsCountedOnOpen) {
   EXPECT_NE(problems[0].find("category counts disagree with the items in 1 categories"), std::string::npos);
 }
 
+// Colour signatures: stored with the item or later, read back with it; a schema-3 catalog
+// gets the column (empty) when opened.
+TEST_F(SqliteStoreTest, ColourSignaturesAreStoredAndFilledInLater) {
+  std::vector<int64_t> keys;
+  {
+    auto store = open_sqlite_store(db());
+    NewItem measured = make_item("a", "coat");
+    measured.item.colours = {1, 50, 10, -10};
+    keys = store->insert({measured, make_item("b", "coat")});
+  }
+  run_sql(db(), "ALTER TABLE items DROP COLUMN colours; PRAGMA user_version = 3;");
+  {
+    auto store = open_sqlite_store(db());
+    EXPECT_TRUE(store->find("a")->colours.empty()) << "a schema-3 catalog has no colours yet";
+    EXPECT_EQ(store->keys_missing_colours(), keys);
+    store->put_colours({{keys[0], {0.5f, 20, 0, 0, 0.5f, 80, 1, 2}}, {keys[1], {1, 60, 0, 0}}});
+  }
+  auto store = open_sqlite_store(db());
+  EXPECT_EQ(store->find("a")->colours, (std::vector<float>{0.5f, 20, 0, 0, 0.5f, 80, 1, 2}));
+  EXPECT_EQ(store->find_by_key(keys[1])->colours, (std::vector<float>{1, 60, 0, 0}));
+  EXPECT_TRUE(store->keys_missing_colours().empty());
+  EXPECT_EQ(store->all_items().size(), 2u);
+  EXPECT_TRUE(store->integrity_problems().empty());
+}
+
 TEST_F(SqliteStoreTest, PersistsAcrossReopenIncludingBlobs) {
   {
     auto store = open_sqlite_store(db());

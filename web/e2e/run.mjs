@@ -384,6 +384,29 @@ test('30 results in all categories, remembered after a reload', async ({ page })
   await page.getByText('이 검색은 더 이상 볼 수 없습니다').waitFor();
 });
 
+test('the colour slider: the search weighs colour and each card says how close its colours are', async ({ page }) => {
+  await upload(page, QUERY_PHOTO);
+  await waitForCards(page, 12);
+  assertEq(await page.locator('[data-testid="color-similarity"]').count(), 0, 'no colour figure while the slider is off');
+  await assertText(page, '[data-testid="color-weight-value"]', '끔');
+  await Promise.all([page.waitForRequest(isSearch), page.locator('[data-testid="color-weight"]').fill('0.6')]);
+  assertEq((await lastSearchOptions(page)).color_weight, 0.6, 'color_weight sent');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="color-similarity"]').length === 12);
+  const shown = await page.locator('[data-testid="color-similarity"]').allTextContents();
+  assert(shown.every((t) => /^색상 \d{1,3}%$/.test(t.trim())), `colour figures as percentages: ${shown.join(', ')}`);
+  await assertText(page, '[data-testid="color-weight-value"]', '60%');
+  await shot(page, 'desktop-colour');
+  // "More like this" carries the weight too, as a query parameter.
+  await page.locator('[data-testid="result-card"] button').first().click();
+  const [request] = await Promise.all([
+    page.waitForRequest(isSimilar),
+    page.getByRole('button', { name: '이것과 닮은 상품 더 보기' }).click(),
+  ]);
+  assertEq(new URL(request.url()).searchParams.get('color_weight'), '0.6', 'color_weight of more like this');
+  await page.reload();
+  assertEq(await page.locator('[data-testid="color-weight"]').inputValue(), '0.6', 'slider after reload');
+});
+
 test('switch to English and back to Korean', async ({ page }) => {
   await upload(page, QUERY_PHOTO);
   await waitForCards(page, 12);

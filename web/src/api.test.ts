@@ -6,6 +6,7 @@ import {
   clampResults,
   getCategories,
   searchImage,
+  clampColorWeight,
   searchOptionsJson,
   searchSimilar,
   type SearchResponse,
@@ -67,6 +68,15 @@ describe('searchImage', () => {
     expect(JSON.parse(searchOptionsJson({ k: 12, category: 'auto', crop: null }))).toEqual({ k: 12, category: 'auto' });
   });
 
+  it('sends the colour weight only when it counts, clamped to 0..1 in steps of 0.05', () => {
+    expect(JSON.parse(searchOptionsJson({ k: 12, category: 'all', colorWeight: 0 }))).toEqual({ k: 12, category: 'all' });
+    expect(JSON.parse(searchOptionsJson({ k: 12, category: 'all', colorWeight: 0.52 }))).toEqual({ k: 12, category: 'all', color_weight: 0.5 });
+    expect(clampColorWeight(7)).toBe(1);
+    expect(clampColorWeight(-1)).toBe(0);
+    expect(clampColorWeight(Number.NaN)).toBe(0);
+    expect(clampColorWeight('0.5')).toBe(0);
+  });
+
   it('turns the server error body into an ApiError with its code and message', async () => {
     mockFetch(jsonResponse({ error: { code: 'unsupported_media_type', message: 'not an image: text' } }, 415));
     const err = await searchImage(new File(['x'], 'a.jpg', { type: 'image/jpeg' }), { k: 12, category: 'auto' }).catch((e) => e);
@@ -106,6 +116,9 @@ describe('searchSimilar and the catalog', () => {
     await searchSimilar('coat 12/x', { k: 7, category: 'auto' });
     const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe('/api/v1/items/coat%2012%2Fx/similar?k=7&category=auto');
+    const again = mockFetch(jsonResponse(answer));
+    await searchSimilar('a', { k: 7, category: 'all', colorWeight: 0.25 });
+    expect((again.mock.calls[0] as unknown as [string])[0]).toBe('/api/v1/items/a/similar?k=7&category=all&color_weight=0.25');
     expect(init.method).toBeUndefined();
     expect(init.body).toBeUndefined();
   });

@@ -28,6 +28,8 @@ export interface SearchHit extends Item {
   similarity?: number;
   /** True when the server recognised this hit as the query's very product shot (ranked first). */
   same_item?: boolean;
+  /** 0..1, when the search weighed colour: how close the product's colours are to the query's. */
+  color_similarity?: number;
 }
 
 /** What the page shows as a hit's similarity: the catalog-scaled value when the server sends it. */
@@ -79,6 +81,14 @@ export interface SearchOptions {
   k: number;
   category: CategoryMode;
   crop?: Crop | null;
+  /** 0..1: how much the products' colours count against their look (0 or absent: look alone). */
+  colorWeight?: number;
+}
+
+/** The colour weight as sent: within 0..1, in steps of 0.05, 0 for anything unusable. */
+export function clampColorWeight(w: unknown): number {
+  if (typeof w !== 'number' || !Number.isFinite(w)) return 0;
+  return Math.round(Math.min(1, Math.max(0, w)) * 20) / 20;
 }
 
 export const MIN_RESULTS = 1;
@@ -146,6 +156,8 @@ function checkSearchResponse(body: SearchResponse): SearchResponse {
 /** The JSON sent as the multipart field `options`. */
 export function searchOptionsJson(options: SearchOptions): string {
   const out: Record<string, unknown> = { k: options.k, category: options.category };
+  const colorWeight = clampColorWeight(options.colorWeight);
+  if (colorWeight > 0) out.color_weight = colorWeight;
   if (options.crop) {
     const { x, y, w, h } = options.crop;
     out.crop = { x: Math.round(x), y: Math.round(y), w: Math.round(w), h: Math.round(h) };
@@ -166,10 +178,12 @@ export async function searchImage(image: Blob, options: SearchOptions, signal?: 
 /** GET /api/v1/items/{id}/similar: search by a catalog item, without uploading anything. */
 export async function searchSimilar(
   id: string,
-  options: Pick<SearchOptions, 'k' | 'category'>,
+  options: Pick<SearchOptions, 'k' | 'category' | 'colorWeight'>,
   signal?: AbortSignal,
 ): Promise<SearchResponse> {
   const params = new URLSearchParams({ k: String(options.k), category: options.category });
+  const colorWeight = clampColorWeight(options.colorWeight);
+  if (colorWeight > 0) params.set('color_weight', String(colorWeight));
   const url = `/api/v1/items/${encodeURIComponent(id)}/similar?${params.toString()}`;
   return checkSearchResponse(await request<SearchResponse>(url, { signal }));
 }

@@ -1,6 +1,6 @@
 // What the page remembers across reloads (localStorage). Every access is guarded: storage can be
 // disabled, full, or hold a value written by an older version of the page.
-import { clampResults } from './api';
+import { clampColorWeight, clampResults } from './api';
 import type { Lang } from './i18n/messages';
 
 const OPTIONS_KEY = 'lookalike.options.v1';
@@ -9,9 +9,11 @@ const LANG_KEY = 'lookalike.lang';
 export interface StoredOptions {
   k: number;
   category: string;
+  /** 0..1, the colour slider (0: rank by look alone). */
+  colorWeight: number;
 }
 
-export const DEFAULT_OPTIONS: StoredOptions = { k: 12, category: 'auto' };
+export const DEFAULT_OPTIONS: StoredOptions = { k: 12, category: 'auto', colorWeight: 0 };
 
 function read(key: string): string | null {
   try {
@@ -37,6 +39,7 @@ export function loadOptions(): StoredOptions {
     return {
       k: typeof v.k === 'number' ? clampResults(v.k) : DEFAULT_OPTIONS.k,
       category: typeof v.category === 'string' && v.category ? v.category : DEFAULT_OPTIONS.category,
+      colorWeight: clampColorWeight(v.colorWeight),
     };
   } catch {
     return { ...DEFAULT_OPTIONS };
@@ -44,7 +47,7 @@ export function loadOptions(): StoredOptions {
 }
 
 export function saveOptions(options: StoredOptions): void {
-  write(OPTIONS_KEY, JSON.stringify({ k: options.k, category: options.category }));
+  write(OPTIONS_KEY, JSON.stringify({ k: options.k, category: options.category, colorWeight: options.colorWeight }));
 }
 
 export function loadLang(): Lang | null {

@@ -20,6 +20,7 @@ export type Source =
 export interface SearchOptionsState {
   k: number;
   category: string;
+  colorWeight?: number;
 }
 
 export interface Search {

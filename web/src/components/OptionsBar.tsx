@@ -1,10 +1,11 @@
 import { useEffect, useId, useRef, useState } from 'react';
-import { MAX_RESULTS, MIN_RESULTS, type Category } from '../api';
+import { clampColorWeight, MAX_RESULTS, MIN_RESULTS, type Category } from '../api';
 import { useI18n } from '../i18n';
 
 export interface Options {
   k: number;
   category: string;
+  colorWeight: number;
 }
 
 interface Props {
@@ -16,6 +17,8 @@ interface Props {
 
 /** Typing waits this long before the count is used, so "30" does not search for 3 first. */
 export const COUNT_DEBOUNCE_MS = 500;
+/** Dragging the colour slider searches once it rests this long, not at every step. */
+export const COLOR_DEBOUNCE_MS = 300;
 
 export function parseCount(text: string): number | null {
   if (!/^\s*\d+\s*$/.test(text)) return null;
@@ -24,10 +27,12 @@ export function parseCount(text: string): number | null {
 }
 
 export function OptionsBar({ options, categories, categoriesFailed, onChange }: Props) {
-  const { t, categoryName, formatNumber } = useI18n();
+  const { t, categoryName, formatNumber, formatPercent } = useI18n();
   const id = useId();
   const [countText, setCountText] = useState(String(options.k));
+  const [colorWeight, setColorWeight] = useState(options.colorWeight);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const colorTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const latest = useRef({ options, onChange });
   latest.current = { options, onChange };
 
@@ -36,9 +41,23 @@ export function OptionsBar({ options, categories, categoriesFailed, onChange }: 
     setCountText((text) => (parseCount(text) === options.k ? text : String(options.k)));
   }, [options.k]);
 
+  useEffect(() => setColorWeight(options.colorWeight), [options.colorWeight]);
+
   useEffect(() => () => {
     if (timer.current) clearTimeout(timer.current);
+    if (colorTimer.current) clearTimeout(colorTimer.current);
   }, []);
+
+  const commitColorWeight = (value: number, delay: number) => {
+    if (colorTimer.current) clearTimeout(colorTimer.current);
+    const w = clampColorWeight(value);
+    setColorWeight(w);
+    const apply = () => {
+      if (w !== latest.current.options.colorWeight) latest.current.onChange({ ...latest.current.options, colorWeight: w });
+    };
+    if (delay <= 0) apply();
+    else colorTimer.current = setTimeout(apply, delay);
+  };
 
   const valid = parseCount(countText) !== null;
 
@@ -118,6 +137,32 @@ export function OptionsBar({ options, categories, categoriesFailed, onChange }: 
               )}
           </select>
           {categoriesFailed && <span className="field-hint invalid">{t('options.categoriesFailed')}</span>}
+        </div>
+        <div className="field">
+          <label className="field-label" htmlFor={`${id}-color`}>
+            {t('options.color')}
+          </label>
+          <div className="range-row">
+            <input
+              id={`${id}-color`}
+              type="range"
+              min={0}
+              max={1}
+              step={0.05}
+              value={colorWeight}
+              aria-describedby={`${id}-color-hint`}
+              aria-valuetext={colorWeight > 0 ? formatPercent(colorWeight) : t('options.colorOff')}
+              data-testid="color-weight"
+              onChange={(e) => commitColorWeight(Number(e.currentTarget.value), COLOR_DEBOUNCE_MS)}
+              onPointerUp={(e) => commitColorWeight(Number(e.currentTarget.value), 0)}
+            />
+            <output htmlFor={`${id}-color`} className="range-value" data-testid="color-weight-value">
+              {colorWeight > 0 ? formatPercent(colorWeight) : t('options.colorOff')}
+            </output>
+          </div>
+          <span id={`${id}-color-hint`} className="field-hint">
+            {t('options.colorHint')}
+          </span>
         </div>
       </form>
     </section>

@@ -28,6 +28,17 @@ describe('ResultCard', () => {
     expect(screen.getAllByRole('button')[0]).toHaveAccessibleName('Details for Wool coat (Coat, 62% similar)');
   });
 
+  it('shows how close the colours are when the search weighed colour, and nothing otherwise', () => {
+    renderWithI18n(
+      <ul>
+        <ResultCard hit={{ ...hit, color_similarity: 0.84 }} onOpen={() => {}} />
+        <ResultCard hit={{ ...hit, id: 'coat-13' }} onOpen={() => {}} />
+      </ul>,
+    );
+    expect(screen.getAllByTestId('color-similarity')).toHaveLength(1);
+    expect(screen.getByTestId('color-similarity')).toHaveTextContent('Colour 84%');
+  });
+
   it('says it in Korean too', () => {
     renderWithI18n(
       <ul>

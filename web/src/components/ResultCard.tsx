@@ -48,6 +48,11 @@ export function ResultCard({ hit, onOpen }: Props) {
             <span className="visually-hidden">{t('card.score')} </span>
             {score}
           </span>
+          {hit.color_similarity !== undefined && (
+            <span className="result-color" data-testid="color-similarity" title={t('card.colorHelp')}>
+              {t('card.color', { score: formatPercent(hit.color_similarity) })}
+            </span>
+          )}
         </span>
         {hit.metadata?.title && <span className="result-title">{hit.metadata.title}</span>}
         <span className="score-bar" aria-hidden="true">

@@ -46,6 +46,9 @@ const en = {
   'options.category.group': 'Only this category',
   'options.category.count': '{name} ({count})',
   'options.categoriesFailed': 'Could not load the category list.',
+  'options.color': 'Match the colour',
+  'options.colorOff': 'Off',
+  'options.colorHint': 'Off ranks by look alone; higher favours items in the colours of your photo.',
 
   'status.searching': 'Searching for lookalikes…',
   'status.found': '{count} results',
@@ -82,6 +85,8 @@ const en = {
   'card.imageAlt': '{category} item {id}',
   'card.sameItem': 'Same item',
   'card.sameItemHelp': 'Recognised as the very product in your photo',
+  'card.color': 'Colour {score}',
+  'card.colorHelp': "How close this product's colours are to those of your photo",
 
   'dialog.close': 'Close',
   'dialog.title': 'Item details',
@@ -165,6 +170,9 @@ const ko: Record<MessageKey, string> = {
   'options.category.group': '이 카테고리만',
   'options.category.count': '{name} ({count})',
   'options.categoriesFailed': '카테고리 목록을 불러오지 못했습니다.',
+  'options.color': '색상 맞추기',
+  'options.colorOff': '끔',
+  'options.colorHint': '끄면 모양만으로 정렬하고, 높일수록 사진 속 색상의 상품을 우선합니다.',
 
   'status.searching': '닮은 상품을 찾는 중…',
   'status.found': '결과 {count}개',
@@ -201,6 +209,8 @@ const ko: Record<MessageKey, string> = {
   'card.imageAlt': '{category} 상품 {id}',
   'card.sameItem': '같은 상품',
   'card.sameItemHelp': '사진 속 바로 그 상품으로 확인되었습니다',
+  'card.color': '색상 {score}',
+  'card.colorHelp': '이 상품의 색상이 사진 속 색상과 얼마나 가까운지',
 
   'dialog.close': '닫기',
   'dialog.title': '상품 정보',
