@@ -560,6 +560,11 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
         for (const auto& problem : report.problems) std::printf("problem: %s\n", problem.c_str());
         for (const auto& recent : report.recent_orphans)
           std::printf("recent orphan (not a problem): %s\n", recent.c_str());
+        if (report.items_without_colours > 0) {
+          std::printf(
+              "%zu items have no colours yet (not a problem): the next `lookalike import` measures them\n",
+              report.items_without_colours);
+        }
         std::printf(
             "%s: %zu items, %zu photos verified, %zu index vectors compared, %zu orphan files, %zu "
             "problems\n",

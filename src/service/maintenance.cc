@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "image/product_colour.h"
 
 namespace lookalike {
 namespace fs = std::filesystem;
@@ -137,6 +138,7 @@ nlohmann::json CheckReport::to_json() const {
           {"photos_verified", photos_verified},
           {"index_vectors_compared", index_vectors},
           {"orphan_files", orphan_files},
+          {"items_without_colours", items_without_colours},
           {"recent_orphan_files", recent_orphans},
           {"problems", problems}};
 }
@@ -148,6 +150,14 @@ CheckReport check_catalog(Catalog& catalog) {
   report.items = items.size();
   check_photos(catalog, items, report);
   check_descriptors(catalog, items, report);
+  for (const auto& item : items) {
+    if (item.colours.empty()) {
+      ++report.items_without_colours;
+    } else if (!valid_colour_signature(item.colours)) {
+      report.problems.push_back("item " + item.id + " has a damaged colour signature (" +
+                                std::to_string(item.colours.size()) + " values)");
+    }
+  }
   for (auto& p : catalog.index_problems(&report.index_vectors)) report.problems.push_back(std::move(p));
   std::error_code ec;
   for (const auto& orphan : find_orphans(catalog, items)) {

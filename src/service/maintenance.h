@@ -17,6 +17,9 @@ struct CheckReport {
   size_t photos_verified = 0;  // stored photos read back and matched to their SHA-256
   size_t index_vectors = 0;    // index vectors compared with the stored descriptors
   size_t orphan_files = 0;     // files under the data directory that nothing refers to
+  // Items stored before colours were measured: not problems (search counts them neutral in
+  // colour); the next `lookalike import` measures them.
+  size_t items_without_colours = 0;
   // Orphans younger than kOrphanGrace: what a write in flight or one interrupted a moment ago
   // (kill -9 between writing a photo and committing its item) leaves. Not problems: the next
   // import, serve or `check --repair` deletes them once they are older.
@@ -34,6 +37,7 @@ inline constexpr std::chrono::seconds kOrphanGrace{60};
 // Checks, without changing anything: the database's own integrity check; every item has its
 // photo (present, matching its SHA-256), a frozen descriptor and one of the active version;
 // the loaded index holds exactly the items, each with the vector its stored descriptor gives;
+// every stored colour signature is well-formed;
 // no orphan files (photos, feature maps or index files nothing refers to, temporaries left by
 // a killed process).
 CheckReport check_catalog(Catalog& catalog);

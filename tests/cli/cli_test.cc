@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "store/catalog_store.h"
 #include "support/test_support.h"
 
 namespace lookalike {
@@ -614,6 +615,14 @@ TEST_F(CliTest, BackupWhileServingRestoresIdenticalResultsAndCheckFindsDamage) {
   }
   ASSERT_FALSE(victim.empty());
   fs::remove(victim);
+  // One item's colours are gone (as in a catalog from before colours: not a problem), another's
+  // are damaged (a problem).
+  {
+    auto store = open_sqlite_store((fs::path(copy) / "catalog.sqlite").string());
+    const auto items = store->list({"", 0, 2});
+    ASSERT_EQ(items.size(), 2u);
+    store->put_colours({{items[0].key, {}}, {items[1].key, {1, 2, 3}}});
+  }
   const auto damaged = run_lookalike({"--data", copy, "check", "--json"});
   EXPECT_EQ(damaged.status, 1) << damaged.out;
   const auto report = nlohmann::json::parse(damaged.out, nullptr, false);
@@ -623,6 +632,8 @@ TEST_F(CliTest, BackupWhileServingRestoresIdenticalResultsAndCheckFindsDamage) {
   const std::string problems = report["problems"].dump();
   EXPECT_NE(problems.find("stray.jpg: no item has this photo"), std::string::npos) << problems;
   EXPECT_NE(problems.find("cannot be read"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("has a damaged colour signature (3 values)"), std::string::npos) << problems;
+  EXPECT_EQ(report["items_without_colours"], 1);
   // --repair deletes the orphan; the missing photo stays a problem (nothing can restore it).
   const auto repaired = run_lookalike({"--data", copy, "check", "--repair"});
   EXPECT_EQ(repaired.status, 1);
