@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "image/product_colour.h"
 #include "service/int8_calibrator.h"
 
 #ifndef LOOKALIKE_DEFAULT_MODEL_DIR
@@ -62,7 +63,12 @@ Catalog::Catalog(CatalogOptions options, bool load_model)
       SearcherOptions{options_.flip_queries, options_.min_confidence, options_.decode});
   writer_ = std::make_unique<CatalogWriter>(*live_, *store_, directory_, models_,
                                             WriterOptions{options_.max_per_category, options_.decode});
-  if (load_model) embedders();
+  if (load_model) {
+    embedders();
+    // OpenCV builds its L*a*b* conversion tables on first use (about 130 ms here): pay it now,
+    // not on the first search that weighs colour.
+    dominant_colours(cv::Mat(4, 4, CV_8UC3, cv::Scalar(200, 40, 40)));
+  }
 }
 
 Catalog::~Catalog() = default;
