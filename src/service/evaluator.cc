@@ -45,11 +45,22 @@ class ColourCache {
   std::unordered_map<int64_t, LabColour> colours_;
 };
 
+// The mean of the queries' colour distances; a query without hits (distance -1) is left out.
+struct MeanDistance {
+  size_t queries = 0;
+  double sum = 0;
+  void add(double distance) {
+    if (distance < 0) return;
+    ++queries;
+    sum += distance;
+  }
+  double mean() const { return queries ? sum / double(queries) : 0.0; }
+};
+
 struct Tally {
   size_t queries = 0, classified = 0, correct = 0;
   double p1 = 0, p10 = 0, cp12 = 0;
-  size_t colour_queries = 0, category_colour_queries = 0;
-  double colour = 0, category_colour = 0;
+  MeanDistance colour, category_colour;  // of the results of mode all / mode auto
   size_t dup_queries = 0, dup_first = 0;
   size_t with_same_item = 0;  // queries with a hit taken for their very product shot
   double ms = 0;
@@ -60,17 +71,6 @@ struct Tally {
     size_t good = 0;
     for (size_t i = 0; i < std::min(k, hits.size()); ++i) good += hits[i].item.category == truth;
     return double(good) / double(k);
-  }
-
-  void add_colour(double distance) {
-    if (distance < 0) return;
-    ++colour_queries;
-    colour += distance;
-  }
-  void add_category_colour(double distance) {
-    if (distance < 0) return;
-    ++category_colour_queries;
-    category_colour += distance;
   }
 
   void add(const std::string& truth, const std::string& sha256, bool has_twin, const QueryResult& all,
@@ -125,9 +125,8 @@ struct Tally {
             {"category_precision_at_12", cp12 / n},
             {"duplicate_queries", dup_queries},
             {"duplicates_first", dup_queries ? double(dup_first) / double(dup_queries) : 1.0},
-            {"colour_distance_at_12", colour_queries ? colour / double(colour_queries) : 0.0},
-            {"category_colour_distance_at_12",
-             category_colour_queries ? category_colour / double(category_colour_queries) : 0.0},
+            {"colour_distance_at_12", colour.mean()},
+            {"category_colour_distance_at_12", category_colour.mean()},
             {"same_item_rate", double(with_same_item) / n},
             {"confusion", {{"classes", classes}, {"matrix", matrix}}},
             {"per_category_accuracy", per_category},
@@ -157,8 +156,8 @@ nlohmann::json leave_one_out(Catalog& catalog, const EvalOptions& options, Colou
     const auto r_auto = catalog.similar(item.id, automatic);
     tally.ms += std::chrono::duration<double, std::milli>(Clock::now() - started).count() / 2;
     tally.add(item.category, item.sha256, per_hash[item.sha256] > 1, r_all, r_auto, false);
-    tally.add_colour(colours.mean_distance(colours.of(item), r_all.hits));
-    tally.add_category_colour(colours.mean_distance(colours.of(item), r_auto.hits));
+    tally.colour.add(colours.mean_distance(colours.of(item), r_all.hits));
+    tally.category_colour.add(colours.mean_distance(colours.of(item), r_auto.hits));
     if (options.on_progress) options.on_progress(i + 1, total);
   }
   auto out = tally.to_json("leave_one_out");
@@ -194,8 +193,8 @@ nlohmann::json with_queries(Catalog& catalog, const EvalOptions& options, Colour
     tally.ms += r_all.timings.total_ms;
     tally.add(e.category, sha, catalog_hashes.count(sha) > 0, r_all, r_auto, true);
     const LabColour query_colour = product_colour(decode_image_or_throw(bytes, catalog.options().decode).rgb);
-    tally.add_colour(colours.mean_distance(query_colour, r_all.hits));
-    tally.add_category_colour(colours.mean_distance(query_colour, r_auto.hits));
+    tally.colour.add(colours.mean_distance(query_colour, r_all.hits));
+    tally.category_colour.add(colours.mean_distance(query_colour, r_auto.hits));
     if (options.on_progress) options.on_progress(i + 1, entries.size());
   }
   return tally.to_json("queries");
@@ -214,7 +213,7 @@ nlohmann::json instance_retrieval(Catalog& catalog, const EvalOptions& options, 
   std::mt19937 rng(options.seed);
   const auto sample = instance_sample(catalog, options.instance_queries, rng);
   size_t first = 0, in_top = 0, recognised = 0;
-  Tally colour;
+  MeanDistance colour;
   double ms = 0;
   for (size_t i = 0; i < sample.size(); ++i) {
     const Item& item = sample[i];
@@ -233,19 +232,18 @@ nlohmann::json instance_retrieval(Catalog& catalog, const EvalOptions& options, 
     first += hit == result.hits.begin() && hit != result.hits.end();
     in_top += hit != result.hits.end();
     recognised += hit != result.hits.end() && hit->same_item;
-    colour.add_colour(colours.mean_distance(
+    colour.add(colours.mean_distance(
         product_colour(decode_image_or_throw(altered, catalog.options().decode).rgb), result.hits));
     if (options.on_progress) options.on_progress(i + 1, sample.size());
   }
   const double n = sample.empty() ? 1 : static_cast<double>(sample.size());
-  return {
-      {"queries", sample.size()},
-      {"seed", options.seed},
-      {"recall_at_1", static_cast<double>(first) / n},
-      {"recall_at_12", static_cast<double>(in_top) / n},
-      {"same_item_recall", static_cast<double>(recognised) / n},
-      {"colour_distance_at_12", colour.colour_queries ? colour.colour / double(colour.colour_queries) : 0.0},
-      {"ms_per_query", ms / n}};
+  return {{"queries", sample.size()},
+          {"seed", options.seed},
+          {"recall_at_1", static_cast<double>(first) / n},
+          {"recall_at_12", static_cast<double>(in_top) / n},
+          {"same_item_recall", static_cast<double>(recognised) / n},
+          {"colour_distance_at_12", colour.mean()},
+          {"ms_per_query", ms / n}};
 }
 
 }  // namespace
