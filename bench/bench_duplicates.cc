@@ -222,53 +222,38 @@ int main(int argc, char** argv) {
                               {"crop", share("crop 5%")},
                               {"mirror", share("mirror")}}}});
   }
+  // Precision and recall of the variant pairs (byte-identical ones left out) by one signal, for
+  // thresholds from/100 to to/100 (minus `below`, so that a stored cosine of exactly 1 counts).
+  // With `only_candidates`, a variant the index did not return among the 12 nearest is missed:
+  // a fingerprint would re-check the index's candidates, so its recall is its own times the index's.
+  const auto variant_sweep = [&](const char* prefix, float Pair::*signal, int from, int to, float below,
+                                 bool only_candidates) {
+    for (int t = from; t <= to; ++t) {
+      const float threshold = static_cast<float>(t) / 100 - below;
+      std::unordered_map<std::string, std::pair<size_t, size_t>> by_kind;
+      size_t found = 0, false_hits = 0;
+      for (const auto& p : positives) {
+        auto& [hit, all] = by_kind[p.kind];
+        ++all;
+        if (p.*signal >= threshold && (!only_candidates || p.cosine > -1)) ++hit, ++found;
+      }
+      for (const auto& n : negatives) false_hits += n.*signal >= threshold;
+      const auto share = [&](const char* kind) {
+        const auto& [hit, all] = by_kind[kind];
+        return all ? static_cast<double>(hit) / static_cast<double>(all) : 0.0;
+      };
+      const double precision =
+          found + false_hits ? static_cast<double>(found) / static_cast<double>(found + false_hits) : 1;
+      std::printf("%s %.2f | %.3f | %.3f | %.3f | %.3f | %.3f | %.4f (%zu false)\n", prefix,
+                  static_cast<double>(t) / 100,
+                  static_cast<double>(found) / static_cast<double>(positives.size()), share("resize 0.5"),
+                  share("jpeg 50-95"), share("crop 5%"), share("mirror"), precision, false_hits);
+    }
+  };
   std::printf("raw GeM cosine: threshold | recall (variants) | resize | jpeg | crop | mirror | precision\n");
-  for (int t = 80; t <= 100; ++t) {
-    const float threshold = static_cast<float>(t) / 100 - 0.0001f;
-    std::unordered_map<std::string, std::pair<size_t, size_t>> by_kind;
-    size_t found = 0, false_hits = 0;
-    for (const auto& p : positives) {
-      auto& [hit, all] = by_kind[p.kind];
-      ++all;
-      if (p.raw_cosine >= threshold) ++hit, ++found;
-    }
-    for (const auto& n : negatives) false_hits += n.raw_cosine >= threshold;
-    const auto share = [&](const char* kind) {
-      const auto& [hit, all] = by_kind[kind];
-      return all ? static_cast<double>(hit) / static_cast<double>(all) : 0.0;
-    };
-    const double precision =
-        found + false_hits ? static_cast<double>(found) / static_cast<double>(found + false_hits) : 1;
-    std::printf("raw %.2f | %.3f | %.3f | %.3f | %.3f | %.3f | %.4f (%zu false)\n",
-                static_cast<double>(t) / 100,
-                static_cast<double>(found) / static_cast<double>(positives.size()), share("resize 0.5"),
-                share("jpeg 50-95"), share("crop 5%"), share("mirror"), precision, false_hits);
-  }
-  // Positives here are the variants only (a byte-identical pair has the same thumbnail). A
-  // variant the index does not return among the 12 nearest cannot be detected by re-checking
-  // the index's candidates: its recall is the fingerprint's times the index's.
+  variant_sweep("raw", &Pair::raw_cosine, 80, 100, 0.0001f, false);
   std::printf("thumbnail: threshold | recall (variants) | resize | jpeg | crop | mirror | precision\n");
-  for (int t = 80; t <= 99; ++t) {
-    const float threshold = static_cast<float>(t) / 100;
-    std::unordered_map<std::string, std::pair<size_t, size_t>> by_kind;
-    size_t found = 0, false_hits = 0;
-    for (const auto& p : positives) {
-      auto& [hit, all] = by_kind[p.kind];
-      ++all;
-      if (p.thumbnail >= threshold && p.cosine > -1) ++hit, ++found;
-    }
-    for (const auto& n : negatives) false_hits += n.thumbnail >= threshold;
-    const auto share = [&](const char* kind) {
-      const auto& [hit, all] = by_kind[kind];
-      return all ? static_cast<double>(hit) / static_cast<double>(all) : 0.0;
-    };
-    const double precision =
-        found + false_hits ? static_cast<double>(found) / static_cast<double>(found + false_hits) : 1;
-    std::printf("thumb %.2f | %.3f | %.3f | %.3f | %.3f | %.3f | %.4f (%zu false)\n",
-                static_cast<double>(threshold),
-                static_cast<double>(found) / static_cast<double>(positives.size()), share("resize 0.5"),
-                share("jpeg 50-95"), share("crop 5%"), share("mirror"), precision, false_hits);
-  }
+  variant_sweep("thumb", &Pair::thumbnail, 80, 99, 0, true);
   std::vector<Pair> by_thumbnail = negatives;
   std::sort(by_thumbnail.begin(), by_thumbnail.end(),
             [](const Pair& a, const Pair& b) { return a.thumbnail > b.thumbnail; });
