@@ -1,5 +1,9 @@
 #include "http/openapi.h"
 
+#include <string>
+
+#include "service/query.h"
+
 namespace lookalike {
 namespace {
 
@@ -11,8 +15,10 @@ const json kColourWeight = {
     {"maximum", 1},
     {"default", 0},
     {"description",
-     "how much the product's colours count: 0 ranks by look alone; above 0 the best 4 x k candidates are "
-     "re-ranked by (1 - w) similarity + w color_similarity (very-item hits stay first)"}};
+     "how much the product's colours count: 0 ranks by look alone; above 0 the best " +
+         std::to_string(kColourPoolFactor) +
+         " x k candidates are re-ranked by (1 - w) similarity + w color_similarity (very-item hits stay "
+         "first)"}};
 
 const json kColours = {
     {"type", "array"},
