@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 1: install, build, convert the model, import a catalog folder and serve it.
+# README command 1: install, build, convert the model, import a catalog folder and serve it
+# (the head on the shop's categories trains in the background while it serves).
 #   scripts/run.sh [CATALOG] [--data DIR] [--port PORT] [--host HOST]
 # CATALOG defaults to ../shared/datasets/fashion6-dev. A second run skips what is done: no
 # reinstall, no rebuild, no re-embedding (the import resumes and stored photos are skipped).
@@ -28,6 +29,9 @@ step "dependencies"; "$root/scripts/install-deps.sh"
 step "model"; "$root/scripts/prepare-model.sh"
 step "build"; "$root/scripts/build.sh" release lookalike
 if [[ -f "$root/web/package.json" ]]; then step "web page"; "$root/scripts/build-web.sh"; fi
-step "import $catalog"; "$root/build/src/lookalike" --data "$data" import "$catalog"
+# The import embeds the photos and learns the frozen recipe, which is enough to search; the
+# server then answers at once and trains the head on the shop's categories in the background,
+# switching to it when it is ready (`serve --background-training auto`).
+step "import $catalog"; "$root/build/src/lookalike" --data "$data" import "$catalog" --no-head
 step "serve on http://$host:$port (Ctrl-C stops)"
 exec "$root/build/src/lookalike" --data "$data" serve --host "$host" --port "$port"

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "http/server.h"
+#include "service/activity.h"
 #include "service/catalog.h"
 #include "service/evaluator.h"
 #include "service/import_source.h"
@@ -193,8 +194,19 @@ struct QueryModelArgs {
   }
 };
 
-// Trains a new model version (or says why not), with a progress bar per stage and epoch.
-int train_head_version(Catalog& catalog, HeadArgs& args) {
+// Ends a job's activity report as failed when its body throws; the error goes on up to run().
+int reporting_failures(ActivityReport& activity, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    activity.fail(e.what());
+    throw;
+  }
+}
+
+// Trains a new model version (or says why not), with a progress bar per stage and epoch, each
+// also published to `activity`.
+int train_head_version(Catalog& catalog, HeadArgs& args, ActivityReport& activity) {
   HeadTrainingRequest request = args.request;
   request.cancel = &g_interrupted;
   const auto started = std::chrono::steady_clock::now();
@@ -207,21 +219,31 @@ int train_head_version(Catalog& catalog, HeadArgs& args) {
   request.on_stage = [&](const std::string& name, size_t done, size_t total) {
     if (name != stage) {
       if (bar) bar->finish();
-      bar = std::make_unique<ProgressBar>(name);
+      bar = std::make_unique<ProgressBar>(name, "img/s", &activity);
       stage = name;
       stage_started = elapsed();
     }
     bar->update(done, total, elapsed() - stage_started, done);
   };
   int bar_epoch = 0;
+  double epochs_started = -1;
   request.callbacks.on_batch = [&](const BatchProgress& p) {
+    const std::string label =
+        "epoch " + std::to_string(p.epoch) + "/" + std::to_string(request.head.max_epochs);
     if (p.epoch != bar_epoch) {
       if (bar) bar->finish();
-      bar = std::make_unique<ProgressBar>("epoch " + std::to_string(p.epoch), "batch/s");
+      bar = std::make_unique<ProgressBar>(label, "batch/s");
       bar_epoch = p.epoch;
       stage_started = elapsed();
+      if (epochs_started < 0) epochs_started = stage_started;
     }
     bar->update(p.batch, p.batches, elapsed() - stage_started, p.batch, "loss " + fixed(p.loss, 3));
+    // The activity counts batches over all epochs, so its ETA is the whole training's (an upper
+    // bound: patience may stop it earlier).
+    const size_t done = size_t(p.epoch - 1) * p.batches + p.batch;
+    const size_t total = size_t(request.head.max_epochs) * p.batches;
+    const double seconds = elapsed() - epochs_started;
+    activity.progress(label, done, total, seconds > 0 ? double(total - done) * seconds / double(done) : -1);
   };
   request.callbacks.on_epoch = [&](const EpochReport& e) {
     if (bar) bar->finish();
@@ -237,12 +259,17 @@ int train_head_version(Catalog& catalog, HeadArgs& args) {
     outcome = catalog.train_head(request);
   } catch (const Error& e) {
     if (bar) bar->finish();
-    if (e.code() != ErrorCode::kCancelled) throw;
+    if (e.code() != ErrorCode::kCancelled) {
+      activity.fail(e.what());
+      throw;
+    }
+    activity.stop(e.what());
     std::fprintf(stderr, "lookalike: %s\n", e.what());
     return 130;
   }
   if (bar) bar->finish();
   std::printf("%s: %s\n", outcome.trained ? "trained" : "no head", outcome.summary.c_str());
+  activity.finish(outcome.summary);
   return 0;
 }
 
@@ -291,6 +318,16 @@ std::string evaluation_line(const nlohmann::json& e) {
     text += line;
   }
   return text;
+}
+
+// "train: running, epoch 3/12 40/96, about 2m10s left (pid 123)"
+void print_activity(const Activity& a) {
+  std::string progress = a.phase;
+  if (a.total > 0) progress += " " + std::to_string(a.done) + "/" + std::to_string(a.total);
+  if (a.eta_seconds >= 0)
+    progress += ", about " + std::to_string(static_cast<long>(a.eta_seconds + 0.5)) + " s left";
+  std::printf("%s: %s, %s (pid %lld)%s%s\n", a.job.c_str(), a.state.c_str(), progress.c_str(),
+              static_cast<long long>(a.pid), a.message.empty() ? "" : ": ", a.message.c_str());
 }
 
 void print_versions(const Catalog& catalog) {
@@ -350,52 +387,70 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
       // import_entries loads the model, after telling an int8 catalog what to calibrate on.
       Catalog catalog(catalog_opts, /*load_model=*/false);
       catch_interrupts();
-      ProgressBar bar("import");
-      ImportOptions options;
-      options.batch_size = *batch;
-      options.train = !*no_train;
-      options.cancel = &g_interrupted;
-      options.on_progress = [&](const ImportProgress& p) {
-        bar.update(p.done, p.total, p.seconds, p.imported);
-      };
-      std::optional<ProgressBar> colour_bar;
-      const auto colours_started = std::chrono::steady_clock::now();
-      options.on_colours = [&](size_t done, size_t total) {
-        if (!colour_bar) {
-          std::fprintf(stderr, "measuring the colours of %zu stored items (once)\n", total);
-          colour_bar.emplace("colours");
+      ActivityReport activity(g.data_dir, "import");
+      return reporting_failures(activity, [&] {
+        ProgressBar bar("importing photos", "img/s", &activity);
+        ImportOptions options;
+        options.batch_size = *batch;
+        options.train = !*no_train;
+        options.cancel = &g_interrupted;
+        options.on_progress = [&](const ImportProgress& p) {
+          bar.update(p.done, p.total, p.seconds, p.imported);
+        };
+        std::optional<ProgressBar> colour_bar;
+        const auto colours_started = std::chrono::steady_clock::now();
+        options.on_colours = [&](size_t done, size_t total) {
+          if (!colour_bar) {
+            std::fprintf(stderr, "measuring the colours of %zu stored items (once)\n", total);
+            colour_bar.emplace("measuring colours", "img/s", &activity);
+          }
+          colour_bar->update(
+              done, total,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - colours_started).count(),
+              done);
+          if (done == total) colour_bar->finish();
+        };
+        options.on_phase = [&](const std::string& name) {
+          bar.finish();
+          activity.progress(name);
+        };
+        std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(),
+                     g.data_dir.c_str());
+        const auto report = import_entries(catalog, entries, options);
+        bar.finish();
+        for (const auto& f : report.failures)
+          std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
+        std::printf(
+            "imported %zu, already stored %zu, reused descriptors %zu, failed %zu of %zu in %.1f s (%.1f "
+            "img/s)\n",
+            report.imported, report.already_stored, report.reused_descriptors, report.failures.size(),
+            report.total, report.seconds, report.images_per_second);
+        if (!report.training.empty()) std::printf("trained: %s\n", report.training.c_str());
+        if (report.interrupted) {
+          const std::string message = "interrupted: " + std::to_string(report.imported) +
+                                      " photos are stored; run the same import again to resume";
+          std::fprintf(stderr, "%s\n", message.c_str());
+          activity.stop(message);
+          return 130;
         }
-        colour_bar->update(
-            done, total,
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - colours_started).count(), done);
-        if (done == total) colour_bar->finish();
-      };
-      std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(),
-                   g.data_dir.c_str());
-      const auto report = import_entries(catalog, entries, options);
-      bar.finish();
-      for (const auto& f : report.failures)
-        std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
-      std::printf(
-          "imported %zu, already stored %zu, reused descriptors %zu, failed %zu of %zu in %.1f s (%.1f "
-          "img/s)\n",
-          report.imported, report.already_stored, report.reused_descriptors, report.failures.size(),
-          report.total, report.seconds, report.images_per_second);
-      if (!report.training.empty()) std::printf("trained: %s\n", report.training.c_str());
-      if (report.interrupted) {
-        std::fprintf(stderr, "interrupted: %zu photos are stored; run the same import again to resume\n",
-                     report.imported);
-        return 130;
-      }
-      if (report.imported + report.already_stored == 0) {
-        std::fprintf(stderr, "lookalike: error: none of the %zu photos could be imported\n", report.total);
-        return 1;
-      }
-      // A new head version when photos arrived, or when there is none yet (an earlier run was
-      // stopped during training); a resumed import that added nothing keeps the current one.
-      if (!head->skip && (report.imported > 0 || catalog.versions().empty()) && catalog.stats().trained)
-        return train_head_version(catalog, *head);
-      return 0;
+        if (report.imported + report.already_stored == 0) {
+          const std::string message =
+              "none of the " + std::to_string(report.total) + " photos could be imported";
+          std::fprintf(stderr, "lookalike: error: %s\n", message.c_str());
+          activity.fail(message);
+          return 1;
+        }
+        activity.finish("imported " + std::to_string(report.imported) + ", already stored " +
+                        std::to_string(report.already_stored) + ", failed " +
+                        std::to_string(report.failures.size()) + " of " + std::to_string(report.total));
+        // A new head version when photos arrived, or when there is none yet (an earlier run was
+        // stopped during training); a resumed import that added nothing keeps the current one.
+        if (!head->skip && (report.imported > 0 || catalog.versions().empty()) && catalog.stats().trained) {
+          ActivityReport training(g.data_dir, "train");
+          return reporting_failures(training, [&] { return train_head_version(catalog, *head, training); });
+        }
+        return 0;
+      });
     });
   });
 }
@@ -605,8 +660,16 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       options.max_per_category = head->max_per_category;
       Catalog catalog(options, false);
       catch_interrupts();
-      if (!*head_only || !catalog.stats().trained) std::printf("trained: %s\n", catalog.train().c_str());
-      return head->skip ? 0 : train_head_version(catalog, *head);
+      ActivityReport activity(g.data_dir, "train");
+      return reporting_failures(activity, [&] {
+        if (!*head_only || !catalog.stats().trained) {
+          const std::string summary =
+              catalog.train([&](const std::string& name) { activity.progress(name); });
+          std::printf("trained: %s\n", summary.c_str());
+          if (head->skip) activity.finish(summary);
+        }
+        return head->skip ? 0 : train_head_version(catalog, *head, activity);
+      });
     });
   });
 
@@ -660,6 +723,8 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
         for (const auto& v : catalog.versions()) {
           doc["versions"].push_back({{"version", v.version}, {"created_at", v.created_at}, {"info", v.info}});
         }
+        doc["activity"] = nlohmann::json::array();
+        for (const auto& a : read_activities(g.data_dir)) doc["activity"].push_back(activity_json(a));
         std::cout << doc.dump(2) << "\n";
         return 0;
       }
@@ -677,6 +742,7 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
                   s.inference.note.empty() ? "" : ": ", s.inference.note.c_str());
       for (const auto& c : s.categories) std::printf("  %-16s %zu\n", c.name.c_str(), c.count);
       print_versions(catalog);
+      for (const auto& a : read_activities(g.data_dir)) print_activity(a);
       return 0;
     });
   });
@@ -772,6 +838,28 @@ void add_items(CLI::App& app, const GlobalOptions& g) {
   });
 }
 
+// `lookalike train --head-only` on the same catalog, with the global options and the HEAD
+// OPTIONS given to `cmd` (serve).
+std::vector<std::string> background_training_command(const GlobalOptions& g, const CLI::App& cmd) {
+  std::error_code ec;
+  const auto executable = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error(ErrorCode::kInternal, "cannot find this program's path for the background training");
+  std::vector<std::string> command{executable.string(), "--data",
+                                   std::filesystem::absolute(g.data_dir).string(), "--precision",
+                                   g.precision};
+  if (!g.model_manifest.empty()) command.insert(command.end(), {"--model", g.model_manifest});
+  if (!g.engine.empty()) command.insert(command.end(), {"--engine", g.engine});
+  if (g.threads > 0) command.insert(command.end(), {"--threads", std::to_string(g.threads)});
+  command.insert(command.end(), {"train", "--head-only"});
+  for (const char* name : {"--seed", "--epochs", "--patience", "--validation", "--min-per-category",
+                           "--max-per-category", "--frozen-blend"}) {
+    const CLI::Option* option = cmd.get_option(name);
+    if (option->count() > 0) command.insert(command.end(), {name, option->results().back()});
+  }
+  if (cmd.get_option("--activate-anyway")->count() > 0) command.push_back("--activate-anyway");
+  return command;
+}
+
 void add_serve(CLI::App& app, const GlobalOptions& g) {
   auto* cmd = app.add_subcommand("serve", "Serve the catalog over HTTP (API + web page)");
   auto o = std::make_shared<ServerOptions>();
@@ -807,13 +895,24 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
                 "Let image_url reach private, loopback and link-local addresses");
   auto model = std::make_shared<QueryModelArgs>();
   model->add_to(cmd);
+  auto background = std::make_shared<std::string>("auto");
+  cmd->add_option("--background-training", *background,
+                  "auto: when the catalog has no head version yet (or grew by a tenth since the newest), "
+                  "train one in a child process at low priority while answering from the active version, "
+                  "and switch when it is activated; the HEAD OPTIONS below apply to it. off: never")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
+  auto head = std::make_shared<HeadArgs>();
+  head->add_to(cmd);
   auto* min_confidence =
       cmd->add_option("--min-confidence", o->min_confidence,
                       "auto mode falls back to all categories below this (default: the active model "
                       "version's own, chosen on its validation photos; 0.5 for the frozen recipe)")
           ->check(CLI::Range(0.0, 1.0));
-  cmd->callback([&g, o, model, min_confidence] {
+  cmd->callback([&g, o, model, min_confidence, background, head, cmd] {
     run(g, [&] {
+      if (*background == "auto") o->background_training.command = background_training_command(g, *cmd);
+      o->min_per_category = head->request.min_per_category;
       CatalogOptions options = catalog_options(g);
       options.inference_slots = o->inference_slots;
       options.max_image_bytes = o->max_upload_mb << 20;

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "service/activity.h"
+
 namespace lookalike {
 namespace {
 
@@ -20,19 +22,21 @@ std::string duration(double seconds) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, std::string unit)
+ProgressBar::ProgressBar(std::string label, std::string unit, ActivityReport* activity)
     : label_(std::move(label)),
       unit_(std::move(unit)),
+      activity_(activity),
       tty_(::isatty(STDERR_FILENO)),
       last_(std::chrono::steady_clock::now()) {}
 
 void ProgressBar::update(size_t done, size_t total, double seconds, size_t counted, const std::string& note) {
+  const double rate = seconds > 0 ? double(counted) / seconds : 0;
+  const double eta = rate > 0 ? double(total - done) / rate : 0;
+  if (activity_) activity_->progress(label_, done, total, rate > 0 ? eta : -1);
   const auto now = std::chrono::steady_clock::now();
   const bool due = now - last_ > (tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000));
   if (!due && done < total) return;
   last_ = now;
-  const double rate = seconds > 0 ? double(counted) / seconds : 0;
-  const double eta = rate > 0 ? double(total - done) / rate : 0;
   const int width = 30;
   const int filled = total ? static_cast<int>(double(width) * double(done) / double(total)) : width;
   if (tty_) {

@@ -1,5 +1,6 @@
 // Import/eval progress on stderr: a redrawn bar with count, rate and ETA on a terminal,
-// plain lines every few seconds otherwise (logs, CI).
+// plain lines every few seconds otherwise (logs, CI); also published to the job's activity
+// report (service/activity.h) when given one.
 #pragma once
 
 #include <chrono>
@@ -7,9 +8,12 @@
 
 namespace lookalike {
 
+class ActivityReport;
+
 class ProgressBar {
  public:
-  explicit ProgressBar(std::string label, std::string unit = "img/s");
+  // `activity` (not owned, may be null) must outlive the bar.
+  explicit ProgressBar(std::string label, std::string unit = "img/s", ActivityReport* activity = nullptr);
   // counted / seconds is the rate; note is appended (e.g. the running loss).
   void update(size_t done, size_t total, double seconds, size_t counted, const std::string& note = {});
   void finish();
@@ -17,6 +21,7 @@ class ProgressBar {
  private:
   std::string label_;
   std::string unit_;
+  ActivityReport* activity_;
   bool tty_;
   std::chrono::steady_clock::time_point last_;
   bool drawn_ = false;

@@ -15,6 +15,7 @@
 #include "http/bounded_server.h"
 #include "http/openapi.h"
 #include "http/request_options.h"
+#include "service/activity.h"
 #include "service/import_source.h"
 #include "service/result_json.h"
 
@@ -549,7 +550,10 @@ void Api::categories(const Request&, Response& res) {
 }
 
 void Api::stats(const Request&, Response& res) {
-  send_json(res, 200, stats_json(catalog().stats()));
+  json doc = stats_json(catalog().stats());
+  doc["activity"] = json::array();
+  for (const auto& a : read_activities(catalog().data_dir())) doc["activity"].push_back(activity_json(a));
+  send_json(res, 200, doc);
 }
 
 void Api::models(const Request&, Response& res) {

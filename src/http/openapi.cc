@@ -9,6 +9,38 @@ namespace {
 
 using nlohmann::json;
 
+json activity_schema() {
+  return {{"type", "object"},
+          {"description",
+           "A long job's latest report (DATA/activity/JOB.json), shown while it runs and for an hour after "
+           "it ended"},
+          {"properties",
+           {{"job", {{"type", "string"}, {"enum", {"import", "train"}}}},
+            {"state",
+             {{"type", "string"},
+              {"enum", {"running", "finished", "failed", "stopped"}},
+              {"description", "stopped: interrupted, or its process ended without finishing"}}},
+            {"phase", {{"type", "string"}, {"description", "what it does now, e.g. 'epoch 3/12'"}}},
+            {"done", {{"type", "integer"}}},
+            {"total", {{"type", "integer"}, {"description", "0 when the phase cannot count its progress"}}},
+            {"eta_seconds",
+             {{"type", "number"}, {"nullable", true}, {"description", "time the phase still needs"}}},
+            {"message",
+             {{"type", "string"}, {"description", "the outcome once it ended: a summary or the error"}}},
+            {"pid", {{"type", "integer"}}},
+            {"started_at", {{"type", "number"}, {"description", "Unix seconds"}}},
+            {"updated_at", {{"type", "number"}, {"description", "Unix seconds"}}}}}};
+}
+
+json stats_schema() {
+  return {{"type", "object"},
+          {"properties",
+           {{"items", {{"type", "integer"}}},
+            {"model_version",
+             {{"type", "integer"}, {"description", "the version answering now (0 = frozen recipe)"}}},
+            {"activity", {{"type", "array"}, {"items", activity_schema()}}}}}};
+}
+
 const json kColourWeight = {
     {"type", "number"},
     {"minimum", 0},
@@ -279,8 +311,10 @@ json openapi_document() {
       {"summary", "Categories with item counts"},
       {"responses", {{"200", response("Categories", {{"type", "object"}})}}}};
   paths["/api/v1/stats"]["get"] = {
-      {"summary", "Catalog size, training figures, and the CNN's engine, precision and CPU instruction set"},
-      {"responses", {{"200", response("Stats", {{"type", "object"}})}}}};
+      {"summary",
+       "Catalog size, training figures, the CNN's engine, precision and CPU instruction set, and "
+       "what the long jobs on the catalog (import, train) are doing"},
+      {"responses", {{"200", response("Stats", stats_schema())}}}};
   const json versions_schema{
       {"type", "object"},
       {"properties",

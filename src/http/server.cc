@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "common/files.h"
 #include "http/api.h"
 #include "http/bounded_server.h"
+#include "service/activity.h"
 #include "service/maintenance.h"
 
 #ifndef LOOKALIKE_DEFAULT_WEB_ROOT
@@ -89,6 +91,42 @@ int wait_for_stop_signal() {
   return byte;
 }
 
+// The head training this server starts in the background, when one is due.
+std::unique_ptr<BackgroundTraining> start_training_if_due(const Catalog& catalog,
+                                                          const ServerOptions& options) {
+  if (options.background_training.command.empty()) return nullptr;
+  const auto reason = head_training_due(catalog, options.min_per_category);
+  if (!reason) return nullptr;
+  for (const auto& activity : read_activities(catalog.data_dir())) {
+    if (activity.state == "running") {
+      spdlog::info("{}, but a {} is running (pid {}): no background training now", *reason, activity.job,
+                   activity.pid);
+      return nullptr;
+    }
+  }
+  BackgroundTrainingOptions training = options.background_training;
+  training.log_file = (std::filesystem::path(catalog.data_dir()) / "activity" / "train.log").string();
+  std::filesystem::create_directories(std::filesystem::path(training.log_file).parent_path());
+  auto child = std::make_unique<BackgroundTraining>(training);
+  std::printf(
+      "training a head in the background (%s): pid %d, log %s; answers come from version %lld "
+      "until it is activated\n",
+      reason->c_str(), static_cast<int>(child->pid()), training.log_file.c_str(),
+      static_cast<long long>(catalog.active_version()));
+  std::fflush(stdout);
+  return child;
+}
+
+void report_training_end(BackgroundTraining& training, const Catalog& catalog) {
+  const int status = *training.poll();
+  if (status == 0) {
+    spdlog::info("background training finished; model version {} answers", catalog.active_version());
+  } else {
+    spdlog::error("background training ended with status {}; see {}/activity/train.log", status,
+                  catalog.data_dir());
+  }
+}
+
 }  // namespace
 
 int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
@@ -146,13 +184,16 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   std::condition_variable watch_wake;
   bool stopping = false;
   std::thread watcher;
+  std::unique_ptr<BackgroundTraining> training;
 
   int status = 0;
   try {
     const auto started = std::chrono::steady_clock::now();
     auto catalog = std::make_unique<Catalog>(catalog_options, /*load_model=*/true);
     Catalog* watched = catalog.get();
+    training = start_training_if_due(*catalog, options);
     watcher = std::thread([&, watched] {
+      bool training_reported = false;
       // Writes over HTTP change the in-memory index only; it is saved as a snapshot every
       // kSnapshotEvery ticks when it changed, and once more on the way out.
       constexpr int kSnapshotEvery = 30;
@@ -188,6 +229,10 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
           spdlog::error("reloading the changed catalog failed, still serving the previous state: {}",
                         e.what());
         }
+        if (training && !training_reported && training->poll()) {
+          training_reported = true;
+          report_training_end(*training, *watched);
+        }
         if (tick % kSnapshotEvery == 0) snapshot();
         if (tick % kCollectEvery == 0) collect();
         lock.lock();
@@ -219,6 +264,10 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   }
   watch_wake.notify_all();
   if (watcher.joinable()) watcher.join();
+  if (training && !training->poll()) {
+    spdlog::warn("stopping the background training (pid {}); the next start trains again", training->pid());
+    training->stop();
+  }
   std::printf("stopped\n");
   return status;
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "service/background_training.h"
 #include "service/catalog.h"
 
 namespace lookalike {
@@ -26,6 +27,10 @@ struct ServerOptions {
   double min_confidence = 0.5;
   std::vector<std::string> fetch_allow_hosts;  // hosts `image_url` may name; none = image_url off
   bool fetch_allow_private = false;            // let image_url reach private/loopback addresses
+  // A head is trained in the background when one is due at start-up (head_training_due) and
+  // no import is running; an empty command = never. Its log is DATA/activity/train.log.
+  BackgroundTrainingOptions background_training;
+  size_t min_per_category = 20;  // the training's: fewer than 2 such categories = no head
 };
 
 // Listens, loads the catalog (answering 503 until it is ready), serves until SIGTERM/SIGINT,

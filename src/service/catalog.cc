@@ -244,8 +244,9 @@ void Catalog::record_evaluation(const nlohmann::json& figures) {
   store_->set_evaluation(active_version(), figures);
 }
 
-std::string Catalog::train() {
-  std::string summary = train_frozen_recipe(*store_, options_.pca_dimension);
+std::string Catalog::train(const std::function<void(const std::string&)>& on_phase) {
+  std::string summary = train_frozen_recipe(*store_, options_.pca_dimension, on_phase);
+  if (on_phase) on_phase("building the vector index");
   refresh();
   return summary;
 }

@@ -174,8 +174,9 @@ class Catalog {
   std::string image_file(const Item& item) const;  // absolute path of the item's stored photo
 
   // Learns the frozen recipe (PCA whitening and a linear category probe) from all stored
-  // descriptors, then rebuilds the index. Returns a one-line summary.
-  std::string train();
+  // descriptors, then rebuilds the index. Returns a one-line summary. `on_phase` hears each
+  // step's name as it starts.
+  std::string train(const std::function<void(const std::string&)>& on_phase = {});
   // Trains a new model version (head on cached mixed7 maps), gives every item a descriptor of
   // it, then activates it atomically. A running server switches on its next refresh.
   HeadTrainingOutcome train_head(const HeadTrainingRequest& request);

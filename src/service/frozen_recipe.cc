@@ -51,7 +51,12 @@ Labels label_rows(const CatalogStore& store, const std::vector<int64_t>& keys) {
 
 }  // namespace
 
-std::string train_frozen_recipe(CatalogStore& store, size_t pca_dimension) {
+std::string train_frozen_recipe(CatalogStore& store, size_t pca_dimension,
+                                const std::function<void(const std::string&)>& on_phase) {
+  const auto phase = [&](const std::string& name) {
+    if (on_phase) on_phase(name);
+  };
+  phase("reading the stored descriptors");
   std::vector<int64_t> keys;
   std::vector<float> raw;
   size_t dimension = 0;
@@ -65,6 +70,7 @@ std::string train_frozen_recipe(CatalogStore& store, size_t pca_dimension) {
                                           " catalog items, the catalog has " + std::to_string(keys.size()));
   }
   const auto started = Clock::now();
+  phase("learning the PCA-whitening of " + std::to_string(keys.size()) + " descriptors");
   spdlog::info(
       "learning the PCA-whitening of {} descriptors ({} -> {} dimensions; about 2 minutes for 5,000 "
       "items on 2 cores)",
@@ -88,6 +94,7 @@ std::string train_frozen_recipe(CatalogStore& store, size_t pca_dimension) {
       y.push_back(labels.of_row[i]);
     }
     const auto classifier_started = Clock::now();
+    phase("cross-validating the category probe");
     spdlog::info("training the category probe with 5-fold cross-validation ({} photos, {} categories)",
                  y.size(), labels.classes.size());
     const auto cv = SoftmaxClassifier::cross_validate(y.size(), d, x.data(), y, labels.classes.size(), 5);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +23,10 @@ inline constexpr const char* kIndexKindBlob = "index_kind";
 
 // Learns PCA-whitening to `pca_dimension` and, over categories with enough photos, the probe
 // (5-fold cross-validated, temperature fitted), and stores them. Returns a one-line summary.
-// Throws Error(kNotReady) below 8 items.
-std::string train_frozen_recipe(CatalogStore& store, size_t pca_dimension);
+// Throws Error(kNotReady) below 8 items. `on_phase` (may be empty) hears each step's name as
+// it starts: neither step can count its progress, and the PCA takes minutes.
+std::string train_frozen_recipe(CatalogStore& store, size_t pca_dimension,
+                                const std::function<void(const std::string&)>& on_phase = {});
 
 // The probe's 5-fold accuracy at the last training (0 before one).
 double frozen_cv_accuracy(const CatalogStore& store);

@@ -171,6 +171,8 @@ size_t extract_missing_maps(Catalog& catalog, const std::vector<const Item*>& ph
   std::future<std::vector<cv::Mat>> next;
   if (!batches.empty()) next = std::async(std::launch::async, decode, std::cref(batches.front()));
   size_t done = 0;
+  // Announced before the first batch, so that its time counts in the rate and the ETA.
+  if (request.on_stage && total > 0) request.on_stage("extracting feature maps", 0, total);
   for (size_t b = 0; b < batches.size(); ++b) {
     check_cancel(request);
     const std::vector<cv::Mat> images = next.get();
@@ -310,6 +312,7 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   check_cancel(request);
   const auto descriptors_started = Clock::now();
   HeadPool heads(make_networks<HeadNetwork>(1, version.head_onnx));
+  if (request.on_stage) request.on_stage("computing descriptors", 0, items.size());
   const auto descriptors = head_descriptors(items, heads, [&](size_t done) {
     check_cancel(request);
     if (request.on_stage) request.on_stage("computing descriptors", done, items.size());
@@ -339,6 +342,7 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   version.info = {{"recipe", "head on mixed7 maps"},
                   {"classes", classes},
                   {"train_photos", train.size()},
+                  {"catalog_items", items.size()},
                   {"validation_photos", validation.size()},
                   {"max_per_category", options_.max_per_category},
                   {"seed", request.head.seed},

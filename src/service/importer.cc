@@ -117,7 +117,7 @@ class ImportRun {
     report_.seconds = seconds_since(started);
     report_.images_per_second = report_.seconds > 0 ? double(report_.imported) / report_.seconds : 0;
     if (!report_.interrupted && options_.train && report_.imported > 0) {
-      report_.training = catalog_.train();
+      report_.training = catalog_.train(options_.on_phase);
     } else if (!report_.interrupted) {
       catalog_.refresh();
     }

@@ -29,6 +29,8 @@ struct ImportOptions {
   // Stored items without a colour signature (imported before colours were measured) get one
   // from their stored photo first: (done, total).
   std::function<void(size_t, size_t)> on_colours;
+  // The training steps at the end (Catalog::train), each named as it starts.
+  std::function<void(const std::string&)> on_phase;
 };
 
 struct ImportFailure {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -804,6 +805,144 @@ std::string integrity(const std::string& db_path) {
   }
   sqlite3_close(db);
   return result;
+}
+
+// A started `lookalike serve`: its pid and port once it printed "ready:" (0 when it did not).
+struct StartedServer {
+  int pid = -1;
+  int port = 0;
+};
+
+StartedServer start_server(const std::vector<std::string>& args, const std::string& out,
+                           const std::string& err) {
+  StartedServer s;
+  s.pid = testing::start_lookalike(args, out, err);
+  const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 900 && s.pid > 0 && s.port == 0; ++i) {
+    std::smatch m;
+    const std::string printed = testing::read_bytes(out);
+    if (std::regex_search(printed, m, listening) && printed.find("ready:") != std::string::npos)
+      s.port = std::stoi(m[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return s;
+}
+
+nlohmann::json stats_of(int port) {
+  httplib::Client client("127.0.0.1", port);
+  const auto r = client.Get("/api/v1/stats");
+  return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json();
+}
+
+std::optional<nlohmann::json> activity_of(const nlohmann::json& stats, const std::string& job) {
+  if (!stats.is_object()) return std::nullopt;
+  for (const auto& a : stats["activity"])
+    if (a["job"] == job) return a;
+  return std::nullopt;
+}
+
+// README command 1 serves as soon as the frozen recipe is trained: the head trains in a child
+// process meanwhile, /api/v1/stats shows its progress, and the server switches when it is done.
+TEST_F(CliTest, ServeTrainsTheHeadInTheBackgroundAndSwitchesToIt) {
+  testing::TempDir tmp;
+  const std::string d = tmp.str() + "/d";
+  fs::copy(data(), d, fs::copy_options::recursive);
+  const std::string out = tmp.str() + "/serve.out", err = tmp.str() + "/serve.err";
+  const std::vector<std::string> serve{
+      "--data", d, "serve", "--port", "0", "--min-per-category", "3", "--epochs", "2", "--activate-anyway"};
+  auto server = start_server(serve, out, err);
+  ASSERT_NE(server.port, 0) << testing::read_bytes(err);
+  EXPECT_NE(
+      testing::read_bytes(out).find("training a head in the background (the catalog has no trained head "
+                                    "version yet)"),
+      std::string::npos)
+      << testing::read_bytes(out);
+  // It answers at once, from the frozen recipe, while the training runs.
+  bool seen_running = false;
+  nlohmann::json stats;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  while (std::chrono::steady_clock::now() < deadline) {
+    stats = stats_of(server.port);
+    const auto training = activity_of(stats, "train");
+    if (training && (*training)["state"] == "running") {
+      seen_running = true;
+      EXPECT_EQ(stats["model_version"], 0);
+    }
+    if (stats.is_object() && stats["model_version"] == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(seen_running) << stats.dump();
+  ASSERT_EQ(stats["model_version"], 1) << stats.dump() << testing::read_bytes(d + "/activity/train.log");
+  const auto done = activity_of(stats, "train");
+  ASSERT_TRUE(done);
+  EXPECT_EQ((*done)["state"], "finished");
+  EXPECT_NE((*done)["message"].get<std::string>().find("model version 1"), std::string::npos);
+  EXPECT_EQ(activity_of(stats, "import").value_or(nlohmann::json())["state"], "finished");
+  httplib::Client client("127.0.0.1", server.port);
+  const auto found = client.Post(
+      "/api/v1/search",
+      httplib::MultipartFormDataItems{{"image", testing::read_bytes(a_photo()), "q.jpg", "image/jpeg"}});
+  ASSERT_TRUE(found && found->status == 200);
+  EXPECT_EQ(nlohmann::json::parse(found->body)["query"]["model_version"], 1);
+  ::kill(server.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_process(server.pid), 0) << testing::read_bytes(err);
+  EXPECT_NE(testing::read_bytes(err).find("background training finished; model version 1 answers"),
+            std::string::npos);
+
+  // The next start has nothing to train; `off` never trains.
+  server = start_server(serve, out + "2", err + "2");
+  ASSERT_NE(server.port, 0);
+  EXPECT_EQ(testing::read_bytes(out + "2").find("in the background"), std::string::npos);
+  ::kill(server.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_process(server.pid), 0);
+  const std::string fresh = tmp.str() + "/fresh";
+  fs::copy(data(), fresh, fs::copy_options::recursive);
+  server = start_server(
+      {"--data", fresh, "serve", "--port", "0", "--min-per-category", "3", "--background-training", "off"},
+      out + "3", err + "3");
+  ASSERT_NE(server.port, 0);
+  EXPECT_EQ(testing::read_bytes(out + "3").find("in the background"), std::string::npos);
+  ::kill(server.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_process(server.pid), 0);
+  expect_failure({"--data", fresh, "serve", "--background-training", "sometimes"}, "--background-training");
+}
+
+// Stopping the server stops its training, which keeps nothing; the next start trains again.
+TEST_F(CliTest, StoppingTheServerStopsItsBackgroundTraining) {
+  testing::TempDir tmp;
+  const std::string d = tmp.str() + "/d";
+  fs::copy(data(), d, fs::copy_options::recursive);
+  const std::string out = tmp.str() + "/serve.out", err = tmp.str() + "/serve.err";
+  const auto server = start_server({"--data", d, "serve", "--port", "0", "--min-per-category", "3",
+                                    "--epochs", "200", "--patience", "200"},
+                                   out, err);
+  ASSERT_NE(server.port, 0) << testing::read_bytes(err);
+  std::optional<nlohmann::json> training;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  while (std::chrono::steady_clock::now() < deadline) {
+    training = activity_of(stats_of(server.port), "train");
+    if (training && (*training)["phase"].get<std::string>().rfind("epoch ", 0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(training && (*training)["state"] == "running") << (training ? training->dump() : "no report");
+  EXPECT_NE((*training)["phase"].get<std::string>().find("/200"), std::string::npos);
+  EXPECT_GT((*training)["total"], (*training)["done"]);
+  EXPECT_TRUE((*training)["eta_seconds"].is_number());
+  const int child = (*training)["pid"];
+  ::kill(server.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_process(server.pid), 0) << testing::read_bytes(err);
+  EXPECT_EQ(::kill(child, 0), -1) << "the training outlived its server";
+  EXPECT_NE(testing::read_bytes(err).find("stopping the background training"), std::string::npos);
+  const auto info = run_lookalike({"--data", d, "info", "--json"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  const auto doc = nlohmann::json::parse(info.out);
+  EXPECT_EQ(doc["model_version"], 0);
+  EXPECT_TRUE(doc["versions"].empty());
+  const auto stopped = activity_of(doc, "train");
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ((*stopped)["state"], "stopped");
+  EXPECT_NE((*stopped)["message"].get<std::string>().find("interrupted"), std::string::npos);
+  EXPECT_NE(run_lookalike({"--data", d, "info"}).out.find("train: stopped"), std::string::npos);
 }
 
 // Starts a long training and returns once its first epoch is reported.

@@ -10,7 +10,7 @@
 // LOOKALIKE_DATASET (default ../shared/datasets/fashion6-dev), E2E_ONLY (substring of test names).
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, createWriteStream } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,11 +96,13 @@ log(`importing ${CATEGORIES.length * PER_CATEGORY} photos into ${dataDir}`);
 }
 
 let server = null;
+const extraServers = new Set();
 function stopServer() {
   if (server && server.exitCode === null) server.kill('SIGTERM');
 }
 process.on('exit', () => {
   stopServer();
+  for (const s of extraServers) if (s.exitCode === null) s.kill('SIGTERM');
   rmSync(work, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
@@ -130,11 +132,12 @@ process.on('exit', () => shop.close());
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 writeFileSync(join(work, 'admin-token'), ADMIN_TOKEN);
 
-async function startServer() {
-  const serverLog = createWriteStream(join(outDir, 'server.log'));
-  const args = ['--data', dataDir, 'serve', '--host', '127.0.0.1', '--port', '0', '--web-root', distDir,
-    '--cors-origin', shopOrigin, '--admin-token-file', join(work, 'admin-token')];
-  server = spawn(binary, args, {
+// Starts `lookalike serve` on `data` and waits for /readyz; returns its address and process.
+async function spawnServer({ data = dataDir, extraArgs = [], logName = 'server.log' } = {}) {
+  const serverLog = createWriteStream(join(outDir, logName));
+  const args = ['--data', data, 'serve', '--host', '127.0.0.1', '--port', '0', '--web-root', distDir,
+    '--cors-origin', shopOrigin, '--admin-token-file', join(work, 'admin-token'), ...extraArgs];
+  const server = spawn(binary, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stderr.pipe(serverLog);
@@ -163,7 +166,13 @@ async function startServer() {
     if (Date.now() > deadline) throw new Error('/readyz did not answer 200 within 60 s');
     await new Promise((r) => setTimeout(r, 200));
   }
-  return base;
+  return { base, server };
+}
+
+async function startServer() {
+  const started = await spawnServer();
+  server = started.server;
+  return started.base;
 }
 
 // ---------------------------------------------------------------- helpers
@@ -233,7 +242,7 @@ async function shot(page, name, fullPage = false) {
 // ---------------------------------------------------------------- scenarios
 
 const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
+const test = (name, fn, { timeoutMs = 90_000 } = {}) => tests.push({ name, fn, timeoutMs });
 
 test('loads in Korean (browser locale) with an empty state and the category list', async ({ page }) => {
   await assertText(page, 'h1', 'Lookalike');
@@ -546,6 +555,45 @@ test('widget.js on a shop page of another origin: linked look-alikes with titles
   await shot(page, 'widget');
 });
 
+test('training in the background: its progress while it runs, then the trained version answers', async ({ page }) => {
+  // The catalog as imported has no head version (16 photos a category is under the default 20
+  // a head needs); a server told to train with 3 starts a training in the background.
+  const data = join(work, 'training-data');
+  cpSync(dataDir, data, { recursive: true });
+  const training = await spawnServer({
+    data,
+    extraArgs: ['--min-per-category', '3', '--epochs', '30', '--patience', '30', '--activate-anyway'],
+    logName: 'server-training.log',
+  });
+  extraServers.add(training.server);
+  try {
+    await page.goto(training.base);
+    const job = page.locator('[data-testid="activity-train"]');
+    await job.waitFor({ timeout: 30_000 });
+    await assertText(page, '[data-testid="activity-train"]', '백그라운드에서 카테고리를 학습하는 중');
+    await assertText(page, '[data-testid="activity-train"]', '기본 모델이 검색 결과를 냅니다');
+    // A counted phase (feature maps, then epochs) shows a bar with its count.
+    const counted = await page.waitForFunction(() => {
+      const phase = document.querySelector('[data-testid="activity-train"] .activity-phase')?.textContent ?? '';
+      const bar = document.querySelector('[data-testid="activity-train"] progress[value]');
+      return bar && /^(특징 맵 추출|에포크 \d+\/30|디스크립터 계산) · \d+개 중 \d+개/.test(phase) ? phase : null;
+    }, null, { timeout: 60_000, polling: 100 });
+    log(`training phase seen: ${await counted.jsonValue()}`);
+    await shot(page, 'training-progress');
+    await page.locator('[data-testid="activity-switched"]').waitFor({ timeout: 150_000 });
+    await assertText(page, '[data-testid="activity-switched"]', '모델 버전 1이 이제 검색 결과를 냅니다');
+    assertEq(await job.count(), 0, 'no progress once the training has finished');
+    await shot(page, 'training-switched');
+    await upload(page, QUERY_PHOTO);
+    await waitForCards(page, 12);
+    await assertText(page, '[data-testid="timings"]', '학습된 모델 v1');
+  } finally {
+    training.server.kill('SIGTERM');
+    await new Promise((r) => (training.server.exitCode !== null ? r() : training.server.once('exit', r)));
+    extraServers.delete(training.server);
+  }
+}, { timeoutMs: 240_000 });
+
 async function assertText(page, selector, text) {
   try {
     await page.locator(selector).filter({ hasText: text }).first().waitFor({ timeout: 10_000 });
@@ -580,7 +628,7 @@ await context.addInitScript(RECORD_OPTIONS);
 
 let passed = 0;
 let failed = 0;
-for (const { name, fn } of tests) {
+for (const { name, fn, timeoutMs } of tests) {
   if (only && !name.includes(only)) continue;
   const t0 = Date.now();
   const page = await context.newPage();
@@ -595,7 +643,7 @@ for (const { name, fn } of tests) {
     await page.goto(base);
     await Promise.race([
       fn({ page, base }),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 90 s')), 90_000)),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs)),
     ]);
     if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join(' | ')}`);
     passed++;

@@ -5,6 +5,7 @@ import { useI18n } from './i18n';
 import { loadImageSize } from './imageSize';
 import { loadOptions, saveOptions, type StoredOptions } from './storage';
 import { useSearches, type Photo, type Source } from './useSearches';
+import { ActivityBanner } from './components/ActivityBanner';
 import { CropEditor } from './components/CropEditor';
 import { ItemDialog } from './components/ItemDialog';
 import { LanguageSwitch } from './components/LanguageSwitch';
@@ -146,6 +147,7 @@ export function App() {
           </div>
           <LanguageSwitch />
         </header>
+        <ActivityBanner />
         <main className="layout">
           <aside className="sidebar">
             <UploadPanel hasPhoto={editor !== null} error={uploadError} onFile={onFile}>

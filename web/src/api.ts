@@ -196,6 +196,56 @@ export async function getCategories(signal?: AbortSignal): Promise<Category[]> {
   );
 }
 
+/** A long job on the catalog (an import, the head's training), as GET /api/v1/stats reports it. */
+export interface Activity {
+  job: string;
+  /** "running", "finished", "failed", or "stopped" (interrupted, or its process is gone). */
+  state: string;
+  /** What it does now, e.g. "epoch 3/12" (server words; the page translates the known ones). */
+  phase: string;
+  done: number;
+  /** 0 when the phase cannot count its progress. */
+  total: number;
+  eta_seconds: number | null;
+  message: string;
+  updated_at: number;
+}
+
+export interface Stats {
+  items: number;
+  /** The version answering now: 0 is the frozen recipe, 1+ a head trained on this catalog. */
+  model_version: number;
+  activity: Activity[];
+}
+
+function toActivity(a: unknown): Activity | null {
+  if (!isRecord(a) || typeof a.job !== 'string' || typeof a.state !== 'string') return null;
+  const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+  return {
+    job: a.job,
+    state: a.state,
+    phase: typeof a.phase === 'string' ? a.phase : '',
+    done: count(a.done),
+    total: count(a.total),
+    eta_seconds: typeof a.eta_seconds === 'number' && Number.isFinite(a.eta_seconds) ? a.eta_seconds : null,
+    message: typeof a.message === 'string' ? a.message : '',
+    updated_at: count(a.updated_at),
+  };
+}
+
+export async function getStats(signal?: AbortSignal): Promise<Stats> {
+  const body = await request<Record<string, unknown>>('/api/v1/stats', { signal });
+  if (!isRecord(body) || typeof body.model_version !== 'number') {
+    throw new ApiError(200, 'bad_response', 'no model version in the answer');
+  }
+  const activity = Array.isArray(body.activity) ? body.activity.map(toActivity) : [];
+  return {
+    items: typeof body.items === 'number' ? body.items : 0,
+    model_version: body.model_version,
+    activity: activity.filter((a): a is Activity => a !== null),
+  };
+}
+
 export async function getItem(id: string, signal?: AbortSignal): Promise<Item> {
   return request<Item>(`/api/v1/items/${encodeURIComponent(id)}`, { signal });
 }
