@@ -91,41 +91,92 @@ int wait_for_stop_signal() {
   return byte;
 }
 
-// The head training this server starts in the background, when one is due.
-std::unique_ptr<BackgroundTraining> start_training_if_due(const Catalog& catalog,
-                                                          const ServerOptions& options) {
-  if (options.background_training.command.empty()) return nullptr;
-  const auto reason = head_training_due(catalog, options.min_per_category);
-  if (!reason) return nullptr;
-  for (const auto& activity : read_activities(catalog.data_dir())) {
-    if (activity.state == "running") {
-      spdlog::info("{}, but a {} is running (pid {}): no background training now", *reason, activity.job,
-                   activity.pid);
-      return nullptr;
+// The head trainings this server runs in the background: one at a time, started when one is due
+// at start-up or after the catalog changed on disk (or as soon as the job that held one back
+// has ended), never again after one failed (its log says why; a restart or `lookalike train`
+// tries again).
+class TrainingSupervisor {
+ public:
+  explicit TrainingSupervisor(const ServerOptions& options) : options_(options) {}
+  ~TrainingSupervisor() { stop(); }
+
+  // Never throws: the server answers whether or not a training can start.
+  void start_if_due(const Catalog& catalog) {
+    try {
+      try_start(catalog);
+    } catch (const std::exception& e) {
+      failed_ = true;
+      held_back_ = false;
+      spdlog::error("cannot start the background training: {}", e.what());
     }
   }
-  BackgroundTrainingOptions training = options.background_training;
-  training.log_file = (std::filesystem::path(catalog.data_dir()) / "activity" / "train.log").string();
-  std::filesystem::create_directories(std::filesystem::path(training.log_file).parent_path());
-  auto child = std::make_unique<BackgroundTraining>(training);
-  std::printf(
-      "training a head in the background (%s): pid %d, log %s; answers come from version %lld "
-      "until it is activated\n",
-      reason->c_str(), static_cast<int>(child->pid()), training.log_file.c_str(),
-      static_cast<long long>(catalog.active_version()));
-  std::fflush(stdout);
-  return child;
-}
 
-void report_training_end(BackgroundTraining& training, const Catalog& catalog) {
-  const int status = *training.poll();
-  if (status == 0) {
-    spdlog::info("background training finished; model version {} answers", catalog.active_version());
-  } else {
-    spdlog::error("background training ended with status {}; see {}/activity/train.log", status,
-                  catalog.data_dir());
+  // A due training waits for another job: check again at the next tick.
+  bool held_back() const { return held_back_; }
+
+  // Logs how a training ended, once.
+  void report_end(const Catalog& catalog) {
+    if (!child_ || reported_ || !child_->poll()) return;
+    reported_ = true;
+    const int status = *child_->poll();
+    failed_ = status != 0;
+    if (failed_) {
+      spdlog::error("background training ended with status {}; see {}/activity/train.log", status,
+                    catalog.data_dir());
+    } else {
+      spdlog::info("background training finished; model version {} answers", catalog.active_version());
+    }
   }
-}
+
+  void stop() {
+    if (!child_ || child_->poll()) return;
+    spdlog::warn("stopping the background training (pid {}); the next start trains again", child_->pid());
+    child_->stop();
+  }
+
+ private:
+  void try_start(const Catalog& catalog) {
+    if (options_.background_training.command.empty() || failed_ || (child_ && !child_->poll())) return;
+    const auto reason = head_training_due(catalog, options_.min_per_category);
+    held_back_ = reason && another_job_is_busy(catalog, *reason);
+    if (!reason || held_back_) return;
+    BackgroundTrainingOptions training = options_.background_training;
+    training.log_file = (std::filesystem::path(catalog.data_dir()) / "activity" / "train.log").string();
+    std::filesystem::create_directories(std::filesystem::path(training.log_file).parent_path());
+    child_ = std::make_unique<BackgroundTraining>(training);
+    reported_ = false;
+    std::printf(
+        "training a head in the background (%s): pid %d, log %s; answers come from version %lld "
+        "until it is activated\n",
+        reason->c_str(), static_cast<int>(child_->pid()), training.log_file.c_str(),
+        static_cast<long long>(catalog.active_version()));
+    std::fflush(stdout);
+  }
+
+  // An import or a training running, or an import that has just ended: one without --no-head
+  // starts its own training right after, and two would collide on the training lock.
+  bool another_job_is_busy(const Catalog& catalog, const std::string& reason) const {
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    for (const auto& activity : read_activities(catalog.data_dir())) {
+      const bool just_imported = activity.job == "import" && now - activity.updated_at < 5;
+      if (activity.state != "running" && !just_imported) continue;
+      if (!held_back_) {
+        spdlog::info("{}, but {} {}: the background training waits", reason,
+                     activity.job == "import" ? "an import" : "a training",
+                     activity.state == "running" ? "is running" : "has just ended");
+      }
+      return true;
+    }
+    return false;
+  }
+
+  const ServerOptions& options_;
+  std::unique_ptr<BackgroundTraining> child_;
+  bool reported_ = false;
+  bool failed_ = false;
+  bool held_back_ = false;
+};
 
 }  // namespace
 
@@ -184,16 +235,15 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   std::condition_variable watch_wake;
   bool stopping = false;
   std::thread watcher;
-  std::unique_ptr<BackgroundTraining> training;
+  TrainingSupervisor training(options);
 
   int status = 0;
   try {
     const auto started = std::chrono::steady_clock::now();
     auto catalog = std::make_unique<Catalog>(catalog_options, /*load_model=*/true);
     Catalog* watched = catalog.get();
-    training = start_training_if_due(*catalog, options);
+    training.start_if_due(*catalog);
     watcher = std::thread([&, watched] {
-      bool training_reported = false;
       // Writes over HTTP change the in-memory index only; it is saved as a snapshot every
       // kSnapshotEvery ticks when it changed, and once more on the way out.
       constexpr int kSnapshotEvery = 30;
@@ -224,15 +274,15 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
           if (watched->refresh_if_changed()) {
             spdlog::info("catalog changed on disk: reloaded, model version {}",
                          watched->stats().model_version);
+            training.start_if_due(*watched);
+          } else if (training.held_back()) {
+            training.start_if_due(*watched);
           }
         } catch (const std::exception& e) {
           spdlog::error("reloading the changed catalog failed, still serving the previous state: {}",
                         e.what());
         }
-        if (training && !training_reported && training->poll()) {
-          training_reported = true;
-          report_training_end(*training, *watched);
-        }
+        training.report_end(*watched);
         if (tick % kSnapshotEvery == 0) snapshot();
         if (tick % kCollectEvery == 0) collect();
         lock.lock();
@@ -264,10 +314,7 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   }
   watch_wake.notify_all();
   if (watcher.joinable()) watcher.join();
-  if (training && !training->poll()) {
-    spdlog::warn("stopping the background training (pid {}); the next start trains again", training->pid());
-    training->stop();
-  }
+  training.stop();
   std::printf("stopped\n");
   return status;
 }

@@ -576,7 +576,7 @@ test('training in the background: its progress while it runs, then the trained v
     const counted = await page.waitForFunction(() => {
       const phase = document.querySelector('[data-testid="activity-train"] .activity-phase')?.textContent ?? '';
       const bar = document.querySelector('[data-testid="activity-train"] progress[value]');
-      return bar && /^(특징 맵 추출|에포크 \d+\/30|디스크립터 계산) · \d+개 중 \d+개/.test(phase) ? phase : null;
+      return bar && /^(특징 맵 추출|에포크 \d+\/30|디스크립터 계산) · \d+개 중 [1-9]\d*개/.test(phase) ? phase : null;
     }, null, { timeout: 60_000, polling: 100 });
     log(`training phase seen: ${await counted.jsonValue()}`);
     await shot(page, 'training-progress');
