@@ -41,7 +41,9 @@ std::optional<Activity> parse_activity(const std::string& text) {
     a.phase = doc.value("phase", std::string());
     a.done = doc.value("done", size_t{0});
     a.total = doc.value("total", size_t{0});
-    a.eta_seconds = doc["eta_seconds"].is_number() ? doc["eta_seconds"].get<double>() : -1;
+    // (operator[] on a const object needs the key: value() for the fields that may be absent)
+    const auto eta = doc.value("eta_seconds", nlohmann::json());
+    a.eta_seconds = eta.is_number() ? eta.get<double>() : -1;
     a.message = doc.value("message", std::string());
     a.pid = doc.value("pid", int64_t{0});
     a.started_at = doc.value("started_at", 0.0);
