@@ -447,8 +447,11 @@ test('a text file, a broken image, a huge file and an SVG the server refuses all
   await shot(page, 'desktop-error-text-file');
   await page.setInputFiles('[data-testid="file-input"]', { name: 'broken.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not really a jpeg') });
   await page.getByText('이미지를 열 수 없습니다').waitFor();
-  await page.setInputFiles('[data-testid="file-input"]', { name: 'huge.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(11 * 1024 * 1024, 1) });
-  await page.getByText('최대 10MB까지').waitFor();
+  // Over 64 MB the page does not even read it (Playwright takes files that large by path).
+  const huge = join(work, 'huge.jpg');
+  writeFileSync(huge, Buffer.alloc(65 * 1024 * 1024, 1));
+  await page.setInputFiles('[data-testid="file-input"]', huge);
+  await page.getByText('최대 64MB까지').waitFor();
   assertEq(uploads, 0, 'nothing was uploaded for files refused in the browser');
   // The browser can show an SVG but the server cannot decode one: its JSON error is shown.
   const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="80" height="100"><rect width="80" height="100" fill="red"/></svg>';
@@ -460,6 +463,59 @@ test('a text file, a broken image, a huge file and an SVG the server refuses all
   await assertText(page, '#results [role="alert"]', '서버 메시지:');
   await assertText(page, '#results [role="alert"]', '검색하지 못했습니다');
   await shot(page, 'desktop-error-server');
+});
+
+test('a 29-megapixel photo over 10 MB is reduced in the browser, then sent and answered', async ({ page, base }) => {
+  const shirt = (await (await fetch(`${base}/api/v1/items?category=shirts&limit=1`)).json()).items[0];
+  // The photo is made in the page: a catalog shirt drawn at 4,800 × 6,000 px with fine noise (a
+  // fixed-seed generator), saved as a quality-1.0 JPEG, which takes it over the server's 10 MB.
+  const [request, bytes] = await Promise.all([
+    page.waitForRequest(isSearch, { timeout: 60_000 }),
+    page.evaluate(async (src) => {
+      const img = new Image();
+      img.src = src;
+      await img.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = 4800;
+      canvas.height = 6000;
+      const ctx = canvas.getContext('2d');
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+      const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+      let seed = 12345;
+      for (let i = 0; i < pixels.data.length; i += 4) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        const noise = (seed >>> 24) % 24;
+        pixels.data[i] += noise;
+        pixels.data[i + 1] += noise;
+        pixels.data[i + 2] += noise;
+      }
+      ctx.putImageData(pixels, 0, 0);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', 1.0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([blob], 'huge-shirt.jpg', { type: 'image/jpeg' }));
+      const input = document.querySelector('[data-testid="file-input"]');
+      input.files = transfer.files;
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+      return blob.size;
+    }, shirt.image_url),
+  ]);
+  log(`made a ${(bytes / 1048576).toFixed(1)} MB photo`);
+  assert(bytes > 10 * 1024 * 1024, `the made photo is over 10 MB: ${bytes} bytes`);
+  assert(request.url().endsWith('/api/v1/search'), 'searched');
+  // The server takes at most 10 MB: cards prove the reduced photo was accepted.
+  await waitForCards(page, 12);
+  await assertText(page, '[data-testid="upload-notice"]', '4,800 × 6,000px');
+  await assertText(page, '[data-testid="upload-notice"]', '3,200 × 4,000px');
+  await assertText(page, '[data-testid="crop-size"]', '(원본 3200 × 4000px)');
+  // What the editor shows (and what was sent) decodes as a 3,200 × 4,000 image.
+  const shown = await page.locator('.reactEasyCrop_Image').evaluate(async (img) => {
+    await img.decode();
+    return `${img.naturalWidth}x${img.naturalHeight}`;
+  });
+  assertEq(shown, '3200x4000', 'the reduced photo as decoded');
+  // Reduced, it is still recognised as the very shirt it was made from.
+  assertEq(await page.locator('[data-testid="result-card"]').first().getAttribute('data-id'), shirt.id, 'first hit');
+  await shot(page, 'reduced-upload');
 });
 
 test('drag & drop and paste a photo', async ({ page }) => {

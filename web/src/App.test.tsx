@@ -21,7 +21,18 @@ vi.mock('react-easy-crop', () => ({
 vi.mock('./imageSize', () => ({
   loadImageSize: vi.fn(async (url: string) => {
     if (url.includes('broken')) throw new Error('cannot decode');
+    if (url.includes('huge') || url.includes('undecodable')) return { width: 6000, height: 4500 };
     return { width: 125, height: 150 };
+  }),
+}));
+
+// jsdom has no canvas: the reduction itself runs in Chromium (e2e); here it stands in with a
+// reduced photo, or fails as a browser that cannot encode would.
+vi.mock('./downscale', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('./downscale')>()),
+  downscalePhoto: vi.fn(async (file: File) => {
+    if (file.name.includes('undecodable')) throw new Error('the browser could not encode the reduced photo');
+    return { file: new File(['reduced jpeg'], 'huge.jpg', { type: 'image/jpeg' }), width: 4000, height: 3000 };
   }),
 }));
 
@@ -135,6 +146,24 @@ describe('App', () => {
     await userEvent.upload(screen.getByLabelText('검색할 사진'), photo('broken.jpg'));
     expect(await screen.findByRole('alert')).toHaveTextContent('이미지를 열 수 없습니다');
     expect(requests('/api/v1/search')).toHaveLength(0);
+  });
+
+  it('reduces a photo over 4,000 px before sending it, says so, and crops the reduced one', async () => {
+    renderWithI18n(<App />);
+    await upload(photo('huge.png'));
+    await waitFor(() => expect(screen.getAllByTestId('result-card')).toHaveLength(12));
+    const sent = (requests('/api/v1/search')[0]![1]!.body as FormData).get('image') as File;
+    expect(sent.name).toBe('huge.jpg');
+    expect(sent.size).toBe('reduced jpeg'.length);
+    expect(screen.getByTestId('upload-notice')).toHaveTextContent(
+      'Reduced in your browser from 6,000 × 4,500 px (0 MB) to 4,000 × 3,000 px (0 MB) before sending.',
+    );
+    expect(screen.getByText('Area 4000 × 3000 px of 4000 × 3000 px')).toBeInTheDocument();
+    // A photo the browser cannot reduce is refused with a clear message, and nothing is sent.
+    await upload(photo('undecodable.png'));
+    expect(await screen.findByRole('alert')).toHaveTextContent('your browser could not reduce it');
+    expect(requests('/api/v1/search')).toHaveLength(1);
+    expect(screen.queryByTestId('upload-notice')).toBeNull();
   });
 
   it('shows the server error translated, with its own message', async () => {

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { checkImageFile, getCategories, isAbortError, type Category, type Crop, type SearchHit } from './api';
-import { fileError, type UiError } from './errors';
+import { downscalePhoto, needsDownscale } from './downscale';
+import { fileError, megabytes, type UiError } from './errors';
 import { useI18n } from './i18n';
 import { loadImageSize } from './imageSize';
 import { loadOptions, saveOptions, type StoredOptions } from './storage';
@@ -22,12 +23,13 @@ interface Editor {
 }
 
 export function App() {
-  const { t } = useI18n();
+  const { t, formatNumber } = useI18n();
   const [options, setOptions] = useState<StoredOptions>(loadOptions);
   const [categories, setCategories] = useState<Category[] | null>(null);
   const [categoriesFailed, setCategoriesFailed] = useState(false);
   const [editor, setEditor] = useState<Editor | null>(null);
   const [uploadError, setUploadError] = useState<UiError | null>(null);
+  const [uploadNotice, setUploadNotice] = useState<string | null>(null);
   const [dialog, setDialog] = useState<{ hit: SearchHit; opener: HTMLElement | null } | null>(null);
   const cropDraft = useRef<Crop | null>(null);
   const optionsRef = useRef(options);
@@ -70,12 +72,13 @@ export function App() {
 
   const onFile = useCallback(
     async (file: File) => {
+      setUploadNotice(null);
       const problem = checkImageFile(file);
       if (problem) {
         setUploadError(fileError(problem, file));
         return;
       }
-      const url = URL.createObjectURL(file);
+      let url = URL.createObjectURL(file);
       let size: { width: number; height: number };
       try {
         size = await loadImageSize(url);
@@ -84,14 +87,37 @@ export function App() {
         setUploadError(fileError('image_unreadable', file));
         return;
       }
-      const photo: Photo = { file, url, ...size };
+      let sent = file;
+      let notice: string | null = null;
+      if (needsDownscale(file, size)) {
+        try {
+          const reduced = await downscalePhoto(file, size);
+          notice = t('upload.downscaled', {
+            from: `${formatNumber(size.width)} × ${formatNumber(size.height)}`,
+            fromMb: megabytes(file.size),
+            to: `${formatNumber(reduced.width)} × ${formatNumber(reduced.height)}`,
+            toMb: megabytes(reduced.file.size),
+          });
+          URL.revokeObjectURL(url);
+          sent = reduced.file;
+          url = URL.createObjectURL(sent);
+          size = { width: reduced.width, height: reduced.height };
+        } catch {
+          URL.revokeObjectURL(url);
+          setUploadError(fileError('downscale_failed', file));
+          return;
+        }
+      }
+      // The crop editor and the search both work on the photo as sent.
+      const photo: Photo = { file: sent, url, ...size };
       setUploadError(null);
+      setUploadNotice(notice);
       cropDraft.current = null;
       editorKey.current += 1;
       setEditor({ photo, initialCrop: null, key: editorKey.current });
       run({ kind: 'upload', photo, crop: null }, optionsRef.current, 'push');
     },
-    [run],
+    [run, t, formatNumber],
   );
 
   const searchCrop = () => {
@@ -150,7 +176,7 @@ export function App() {
         <ActivityBanner />
         <main className="layout">
           <aside className="sidebar">
-            <UploadPanel hasPhoto={editor !== null} error={uploadError} onFile={onFile}>
+            <UploadPanel hasPhoto={editor !== null} error={uploadError} notice={uploadNotice} onFile={onFile}>
               {editor && (
                 <CropEditor
                   key={editor.key}

@@ -94,6 +94,8 @@ export function clampColorWeight(w: unknown): number {
 export const MIN_RESULTS = 1;
 export const MAX_RESULTS = 500;
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+/** The largest photo the page reads; over MAX_UPLOAD_BYTES it is reduced before sending. */
+export const MAX_SOURCE_BYTES = 64 * 1024 * 1024;
 
 /**
  * A failed request. `code` is the server's error.code (e.g. "unsupported_media_type"), or one of
@@ -256,7 +258,7 @@ export function checkImageFile(file: File): 'not_an_image' | 'file_too_large' | 
   if (file.type && !file.type.startsWith('image/')) return 'not_an_image';
   if (!file.type && /\.(txt|pdf|json|csv|html?|docx?|xlsx?|zip|mp4|mov|mp3)$/i.test(file.name)) return 'not_an_image';
   if (file.size === 0) return 'empty_file';
-  if (file.size > MAX_UPLOAD_BYTES) return 'file_too_large';
+  if (file.size > MAX_SOURCE_BYTES) return 'file_too_large';
   return null;
 }
 

@@ -1,4 +1,4 @@
-import { ApiError, MAX_UPLOAD_BYTES } from './api';
+import { ApiError, MAX_SOURCE_BYTES, MAX_UPLOAD_BYTES } from './api';
 import type { I18n, MessageKey, Params } from './i18n';
 import { MESSAGES } from './i18n/messages';
 
@@ -15,9 +15,15 @@ export function errorFromException(e: unknown): UiError {
   return { code: 'bad_response', detail: e instanceof Error ? e.message : String(e) };
 }
 
-export function fileError(code: 'not_an_image' | 'file_too_large' | 'empty_file' | 'image_unreadable', file: File): UiError {
-  const mb = (n: number) => (Math.round((n / (1024 * 1024)) * 10) / 10).toString();
-  return { code, params: { size: mb(file.size), max: mb(MAX_UPLOAD_BYTES), name: file.name } };
+export function megabytes(n: number): string {
+  return (Math.round((n / (1024 * 1024)) * 10) / 10).toString();
+}
+
+export function fileError(
+  code: 'not_an_image' | 'file_too_large' | 'empty_file' | 'image_unreadable' | 'downscale_failed',
+  file: File,
+): UiError {
+  return { code, params: { size: megabytes(file.size), max: megabytes(MAX_SOURCE_BYTES), name: file.name } };
 }
 
 export function errorText(i18n: Pick<I18n, 't'>, err: UiError): string {

@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState, type DragEvent, type ReactNode } from 'react';
-import { MAX_UPLOAD_BYTES } from '../api';
+import { MAX_SOURCE_BYTES, MAX_UPLOAD_BYTES } from '../api';
+import { MAX_SIDE } from '../downscale';
 import { useI18n } from '../i18n';
 import type { UiError } from '../errors';
 import { ErrorMessage } from './ErrorMessage';
@@ -7,6 +8,8 @@ import { ErrorMessage } from './ErrorMessage';
 interface Props {
   hasPhoto: boolean;
   error: UiError | null;
+  /** A note about the photo as sent (it was reduced in the browser), or null. */
+  notice?: string | null;
   onFile: (file: File) => void;
   /** The crop editor, shown once there is a photo. */
   children?: ReactNode;
@@ -25,8 +28,8 @@ function firstFile(list: DataTransfer | null): File | null {
 }
 
 /** Drag & drop, file picker and paste; every way ends in onFile(file). */
-export function UploadPanel({ hasPhoto, error, onFile, children }: Props) {
-  const { t } = useI18n();
+export function UploadPanel({ hasPhoto, error, notice = null, onFile, children }: Props) {
+  const { t, formatNumber } = useI18n();
   const inputId = useId();
   const inputRef = useRef<HTMLInputElement>(null);
   const [dragging, setDragging] = useState(false);
@@ -123,10 +126,19 @@ export function UploadPanel({ hasPhoto, error, onFile, children }: Props) {
           <p className="dropzone-hint">
             {t('upload.paste')}
             <br />
-            {t('upload.limits', { max: MAX_UPLOAD_BYTES / (1024 * 1024) })}
+            {t('upload.limits', {
+              max: MAX_SOURCE_BYTES / (1024 * 1024),
+              send: MAX_UPLOAD_BYTES / (1024 * 1024),
+              side: formatNumber(MAX_SIDE),
+            })}
           </p>
         )}
       </div>
+      {notice && (
+        <p className="upload-notice" role="status" data-testid="upload-notice">
+          {notice}
+        </p>
+      )}
       {error && <ErrorMessage error={error} className="upload-error" />}
     </section>
   );
