@@ -159,6 +159,10 @@ describe('App', () => {
       'Reduced in your browser from 6,000 × 4,500 px (0 MB) to 4,000 × 3,000 px (0 MB) before sending.',
     );
     expect(screen.getByText('Area 4000 × 3000 px of 4000 × 3000 px')).toBeInTheDocument();
+    // The note follows the language.
+    await userEvent.click(screen.getByRole('button', { name: '한국어' }));
+    expect(screen.getByTestId('upload-notice')).toHaveTextContent('6,000 × 4,500px(0MB)을 4,000 × 3,000px(0MB)로 줄였습니다');
+    await userEvent.click(screen.getByRole('button', { name: 'English' }));
     // A photo the browser cannot reduce is refused with a clear message, and nothing is sent.
     await upload(photo('undecodable.png'));
     expect(await screen.findByRole('alert')).toHaveTextContent('your browser could not reduce it');

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { checkImageFile, getCategories, isAbortError, type Category, type Crop, type SearchHit } from './api';
-import { downscalePhoto, needsDownscale } from './downscale';
-import { fileError, megabytes, type UiError } from './errors';
+import { downscalePhoto, needsDownscale, type Reduction } from './downscale';
+import { fileError, type UiError } from './errors';
 import { useI18n } from './i18n';
 import { loadImageSize } from './imageSize';
 import { loadOptions, saveOptions, type StoredOptions } from './storage';
@@ -23,13 +23,13 @@ interface Editor {
 }
 
 export function App() {
-  const { t, formatNumber } = useI18n();
+  const { t } = useI18n();
   const [options, setOptions] = useState<StoredOptions>(loadOptions);
   const [categories, setCategories] = useState<Category[] | null>(null);
   const [categoriesFailed, setCategoriesFailed] = useState(false);
   const [editor, setEditor] = useState<Editor | null>(null);
   const [uploadError, setUploadError] = useState<UiError | null>(null);
-  const [uploadNotice, setUploadNotice] = useState<string | null>(null);
+  const [reduction, setReduction] = useState<Reduction | null>(null);
   const [dialog, setDialog] = useState<{ hit: SearchHit; opener: HTMLElement | null } | null>(null);
   const cropDraft = useRef<Crop | null>(null);
   const optionsRef = useRef(options);
@@ -72,7 +72,7 @@ export function App() {
 
   const onFile = useCallback(
     async (file: File) => {
-      setUploadNotice(null);
+      setReduction(null);
       const problem = checkImageFile(file);
       if (problem) {
         setUploadError(fileError(problem, file));
@@ -88,16 +88,11 @@ export function App() {
         return;
       }
       let sent = file;
-      let notice: string | null = null;
+      let reducedFrom: Reduction | null = null;
       if (needsDownscale(file, size)) {
         try {
           const reduced = await downscalePhoto(file, size);
-          notice = t('upload.downscaled', {
-            from: `${formatNumber(size.width)} × ${formatNumber(size.height)}`,
-            fromMb: megabytes(file.size),
-            to: `${formatNumber(reduced.width)} × ${formatNumber(reduced.height)}`,
-            toMb: megabytes(reduced.file.size),
-          });
+          reducedFrom = { from: { ...size, bytes: file.size }, to: { width: reduced.width, height: reduced.height, bytes: reduced.file.size } };
           URL.revokeObjectURL(url);
           sent = reduced.file;
           url = URL.createObjectURL(sent);
@@ -111,13 +106,13 @@ export function App() {
       // The crop editor and the search both work on the photo as sent.
       const photo: Photo = { file: sent, url, ...size };
       setUploadError(null);
-      setUploadNotice(notice);
+      setReduction(reducedFrom);
       cropDraft.current = null;
       editorKey.current += 1;
       setEditor({ photo, initialCrop: null, key: editorKey.current });
       run({ kind: 'upload', photo, crop: null }, optionsRef.current, 'push');
     },
-    [run, t, formatNumber],
+    [run],
   );
 
   const searchCrop = () => {
@@ -176,7 +171,7 @@ export function App() {
         <ActivityBanner />
         <main className="layout">
           <aside className="sidebar">
-            <UploadPanel hasPhoto={editor !== null} error={uploadError} notice={uploadNotice} onFile={onFile}>
+            <UploadPanel hasPhoto={editor !== null} error={uploadError} reduction={reduction} onFile={onFile}>
               {editor && (
                 <CropEditor
                   key={editor.key}

@@ -12,6 +12,12 @@ export interface Size {
   height: number;
 }
 
+/** What a reduction did, for the page to say (sizes in pixels, bytes). */
+export interface Reduction {
+  from: Size & { bytes: number };
+  to: Size & { bytes: number };
+}
+
 /** The size within `maxSide` on the longer side, aspect kept; the size itself when it fits. */
 export function fitWithin(size: Size, maxSide = MAX_SIDE): Size {
   const scale = Math.min(1, maxSide / Math.max(size.width, size.height));

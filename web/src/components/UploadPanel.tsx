@@ -1,15 +1,15 @@
 import { useEffect, useId, useRef, useState, type DragEvent, type ReactNode } from 'react';
 import { MAX_SOURCE_BYTES, MAX_UPLOAD_BYTES } from '../api';
-import { MAX_SIDE } from '../downscale';
+import { MAX_SIDE, type Reduction } from '../downscale';
 import { useI18n } from '../i18n';
-import type { UiError } from '../errors';
+import { megabytes, type UiError } from '../errors';
 import { ErrorMessage } from './ErrorMessage';
 
 interface Props {
   hasPhoto: boolean;
   error: UiError | null;
-  /** A note about the photo as sent (it was reduced in the browser), or null. */
-  notice?: string | null;
+  /** How the photo was reduced in the browser before it was sent, or null. */
+  reduction?: Reduction | null;
   onFile: (file: File) => void;
   /** The crop editor, shown once there is a photo. */
   children?: ReactNode;
@@ -28,7 +28,7 @@ function firstFile(list: DataTransfer | null): File | null {
 }
 
 /** Drag & drop, file picker and paste; every way ends in onFile(file). */
-export function UploadPanel({ hasPhoto, error, notice = null, onFile, children }: Props) {
+export function UploadPanel({ hasPhoto, error, reduction = null, onFile, children }: Props) {
   const { t, formatNumber } = useI18n();
   const inputId = useId();
   const inputRef = useRef<HTMLInputElement>(null);
@@ -134,9 +134,14 @@ export function UploadPanel({ hasPhoto, error, notice = null, onFile, children }
           </p>
         )}
       </div>
-      {notice && (
+      {reduction && (
         <p className="upload-notice" role="status" data-testid="upload-notice">
-          {notice}
+          {t('upload.downscaled', {
+            from: `${formatNumber(reduction.from.width)} × ${formatNumber(reduction.from.height)}`,
+            fromMb: megabytes(reduction.from.bytes),
+            to: `${formatNumber(reduction.to.width)} × ${formatNumber(reduction.to.height)}`,
+            toMb: megabytes(reduction.to.bytes),
+          })}
         </p>
       )}
       {error && <ErrorMessage error={error} className="upload-error" />}
