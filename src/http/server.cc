@@ -144,6 +144,9 @@ class TrainingSupervisor {
     training.log_file = (std::filesystem::path(catalog.data_dir()) / "activity" / "train.log").string();
     std::filesystem::create_directories(std::filesystem::path(training.log_file).parent_path());
     child_ = std::make_unique<BackgroundTraining>(training);
+    // Until the child writes its own report (a second or two: it loads the catalog first), this
+    // one tells /api/v1/stats and the page that a training is under way.
+    announce_activity(catalog.data_dir(), "train", child_->pid());
     reported_ = false;
     std::printf(
         "training a head in the background (%s): pid %d, log %s; answers come from version %lld "

@@ -27,6 +27,19 @@ fs::path activity_directory(const std::string& data_dir) {
   return fs::path(data_dir) / "activity";
 }
 
+// A torn report would hide progress, never lose data: renamed into place without fsync.
+// Returns why it could not be written, or nothing.
+std::optional<std::string> write_activity(const std::string& path, const Activity& activity) {
+  try {
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    write_file_atomic(path, activity_json(activity).dump(), Durability::kRenameOnly);
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
 bool process_alive(int64_t pid) {
   return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
 }
@@ -114,15 +127,19 @@ void ActivityReport::end(const char* state, const std::string& message) {
 void ActivityReport::publish() {
   last_publish_ = std::chrono::steady_clock::now();
   activity_.updated_at = unix_now();
-  try {
-    std::error_code ec;
-    fs::create_directories(fs::path(path_).parent_path(), ec);
-    // A torn report would hide progress, never lose data: rename without fsync.
-    write_file_atomic(path_, activity_json(activity_).dump(), Durability::kRenameOnly);
-  } catch (const std::exception& e) {
-    if (!warned_) spdlog::warn("cannot publish the {} progress: {}", activity_.job, e.what());
-    warned_ = true;
-  }
+  const auto error = write_activity(path_, activity_);
+  if (error && !warned_) spdlog::warn("cannot publish the {} progress: {}", activity_.job, *error);
+  warned_ = warned_ || error.has_value();
+}
+
+void announce_activity(const std::string& data_dir, const std::string& job, int64_t pid) {
+  Activity a;
+  a.job = job;
+  a.state = "running";
+  a.phase = "starting";
+  a.pid = pid;
+  a.started_at = a.updated_at = unix_now();
+  write_activity((activity_directory(data_dir) / (job + ".json")).string(), a);
 }
 
 std::vector<Activity> read_activities(const std::string& data_dir, std::chrono::seconds keep_ended) {

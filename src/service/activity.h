@@ -53,6 +53,10 @@ class ActivityReport {
   bool warned_ = false;
 };
 
+// Publishes a "starting" report for a job that another process (`pid`) is about to run, so
+// that readers see it from the moment it is launched; the job's own ActivityReport replaces it.
+void announce_activity(const std::string& data_dir, const std::string& job, int64_t pid);
+
 // Every job's latest report in DATA/activity, by job name. A "running" report whose process is
 // gone (killed) reads as "stopped"; reports that ended more than `keep_ended` ago and files
 // that cannot be parsed are left out.

@@ -88,6 +88,24 @@ TEST(ActivityReport, EndsAsFailedOrStoppedAndNeverThrows) {
   EXPECT_TRUE(read_activities((tmp.path() / "absent").string()).empty());
 }
 
+TEST(ActivityReport, AJobAnnouncedForAnotherProcessReadsAsRunningUntilThatProcessEnds) {
+  testing::TempDir tmp;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  announce_activity(tmp.str(), "train", child);
+  auto a = find(read_activities(tmp.str()), "train");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->state, "running");
+  EXPECT_EQ(a->phase, "starting");
+  EXPECT_EQ(a->pid, child);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_EQ(find(read_activities(tmp.str()), "train")->state, "stopped");
+}
+
 TEST(ReadActivities, AKilledJobReadsAsStoppedAndDamagedOrOldReportsAreLeftOut) {
   testing::TempDir tmp;
   const fs::path dir = tmp.path() / "activity";
