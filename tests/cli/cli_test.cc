@@ -53,6 +53,27 @@ class CliTest : public ::testing::Test {
 
 testing::TempDir* CliTest::dir_ = nullptr;
 
+// A started `lookalike serve`: its pid and port once it printed "ready:" (0 when it did not).
+struct StartedServer {
+  int pid = -1;
+  int port = 0;
+};
+
+StartedServer start_server(const std::vector<std::string>& args, const std::string& out,
+                           const std::string& err, const std::vector<std::string>& extra_env = {}) {
+  StartedServer s;
+  s.pid = testing::start_lookalike(args, out, err, extra_env);
+  const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 900 && s.pid > 0 && s.port == 0; ++i) {
+    std::smatch m;
+    const std::string printed = testing::read_bytes(out);
+    if (std::regex_search(printed, m, listening) && printed.find("ready:") != std::string::npos)
+      s.port = std::stoi(m[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return s;
+}
+
 TEST_F(CliTest, SearchPrintsRankedResultsAndJson) {
   const auto text =
       run_lookalike({"--data", data(), "search", fs::canonical(a_photo()).string(), "--k", "3"});
@@ -695,19 +716,10 @@ TEST_F(CliTest, AFullDiskFailsWritesClearlyAndDamagesNothing) {
       << train.err;
 
   // A server on the full disk answers searches; writes get 507.
-  const int server =
-      testing::start_lookalike({"--data", d, "serve", "--port", "0"}, tmp.str() + "/serve.out",
-                               tmp.str() + "/serve.err", {"LOOKALIKE_ADMIN_TOKEN=0123456789abcdef-full"});
+  const auto [server, port] =
+      start_server({"--data", d, "serve", "--port", "0"}, tmp.str() + "/serve.out", tmp.str() + "/serve.err",
+                   {"LOOKALIKE_ADMIN_TOKEN=0123456789abcdef-full"});
   ASSERT_GT(server, 0);
-  int port = 0;
-  const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
-  for (int i = 0; i < 900 && port == 0; ++i) {
-    std::smatch m;
-    const std::string out = testing::read_bytes(tmp.str() + "/serve.out");
-    if (std::regex_search(out, m, listening) && out.find("ready:") != std::string::npos)
-      port = std::stoi(m[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
   ASSERT_NE(port, 0) << testing::read_bytes(tmp.str() + "/serve.err");
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(60, 0);
@@ -805,27 +817,6 @@ std::string integrity(const std::string& db_path) {
   }
   sqlite3_close(db);
   return result;
-}
-
-// A started `lookalike serve`: its pid and port once it printed "ready:" (0 when it did not).
-struct StartedServer {
-  int pid = -1;
-  int port = 0;
-};
-
-StartedServer start_server(const std::vector<std::string>& args, const std::string& out,
-                           const std::string& err) {
-  StartedServer s;
-  s.pid = testing::start_lookalike(args, out, err);
-  const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
-  for (int i = 0; i < 900 && s.pid > 0 && s.port == 0; ++i) {
-    std::smatch m;
-    const std::string printed = testing::read_bytes(out);
-    if (std::regex_search(printed, m, listening) && printed.find("ready:") != std::string::npos)
-      s.port = std::stoi(m[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return s;
 }
 
 nlohmann::json stats_of(int port) {
