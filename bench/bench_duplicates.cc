@@ -5,13 +5,12 @@
 // photos as shops and aggregators re-publish them (half size, JPEG quality 50-95, a 5% crop, a mirror image);
 // negatives: every other item among each variant's 12 nearest. Prints precision and recall of
 // pair detection per threshold, and the closest negatives (to look at: some may be real
-// duplicates the catalog holds under two names). Third signal, the candidate copy fingerprint:
-// a 16 x 16 L*a*b* thumbnail of the whole photo, centred and normalised, compared in both
-// orientations (the better correlation counts), so that a mirrored copy matches and a colour
-// variant of the same shot does not.
+// duplicates the catalog holds under two names). Third signal, the one `duplicates` ships: the
+// copy fingerprint (image/copy_fingerprint.h), swept over its two thresholds.
 //
 //   build/bench/bench_duplicates --data /tmp/acc [--photos 200] [--seed 7]
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -24,6 +23,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "common/files.h"
+#include "image/copy_fingerprint.h"
 #include "image/image_decoder.h"
 #include "service/catalog.h"
 
@@ -55,44 +55,11 @@ std::vector<std::pair<std::string, std::string>> variants(const cv::Mat& rgb, st
   return out;
 }
 
-constexpr int kThumbnailSide = 16;
-
-// The thumbnail fingerprint of a photo, plain and mirrored: 16 x 16 x 3 L*a*b* values, each
-// channel's mean removed, the whole vector scaled to unit length.
-std::pair<std::vector<float>, std::vector<float>> fingerprints(const cv::Mat& rgb) {
-  cv::Mat small, lab;
-  cv::resize(rgb, small, cv::Size(kThumbnailSide, kThumbnailSide), 0, 0, cv::INTER_AREA);
-  small.convertTo(small, CV_32FC3, 1.0 / 255);
-  cv::cvtColor(small, lab, cv::COLOR_RGB2Lab);
-  const auto flatten = [](const cv::Mat& m) {
-    cv::Mat centred = m - cv::mean(m);
-    std::vector<float> v(centred.ptr<float>(0), centred.ptr<float>(0) + centred.total() * 3);
-    double norm = 0;
-    for (float x : v) norm += double(x) * x;
-    const float scale = norm > 0 ? static_cast<float>(1 / std::sqrt(norm)) : 0.0f;
-    for (float& x : v) x *= scale;
-    return v;
-  };
-  cv::Mat mirrored;
-  cv::flip(lab, mirrored, 1);
-  return {flatten(lab), flatten(mirrored)};
-}
-
-float fingerprint_similarity(const std::pair<std::vector<float>, std::vector<float>>& a,
-                             const std::pair<std::vector<float>, std::vector<float>>& b) {
-  float plain = 0, mirror = 0;
-  for (size_t i = 0; i < a.first.size(); ++i) {
-    plain += a.first[i] * b.first[i];
-    mirror += a.first[i] * b.second[i];
-  }
-  return std::max(plain, mirror);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data;
-  size_t photos = 200;
+  std::string data, sheet;
+  size_t photos = 200, skip = 0;
   unsigned seed = 7;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -100,10 +67,15 @@ int main(int argc, char** argv) {
       data = argv[i + 1];
     } else if (flag == "--photos") {
       photos = std::stoul(argv[i + 1]);
+    } else if (flag == "--skip") {
+      skip = std::stoul(argv[i + 1]);
+    } else if (flag == "--sheet") {
+      sheet = argv[i + 1];
     } else if (flag == "--seed") {
       seed = static_cast<unsigned>(std::stoul(argv[i + 1]));
     } else {
-      std::fprintf(stderr, "usage: bench_duplicates --data DIR [--photos 200] [--seed 7]\n");
+      std::fprintf(stderr,
+                   "usage: bench_duplicates --data DIR [--photos 200] [--seed 7] [--skip K] [--sheet PNG]\n");
       return 2;
     }
   }
@@ -130,21 +102,21 @@ int main(int argc, char** argv) {
     chosen.push_back(same.front());  // the byte-identical photos' variants are measured too
   }
   for (size_t i = 0; chosen.size() < photos + twin_pairs && i < photos; ++i)
-    chosen.push_back(&items[i * items.size() / photos]);
+    chosen.push_back(&items[(i * items.size() / photos + skip) % items.size()]);
 
   std::mt19937 rng(seed);
   struct Pair {
     std::string kind, a, b;
-    float cosine;      // whitened frozen descriptors (what the index keeps)
-    float raw_cosine;  // the raw GeM descriptors (5,632 values, unwhitened: what the store keeps)
-    float thumbnail;   // fingerprint_similarity of the two photos
+    float cosine;         // whitened frozen descriptors (what the index keeps)
+    float raw_cosine;     // the raw GeM descriptors (5,632 values, unwhitened: what the store keeps)
+    CopyComparison copy;  // compare_copies of the two photos' copy fingerprints
   };
-  std::unordered_map<int64_t, std::pair<std::vector<float>, std::vector<float>>> stored_fingerprints;
+  std::unordered_map<int64_t, CopyFingerprint> stored_fingerprints;
   const auto stored_fingerprint = [&](const Item& item) -> const auto& {
     auto it = stored_fingerprints.find(item.key);
     if (it == stored_fingerprints.end()) {
       const cv::Mat rgb = decode_image_or_throw(read_file(catalog.image_file(item), 64 << 20)).rgb;
-      it = stored_fingerprints.emplace(item.key, fingerprints(rgb)).first;
+      it = stored_fingerprints.emplace(item.key, copy_fingerprint(rgb)).first;
     }
     return it->second;
   };
@@ -158,6 +130,14 @@ int main(int argc, char** argv) {
     }
     return static_cast<float>(dot / std::sqrt(qq * ss));
   };
+  std::vector<double> compare_ms;
+  const auto timed_compare = [&](const CopyFingerprint& a, const CopyFingerprint& b) {
+    const auto started = std::chrono::steady_clock::now();
+    const CopyComparison c = compare_copies(a, b);
+    compare_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+    return c;
+  };
   std::vector<Pair> positives, negatives;
   for (const Item* item : chosen) {
     const cv::Mat rgb = decode_image_or_throw(read_file(catalog.image_file(*item), 64 << 20)).rgb;
@@ -168,20 +148,26 @@ int main(int argc, char** argv) {
       const auto result = catalog.search_image(bytes, q);
       const cv::Mat variant_rgb = decode_image_or_throw(bytes).rgb;
       const cv::Mat raw = catalog.embedders().lease()->embed({variant_rgb});
-      const auto variant_fingerprint = fingerprints(variant_rgb);
+      const auto variant_fingerprint = copy_fingerprint(variant_rgb);
       float own = -1;  // not among the 12 nearest: missed at any useful threshold
       for (const auto& hit : result.hits) {
         if (hit.item.sha256 == item->sha256) {
           own = std::max(own, hit.score);
         } else {
           negatives.push_back({kind, item->id, hit.item.id, hit.score, raw_cosine(raw, hit.item.key),
-                               fingerprint_similarity(variant_fingerprint, stored_fingerprint(hit.item))});
+                               timed_compare(variant_fingerprint, stored_fingerprint(hit.item))});
         }
       }
       positives.push_back({kind, item->id, item->id, own, raw_cosine(raw, item->key),
-                           fingerprint_similarity(variant_fingerprint, stored_fingerprint(*item))});
+                           timed_compare(variant_fingerprint, stored_fingerprint(*item))});
     }
   }
+  std::sort(compare_ms.begin(), compare_ms.end());
+  double total_ms = 0;
+  for (double ms : compare_ms) total_ms += ms;
+  std::printf("compare_copies: %zu pairs, median %.3f ms, mean %.3f ms, p99 %.3f ms\n", compare_ms.size(),
+              compare_ms[compare_ms.size() / 2], total_ms / static_cast<double>(compare_ms.size()),
+              compare_ms[compare_ms.size() * 99 / 100]);
   nlohmann::json out{{"catalog_items", items.size()},
                      {"photos", chosen.size()},
                      {"byte_identical_pairs", twin_pairs},
@@ -252,18 +238,98 @@ int main(int argc, char** argv) {
   };
   std::printf("raw GeM cosine: threshold | recall (variants) | resize | jpeg | crop | mirror | precision\n");
   variant_sweep("raw", &Pair::raw_cosine, 80, 100, 0.0001f, false);
-  std::printf("thumbnail: threshold | recall (variants) | resize | jpeg | crop | mirror | precision\n");
-  variant_sweep("thumb", &Pair::thumbnail, 80, 99, 0, true);
-  std::vector<Pair> by_thumbnail = negatives;
-  std::sort(by_thumbnail.begin(), by_thumbnail.end(),
-            [](const Pair& a, const Pair& b) { return a.thumbnail > b.thumbnail; });
-  for (size_t i = 0; i < std::min<size_t>(15, by_thumbnail.size()); ++i)
-    std::printf("closest negative by thumbnail %zu: %s (%s) ~ %s: %.4f\n", i + 1, by_thumbnail[i].a.c_str(),
-                by_thumbnail[i].kind.c_str(), by_thumbnail[i].b.c_str(),
-                static_cast<double>(by_thumbnail[i].thumbnail));
-  float lowest_thumbnail = 2;
-  for (const auto& p : positives) lowest_thumbnail = std::min(lowest_thumbnail, p.thumbnail);
-  std::printf("lowest positive thumbnail similarity: %.4f\n", static_cast<double>(lowest_thumbnail));
+  // The copy fingerprint: a pair is a copy when its aligned correlation reaches `min_correlation`
+  // and its structured difference is at most `max_structure`. Recall counts a variant only when the index
+  // returned its original among the 12 nearest (the fingerprint re-checks the index's candidates).
+  const auto is_copy_at = [&](const CopyComparison& c, float min_correlation, float max_structure) {
+    return c.correlation >= min_correlation && c.structure <= max_structure;
+  };
+  std::printf(
+      "copy fingerprint: correlation >= | structure <= | recall (variants) | resize | jpeg | crop | mirror | "
+      "precision\n");
+  for (const float min_correlation : {0.90f, 0.95f, 0.96f, 0.97f}) {
+    for (int tenths = 30; tenths <= 80; tenths += 5) {
+      const float max_structure = static_cast<float>(tenths) / 10;
+      std::unordered_map<std::string, std::pair<size_t, size_t>> by_kind;
+      size_t found = 0, false_hits = 0;
+      for (const auto& p : positives) {
+        auto& [hit, all] = by_kind[p.kind];
+        ++all;
+        if (p.cosine > -1 && is_copy_at(p.copy, min_correlation, max_structure)) ++hit, ++found;
+      }
+      for (const auto& n : negatives) false_hits += is_copy_at(n.copy, min_correlation, max_structure);
+      const auto share = [&](const char* kind) {
+        const auto& [hit, all] = by_kind[kind];
+        return all ? static_cast<double>(hit) / static_cast<double>(all) : 0.0;
+      };
+      const double recall = static_cast<double>(found) / static_cast<double>(positives.size());
+      const double precision =
+          found + false_hits ? static_cast<double>(found) / static_cast<double>(found + false_hits) : 1;
+      std::printf("copy %.2f | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.4f (%zu false)\n",
+                  static_cast<double>(min_correlation), static_cast<double>(max_structure), recall,
+                  share("resize 0.5"), share("jpeg 50-95"), share("crop 5%"), share("mirror"), precision,
+                  false_hits);
+      out["copy_sweep"].push_back({{"min_correlation", min_correlation},
+                                   {"max_structure", max_structure},
+                                   {"recall", recall},
+                                   {"precision", precision},
+                                   {"false_pairs", false_hits},
+                                   {"recall_by_kind",
+                                    {{"resize", share("resize 0.5")},
+                                     {"jpeg", share("jpeg 50-95")},
+                                     {"crop", share("crop 5%")},
+                                     {"mirror", share("mirror")}}}});
+    }
+  }
+  // The negatives closest to passing, by worst block among those with a high correlation, and the
+  // positives furthest from it: the pairs to look at by eye.
+  std::vector<Pair> by_block = negatives;
+  std::sort(by_block.begin(), by_block.end(),
+            [](const Pair& a, const Pair& b) { return a.copy.structure < b.copy.structure; });
+  for (size_t i = 0; i < std::min<size_t>(20, by_block.size()); ++i)
+    std::printf(
+        "closest negative by copy fingerprint %zu: %s (%s) ~ %s: correlation %.4f, structure %.2f%s\n", i + 1,
+        by_block[i].a.c_str(), by_block[i].kind.c_str(), by_block[i].b.c_str(),
+        static_cast<double>(by_block[i].copy.correlation), static_cast<double>(by_block[i].copy.structure),
+        by_block[i].copy.mirrored ? " (mirrored)" : "");
+  // --sheet: the 20 closest negatives side by side (a row each: the original photo, the other item),
+  // to judge by eye which are real copies the catalog holds under two ids.
+  if (!sheet.empty()) {
+    std::vector<cv::Mat> rows;
+    const auto photo = [&](const std::string& id) {
+      const auto item = catalog.store().find(id);
+      cv::Mat rgb = decode_image_or_throw(read_file(catalog.image_file(*item), 64 << 20)).rgb, bgr;
+      cv::resize(rgb, rgb, cv::Size(125, 150));
+      cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+      return bgr;
+    };
+    for (size_t i = 0; i < std::min<size_t>(20, by_block.size()); ++i) {
+      cv::Mat row;
+      cv::hconcat(photo(by_block[i].a), photo(by_block[i].b), row);
+      rows.push_back(row);
+    }
+    std::vector<cv::Mat> columns;
+    for (size_t i = 0; i < rows.size(); i += 5) {
+      cv::Mat column;
+      std::vector<cv::Mat> part(rows.begin() + static_cast<std::ptrdiff_t>(i),
+                                rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), i + 5)));
+      while (part.size() < 5) part.push_back(cv::Mat(rows[0].size(), rows[0].type(), cv::Scalar::all(255)));
+      cv::vconcat(part, column);
+      cv::copyMakeBorder(column, column, 0, 0, 0, 12, cv::BORDER_CONSTANT, cv::Scalar::all(255));
+      columns.push_back(column);
+    }
+    cv::Mat all;
+    if (!columns.empty()) cv::hconcat(columns, all);
+    if (!all.empty()) cv::imwrite(sheet, all);
+  }
+  std::vector<Pair> worst_positives = positives;
+  std::sort(worst_positives.begin(), worst_positives.end(),
+            [](const Pair& a, const Pair& b) { return a.copy.structure > b.copy.structure; });
+  for (size_t i = 0; i < std::min<size_t>(10, worst_positives.size()); ++i)
+    std::printf("hardest positive %zu: %s (%s): correlation %.4f, structure %.2f\n", i + 1,
+                worst_positives[i].a.c_str(), worst_positives[i].kind.c_str(),
+                static_cast<double>(worst_positives[i].copy.correlation),
+                static_cast<double>(worst_positives[i].copy.structure));
   std::vector<Pair> by_raw = negatives;
   std::sort(by_raw.begin(), by_raw.end(),
             [](const Pair& a, const Pair& b) { return a.raw_cosine > b.raw_cosine; });

@@ -108,8 +108,9 @@ void print_result(const QueryResult& r) {
   for (size_t i = 0; i < r.hits.size(); ++i) {
     const auto& h = r.hits[i];
     const std::string colour_column = colour ? fixed(h.colour_similarity.value_or(-1), 3) + "   " : "";
-    std::printf("%3zu  %-7s  %s%-10s  %-24s  %s\n", i + 1, fixed(h.score, 4).c_str(), colour_column.c_str(),
-                h.item.category.c_str(), h.item.id.c_str(), h.item.source.c_str());
+    const std::string copies = h.copies.empty() ? "" : "  (+" + std::to_string(h.copies.size()) + " copies)";
+    std::printf("%3zu  %-7s  %s%-10s  %-24s  %s%s\n", i + 1, fixed(h.score, 4).c_str(), colour_column.c_str(),
+                h.item.category.c_str(), h.item.id.c_str(), h.item.source.c_str(), copies.c_str());
   }
   const auto& t = r.timings;
   std::printf("timings: decode %.1f ms, model %.1f ms, classify %.2f ms, search %.2f ms, total %.1f ms\n",
@@ -414,6 +415,15 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
           bar.finish();
           activity.progress(name);
         };
+        std::optional<ProgressBar> copies_bar;
+        const auto copies_started = std::chrono::steady_clock::now();
+        options.on_copies = [&](size_t done, size_t total) {
+          if (!copies_bar) copies_bar.emplace("comparing photos for copies", "items/s", &activity);
+          copies_bar->update(
+              done, total,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - copies_started).count(), done);
+          if (done == total) copies_bar->finish();
+        };
         std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(),
                      g.data_dir.c_str());
         const auto report = import_entries(catalog, entries, options);
@@ -426,6 +436,12 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
             report.imported, report.already_stored, report.reused_descriptors, report.failures.size(),
             report.total, report.seconds, report.images_per_second);
         if (!report.training.empty()) std::printf("trained: %s\n", report.training.c_str());
+        if (report.copies.checked > 0) {
+          std::printf(
+              "copies: compared %zu items with their neighbours, %zu copy pairs found "
+              "(`lookalike duplicates` lists the groups)\n",
+              report.copies.checked, report.copies.pairs);
+        }
         if (report.interrupted) {
           const std::string message = "interrupted: " + std::to_string(report.imported) +
                                       " photos are stored; run the same import again to resume";
@@ -469,6 +485,7 @@ void add_search(CLI::App& app, const GlobalOptions& g) {
     size_t k = 12;
     std::string category = "auto";
     float colour_weight = 0;
+    bool keep_copies = false;
     bool json = false;
     QueryModelArgs model;
   };
@@ -483,6 +500,8 @@ void add_search(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--category", a->category, "auto (predict and search inside it), all, or a category name")
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print JSON");
+  cmd->add_flag("--keep-copies", a->keep_copies,
+                "List copies of one product shot separately (default: one result names its copies)");
   cmd->callback([&g, a] {
     run(g, [&] {
       CatalogOptions options = catalog_options(g);
@@ -491,6 +510,7 @@ void add_search(CLI::App& app, const GlobalOptions& g) {
       const std::string bytes = read_file(a->image, catalog.options().max_image_bytes);
       QueryOptions query = query_options_from(a->k, a->category);
       query.colour_weight = a->colour_weight;
+      query.collapse_duplicates = !a->keep_copies;
       const auto result = catalog.search_image(bytes, query);
       if (a->json) {
         std::cout << query_result_json(result, file_urls(catalog)).dump(2) << "\n";
@@ -933,6 +953,7 @@ void register_commands(CLI::App& app, const GlobalOptions& global) {
   add_items(app, global);
   add_serve(app, global);
   add_recommend(app, global);
+  add_duplicates(app, global);
 }
 
 }  // namespace lookalike

@@ -35,6 +35,7 @@ CatalogOptions catalog_options(const GlobalOptions& g);
 extern std::atomic<bool> g_interrupted;
 void catch_interrupts();
 
-void add_recommend(CLI::App& app, const GlobalOptions& g);  // cli/recommend_command.cc
+void add_recommend(CLI::App& app, const GlobalOptions& g);   // cli/recommend_command.cc
+void add_duplicates(CLI::App& app, const GlobalOptions& g);  // cli/duplicates_command.cc
 
 }  // namespace lookalike

@@ -115,9 +115,14 @@ QueryOptions query_params(const Request& req) {
       q.category = value;
     } else if (key == "color_weight") {
       q.colour_weight = parse_fraction("color_weight", value);
+    } else if (key == "collapse_duplicates") {
+      if (value != "true" && value != "false")
+        throw Error(ErrorCode::kInvalidArgument, "'collapse_duplicates' must be true or false");
+      q.collapse_duplicates = value == "true";
     } else {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "unknown query parameter '" + key + "' (expected k, category, color_weight)");
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          "unknown query parameter '" + key + "' (expected k, category, color_weight, collapse_duplicates)");
     }
   }
   return q;
@@ -252,6 +257,7 @@ void Api::attach(httplib::Server& server) {
   route(server, "GET", "/api/v1/items", "/api/v1/items", &Api::list_items, true);
   route(server, "POST", "/api/v1/items", "/api/v1/items", &Api::create_item, true);
   route(server, "GET", "/api/v1/categories", "/api/v1/categories", &Api::categories, true);
+  route(server, "GET", "/api/v1/duplicates", "/api/v1/duplicates", &Api::duplicates, true);
   route(server, "GET", "/api/v1/stats", "/api/v1/stats", &Api::stats, true);
   route(server, "GET", "/api/v1/models", "/api/v1/models", &Api::models, true);
   route(server, "PUT", "/api/v1/models/active", "/api/v1/models/active", &Api::activate_model, true);
@@ -495,6 +501,21 @@ void Api::list_items(const Request& req, Response& res) {
   const size_t total =
       q.category.empty() ? catalog().stats().items : category_size(catalog().store(), q.category);
   send_json(res, 200, {{"items", items}, {"offset", q.offset}, {"limit", q.limit}, {"total", total}});
+}
+
+void Api::duplicates(const Request& req, Response& res) {
+  size_t offset = 0, limit = 50;
+  for (const auto& [key, value] : req.params) {
+    if (key == "offset") {
+      offset = parse_count("offset", value, 0, 1'000'000'000);
+    } else if (key == "limit") {
+      limit = parse_count("limit", value, 1, 500);
+    } else {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown query parameter '" + key + "' (expected offset, limit)");
+    }
+  }
+  send_json(res, 200, copy_groups_json(catalog().copy_groups(), offset, limit, item_image_url));
 }
 
 void Api::item_image(const Request& req, Response& res) {

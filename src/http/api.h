@@ -55,6 +55,7 @@ class Api {
   void similar(const httplib::Request&, httplib::Response&);
   void get_item(const httplib::Request&, httplib::Response&);
   void list_items(const httplib::Request&, httplib::Response&);
+  void duplicates(const httplib::Request&, httplib::Response&);
   void item_image(const httplib::Request&, httplib::Response&);
   void create_item(const httplib::Request&, httplib::Response&);
   void patch_item(const httplib::Request&, httplib::Response&);

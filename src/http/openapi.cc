@@ -52,6 +52,13 @@ const json kColourWeight = {
          " x k candidates are re-ranked by (1 - w) similarity + w color_similarity (very-item hits stay "
          "first)"}};
 
+const json kCollapseDuplicates = {
+    {"type", "boolean"},
+    {"default", true},
+    {"description",
+     "copies of one product shot (GET /api/v1/duplicates) come back as one result, the best ranked, "
+     "which carries hidden_copies and copy_ids; false: each copy is a result of its own"}};
+
 const json kColours = {
     {"type", "array"},
     {"description",
@@ -141,7 +148,8 @@ json schemas() {
             {"y", {{"type", "integer"}}},
             {"w", {{"type", "integer"}}},
             {"h", {{"type", "integer"}}}}}}},
-        {"color_weight", kColourWeight}}}};
+        {"color_weight", kColourWeight},
+        {"collapse_duplicates", kCollapseDuplicates}}}};
   s["Query"] = {
       {"type", "object"},
       {"properties",
@@ -183,6 +191,16 @@ json schemas() {
                                {"description",
                                 "present and true when the hit is recognised as the query's very product "
                                 "shot; such hits come first"}}},
+                             {"hidden_copies",
+                              {{"type", "integer"},
+                               {"description",
+                                "present when other items' photos are copies of this one's (the same "
+                                "product shot resized, re-compressed, slightly cropped or mirrored) and "
+                                "collapse_duplicates hid them: how many (those the filters admit)"}}},
+                             {"copy_ids",
+                              {{"type", "array"},
+                               {"items", {{"type", "string"}}},
+                               {"description", "the ids of those hidden copies"}}},
                              {"color_similarity",
                               {{"type", "number"},
                                {"description",
@@ -262,7 +280,8 @@ json openapi_document() {
       {"summary", "More like this: search from a stored item's descriptor"},
       {"parameters",
        {path_param("id"), query_param("k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 500}}),
-        query_param("category", {{"type", "string"}}), query_param("color_weight", kColourWeight)}},
+        query_param("category", {{"type", "string"}}), query_param("color_weight", kColourWeight),
+        query_param("collapse_duplicates", kCollapseDuplicates)}},
       {"responses",
        with_errors({{"200", response("Ranked results", ref("SearchResult"))}}, {400, 404, 503})}};
   paths["/api/v1/items/{id}/image"]["get"] = {
@@ -307,6 +326,27 @@ json openapi_document() {
          multipart({{"image", binary()}, {"metadata", {{"type", "string"}}}}, {"image", "metadata"})},
         {"responses",
          with_errors({{"201", response("Created", ref("Item"))}}, {400, 401, 409, 413, 415, 422})}}}};
+  paths["/api/v1/duplicates"]["get"] = {
+      {"summary",
+       "Groups of items whose photos are copies of one product shot (resized, re-compressed, slightly "
+       "cropped or mirrored), found when items are imported or added"},
+      {"parameters",
+       {query_param("offset", {{"type", "integer"}}),
+        query_param("limit", {{"type", "integer"}, {"maximum", 500}})}},
+      {"responses",
+       with_errors(
+           {{"200",
+             response("A page of groups",
+                      {{"type", "object"},
+                       {"properties",
+                        {{"groups",
+                          {{"type", "array"},
+                           {"items",
+                            {{"type", "object"},
+                             {"properties", {{"items", {{"type", "array"}, {"items", ref("Item")}}}}}}}}},
+                         {"total", {{"type", "integer"}, {"description", "groups"}}},
+                         {"items_in_groups", {{"type", "integer"}}}}}})}},
+           {400})}};
   paths["/api/v1/categories"]["get"] = {
       {"summary", "Categories with item counts"},
       {"responses", {{"200", response("Categories", {{"type", "object"}})}}}};

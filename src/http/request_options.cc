@@ -120,8 +120,12 @@ QueryOptions parse_search_options(const json& options) {
       const double v = number_field(value, "color_weight");
       if (!(v >= 0 && v <= 1)) bad("'color_weight' must be within 0..1");
       q.colour_weight = static_cast<float>(v);
+    } else if (key == "collapse_duplicates") {
+      if (!value.is_boolean()) bad("'collapse_duplicates' must be true or false");
+      q.collapse_duplicates = value.get<bool>();
     } else {
-      bad("unknown option '" + key + "' (expected k, category, min_confidence, filters, crop, color_weight)");
+      bad("unknown option '" + key +
+          "' (expected k, category, min_confidence, filters, crop, color_weight, collapse_duplicates)");
     }
   }
   return q;

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "image/product_colour.h"
 #include "service/int8_calibrator.h"
 
@@ -162,7 +163,16 @@ Prediction Catalog::classify_image(std::string_view image_bytes, Timings* timing
 }
 
 Item Catalog::add(std::string_view image_bytes, Item item) {
-  return writer_->add(image_bytes, std::move(item));
+  Item stored = writer_->add(image_bytes, std::move(item));
+  // The new item is compared with its neighbours now (a few milliseconds), so that a copy of a
+  // product already listed collapses into it from the next search on. The item is stored
+  // either way; an unchecked one is compared by the next import or `duplicates`.
+  try {
+    check_copies({}, {stored.key});
+  } catch (const std::exception& e) {
+    spdlog::warn("item '{}' was added, but not compared for copies: {}", stored.id, e.what());
+  }
+  return stored;
 }
 
 bool Catalog::remove(const std::string& id) {
@@ -249,6 +259,56 @@ std::string Catalog::train(const std::function<void(const std::string&)>& on_pha
   if (on_phase) on_phase("building the vector index");
   refresh();
   return summary;
+}
+
+CopyCheckSummary Catalog::check_copies(const std::function<void(size_t, size_t)>& on_progress,
+                                       const std::vector<int64_t>& keys, const std::atomic<bool>* cancel) {
+  if (!ready()) return {};
+  CopyCheckOptions options;
+  options.keys = keys;
+  options.cancel = cancel;
+  options.read_photo = [this](const Item& item) {
+    return read_file(image_file(item), options_.max_image_bytes);
+  };
+  options.on_progress = on_progress;
+  const CopyCheckSummary summary = lookalike::check_copies(*live_, *store_, options);
+  install_copies(summary.writes);
+  return summary;
+}
+
+void Catalog::forget_copies() {
+  store_->forget_copy_checks();
+  install_copies(1);
+}
+
+// Serves the stored copy groups. The store's revision moved by `writes` commits that changed no
+// vector: when nothing else moved it, the state (and its index snapshot) stays current, so that
+// neither this process nor a server reloads the whole catalog for it.
+void Catalog::install_copies(size_t writes) {
+  const auto write = live_->begin_write();
+  const int64_t revision = store_->revision();
+  auto groups = CopyGroups(store_->copy_pairs());
+  live_->change(write, [&](ServingState& s) {
+    s.copies = std::move(groups);
+    const auto moved = static_cast<int64_t>(writes);
+    if (s.revision + moved != revision) return;
+    if (s.snapshot_revision == s.revision) s.snapshot_revision = revision;
+    s.revision = revision;
+  });
+}
+
+std::vector<std::vector<Item>> Catalog::copy_groups() const {
+  std::vector<std::vector<Item>> out;
+  live_->read([&](const ServingState& state) {
+    for (const auto& group : state.copies.groups()) {
+      std::vector<Item> items;
+      for (const int64_t key : group) {
+        if (const auto it = state.items.find(key); it != state.items.end()) items.push_back(it->second);
+      }
+      if (items.size() > 1) out.push_back(std::move(items));
+    }
+  });
+  return out;
 }
 
 void Catalog::use_version(int64_t version) {

@@ -173,6 +173,17 @@ class Catalog {
 
   std::string image_file(const Item& item) const;  // absolute path of the item's stored photo
 
+  // Compares the items not yet checked for copies of one product shot with their nearest
+  // neighbours (or only `keys` among them), stores the pairs found (service/copy_finder.h) and
+  // serves the groups they form. Does nothing before the catalog is trained and indexed.
+  CopyCheckSummary check_copies(const std::function<void(size_t, size_t)>& on_progress = {},
+                                const std::vector<int64_t>& keys = {},
+                                const std::atomic<bool>* cancel = nullptr);
+  // Forgets every copy check, so that the next check_copies compares every item again.
+  void forget_copies();
+  // The groups of copies being served, each in key order.
+  std::vector<std::vector<Item>> copy_groups() const;
+
   // Learns the frozen recipe (PCA whitening and a linear category probe) from all stored
   // descriptors, then rebuilds the index. Returns a one-line summary. `on_phase` hears each
   // step's name as it starts.
@@ -216,6 +227,7 @@ class Catalog {
  private:
   ServingStateLoader loader();
   void reload(const LiveState::WriteLock& write);
+  void install_copies(size_t writes);
   void fill_missing_descriptors(int64_t version, HeadPool& heads);
   KeyedDescriptors head_descriptors(const std::vector<Item>& items, HeadPool& heads,
                                     const std::function<void(size_t)>& on_done);

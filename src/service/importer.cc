@@ -121,6 +121,11 @@ class ImportRun {
     } else if (!report_.interrupted) {
       catalog_.refresh();
     }
+    if (!report_.interrupted && catalog_.ready()) {
+      if (options_.on_phase) options_.on_phase("comparing photos for copies");
+      report_.copies = catalog_.check_copies(options_.on_copies, {}, options_.cancel);
+      report_.interrupted = cancelled();
+    }
     return report_;
   }
 

@@ -31,6 +31,8 @@ struct ImportOptions {
   std::function<void(size_t, size_t)> on_colours;
   // The training steps at the end (Catalog::train), each named as it starts.
   std::function<void(const std::string&)> on_phase;
+  // The comparison of the new items with their neighbours for copies of one product shot, last.
+  std::function<void(size_t, size_t)> on_copies;
 };
 
 struct ImportFailure {
@@ -49,6 +51,7 @@ struct ImportReport {
   double seconds = 0;
   double images_per_second = 0;
   std::string training;  // summary, empty when not trained
+  CopyCheckSummary copies;
 };
 
 ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries,

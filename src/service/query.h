@@ -35,6 +35,9 @@ struct QueryOptions {
   // the CNN alone; above 0 the best kColourPoolFactor x k candidates are re-ranked by
   // (1 - w) similarity + w colour_similarity (the "same style in this colour" slider).
   float colour_weight = 0;
+  // Copies of one product shot (service/copy_finder.h) come back as one hit, the best ranked,
+  // which names the others (Hit::copies). Off: every copy is a hit of its own.
+  bool collapse_duplicates = true;
 };
 
 // Candidates per requested result that colour re-ranking chooses from (docs/quality.md).
@@ -52,6 +55,8 @@ struct Hit {
   // How close the item's colours are to the query's, 0..1 (image/product_colour.h
   // colour_similarity); set when the search weighed colour and both sides have colours.
   std::optional<float> colour_similarity;
+  // Ids of the copies of this item's photo the search also matched and hid (collapse_duplicates).
+  std::vector<std::string> copies;
 };
 
 struct Prediction {

@@ -71,9 +71,31 @@ nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_u
     j["similarity"] = round_to(hit.similarity, 1e-4);
     if (hit.same_item) j["same_item"] = true;
     if (hit.colour_similarity) j["color_similarity"] = round_to(*hit.colour_similarity, 1e-4);
+    if (!hit.copies.empty()) {
+      j["hidden_copies"] = hit.copies.size();
+      j["copy_ids"] = hit.copies;
+    }
     results.push_back(std::move(j));
   }
   return {{"query", query}, {"results", results}, {"timings_ms", timings_json(r.timings)}};
+}
+
+nlohmann::json copy_groups_json(const std::vector<std::vector<Item>>& groups, size_t offset, size_t limit,
+                                const ImageUrlFn& image_url) {
+  nlohmann::json page = nlohmann::json::array();
+  size_t items_in_groups = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    items_in_groups += groups[g].size();
+    if (g < offset || g - offset >= limit) continue;
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& item : groups[g]) items.push_back(item_json(item, image_url));
+    page.push_back({{"items", std::move(items)}});
+  }
+  return {{"groups", std::move(page)},
+          {"offset", offset},
+          {"limit", limit},
+          {"total", groups.size()},
+          {"items_in_groups", items_in_groups}};
 }
 
 nlohmann::json inference_json(const InferenceInfo& i) {

@@ -23,6 +23,10 @@ nlohmann::json timings_json(const Timings& t);
 // {query: {...}, results: [...], timings_ms: {...}}
 nlohmann::json query_result_json(const QueryResult& r, const ImageUrlFn& image_url);
 nlohmann::json stats_json(const CatalogStats& s);
+// {"groups": [{"items": [...]}, ...], "offset", "limit", "total" (groups), "items_in_groups"}:
+// groups[offset, offset + limit) of copies of one product shot (Catalog::copy_groups).
+nlohmann::json copy_groups_json(const std::vector<std::vector<Item>>& groups, size_t offset, size_t limit,
+                                const ImageUrlFn& image_url);
 // {"engine", "precision", "isa"[, "note"]}: what runs the CNN.
 nlohmann::json inference_json(const InferenceInfo& inference);
 // {"active": N, "versions": [...]}: version 0 (the frozen recipe) first, then each trained

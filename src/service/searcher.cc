@@ -76,7 +76,7 @@ std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& que
   auto add = [&](int64_t key, float score, bool same_item) {
     if (hits.size() >= limit || !taken.insert(key).second) return;
     hits.push_back(
-        {state.items.at(key), score, state.score_scale.similarity(score), same_item, std::nullopt});
+        {state.items.at(key), score, state.score_scale.similarity(score), same_item, std::nullopt, {}});
   };
   const auto ranked = state.index->search(1, queries.ranking.data(), params).front();
   if (state.has_instance_tier()) {
@@ -101,6 +101,27 @@ void rerank_by_colour(std::vector<Hit>& hits, const std::vector<float>& query_co
   }
   const auto rest = std::find_if(hits.begin(), hits.end(), [](const Hit& h) { return !h.same_item; });
   std::stable_sort(rest, hits.end(), [&](const Hit& a, const Hit& b) { return blended(a) > blended(b); });
+}
+
+// Keeps the best-ranked hit of each group of copies and names on it the group's other members
+// that the search could have returned (`accept`). Copies of the `exclude`d item (`similar`'s own
+// item) are dropped: a copy of the item is not a look-alike of it.
+void collapse_copies(const ServingState& state, std::vector<Hit>& hits,
+                     const std::function<bool(int64_t)>& accept, std::optional<int64_t> exclude) {
+  std::unordered_set<const std::vector<int64_t>*> seen;
+  if (exclude) seen.insert(state.copies.group_of(*exclude));
+  std::vector<Hit> kept;
+  for (Hit& hit : hits) {
+    const std::vector<int64_t>* group = state.copies.group_of(hit.item.key);
+    if (group && !seen.insert(group).second) continue;
+    for (const int64_t key : group ? *group : std::vector<int64_t>{}) {
+      const auto item = state.items.find(key);
+      if (key != hit.item.key && item != state.items.end() && (!accept || accept(key)))
+        hit.copies.push_back(item->second.id);
+    }
+    kept.push_back(std::move(hit));
+  }
+  hits = std::move(kept);
 }
 
 }  // namespace
@@ -250,13 +271,15 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
     }
     const size_t wanted = options.k - (exclude ? 1 : 0);
     const bool by_colour = options.colour_weight > 0 && valid_colour_signature(embedding.colours);
-    const size_t candidates = by_colour ? wanted * kColourPoolFactor : wanted;
+    const bool collapse = options.collapse_duplicates && !state.copies.empty();
+    // Collapsing hides copies: fetch as many more as there can be (bounded), then trim.
+    const size_t candidates = (by_colour ? wanted * kColourPoolFactor : wanted) +
+                              (collapse ? std::min(state.copies.hideable(), 2 * wanted + 8) : 0);
     params.k = candidates + (exclude ? 1 : 0);
     if (params.k > 0) result.hits = ranked_hits(state, queries, params, candidates);
-    if (by_colour) {
-      rerank_by_colour(result.hits, embedding.colours, options.colour_weight);
-      if (result.hits.size() > wanted) result.hits.resize(wanted);
-    }
+    if (by_colour) rerank_by_colour(result.hits, embedding.colours, options.colour_weight);
+    if (collapse) collapse_copies(state, result.hits, params.accept, exclude);
+    if (result.hits.size() > wanted) result.hits.resize(wanted);
     timings.search_ms = ms_since(search_started);
     timings.total_ms = ms_since(started);
     result.timings = timings;

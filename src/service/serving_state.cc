@@ -134,6 +134,7 @@ std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const
     state->keys_by_id[item.id] = item.key;
     state->items.emplace(item.key, std::move(item));
   }
+  state->copies = CopyGroups(store_.copy_pairs());
   if (version) {
     load_trained(*state, *version);
   } else {

@@ -23,6 +23,7 @@
 #include "model/head_model.h"
 #include "model/network_pool.h"
 #include "model/softmax_classifier.h"
+#include "service/copy_finder.h"
 #include "service/data_directory.h"
 #include "service/query.h"
 #include "store/catalog_store.h"
@@ -52,6 +53,7 @@ struct ServingState {
   ScoreScale score_scale;  // measured on the index at load; writes since do not move it much
   std::unordered_map<int64_t, Item> items;
   std::unordered_map<std::string, int64_t> keys_by_id;
+  CopyGroups copies;  // items whose photos are copies of one product shot (service/copy_finder.h)
   int64_t revision = 0;
   std::string projection = "h";    // names index snapshots: the frozen PCA's hash, "h" for a head
   int64_t snapshot_revision = -1;  // the revision the index's newest snapshot file describes

@@ -58,6 +58,13 @@ struct ModelVersion {
   nlohmann::json info = nlohmann::json::object();  // training figures
 };
 
+// Two items whose photos are copies of one product shot (image/copy_fingerprint.h).
+struct CopyPair {
+  int64_t a = 0, b = 0;   // item keys; the store keeps a < b
+  float correlation = 0;  // CopyComparison figures of the pair
+  float structure = 0;
+};
+
 struct ListQuery {
   std::string category;  // empty = all
   size_t offset = 0;
@@ -106,6 +113,15 @@ class CatalogStore {
   // Keys of items without a colour signature, and signatures for them (Item::colours).
   virtual std::vector<int64_t> keys_missing_colours() const = 0;
   virtual void put_colours(const KeyedDescriptors& colours) = 0;
+
+  // Copies of one product shot (service/copy_finder.h): the items not yet compared with their
+  // nearest neighbours, in key order; marking items compared and storing the pairs found, in
+  // one transaction (items removed meanwhile are skipped); every pair, by (a, b); and a fresh
+  // start (`duplicates --rescan`).
+  virtual std::vector<int64_t> keys_unchecked_for_copies() const = 0;
+  virtual void put_copy_checks(const std::vector<int64_t>& checked, const std::vector<CopyPair>& pairs) = 0;
+  virtual std::vector<CopyPair> copy_pairs() const = 0;
+  virtual void forget_copy_checks() = 0;
 
   // Stores a new trained version with its item descriptors, and activates it when `activate`,
   // all in one transaction: readers see the old version or the complete new one. Returns the

@@ -9,9 +9,9 @@
 namespace lookalike {
 namespace {
 
-// 2 added model versions, 3 the maintained category counts, 4 the items' colour signatures
-// (1 to 3 upgrade in place).
-constexpr int kSchemaVersion = 4;
+// 2 added model versions, 3 the maintained category counts, 4 the items' colour signatures,
+// 5 copies of one product shot (1 to 4 upgrade in place).
+constexpr int kSchemaVersion = 5;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,9 +65,23 @@ CREATE TABLE IF NOT EXISTS version_descriptors(
   key INTEGER NOT NULL,
   descriptor BLOB NOT NULL,
   PRIMARY KEY(version, key)) WITHOUT ROWID;
+-- Items whose photos are copies of one product shot (service/copy_finder.h), a < b, and the
+-- items already compared with their nearest neighbours; both forget a removed item.
+CREATE TABLE IF NOT EXISTS copy_pairs(
+  a INTEGER NOT NULL,
+  b INTEGER NOT NULL,
+  correlation REAL NOT NULL,
+  structure REAL NOT NULL,
+  PRIMARY KEY(a, b)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS copy_pairs_by_b ON copy_pairs(b);
+CREATE TABLE IF NOT EXISTS copy_checked(key INTEGER PRIMARY KEY);
+CREATE TRIGGER IF NOT EXISTS items_copies_forgotten AFTER DELETE ON items BEGIN
+  DELETE FROM copy_pairs WHERE a = OLD.key OR b = OLD.key;
+  DELETE FROM copy_checked WHERE key = OLD.key;
+END;
 INSERT OR IGNORE INTO meta(key, value) VALUES ('revision', '0');
 INSERT OR IGNORE INTO meta(key, value) VALUES ('active_version', '0');
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 )sql";
 
 // A catalog from before the counts: count once, in the transaction that creates them.
@@ -424,6 +438,52 @@ class SqliteStore final : public CatalogStore {
     tx.commit();
   }
 
+  std::vector<int64_t> keys_unchecked_for_copies() const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT key FROM items WHERE key NOT IN (SELECT key FROM copy_checked) ORDER BY key");
+    std::vector<int64_t> keys;
+    while (s.step()) keys.push_back(s.int64(0));
+    return keys;
+  }
+
+  void put_copy_checks(const std::vector<int64_t>& checked, const std::vector<CopyPair>& pairs) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    // An item removed since it was compared is left out: the trigger has already forgotten it.
+    Statement mark(db_, "INSERT OR IGNORE INTO copy_checked(key) SELECT key FROM items WHERE key = ?");
+    for (const int64_t key : checked) {
+      mark.bind(1, key).step();
+      mark.reset();
+    }
+    Statement pair(db_,
+                   "INSERT OR REPLACE INTO copy_pairs(a, b, correlation, structure) "
+                   "SELECT ?1, ?2, ?3, ?4 WHERE (SELECT COUNT(*) FROM items WHERE key IN (?1, ?2)) = 2");
+    for (const auto& p : pairs) {
+      pair.bind(1, std::min(p.a, p.b)).bind(2, std::max(p.a, p.b));
+      pair.bind(3, std::optional<double>(p.correlation)).bind(4, std::optional<double>(p.structure)).step();
+      pair.reset();
+    }
+    bump_revision();
+    tx.commit();
+  }
+
+  std::vector<CopyPair> copy_pairs() const override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT a, b, correlation, structure FROM copy_pairs ORDER BY a, b");
+    std::vector<CopyPair> pairs;
+    while (s.step())
+      pairs.push_back({s.int64(0), s.int64(1), static_cast<float>(s.real(2)), static_cast<float>(s.real(3))});
+    return pairs;
+  }
+
+  void forget_copy_checks() override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(this);
+    exec("DELETE FROM copy_pairs; DELETE FROM copy_checked;");
+    bump_revision();
+    tx.commit();
+  }
+
   void put_descriptors(int64_t version, const KeyedDescriptors& descriptors) override {
     std::lock_guard lock(mutex_);
     Transaction tx(this);
@@ -671,7 +731,7 @@ class SqliteStore final : public CatalogStore {
     return s.step() && s.int64(0) == 1;
   }
 
-  // Returns the schema version found: one before 4 is upgraded by the caller (a new database
+  // Returns the schema version found: one before 5 is upgraded by the caller (a new database
   // counts as the current one).
   int64_t check_schema(const std::string& path) {
     Statement version(db_, "PRAGMA user_version");

@@ -207,11 +207,50 @@ TEST_F(CliTest, CorruptDataDirectoryIsReportedAndLeftAlone) {
 
 TEST_F(CliTest, HelpForEveryCommand) {
   for (const char* cmd : {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info",
-                          "serve", "model", "check", "backup"}) {
+                          "serve", "model", "check", "backup", "duplicates", "recommend"}) {
     const auto r = run_lookalike({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
   }
+}
+
+// A byte-identical and a mirrored copy of one photo are found by the import that brings them,
+// listed by `duplicates`, and collapsed into one search result unless --keep-copies.
+TEST_F(CliTest, DuplicatesListsCopiesAndSearchCollapsesThem) {
+  testing::TempDir tmp;
+  testing::make_subset(tmp.path() / "photos", 3);
+  const fs::path original = *fs::directory_iterator(tmp.path() / "photos" / "hood");
+  testing::write_bytes(tmp.path() / "photos" / "hood" / "twin.jpg", testing::read_bytes(original));
+  const std::string data_dir = (tmp.path() / "data").string();
+  const auto import =
+      run_lookalike({"--data", data_dir, "import", (tmp.path() / "photos").string(), "--no-head"});
+  ASSERT_EQ(import.status, 0) << import.err;
+  EXPECT_NE(import.out.find("copy pairs found"), std::string::npos) << import.out;
+
+  const auto listed = run_lookalike({"--data", data_dir, "duplicates", "--json"});
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  const auto doc = nlohmann::json::parse(listed.out);
+  ASSERT_EQ(doc["total"], 1) << listed.out;
+  std::set<std::string> members;
+  for (const auto& item : doc["groups"][0]["items"]) members.insert(item["id"]);
+  EXPECT_TRUE(members.count("hood-twin")) << listed.out;
+  const auto text = run_lookalike({"--data", data_dir, "duplicates"});
+  EXPECT_NE(text.out.find("1 groups of copies, 2 items in them, of 19 items"), std::string::npos) << text.out;
+
+  const auto collapsed =
+      run_lookalike({"--data", data_dir, "search", original.string(), "--category", "all", "--json"});
+  ASSERT_EQ(collapsed.status, 0) << collapsed.err;
+  const auto hits = nlohmann::json::parse(collapsed.out)["results"];
+  EXPECT_EQ(hits[0]["hidden_copies"], 1) << collapsed.out;
+  const auto apart = run_lookalike(
+      {"--data", data_dir, "search", original.string(), "--category", "all", "--json", "--keep-copies"});
+  const auto both = nlohmann::json::parse(apart.out)["results"];
+  EXPECT_EQ(both[0]["score"], both[1]["score"]) << "two results for one photo: " << apart.out;
+
+  // Forgotten and found again.
+  const auto rescan = run_lookalike({"--data", data_dir, "duplicates", "--rescan"});
+  EXPECT_EQ(rescan.status, 0) << rescan.err;
+  EXPECT_NE(rescan.out.find("1 groups of copies"), std::string::npos) << rescan.out;
 }
 
 // The stored value of one blob of a catalog database, or "" when absent.

@@ -22,6 +22,8 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "support/test_support.h"
 
@@ -314,6 +316,73 @@ TEST_F(ServerTest, AdminWritesAreAuthenticatedDurableAndVisible) {
   ASSERT_EQ(client().Delete("/api/v1/items/api-new", auth)->status, 200);
   expect_error(client().Get("/api/v1/items/api-new"), 404, "not_found");
   expect_error(client().Delete("/api/v1/items/api-new", auth), 404, "not_found");
+}
+
+// The photo at half size through JPEG quality 80: a copy as another shop would re-publish it.
+std::string half_size_copy(const std::string& jpeg) {
+  const cv::Mat photo = cv::imdecode(std::vector<uchar>(jpeg.begin(), jpeg.end()), cv::IMREAD_COLOR);
+  cv::Mat half;
+  cv::resize(photo, half, cv::Size(), 0.5, 0.5, cv::INTER_AREA);
+  std::vector<uchar> bytes;
+  cv::imencode(".jpg", half, bytes, {cv::IMWRITE_JPEG_QUALITY, 80});
+  return {bytes.begin(), bytes.end()};
+}
+
+TEST_F(ServerTest, ACopyOfAListedPhotoCollapsesIntoItAndIsListed) {
+  const std::string original = photo("dress", 2);
+  const auto listed = json::parse(search(original, R"({"category": "all", "k": 1})")->body);
+  const std::string original_id = listed["results"][0]["id"];
+  httplib::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  httplib::MultipartFormDataItems items{{"image", half_size_copy(original), "copy.jpg", "image/jpeg"},
+                                        {"metadata", R"({"id": "dress-copy", "category": "dress"})", "", ""}};
+  const auto created = client().Post("/api/v1/items", auth, items);
+  ASSERT_EQ(created->status, 201) << created->body;
+
+  // Collapsed by default: one result for the two, naming the hidden copy.
+  const auto collapsed = json::parse(search(original, R"({"category": "all", "k": 5})")->body);
+  ASSERT_EQ(collapsed["results"].size(), 5u);
+  EXPECT_EQ(collapsed["results"][0]["id"], original_id);
+  EXPECT_EQ(collapsed["results"][0]["hidden_copies"], 1);
+  EXPECT_EQ(collapsed["results"][0]["copy_ids"], json::array({"dress-copy"}));
+  for (const auto& hit : collapsed["results"]) EXPECT_NE(hit["id"], "dress-copy");
+  // Kept apart on request, over POST and GET.
+  const auto apart =
+      json::parse(search(original, R"({"category": "all", "k": 5, "collapse_duplicates": false})")->body);
+  std::set<std::string> ids;
+  for (const auto& hit : apart["results"]) ids.insert(hit["id"]);
+  EXPECT_TRUE(ids.count("dress-copy") && ids.count(original_id)) << apart.dump();
+  EXPECT_FALSE(apart["results"][0].contains("hidden_copies"));
+  const auto similar =
+      json::parse(client().Get("/api/v1/items/" + original_id + "/similar?k=4&category=all")->body);
+  for (const auto& hit : similar["results"])
+    EXPECT_NE(hit["id"], "dress-copy") << "a copy is not a look-alike";
+  const auto similar_apart = json::parse(
+      client()
+          .Get("/api/v1/items/" + original_id + "/similar?k=4&category=all&collapse_duplicates=false")
+          ->body);
+  EXPECT_EQ(similar_apart["results"][0]["id"], "dress-copy");
+
+  const auto groups = client().Get("/api/v1/duplicates");
+  ASSERT_EQ(groups->status, 200) << groups->body;
+  const auto doc = json::parse(groups->body);
+  bool found = false;
+  for (const auto& group : doc["groups"]) {
+    std::set<std::string> members;
+    for (const auto& item : group["items"]) members.insert(item["id"]);
+    found |= members == std::set<std::string>{original_id, "dress-copy"};
+  }
+  EXPECT_TRUE(found) << groups->body;
+  EXPECT_GE(doc["items_in_groups"].get<size_t>(), 2u);
+
+  expect_error(search(original, R"({"collapse_duplicates": "yes"})"), 400, "invalid_argument");
+  expect_error(client().Get("/api/v1/items/" + original_id + "/similar?collapse_duplicates=1"), 400,
+               "invalid_argument");
+  expect_error(client().Get("/api/v1/duplicates?limit=0"), 400, "invalid_argument");
+  expect_error(client().Get("/api/v1/duplicates?group=1"), 400, "invalid_argument");
+
+  ASSERT_EQ(client().Delete("/api/v1/items/dress-copy", auth)->status, 200);
+  const auto after = json::parse(search(original, R"({"category": "all", "k": 5})")->body);
+  EXPECT_FALSE(after["results"][0].contains("hidden_copies")) << after.dump();
 }
 
 size_t files_under(const fs::path& dir, const std::string& extension) {

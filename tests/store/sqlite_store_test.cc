@@ -170,6 +170,46 @@ TEST_F(SqliteStoreTest, ColourSignaturesAreStoredAndFilledInLater) {
   EXPECT_TRUE(store->integrity_problems().empty());
 }
 
+TEST_F(SqliteStoreTest, CopyPairsAndChecksAreKeptAndForgottenWithTheirItems) {
+  auto store = open_sqlite_store(db());
+  const auto keys = store->insert({make_item("a", "coat"), make_item("b", "coat"), make_item("c", "dress")});
+  EXPECT_EQ(store->keys_unchecked_for_copies(), keys);
+  const int64_t revision = store->revision();
+  // Stored smaller key first whichever way round they come; a pair naming an unknown item is skipped.
+  store->put_copy_checks({keys[0], keys[1], 999}, {{keys[1], keys[0], 0.99f, 2.5f}, {keys[2], 999, 1, 0}});
+  EXPECT_EQ(store->revision(), revision + 1);
+  EXPECT_EQ(store->keys_unchecked_for_copies(), (std::vector<int64_t>{keys[2]}));
+  auto pairs = store->copy_pairs();
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].a, keys[0]);
+  EXPECT_EQ(pairs[0].b, keys[1]);
+  EXPECT_FLOAT_EQ(pairs[0].correlation, 0.99f);
+  EXPECT_FLOAT_EQ(pairs[0].structure, 2.5f);
+  // Removing an item forgets its pairs and its check.
+  EXPECT_TRUE(store->remove("b"));
+  EXPECT_TRUE(store->copy_pairs().empty());
+  EXPECT_EQ(store->keys_unchecked_for_copies(), (std::vector<int64_t>{keys[2]}));
+  store->put_copy_checks({keys[2]}, {{keys[0], keys[2], 0.97f, 4}});
+  EXPECT_TRUE(store->keys_unchecked_for_copies().empty());
+  EXPECT_EQ(store->copy_pairs().size(), 1u);
+  store->forget_copy_checks();
+  EXPECT_TRUE(store->copy_pairs().empty());
+  EXPECT_EQ(store->keys_unchecked_for_copies(), (std::vector<int64_t>{keys[0], keys[2]}));
+}
+
+TEST_F(SqliteStoreTest, ACatalogFromBeforeCopiesGetsTheirTablesOnOpen) {
+  {
+    auto store = open_sqlite_store(db());
+    store->insert({make_item("a", "coat")});
+  }
+  run_sql(db(),
+          "DROP TRIGGER items_copies_forgotten; DROP TABLE copy_pairs; DROP TABLE copy_checked; "
+          "PRAGMA user_version = 4;");
+  auto store = open_sqlite_store(db());
+  EXPECT_EQ(store->keys_unchecked_for_copies().size(), 1u);
+  EXPECT_TRUE(store->copy_pairs().empty());
+}
+
 TEST_F(SqliteStoreTest, PersistsAcrossReopenIncludingBlobs) {
   {
     auto store = open_sqlite_store(db());

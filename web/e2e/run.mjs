@@ -85,7 +85,10 @@ for (const c of CATEGORIES) {
     .sort((a, b) => parseInt(a, 10) - parseInt(b, 10) || a.localeCompare(b))
     .slice(0, PER_CATEGORY);
   for (const f of files) symlinkSync(join(dataset, c, f), join(subset, c, f));
+  // One photo listed twice, as shops do: the import finds the copy and searches show it once.
+  if (c === 'shirts') symlinkSync(join(dataset, c, files[0]), join(subset, c, `twin-${files[0]}`));
 }
+const COPIED_PHOTO = join(subset, 'shirts', readdirSync(join(subset, 'shirts')).find((f) => f.startsWith('twin-')));
 
 log(`importing ${CATEGORIES.length * PER_CATEGORY} photos into ${dataDir}`);
 {
@@ -391,6 +394,20 @@ test('30 results in all categories, remembered after a reload', async ({ page })
   assertEq(await page.locator('[data-testid="category-select"]').inputValue(), 'all', 'category after reload');
   // The photo is gone after a reload; the page says so.
   await page.getByText('이 검색은 더 이상 볼 수 없습니다').waitFor();
+});
+
+test('a photo listed twice shows once, saying "+1 similar copies"', async ({ page }) => {
+  await upload(page, COPIED_PHOTO);
+  await waitForCards(page, 12);
+  const first = page.locator('[data-testid="result-card"]').first();
+  await assertText(page, '[data-testid="result-card"]:first-child [data-testid="hidden-copies"]', '비슷한 사본 +1');
+  assertEq(await page.locator('[data-testid="hidden-copies"]').count(), 1, 'one card stands for copies');
+  const ids = await page.locator('[data-testid="result-card"]').evaluateAll((cards) => cards.map((c) => c.dataset.id));
+  assertEq(new Set(ids).size, ids.length, 'no item twice');
+  const twin = ids.filter((id) => id.includes('twin-') || id === ids[0]);
+  assertEq(twin.length, 1, `the photo and its copy share one card: ${ids.join(',')}`);
+  assert((await first.locator('[data-testid="hidden-copies"]').getAttribute('title')).length > 0, 'the badge names the copy');
+  await shot(page, 'hidden-copies');
 });
 
 test('the colour slider: the search weighs colour and each card says how close its colours are', async ({ page }) => {

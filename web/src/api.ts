@@ -30,6 +30,12 @@ export interface SearchHit extends Item {
   same_item?: boolean;
   /** 0..1, when the search weighed colour: how close the product's colours are to the query's. */
   color_similarity?: number;
+  /**
+   * Other items whose photos are copies of this one's (the same product shot resized, cropped or
+   * mirrored), hidden from the results so that one product shows once; absent when none.
+   */
+  hidden_copies?: number;
+  copy_ids?: string[];
 }
 
 /** What the page shows as a hit's similarity: the catalog-scaled value when the server sends it. */

@@ -39,6 +39,21 @@ describe('ResultCard', () => {
     expect(screen.getByTestId('color-similarity')).toHaveTextContent('Colour 84%');
   });
 
+  it('says how many copies of the photo it stands for, and nothing when there are none', () => {
+    renderWithI18n(
+      <ul>
+        <ResultCard hit={{ ...hit, hidden_copies: 2, copy_ids: ['coat-7', 'coat-9'] }} onOpen={() => {}} />
+        <ResultCard hit={{ ...hit, id: 'coat-13' }} onOpen={() => {}} />
+      </ul>,
+    );
+    expect(screen.getAllByTestId('hidden-copies')).toHaveLength(1);
+    expect(screen.getByTestId('hidden-copies')).toHaveTextContent('+2 similar copies');
+    expect(screen.getByTestId('hidden-copies')).toHaveAttribute('title', expect.stringContaining('coat-7, coat-9'));
+    expect(screen.getAllByRole('button')[0]).toHaveAccessibleName(
+      'Details for Wool coat (Coat, 62% similar) (+2 similar copies)',
+    );
+  });
+
   it('says it in Korean too', () => {
     renderWithI18n(
       <ul>

@@ -21,7 +21,8 @@ export function ResultCard({ hit, onOpen }: Props) {
         className="result-button"
         aria-label={
           t('card.open', { name: itemName(hit), category: categoryName(hit.category), score }) +
-          (hit.same_item ? ` (${t('card.sameItem')})` : '')
+          (hit.same_item ? ` (${t('card.sameItem')})` : '') +
+          (hit.hidden_copies ? ` (${t('card.copies', { count: String(hit.hidden_copies) })})` : '')
         }
         onClick={(e) => onOpen(hit, e.currentTarget)}
       >
@@ -48,6 +49,15 @@ export function ResultCard({ hit, onOpen }: Props) {
             <span className="visually-hidden">{t('card.score')} </span>
             {score}
           </span>
+          {!!hit.hidden_copies && (
+            <span
+              className="result-copies"
+              data-testid="hidden-copies"
+              title={t('card.copiesHelp', { ids: (hit.copy_ids ?? []).join(', ') })}
+            >
+              {t('card.copies', { count: String(hit.hidden_copies) })}
+            </span>
+          )}
           {hit.color_similarity !== undefined && (
             <span className="result-color" data-testid="color-similarity" title={t('card.colorHelp')}>
               {t('card.color', { score: formatPercent(hit.color_similarity) })}

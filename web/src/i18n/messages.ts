@@ -88,6 +88,8 @@ const en = {
   'card.sameItemHelp': 'Recognised as the very product in your photo',
   'card.color': 'Colour {score}',
   'card.colorHelp': "How close this product's colours are to those of your photo",
+  'card.copies': '+{count} similar copies',
+  'card.copiesHelp': 'Copies of this photo listed as other items, shown once: {ids}',
 
   'dialog.close': 'Close',
   'dialog.title': 'Item details',
@@ -237,6 +239,8 @@ const ko: Record<MessageKey, string> = {
   'card.sameItemHelp': '사진 속 바로 그 상품으로 확인되었습니다',
   'card.color': '색상 {score}',
   'card.colorHelp': '이 상품의 색상이 사진 속 색상과 얼마나 가까운지',
+  'card.copies': '비슷한 사본 +{count}',
+  'card.copiesHelp': '다른 상품으로 등록된 이 사진의 사본으로, 한 번만 표시됩니다: {ids}',
 
   'dialog.close': '닫기',
   'dialog.title': '상품 정보',
