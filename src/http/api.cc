@@ -7,6 +7,8 @@
 #include <strings.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <regex>
 
@@ -104,6 +106,21 @@ std::string path_id(const Request& req) {
   return id;
 }
 
+double parse_price(const std::string& name, const std::string& text) {
+  char* end = nullptr;
+  const double v = text.empty() ? NAN : std::strtod(text.c_str(), &end);
+  if (!std::isfinite(v) || end != text.c_str() + text.size())
+    throw Error(ErrorCode::kInvalidArgument, "'" + name + "' must be a number");
+  return v;
+}
+
+// `attr.NAME=VALUE`: VALUE is a JSON scalar ("red" in quotes, 38, true), so that 38 and "38" stay
+// apart as the catalog stores them; anything else is taken as a plain string (attr.colour=red).
+json attribute_value(const std::string& text) {
+  const auto parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return !parsed.is_discarded() && parsed.is_primitive() && !parsed.is_null() ? parsed : json(text);
+}
+
 QueryOptions query_params(const Request& req) {
   QueryOptions q;
   for (const auto& [key, value] : req.params) {
@@ -119,12 +136,19 @@ QueryOptions query_params(const Request& req) {
       if (value != "true" && value != "false")
         throw Error(ErrorCode::kInvalidArgument, "'collapse_duplicates' must be true or false");
       q.collapse_duplicates = value == "true";
+    } else if (key == "price_min" || key == "price_max") {
+      (key == "price_min" ? q.filter.price_min : q.filter.price_max) = parse_price(key, value);
+    } else if (key.starts_with("attr.") && key.size() > 5) {
+      q.filter.attributes[key.substr(5)] = attribute_value(value);
     } else {
       throw Error(
           ErrorCode::kInvalidArgument,
-          "unknown query parameter '" + key + "' (expected k, category, color_weight, collapse_duplicates)");
+          "unknown query parameter '" + key +
+              "' (expected k, category, color_weight, collapse_duplicates, price_min, price_max, attr.NAME)");
     }
   }
+  if (q.filter.price_min && q.filter.price_max && *q.filter.price_min > *q.filter.price_max)
+    throw Error(ErrorCode::kInvalidArgument, "'price_min' is greater than 'price_max'");
   return q;
 }
 
@@ -258,6 +282,7 @@ void Api::attach(httplib::Server& server) {
   route(server, "POST", "/api/v1/items", "/api/v1/items", &Api::create_item, true);
   route(server, "GET", "/api/v1/categories", "/api/v1/categories", &Api::categories, true);
   route(server, "GET", "/api/v1/duplicates", "/api/v1/duplicates", &Api::duplicates, true);
+  route(server, "GET", "/api/v1/attributes", "/api/v1/attributes", &Api::attributes, true);
   route(server, "GET", "/api/v1/stats", "/api/v1/stats", &Api::stats, true);
   route(server, "GET", "/api/v1/models", "/api/v1/models", &Api::models, true);
   route(server, "PUT", "/api/v1/models/active", "/api/v1/models/active", &Api::activate_model, true);
@@ -516,6 +541,13 @@ void Api::duplicates(const Request& req, Response& res) {
     }
   }
   send_json(res, 200, copy_groups_json(catalog().copy_groups(), offset, limit, item_image_url));
+}
+
+void Api::attributes(const Request& req, Response& res) {
+  if (!req.params.empty())
+    throw Error(ErrorCode::kInvalidArgument,
+                "unknown query parameter '" + req.params.begin()->first + "' (this endpoint takes none)");
+  send_json(res, 200, facets_json(catalog().facets()));
 }
 
 void Api::item_image(const Request& req, Response& res) {

@@ -56,6 +56,7 @@ class Api {
   void get_item(const httplib::Request&, httplib::Response&);
   void list_items(const httplib::Request&, httplib::Response&);
   void duplicates(const httplib::Request&, httplib::Response&);
+  void attributes(const httplib::Request&, httplib::Response&);
   void item_image(const httplib::Request&, httplib::Response&);
   void create_item(const httplib::Request&, httplib::Response&);
   void patch_item(const httplib::Request&, httplib::Response&);

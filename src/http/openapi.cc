@@ -281,7 +281,13 @@ json openapi_document() {
       {"parameters",
        {path_param("id"), query_param("k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 500}}),
         query_param("category", {{"type", "string"}}), query_param("color_weight", kColourWeight),
-        query_param("collapse_duplicates", kCollapseDuplicates)}},
+        query_param("collapse_duplicates", kCollapseDuplicates),
+        query_param("price_min", {{"type", "number"}}), query_param("price_max", {{"type", "number"}}),
+        query_param("attr.NAME",
+                    {{"type", "string"},
+                     {"description",
+                      "only items whose attribute NAME equals the value: a JSON scalar (\"red\", 38, true), "
+                      "or a plain string"}})}},
       {"responses",
        with_errors({{"200", response("Ranked results", ref("SearchResult"))}}, {400, 404, 503})}};
   paths["/api/v1/items/{id}/image"]["get"] = {
@@ -346,6 +352,39 @@ json openapi_document() {
                              {"properties", {{"items", {{"type", "array"}, {"items", ref("Item")}}}}}}}}},
                          {"total", {{"type", "integer"}, {"description", "groups"}}},
                          {"items_in_groups", {{"type", "integer"}}}}}})}},
+           {400})}};
+  paths["/api/v1/attributes"]["get"] = {
+      {"summary",
+       "What the catalog can be filtered by: its price range and each attribute's most common values"},
+      {"responses",
+       with_errors(
+           {{"200",
+             response(
+                 "Facets",
+                 {{"type", "object"},
+                  {"properties",
+                   {{"price",
+                     {{"type", "object"},
+                      {"nullable", true},
+                      {"properties",
+                       {{"min", {{"type", "number"}}},
+                        {"max", {{"type", "number"}}},
+                        {"items", {{"type", "integer"}}}}}}},
+                    {"attributes",
+                     {{"type", "array"},
+                      {"items",
+                       {{"type", "object"},
+                        {"properties",
+                         {{"name", {{"type", "string"}}},
+                          {"items", {{"type", "integer"}}},
+                          {"distinct", {{"type", "integer"}}},
+                          {"values",
+                           {{"type", "array"},
+                            {"description", "at most 50, most common first"},
+                            {"items",
+                             {{"type", "object"},
+                              {"properties",
+                               {{"value", json::object()}, {"count", {{"type", "integer"}}}}}}}}}}}}}}}}}})}},
            {400})}};
   paths["/api/v1/categories"]["get"] = {
       {"summary", "Categories with item counts"},

@@ -239,6 +239,10 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   bool stopping = false;
   std::thread watcher;
   TrainingSupervisor training(options);
+  // Items no import compared for copies of one photo (a catalog from before copies were found)
+  // are compared once, off the request path; stopping the server stops it after a batch.
+  std::atomic<bool> stop_copies{false};
+  std::thread copies;
 
   int status = 0;
   try {
@@ -246,6 +250,16 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
     auto catalog = std::make_unique<Catalog>(catalog_options, /*load_model=*/true);
     Catalog* watched = catalog.get();
     training.start_if_due(*catalog);
+    copies = std::thread([watched, &stop_copies] {
+      try {
+        const auto summary = watched->check_copies({}, {}, &stop_copies);
+        if (summary.checked > 0)
+          spdlog::info("compared {} items with their neighbours for copies of one photo: {} pairs",
+                       summary.checked, summary.pairs);
+      } catch (const std::exception& e) {
+        spdlog::warn("comparing items for copies of one photo failed: {}", e.what());
+      }
+    });
     watcher = std::thread([&, watched] {
       // Writes over HTTP change the in-memory index only; it is saved as a snapshot every
       // kSnapshotEvery ticks when it changed, and once more on the way out.
@@ -317,6 +331,8 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   }
   watch_wake.notify_all();
   if (watcher.joinable()) watcher.join();
+  stop_copies = true;
+  if (copies.joinable()) copies.join();
   training.stop();
   std::printf("stopped\n");
   return status;

@@ -311,6 +311,10 @@ std::vector<std::vector<Item>> Catalog::copy_groups() const {
   return out;
 }
 
+CatalogFacets Catalog::facets() const {
+  return live_->read([](const ServingState& state) { return catalog_facets(state.items); });
+}
+
 void Catalog::use_version(int64_t version) {
   store_->set_active_version(version);
   refresh();

@@ -22,6 +22,7 @@
 #include "model/head_model.h"
 #include "service/catalog_writer.h"
 #include "service/data_directory.h"
+#include "service/facets.h"
 #include "service/frozen_recipe.h"
 #include "service/model_pools.h"
 #include "service/query.h"
@@ -183,6 +184,8 @@ class Catalog {
   void forget_copies();
   // The groups of copies being served, each in key order.
   std::vector<std::vector<Item>> copy_groups() const;
+  // The price range and attribute values of the items being served (one pass over them).
+  CatalogFacets facets() const;
 
   // Learns the frozen recipe (PCA whitening and a linear category probe) from all stored
   // descriptors, then rebuilds the index. Returns a one-line summary. `on_phase` hears each

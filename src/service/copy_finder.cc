@@ -47,6 +47,10 @@ const std::vector<int64_t>* CopyGroups::group_of(int64_t key) const {
 namespace {
 
 constexpr size_t kBatch = 32;
+// Pairs one run remembers as compared (about 50 bytes each): a pair found from both ends is
+// compared once. Past this many the memory is freed and a few pairs are compared twice, so a
+// first check of a million items holds tens of megabytes, not hundreds.
+constexpr size_t kMaxRememberedPairs = size_t{1} << 20;
 
 // The vector that finds an item's copies in the index: the frozen part alone when the index
 // combines a head with the frozen recipe (it recognises the very shot; docs/quality.md).
@@ -103,6 +107,7 @@ CopyCheckSummary check_copies(const LiveState& live, CatalogStore& store, const 
     const std::vector<int64_t> keys(
         unchecked.begin() + static_cast<std::ptrdiff_t>(start),
         unchecked.begin() + static_cast<std::ptrdiff_t>(std::min(unchecked.size(), start + kBatch)));
+    if (compared.size() > kMaxRememberedPairs) compared.clear();
     const Neighbourhoods hood = neighbourhoods(live, keys, options.candidates);
     // Fingerprints of every photo involved, decoded in parallel (OpenCV's thread pool).
     std::vector<const Item*> involved;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 
 #include "common/error.h"
 #include "service/catalog.h"
@@ -11,16 +12,22 @@ namespace lookalike {
 namespace {
 
 // Hits beyond k that a batch asks for, to make up for the item itself and its byte-identical
-// twins, which are dropped after the search.
+// twins, which are dropped after the search (copies of one photo are added on top, below).
 constexpr size_t kSpareHits = 4;
 
+// Drops the item itself, its byte-identical twins and the copies of its photo (service/
+// copy_finder.h), and keeps one item of each other group of copies: a feed of look-alikes
+// shows a product once.
 std::vector<SimilarItem> keep_recommendable(const ServingState& state, const Item& item,
                                             const std::vector<Neighbour>& hits, size_t k) {
   std::vector<SimilarItem> kept;
+  std::unordered_set<const std::vector<int64_t>*> shown;
+  if (const auto* own = state.copies.group_of(item.key)) shown.insert(own);
   for (const auto& hit : hits) {
     if (kept.size() == k) break;
     const auto it = state.items.find(hit.id);
     if (it == state.items.end() || hit.id == item.key || it->second.sha256 == item.sha256) continue;
+    if (const auto* group = state.copies.group_of(hit.id); group && !shown.insert(group).second) continue;
     kept.push_back({it->second.id, hit.score, state.score_scale.similarity(hit.score)});
   }
   return kept;
@@ -71,7 +78,7 @@ std::vector<Recommendation> Catalog::recommend(const std::vector<std::string>& i
         queries.insert(queries.end(), query.begin(), query.end());
       }
       SearchParams params;
-      params.k = options.k + kSpareHits;
+      params.k = options.k + kSpareHits + std::min(state.copies.hideable(), options.k);
       if (!category.empty()) {
         params.expected_accepted = category_size(*store_, category);
         params.accept = [&state, &category](int64_t key) {

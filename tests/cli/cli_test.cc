@@ -214,8 +214,19 @@ TEST_F(CliTest, HelpForEveryCommand) {
   }
 }
 
-// A byte-identical and a mirrored copy of one photo are found by the import that brings them,
-// listed by `duplicates`, and collapsed into one search result unless --keep-copies.
+// The parsed lines of a JSON Lines feed, by item id.
+std::map<std::string, nlohmann::json> feed_by_id(const std::string& text) {
+  std::map<std::string, nlohmann::json> feed;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto doc = nlohmann::json::parse(line);
+    feed[doc["id"].get<std::string>()] = doc;
+  }
+  return feed;
+}
+
+// A byte-identical copy of one photo is found by the import that brings it, listed by
+// `duplicates`, collapsed into one search result unless --keep-copies, and kept out of the feed.
 TEST_F(CliTest, DuplicatesListsCopiesAndSearchCollapsesThem) {
   testing::TempDir tmp;
   testing::make_subset(tmp.path() / "photos", 3);
@@ -247,10 +258,48 @@ TEST_F(CliTest, DuplicatesListsCopiesAndSearchCollapsesThem) {
   const auto both = nlohmann::json::parse(apart.out)["results"];
   EXPECT_EQ(both[0]["score"], both[1]["score"]) << "two results for one photo: " << apart.out;
 
+  // The "you may also like" feed: no row lists a copy of its own item, and none lists both copies.
+  const std::string feed_path = (tmp.path() / "feed.jsonl").string();
+  const auto feed_run =
+      run_lookalike({"--data", data_dir, "recommend", "--k", "6", "--category", "all", "--out", feed_path});
+  ASSERT_EQ(feed_run.status, 0) << feed_run.err;
+  for (const auto& [id, line] : feed_by_id(testing::read_bytes(feed_path))) {
+    size_t copies = 0;
+    for (const auto& s : line["similar"]) copies += members.count(s["id"].get<std::string>());
+    EXPECT_LE(copies, members.count(id) ? 0u : 1u) << id << ": " << line.dump();
+    EXPECT_EQ(line["similar"].size(), 6u) << id;
+  }
+
   // Forgotten and found again.
   const auto rescan = run_lookalike({"--data", data_dir, "duplicates", "--rescan"});
   EXPECT_EQ(rescan.status, 0) << rescan.err;
   EXPECT_NE(rescan.out.find("1 groups of copies"), std::string::npos) << rescan.out;
+
+  // A catalog from before copies were found (no item compared): the server compares it itself.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((data_dir + "/catalog.sqlite").c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(
+        sqlite3_exec(db, "DELETE FROM copy_pairs; DELETE FROM copy_checked;", nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const std::string out = tmp.str() + "/serve.out", err = tmp.str() + "/serve.err";
+  const auto server =
+      start_server({"--data", data_dir, "serve", "--port", "0", "--background-training", "off"}, out, err);
+  ASSERT_NE(server.port, 0) << testing::read_bytes(err);
+  httplib::Client client("127.0.0.1", server.port);
+  nlohmann::json groups;
+  for (int i = 0; i < 600 && groups.value("total", 0) != 1; ++i) {
+    if (const auto res = client.Get("/api/v1/duplicates"); res && res->status == 200)
+      groups = nlohmann::json::parse(res->body);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(groups.value("total", 0), 1) << groups.dump() << testing::read_bytes(err);
+  EXPECT_NE(testing::read_bytes(err).find("for copies of one photo: 1 pairs"), std::string::npos)
+      << testing::read_bytes(err);
+  ::kill(server.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_process(server.pid), 0) << testing::read_bytes(err);
 }
 
 // The stored value of one blob of a catalog database, or "" when absent.
@@ -351,17 +400,6 @@ TEST_F(CliTest, Int8CalibratesOnceOnTheShopsOwnPhotos) {
   const auto again = stored_calibration();
   ASSERT_TRUE(again.is_object());
   EXPECT_EQ(again["images"], 42);
-}
-
-// The parsed lines of a JSON Lines feed, by item id.
-std::map<std::string, nlohmann::json> feed_by_id(const std::string& text) {
-  std::map<std::string, nlohmann::json> feed;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    auto doc = nlohmann::json::parse(line);
-    feed[doc["id"].get<std::string>()] = doc;
-  }
-  return feed;
 }
 
 TEST_F(CliTest, RecommendWritesEveryItemsLookAlikesAndResumes) {

@@ -385,6 +385,56 @@ TEST_F(ServerTest, ACopyOfAListedPhotoCollapsesIntoItAndIsListed) {
   EXPECT_FALSE(after["results"][0].contains("hidden_copies")) << after.dump();
 }
 
+TEST_F(ServerTest, FacetsListPricesAndAttributesAndSimilarFiltersByThem) {
+  httplib::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
+  std::vector<std::string> coats;  // four coats of the catalog: a, b, c get metadata, d searches
+  for (const auto& item : json::parse(client().Get("/api/v1/items?category=coat&limit=4")->body)["items"])
+    coats.push_back(item["id"]);
+  ASSERT_EQ(coats.size(), 4u);
+  const std::string a = coats[0], b = coats[1], c = coats[2], d = coats[3];
+  const auto patch = [&](const std::string& id, const std::string& body) {
+    const auto res = client().Patch("/api/v1/items/" + id, auth, body, "application/json");
+    ASSERT_EQ(res->status, 200) << res->body;
+  };
+  patch(a, R"({"price": 80, "attributes": {"colour": "navy", "size": 38}})");
+  patch(b, R"({"price": 20, "attributes": {"colour": "navy", "size": "38"}})");
+  patch(c, R"({"price": 45, "attributes": {"colour": "camel"}})");
+
+  const auto facets = client().Get("/api/v1/attributes");
+  ASSERT_EQ(facets->status, 200) << facets->body;
+  const auto doc = json::parse(facets->body);
+  EXPECT_EQ(doc["price"]["min"], 20);
+  EXPECT_EQ(doc["price"]["max"], 80);
+  EXPECT_EQ(doc["price"]["items"], 3);
+  ASSERT_EQ(doc["attributes"].size(), 2u) << facets->body;
+  EXPECT_EQ(doc["attributes"][0]["name"], "colour");
+  EXPECT_EQ(doc["attributes"][0]["values"][0], json({{"value", "navy"}, {"count", 2}}));
+  EXPECT_EQ(doc["attributes"][1]["distinct"], 2);
+
+  const auto ids_of = [&](const std::string& query) {
+    const auto res =
+        client().Get("/api/v1/items/" + d + "/similar?category=all&k=20&collapse_duplicates=false&" + query);
+    EXPECT_EQ(res->status, 200) << res->body;
+    std::set<std::string> ids;
+    for (const auto& hit : json::parse(res->body)["results"]) ids.insert(hit["id"]);
+    return ids;
+  };
+  EXPECT_EQ(ids_of("price_min=30"), (std::set<std::string>{a, c}));
+  EXPECT_EQ(ids_of("price_min=30&price_max=50"), (std::set<std::string>{c}));
+  EXPECT_EQ(ids_of("attr.colour=navy"), (std::set<std::string>{a, b}));
+  EXPECT_EQ(ids_of("attr.colour=%22navy%22&attr.size=38"), (std::set<std::string>{a}));
+  EXPECT_EQ(ids_of("attr.size=%2238%22"), (std::set<std::string>{b}));
+  expect_error(client().Get("/api/v1/items/" + d + "/similar?price_min=cheap"), 400, "invalid_argument");
+  expect_error(client().Get("/api/v1/items/" + d + "/similar?price_min=50&price_max=10"), 400,
+               "invalid_argument");
+  expect_error(client().Get("/api/v1/items/" + d + "/similar?attr.=x"), 400, "invalid_argument");
+  expect_error(client().Get("/api/v1/attributes?limit=3"), 400, "invalid_argument");
+
+  for (const std::string& id : {a, b, c})
+    patch(id, R"({"price": null, "attributes": {"colour": null, "size": null}})");
+  EXPECT_TRUE(json::parse(client().Get("/api/v1/attributes")->body)["price"].is_null());
+}
+
 size_t files_under(const fs::path& dir, const std::string& extension) {
   size_t n = 0;
   for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.path().extension() == extension;

@@ -410,6 +410,41 @@ test('a photo listed twice shows once, saying "+1 similar copies"', async ({ pag
   await shot(page, 'hidden-copies');
 });
 
+test('filters: a price range and an attribute value from the catalog narrow the results', async ({ page, base }) => {
+  const items = (await (await fetch(`${base}/api/v1/items?category=shirts&limit=200`)).json()).items;
+  const patch = async (id, body) => {
+    const r = await fetch(`${base}/api/v1/items/${encodeURIComponent(id)}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert(r.ok, `PATCH ${id}: HTTP ${r.status}`);
+  };
+  for (const [i, it] of items.entries()) await patch(it.id, { price: 10 * (i + 1), attributes: { fit: i % 2 ? 'slim' : 'loose' } });
+  try {
+    await page.reload();  // the page reads the catalog's filters when it loads
+    await assertText(page, '[data-testid="filters"]', `10 ~ ${10 * items.length}`);
+    await page.fill('[data-testid="price-min"]', '50');
+    await page.locator('[data-testid="price-min"]').blur();
+    await page.selectOption('[data-testid="attribute-fit"]', '"slim"');
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/v1/search') && r.request().method() === 'POST'),
+      upload(page, QUERY_PHOTO),
+    ]);
+    const options = await lastSearchOptions(page);
+    assertEq(JSON.stringify(options.filters), JSON.stringify({ price: { min: 50 }, attributes: { fit: 'slim' } }), 'filters sent');
+    const results = (await response.json()).results;
+    assert(results.length > 0, 'some shirts pass the filters');
+    for (const r of results) assert(r.metadata.price >= 50 && r.metadata.attributes.fit === 'slim', `${r.id} passes: ${JSON.stringify(r.metadata)}`);
+    await waitForCards(page, results.length);
+    await shot(page, 'filters');
+    await page.click('[data-testid="clear-filters"]');
+    assertEq(await page.inputValue('[data-testid="price-min"]'), '', 'cleared');
+  } finally {
+    for (const it of items) await patch(it.id, { price: null, attributes: { fit: null } });
+  }
+});
+
 test('the colour slider: the search weighs colour and each card says how close its colours are', async ({ page }) => {
   await upload(page, QUERY_PHOTO);
   await waitForCards(page, 12);
@@ -591,7 +626,7 @@ test('phone viewport (390 px): no sideways scrolling, results in two columns', a
 test('widget.js on a shop page of another origin: linked look-alikes with titles', async ({ page, base }) => {
   // Titles and product links for every item, as a shop would set them.
   const items = (await (await fetch(`${base}/api/v1/items?limit=200`)).json()).items;
-  assert(items.length === CATEGORIES.length * PER_CATEGORY, `listed ${items.length} items`);
+  assert(items.length === CATEGORIES.length * PER_CATEGORY + 1, `listed ${items.length} items (with the twin)`);
   for (const it of items) {
     const r = await fetch(`${base}/api/v1/items/${encodeURIComponent(it.id)}`, {
       method: 'PATCH',

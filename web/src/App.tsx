@@ -1,5 +1,14 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { checkImageFile, getCategories, isAbortError, type Category, type Crop, type SearchHit } from './api';
+import {
+  checkImageFile,
+  getCategories,
+  getFacets,
+  isAbortError,
+  type Category,
+  type Crop,
+  type Facets,
+  type SearchHit,
+} from './api';
 import { downscalePhoto, needsDownscale, type Reduction } from './downscale';
 import { fileError, type UiError } from './errors';
 import { useI18n } from './i18n';
@@ -27,6 +36,7 @@ export function App() {
   const [options, setOptions] = useState<StoredOptions>(loadOptions);
   const [categories, setCategories] = useState<Category[] | null>(null);
   const [categoriesFailed, setCategoriesFailed] = useState(false);
+  const [facets, setFacets] = useState<Facets | null>(null);
   const [editor, setEditor] = useState<Editor | null>(null);
   const [uploadError, setUploadError] = useState<UiError | null>(null);
   const [reduction, setReduction] = useState<Reduction | null>(null);
@@ -65,6 +75,8 @@ export function App() {
         if (!isAbortError(e)) setCategoriesFailed(true);
       },
     );
+    // The filters the catalog offers; without them (an older server) the page has none.
+    getFacets(ctl.signal).then(setFacets, () => {});
     return () => ctl.abort();
   }, []);
 
@@ -190,6 +202,7 @@ export function App() {
               options={options}
               categories={categories}
               categoriesFailed={categoriesFailed}
+              facets={facets}
               onChange={changeOptions}
             />
           </aside>

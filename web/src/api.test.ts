@@ -153,3 +153,24 @@ describe('checkImageFile', () => {
     expect(clampResults(Number.NaN)).toBe(12);
   });
 });
+
+describe('filters', () => {
+  it('are sent as the API takes them, in JSON and as GET parameters', async () => {
+    const { filtersJson, setFilterParams } = await import('./api');
+    expect(filtersJson({})).toBeNull();
+    expect(filtersJson({ priceMin: 10, attributes: { size: 38, colour: 'navy' } })).toEqual({
+      price: { min: 10 },
+      attributes: { size: 38, colour: 'navy' },
+    });
+    const params = new URLSearchParams();
+    setFilterParams({ priceMax: 50, attributes: { size: '38', sale: true } }, params);
+    expect(params.toString()).toBe('price_max=50&attr.size=%2238%22&attr.sale=true');
+  });
+
+  it('keep only what is usable from a remembered value', async () => {
+    const { cleanFilters } = await import('./api');
+    expect(cleanFilters(null)).toEqual({});
+    expect(cleanFilters({ priceMin: -3, priceMax: 'x', attributes: { a: { b: 1 }, c: 'red' } })).toEqual({ attributes: { c: 'red' } });
+    expect(cleanFilters({ priceMin: 50, priceMax: 10 })).toEqual({});
+  });
+});

@@ -83,12 +83,90 @@ export interface Crop {
 /** "auto": the CNN picks the category; "all": every category; anything else: a category name. */
 export type CategoryMode = string;
 
+export type AttributeValue = string | number | boolean;
+
+/** Metadata filters: only items within the price range and with every attribute value given. */
+export interface Filters {
+  priceMin?: number;
+  priceMax?: number;
+  /** By attribute name; values keep their type (38 and "38" are different values). */
+  attributes?: Record<string, AttributeValue>;
+}
+
+/** What the catalog can be filtered by (GET /api/v1/attributes). */
+export interface Facets {
+  price: { min: number; max: number; items: number } | null;
+  attributes: { name: string; items: number; values: { value: AttributeValue; count: number }[] }[];
+}
+
 export interface SearchOptions {
   k: number;
   category: CategoryMode;
   crop?: Crop | null;
   /** 0..1: how much the products' colours count against their look (0 or absent: look alone). */
   colorWeight?: number;
+  filters?: Filters;
+}
+
+function isAttributeValue(v: unknown): v is AttributeValue {
+  return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+function isPrice(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
+
+/** The usable part of a filters value of unknown origin (remembered by an older page, say). */
+export function cleanFilters(v: unknown): Filters {
+  if (!isRecord(v)) return {};
+  const out: Filters = {};
+  if (isPrice(v.priceMin)) out.priceMin = v.priceMin;
+  if (isPrice(v.priceMax)) out.priceMax = v.priceMax;
+  if (out.priceMin !== undefined && out.priceMax !== undefined && out.priceMin > out.priceMax) return {};
+  if (isRecord(v.attributes)) {
+    const attributes = Object.fromEntries(Object.entries(v.attributes).filter(([, value]) => isAttributeValue(value)));
+    if (Object.keys(attributes).length > 0) out.attributes = attributes as Record<string, AttributeValue>;
+  }
+  return out;
+}
+
+export function hasFilters(f: Filters | undefined): boolean {
+  return !!f && (f.priceMin !== undefined || f.priceMax !== undefined || Object.keys(f.attributes ?? {}).length > 0);
+}
+
+/** The search options' `filters` object, or null when nothing is filtered. */
+export function filtersJson(f: Filters | undefined): Record<string, unknown> | null {
+  if (!f || !hasFilters(f)) return null;
+  const out: Record<string, unknown> = {};
+  if (f.priceMin !== undefined || f.priceMax !== undefined) {
+    out.price = { ...(f.priceMin !== undefined ? { min: f.priceMin } : {}), ...(f.priceMax !== undefined ? { max: f.priceMax } : {}) };
+  }
+  if (f.attributes && Object.keys(f.attributes).length > 0) out.attributes = f.attributes;
+  return out;
+}
+
+/** The same filters as GET parameters (price_min, price_max, attr.NAME with a JSON scalar). */
+export function setFilterParams(f: Filters | undefined, params: URLSearchParams): void {
+  if (!f) return;
+  if (f.priceMin !== undefined) params.set('price_min', String(f.priceMin));
+  if (f.priceMax !== undefined) params.set('price_max', String(f.priceMax));
+  for (const [name, value] of Object.entries(f.attributes ?? {})) params.set(`attr.${name}`, JSON.stringify(value));
+}
+
+export async function getFacets(signal?: AbortSignal): Promise<Facets> {
+  const body = await request<Record<string, unknown>>('/api/v1/attributes', { signal });
+  if (!isRecord(body) || !Array.isArray(body.attributes)) throw new ApiError(200, 'bad_response', 'no attributes in the answer');
+  const p = body.price;
+  const price = isRecord(p) && isPrice(p.min) && isPrice(p.max) && typeof p.items === 'number' ? { min: p.min, max: p.max, items: p.items } : null;
+  const attributes: Facets['attributes'] = [];
+  for (const a of body.attributes) {
+    if (!isRecord(a) || typeof a.name !== 'string' || !Array.isArray(a.values)) continue;
+    const values = a.values.filter(
+      (v): v is { value: AttributeValue; count: number } => isRecord(v) && isAttributeValue(v.value) && typeof v.count === 'number',
+    );
+    if (values.length > 0) attributes.push({ name: a.name, items: typeof a.items === 'number' ? a.items : 0, values });
+  }
+  return { price, attributes };
 }
 
 /** The colour weight as sent: within 0..1, in steps of 0.05, 0 for anything unusable. */
@@ -166,6 +244,8 @@ export function searchOptionsJson(options: SearchOptions): string {
   const out: Record<string, unknown> = { k: options.k, category: options.category };
   const colorWeight = clampColorWeight(options.colorWeight);
   if (colorWeight > 0) out.color_weight = colorWeight;
+  const filters = filtersJson(options.filters);
+  if (filters) out.filters = filters;
   if (options.crop) {
     const { x, y, w, h } = options.crop;
     out.crop = { x: Math.round(x), y: Math.round(y), w: Math.round(w), h: Math.round(h) };
@@ -186,12 +266,13 @@ export async function searchImage(image: Blob, options: SearchOptions, signal?: 
 /** GET /api/v1/items/{id}/similar: search by a catalog item, without uploading anything. */
 export async function searchSimilar(
   id: string,
-  options: Pick<SearchOptions, 'k' | 'category' | 'colorWeight'>,
+  options: Pick<SearchOptions, 'k' | 'category' | 'colorWeight' | 'filters'>,
   signal?: AbortSignal,
 ): Promise<SearchResponse> {
   const params = new URLSearchParams({ k: String(options.k), category: options.category });
   const colorWeight = clampColorWeight(options.colorWeight);
   if (colorWeight > 0) params.set('color_weight', String(colorWeight));
+  setFilterParams(options.filters, params);
   const url = `/api/v1/items/${encodeURIComponent(id)}/similar?${params.toString()}`;
   return checkSearchResponse(await request<SearchResponse>(url, { signal }));
 }

@@ -1,7 +1,7 @@
 // The searches a visitor ran in this tab: runs them, keeps their answers, and ties each one to a
 // browser history entry so back/forward move between them.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { isAbortError, searchImage, searchSimilar, type Crop, type Item, type SearchResponse } from './api';
+import { isAbortError, searchImage, searchSimilar, type Crop, type Filters, type Item, type SearchResponse } from './api';
 import { errorFromException, type UiError } from './errors';
 import { parseLocation, readState, SeqCounter, urlFor, type NavState } from './navigation';
 
@@ -21,6 +21,7 @@ export interface SearchOptionsState {
   k: number;
   category: string;
   colorWeight?: number;
+  filters?: Filters;
 }
 
 export interface Search {

@@ -1,17 +1,21 @@
 import { useEffect, useId, useRef, useState } from 'react';
-import { clampColorWeight, MAX_RESULTS, MIN_RESULTS, type Category } from '../api';
+import { clampColorWeight, MAX_RESULTS, MIN_RESULTS, type Category, type Facets, type Filters } from '../api';
 import { useI18n } from '../i18n';
+import { FilterFields } from './FilterFields';
 
 export interface Options {
   k: number;
   category: string;
   colorWeight: number;
+  filters?: Filters;
 }
 
 interface Props {
   options: Options;
   categories: Category[] | null;
   categoriesFailed: boolean;
+  /** What the catalog can be filtered by; null while unknown (no filter fields then). */
+  facets?: Facets | null;
   onChange: (options: Options) => void;
 }
 
@@ -26,7 +30,7 @@ export function parseCount(text: string): number | null {
   return n >= MIN_RESULTS && n <= MAX_RESULTS ? n : null;
 }
 
-export function OptionsBar({ options, categories, categoriesFailed, onChange }: Props) {
+export function OptionsBar({ options, categories, categoriesFailed, facets = null, onChange }: Props) {
   const { t, categoryName, formatNumber, formatPercent } = useI18n();
   const id = useId();
   const [countText, setCountText] = useState(String(options.k));
@@ -164,6 +168,13 @@ export function OptionsBar({ options, categories, categoriesFailed, onChange }: 
             {t('options.colorHint')}
           </span>
         </div>
+        {facets && (
+          <FilterFields
+            facets={facets}
+            filters={options.filters ?? {}}
+            onChange={(filters) => onChange({ ...latest.current.options, filters })}
+          />
+        )}
       </form>
     </section>
   );
