@@ -388,8 +388,8 @@ TEST_F(ServerTest, ACopyOfAListedPhotoCollapsesIntoItAndIsListed) {
 TEST_F(ServerTest, FacetsListPricesAndAttributesAndSimilarFiltersByThem) {
   httplib::Headers auth{{"Authorization", std::string("Bearer ") + kToken}};
   std::vector<std::string> coats;  // four coats of the catalog: a, b, c get metadata, d searches
-  for (const auto& item : json::parse(client().Get("/api/v1/items?category=coat&limit=4")->body)["items"])
-    coats.push_back(item["id"]);
+  const auto listed = json::parse(client().Get("/api/v1/items?category=coat&limit=4")->body);
+  for (const auto& item : listed["items"]) coats.push_back(item["id"]);
   ASSERT_EQ(coats.size(), 4u);
   const std::string a = coats[0], b = coats[1], c = coats[2], d = coats[3];
   const auto patch = [&](const std::string& id, const std::string& body) {
@@ -416,7 +416,8 @@ TEST_F(ServerTest, FacetsListPricesAndAttributesAndSimilarFiltersByThem) {
         client().Get("/api/v1/items/" + d + "/similar?category=all&k=20&collapse_duplicates=false&" + query);
     EXPECT_EQ(res->status, 200) << res->body;
     std::set<std::string> ids;
-    for (const auto& hit : json::parse(res->body)["results"]) ids.insert(hit["id"]);
+    const auto doc = json::parse(res->body);
+    for (const auto& hit : doc["results"]) ids.insert(hit["id"]);
     return ids;
   };
   EXPECT_EQ(ids_of("price_min=30"), (std::set<std::string>{a, c}));

@@ -8,6 +8,8 @@
 // is checked against exact values instead.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <onnx/onnx_pb.h>
 
 #include <random>
@@ -178,7 +180,10 @@ TEST(DnnlOps, EveryMappedOpMatchesOpenCv) {
     ASSERT_EQ(actual.size(), m.outputs.size());
     for (size_t i = 0; i < actual.size(); ++i) {
       EXPECT_EQ(actual[i].size[0], batch);
-      EXPECT_LT(max_abs_diff(actual[i], expected[i]), 1e-5) << m.outputs[i] << " batch " << batch;
+      // float32 rounding grows with the values summed: 1e-5 relative to the output's largest
+      // magnitude (oneDNN picks other kernels, with another summation order, on other ISAs).
+      const double scale = std::max(1.0, cv::norm(expected[i].reshape(1, 1), cv::NORM_INF));
+      EXPECT_LT(max_abs_diff(actual[i], expected[i]), 1e-5 * scale) << m.outputs[i] << " batch " << batch;
     }
     // Not all zero: the outputs carry the input.
     EXPECT_GT(cv::norm(actual[0].reshape(1, 1), cv::NORM_INF), 0.1);

@@ -249,7 +249,7 @@ describe('App', () => {
     fireEvent.blur(screen.getByLabelText('Number of results'));
     await waitFor(() => expect(screen.getAllByTestId('result-card')).toHaveLength(30));
     expect(lastOptions()).toEqual({ k: 30, category: 'all' });
-    expect(JSON.parse(localStorage.getItem('lookalike.options.v1')!)).toEqual({ k: 30, category: 'all', colorWeight: 0 });
+    expect(JSON.parse(localStorage.getItem('lookalike.options.v1')!)).toEqual({ k: 30, category: 'all', colorWeight: 0, filters: {} });
   });
 
   it('starts from remembered options and a ?similar= link', async () => {
