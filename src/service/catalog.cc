@@ -272,24 +272,26 @@ CopyCheckSummary Catalog::check_copies(const std::function<void(size_t, size_t)>
   };
   options.on_progress = on_progress;
   const CopyCheckSummary summary = lookalike::check_copies(*live_, *store_, options);
-  install_copies(summary.writes);
+  install_copies(summary.writes, summary.pairs > 0);
   return summary;
 }
 
 void Catalog::forget_copies() {
   store_->forget_copy_checks();
-  install_copies(1);
+  install_copies(1, true);
 }
 
 // Serves the stored copy groups. The store's revision moved by `writes` commits that changed no
 // vector: when nothing else moved it, the state (and its index snapshot) stays current, so that
-// neither this process nor a server reloads the whole catalog for it.
-void Catalog::install_copies(size_t writes) {
+// neither this process nor a server reloads the whole catalog for it. The groups are read again
+// only when pairs changed: an add that finds no copy (the usual case) reads no pair.
+void Catalog::install_copies(size_t writes, bool pairs_changed) {
   const auto write = live_->begin_write();
   const int64_t revision = store_->revision();
-  auto groups = CopyGroups(store_->copy_pairs());
+  std::optional<CopyGroups> groups;
+  if (pairs_changed) groups = CopyGroups(store_->copy_pairs());
   live_->change(write, [&](ServingState& s) {
-    s.copies = std::move(groups);
+    if (groups) s.copies = std::move(*groups);
     const auto moved = static_cast<int64_t>(writes);
     if (s.revision + moved != revision) return;
     if (s.snapshot_revision == s.revision) s.snapshot_revision = revision;

@@ -230,7 +230,7 @@ class Catalog {
  private:
   ServingStateLoader loader();
   void reload(const LiveState::WriteLock& write);
-  void install_copies(size_t writes);
+  void install_copies(size_t writes, bool pairs_changed);
   void fill_missing_descriptors(int64_t version, HeadPool& heads);
   KeyedDescriptors head_descriptors(const std::vector<Item>& items, HeadPool& heads,
                                     const std::function<void(size_t)>& on_done);
