@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -5,17 +6,32 @@ import type { SearchHit, SearchResponse } from './api';
 import { App } from './App';
 import { renderWithI18n } from './test/render';
 
-// The real cropper needs layout (jsdom has none). This stand-in reports a crop when asked, as the
-// real one does after a drag or zoom: an area in natural pixels, fractional.
-vi.mock('react-easy-crop', () => ({
-  default: (props: { onCropComplete: (a: unknown, p: unknown) => void; cropperProps: Record<string, string> }) => (
-    <div>
-      <div tabIndex={0} {...props.cropperProps} />
-      <button type="button" onClick={() => props.onCropComplete({}, { x: 20.4, y: 30.6, width: 60, height: 70.2 })}>
-        fake-drag
-      </button>
-    </div>
-  ),
+// The real cropper needs layout (jsdom has none). This stand-in reports a box when asked, as the
+// real one does after a drag or a nudge: in percent of the photo, fractional.
+vi.mock('react-image-crop', () => ({
+  default: (props: {
+    children: ReactNode;
+    onChange: (px: unknown, percent: unknown) => void;
+    onComplete: (px: unknown, percent: unknown) => void;
+    ariaLabels: Record<string, string>;
+  }) => {
+    const box = { unit: '%', x: 16.32, y: 20.4, width: 48, height: 46.8 };
+    return (
+      <div>
+        <div tabIndex={0} aria-label={props.ariaLabels.cropArea} />
+        {props.children}
+        <button
+          type="button"
+          onClick={() => {
+            props.onChange({}, box);
+            props.onComplete({}, box);
+          }}
+        >
+          fake-drag
+        </button>
+      </div>
+    );
+  },
 }));
 
 vi.mock('./imageSize', () => ({
@@ -204,6 +220,24 @@ describe('App', () => {
     await waitFor(() => expect(requests('/api/v1/search')).toHaveLength(2));
     expect(lastOptions()).toEqual({ k: 12, category: 'auto', crop: { x: 20, y: 31, w: 60, h: 70 } });
     expect(await screen.findByRole('heading', { name: 'Items like the selected area of your photo' })).toBeInTheDocument();
+  });
+
+  it('offers a free box by default, preset shapes as the largest centred box, and a reset', async () => {
+    renderWithI18n(<App />);
+    await upload(photo());
+    await waitFor(() => expect(screen.getAllByTestId('result-card')).toHaveLength(12));
+    const shape = screen.getByRole('combobox', { name: 'Box shape' });
+    expect(shape).toHaveValue('free');
+    expect(screen.getByRole('button', { name: 'Reset' })).toBeDisabled();
+    await userEvent.selectOptions(shape, 'square');
+    // The largest square in 125 x 150 px: 125 px, 12.5 px down.
+    expect(screen.getByTestId('crop-size')).toHaveTextContent('Area 125 × 125 px of 125 × 150 px');
+    await userEvent.selectOptions(shape, 'free');
+    expect(screen.getByTestId('crop-size')).toHaveTextContent('Area 125 × 125 px of 125 × 150 px');
+    await userEvent.click(screen.getByRole('button', { name: 'Reset' }));
+    expect(screen.getByTestId('crop-size')).toHaveTextContent('Area 125 × 150 px of 125 × 150 px');
+    expect(shape).toHaveValue('free');
+    expect(screen.getByRole('button', { name: 'Search whole photo' })).toBeEnabled();
   });
 
   it('opens a card, searches "more like this" by id, and goes back without uploading again', async () => {

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { aspectForCrop, aspectRatio, toSourceCrop } from './crop';
+import { aspectRatio, centredBox, cropToPercent, percentToArea, toSourceCrop, WHOLE_PHOTO } from './crop';
 
 describe('toSourceCrop', () => {
   it('rounds the area to integer source pixels', () => {
-    expect(toSourceCrop({ x: 10.4, y: 20.6, width: 50.2, height: 60.4 }, 125, 150)).toEqual({ x: 10, y: 21, w: 51, h: 60 });
+    expect(toSourceCrop({ x: 10.4, y: 20.6, width: 50.2, height: 60.4 }, 125, 150)).toEqual({ x: 10, y: 21, w: 50, h: 60 });
+    // A box of 125 px at y = 12.5 stays 125 px.
+    expect(toSourceCrop({ x: 0, y: 12.5, width: 125, height: 125 }, 125, 150)).toEqual({ x: 0, y: 13, w: 125, h: 125 });
   });
 
   it('keeps the box inside the photo', () => {
@@ -23,14 +25,32 @@ describe('toSourceCrop', () => {
 });
 
 describe('aspects', () => {
-  it('uses the photo shape for "original"', () => {
+  it('uses the photo shape for "original" and no shape for "free"', () => {
     expect(aspectRatio('original', 200, 100)).toBe(2);
     expect(aspectRatio('square', 200, 100)).toBe(1);
+    expect(aspectRatio('free', 200, 100)).toBeUndefined();
   });
 
-  it('finds the box shape of a restored crop', () => {
-    expect(aspectForCrop({ x: 0, y: 0, w: 30, h: 40 }, 125, 150)).toBe('portrait');
-    expect(aspectForCrop({ x: 0, y: 0, w: 50, h: 50 }, 125, 150)).toBe('square');
-    expect(aspectForCrop(null, 125, 150)).toBe('original');
+  it('centres the largest box of a preset shape', () => {
+    // A square in a 200 x 100 photo: 100 x 100 px, 50 px in from the left.
+    expect(centredBox(1, 200, 100)).toEqual({ x: 25, y: 0, width: 50, height: 100 });
+    // A 3:4 box in a 125 x 150 photo: 112.5 x 150 px.
+    const tall = centredBox(3 / 4, 125, 150);
+    expect(tall.height).toBe(100);
+    expect(percentToArea(tall, 125, 150).width).toBeCloseTo(112.5, 9);
+    expect(percentToArea(tall, 125, 150).x).toBeCloseTo(6.25, 9);
+  });
+});
+
+describe('percent boxes', () => {
+  it('turn into source pixels and back', () => {
+    const crop = { x: 20, y: 30, w: 60, h: 75 };
+    const box = cropToPercent(crop, 125, 150);
+    expect(box).toEqual({ x: 16, y: 20, width: 48, height: 50 });
+    expect(toSourceCrop(percentToArea(box, 125, 150), 125, 150)).toEqual(crop);
+  });
+
+  it('gives no crop for the whole photo', () => {
+    expect(toSourceCrop(percentToArea(WHOLE_PHOTO, 125, 150), 125, 150)).toBeNull();
   });
 });

@@ -1,5 +1,6 @@
 import type { Crop } from './api';
 
+/** A rectangle in the photo's natural pixels, possibly fractional. */
 export interface PixelArea {
   x: number;
   y: number;
@@ -7,12 +8,25 @@ export interface PixelArea {
   height: number;
 }
 
-export type AspectChoice = 'original' | 'square' | 'portrait' | 'landscape';
+/** A rectangle in percent of the photo's width and height (react-image-crop's '%' unit). */
+export interface PercentBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
-export const ASPECTS: readonly AspectChoice[] = ['original', 'square', 'portrait', 'landscape'];
+export type AspectChoice = 'free' | 'original' | 'square' | 'portrait' | 'landscape';
 
-export function aspectRatio(choice: AspectChoice, naturalWidth: number, naturalHeight: number): number {
+export const ASPECTS: readonly AspectChoice[] = ['free', 'original', 'square', 'portrait', 'landscape'];
+
+export const WHOLE_PHOTO: PercentBox = { x: 0, y: 0, width: 100, height: 100 };
+
+/** The box's width / height for a preset; undefined for a free-form box. */
+export function aspectRatio(choice: AspectChoice, naturalWidth: number, naturalHeight: number): number | undefined {
   switch (choice) {
+    case 'free':
+      return undefined;
     case 'square':
       return 1;
     case 'portrait':
@@ -24,37 +38,55 @@ export function aspectRatio(choice: AspectChoice, naturalWidth: number, naturalH
   }
 }
 
-/** The preset whose ratio is nearest to the crop's; used to show a restored crop with the same box. */
-export function aspectForCrop(crop: Crop | null, naturalWidth: number, naturalHeight: number): AspectChoice {
-  if (!crop) return 'original';
-  const ratio = crop.w / crop.h;
-  let best: AspectChoice = 'original';
-  let bestDiff = Infinity;
-  for (const a of ASPECTS) {
-    const diff = Math.abs(Math.log(aspectRatio(a, naturalWidth, naturalHeight) / ratio));
-    if (diff < bestDiff) {
-      best = a;
-      bestDiff = diff;
-    }
-  }
-  return best;
+/** The largest box of the given shape (width / height in pixels), centred on the photo. */
+export function centredBox(ratio: number, naturalWidth: number, naturalHeight: number): PercentBox {
+  const w = Math.min(naturalWidth, naturalHeight * ratio);
+  const h = w / ratio;
+  return {
+    x: ((naturalWidth - w) / 2 / naturalWidth) * 100,
+    y: ((naturalHeight - h) / 2 / naturalHeight) * 100,
+    width: (w / naturalWidth) * 100,
+    height: (h / naturalHeight) * 100,
+  };
+}
+
+export function percentToArea(box: PercentBox, naturalWidth: number, naturalHeight: number): PixelArea {
+  return {
+    x: (box.x / 100) * naturalWidth,
+    y: (box.y / 100) * naturalHeight,
+    width: (box.width / 100) * naturalWidth,
+    height: (box.height / 100) * naturalHeight,
+  };
+}
+
+/** A crop in source pixels shown again as a box (coming back to an earlier search). */
+export function cropToPercent(crop: Crop, naturalWidth: number, naturalHeight: number): PercentBox {
+  return {
+    x: (crop.x / naturalWidth) * 100,
+    y: (crop.y / naturalHeight) * 100,
+    width: (crop.w / naturalWidth) * 100,
+    height: (crop.h / naturalHeight) * 100,
+  };
 }
 
 /**
  * The cropper's area (natural image pixels, possibly fractional or slightly outside the image)
- * as the integer source-pixel rectangle the server takes; null when it is the whole photo.
+ * as the integer source-pixel rectangle the server takes; null when it is the whole photo. The
+ * area is clipped to the photo first; then its start and its size are rounded (not both ends, which
+ * would turn a centred 125-px box at y = 12.5 into 126 px).
  */
 export function toSourceCrop(area: PixelArea, naturalWidth: number, naturalHeight: number): Crop | null {
   if (!(naturalWidth > 0 && naturalHeight > 0)) return null;
-  const x0 = Math.min(naturalWidth - 1, Math.max(0, Math.round(area.x)));
-  const y0 = Math.min(naturalHeight - 1, Math.max(0, Math.round(area.y)));
-  const x1 = Math.min(naturalWidth, Math.max(x0 + 1, Math.round(area.x + area.width)));
-  const y1 = Math.min(naturalHeight, Math.max(y0 + 1, Math.round(area.y + area.height)));
-  const crop = { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
-  const whole = crop.x <= 1 && crop.y <= 1 && crop.w >= naturalWidth - 2 && crop.h >= naturalHeight - 2;
-  return whole ? null : crop;
+  const [x, w] = roundSpan(area.x, area.width, naturalWidth);
+  const [y, h] = roundSpan(area.y, area.height, naturalHeight);
+  const whole = x <= 1 && y <= 1 && w >= naturalWidth - 2 && h >= naturalHeight - 2;
+  return whole ? null : { x, y, w, h };
 }
 
-export function cropToArea(crop: Crop): PixelArea {
-  return { x: crop.x, y: crop.y, width: crop.w, height: crop.h };
+/** [start, length) clipped to [0, limit), as integers, never empty. */
+function roundSpan(start: number, length: number, limit: number): [number, number] {
+  const from = Math.max(0, start);
+  const to = Math.min(limit, start + length);
+  const first = Math.min(limit - 1, Math.round(from));
+  return [first, Math.max(1, Math.min(limit - first, Math.round(to - from)))];
 }
