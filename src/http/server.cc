@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "http/api.h"
@@ -159,8 +160,7 @@ class TrainingSupervisor {
   // An import or a training running, or an import that has just ended: one without --no-head
   // starts its own training right after, and two would collide on the training lock.
   bool another_job_is_busy(const Catalog& catalog, const std::string& reason) const {
-    const double now =
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const double now = unix_time();
     for (const auto& activity : read_activities(catalog.data_dir())) {
       const bool just_imported = activity.job == "import" && now - activity.updated_at < 5;
       if (activity.state != "running" && !just_imported) continue;

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/files.h"
 
 namespace lookalike {
@@ -18,10 +19,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kMaxReportBytes = 64 << 10;
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 fs::path activity_directory(const std::string& data_dir) {
   return fs::path(data_dir) / "activity";
@@ -88,7 +85,7 @@ ActivityReport::ActivityReport(const std::string& data_dir, std::string job)
   activity_.state = "running";
   activity_.phase = "starting";
   activity_.pid = ::getpid();
-  activity_.started_at = unix_now();
+  activity_.started_at = unix_time();
   publish();
 }
 
@@ -126,7 +123,7 @@ void ActivityReport::end(const char* state, const std::string& message) {
 
 void ActivityReport::publish() {
   last_publish_ = std::chrono::steady_clock::now();
-  activity_.updated_at = unix_now();
+  activity_.updated_at = unix_time();
   const auto error = write_activity(path_, activity_);
   if (error && !warned_) spdlog::warn("cannot publish the {} progress: {}", activity_.job, *error);
   warned_ = warned_ || error.has_value();
@@ -138,14 +135,14 @@ void announce_activity(const std::string& data_dir, const std::string& job, int6
   a.state = "running";
   a.phase = "starting";
   a.pid = pid;
-  a.started_at = a.updated_at = unix_now();
+  a.started_at = a.updated_at = unix_time();
   write_activity((activity_directory(data_dir) / (job + ".json")).string(), a);
 }
 
 std::vector<Activity> read_activities(const std::string& data_dir, std::chrono::seconds keep_ended) {
   std::vector<Activity> out;
   std::error_code ec;
-  const double now = unix_now();
+  const double now = unix_time();
   for (const auto& entry : fs::directory_iterator(activity_directory(data_dir), ec)) {
     if (entry.path().extension() != ".json") continue;
     std::string text;

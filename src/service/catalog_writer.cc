@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "image/product_colour.h"
@@ -13,11 +14,6 @@ namespace {
 
 Error id_conflict(const std::string& id) {
   return Error(ErrorCode::kConflict, "an item with id '" + id + "' exists");
-}
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace
@@ -46,7 +42,7 @@ Item CatalogWriter::add(std::string_view image_bytes, Item item) {
   } files{*this, item};
   item.width = decoded.rgb.cols;
   item.height = decoded.rgb.rows;
-  item.added_at = unix_now();
+  item.added_at = unix_seconds();
   item.colours = dominant_colours(decoded.rgb);
   cv::Mat descriptor, map;
   {

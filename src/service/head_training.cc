@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "image/image_decoder.h"
@@ -299,9 +300,7 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   const double train_seconds = seconds_since(train_started);
 
   ModelVersion version;
-  version.created_at =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  version.created_at = unix_seconds();
   version.head_onnx = export_head_onnx(result.weights);
   const double export_difference = verify_export(version.head_onnx, result.reference, shape);
   auto classifier = SoftmaxClassifier::from_linear(classes, result.weights.channels,

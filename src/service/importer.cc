@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "image/image_decoder.h"
@@ -222,9 +223,7 @@ class ImportRun {
         items[i].version_descriptors = items[*copy_of[i]].version_descriptors;
       }
     }
-    const int64_t now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
+    const int64_t now = unix_seconds();
     for (size_t i = 0; i < batch.size(); ++i) {
       const Decoded& d = batch[i];
       Item& item = items[i].item;
