@@ -1,6 +1,7 @@
 // Durable catalog storage: items with their metadata and raw descriptors, plus named blobs
 // (PCA, classifier). The vector index is derived from this and can always be rebuilt from it.
-// SQLite now (sqlite_store.cc); a PostgreSQL implementation can sit beside it for multi-node use.
+// SQLite (sqlite_store.cc), embedded, the default; PostgreSQL (postgres_store.cc) for a catalog
+// that several processes or machines share.
 #pragma once
 
 #include <cstdint>
@@ -159,6 +160,16 @@ class CatalogStore {
 // Opens or creates `path` (SQLite, WAL). Throws Error(kCorruptStore) when the file exists but
 // is not a Lookalike catalog database.
 std::unique_ptr<CatalogStore> open_sqlite_store(const std::string& path);
+
+// Connects to PostgreSQL (15 or later) with a libpq connection string, a URI
+// ("postgresql://user@host:port/database") or key=value pairs, and creates the catalog's tables
+// in an empty database. Fails within connect_timeout (5 s unless the string sets it) with
+// Error(kIoError) naming user, host, port and database but never the password; throws
+// Error(kCorruptStore) when the database holds another schema. One connection per store object.
+std::unique_ptr<CatalogStore> open_postgres_store(const std::string& conninfo);
+
+// PostgreSQL for a spec starting with postgres:// or postgresql://, else the SQLite file at it.
+std::unique_ptr<CatalogStore> open_store(const std::string& spec);
 
 // The items `store` holds in `category` (0 for an unknown one), from its maintained counters.
 inline size_t category_size(const CatalogStore& store, const std::string& category) {

@@ -1,10 +1,12 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 
 #include "common/error.h"
 #include "store/catalog_store.h"
+#include "store/sqlite_catalog_copy.h"
 
 namespace lookalike {
 namespace {
@@ -764,10 +766,114 @@ class SqliteStore final : public CatalogStore {
   mutable std::mutex mutex_;
 };
 
+// A fresh catalog written with explicit keys: the triggers count the categories as the rows
+// arrive, and sqlite_sequence is set last, so AUTOINCREMENT goes on from the original's counters.
+class SqliteCopy final : public SqliteCatalogCopy {
+ public:
+  explicit SqliteCopy(const std::string& path) {
+    open_sqlite_store(path);  // creates the schema
+    if (const int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr); rc != SQLITE_OK) {
+      const Error e = sqlite_failure(db_, rc, "cannot open " + path);
+      sqlite3_close(db_);
+      throw e;
+    }
+    if (const int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+      const Error e = sqlite_failure(db_, rc, "cannot write " + path);
+      sqlite3_close(db_);
+      throw e;
+    }
+  }
+  ~SqliteCopy() override {
+    if (!committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+  }
+
+  void item(const Item& it, std::string_view descriptor, std::string_view colours) override {
+    Statement s(db_,
+                "INSERT INTO items(key, id, category, file_name, source, sha256, image_path, width, height, "
+                "added_at, title, price, url, attributes, descriptor, colours) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    s.bind(1, it.key).bind(2, it.id).bind(3, it.category).bind(4, it.file_name).bind(5, it.source);
+    s.bind(6, it.sha256).bind(7, it.image_path).bind(8, int64_t{it.width}).bind(9, int64_t{it.height});
+    s.bind(10, it.added_at).bind(11, it.metadata.title).bind(12, it.metadata.price).bind(13, it.metadata.url);
+    s.bind(14, it.metadata.attributes.dump()).bind_blob(15, descriptor.data(), descriptor.size());
+    if (!colours.empty()) s.bind_blob(16, colours.data(), colours.size());
+    s.step();
+  }
+
+  void version_descriptor(int64_t version, int64_t key, std::string_view descriptor) override {
+    Statement s(db_, "INSERT INTO version_descriptors(version, key, descriptor) VALUES (?,?,?)");
+    s.bind(1, version).bind(2, key).bind_blob(3, descriptor.data(), descriptor.size());
+    s.step();
+  }
+
+  void model_version(const ModelVersion& v) override {
+    Statement s(
+        db_,
+        "INSERT INTO model_versions(version, created_at, head_onnx, classifier, info) VALUES (?,?,?,?,?)");
+    s.bind(1, v.version).bind(2, v.created_at).bind_blob(3, v.head_onnx.data(), v.head_onnx.size());
+    s.bind(4, v.classifier).bind(5, v.info.dump());
+    s.step();
+  }
+
+  void blob(const std::string& name, std::string_view value) override {
+    Statement s(db_, "INSERT INTO blobs(name, value) VALUES (?,?)");
+    s.bind(1, name).bind_blob(2, value.data(), value.size());
+    s.step();
+  }
+
+  void copy_pair(const CopyPair& p) override {
+    Statement s(db_, "INSERT INTO copy_pairs(a, b, correlation, structure) VALUES (?,?,?,?)");
+    s.bind(1, p.a).bind(2, p.b).bind(3, std::optional<double>(p.correlation));
+    s.bind(4, std::optional<double>(p.structure)).step();
+  }
+
+  void copy_checked(int64_t key) override {
+    Statement s(db_, "INSERT INTO copy_checked(key) VALUES (?)");
+    s.bind(1, key).step();
+  }
+
+  void counters(int64_t revision, int64_t active_version, int64_t last_item_key,
+                int64_t last_model_version) override {
+    for (const auto& [key, value] : {std::pair{"revision", revision}, {"active_version", active_version}}) {
+      Statement s(db_, "UPDATE meta SET value = ?2 WHERE key = ?1");
+      s.bind(1, std::string(key)).bind(2, std::to_string(value)).step();
+    }
+    exec("DELETE FROM sqlite_sequence WHERE name IN ('items', 'model_versions')");
+    for (const auto& [table, last] :
+         {std::pair{"items", last_item_key}, {"model_versions", last_model_version}}) {
+      Statement s(db_, "INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)");
+      s.bind(1, std::string(table)).bind(2, last).step();
+    }
+  }
+
+  void commit() override {
+    exec("COMMIT");
+    committed_ = true;
+  }
+
+ private:
+  void exec(const char* sql) {
+    if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+      throw sqlite_failure(db_, rc, "catalog copy");
+    }
+  }
+
+  sqlite3* db_ = nullptr;
+  bool committed_ = false;
+};
+
 }  // namespace
 
 std::unique_ptr<CatalogStore> open_sqlite_store(const std::string& path) {
   return std::make_unique<SqliteStore>(path);
+}
+
+std::unique_ptr<SqliteCatalogCopy> create_sqlite_catalog_copy(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) || ec)
+    throw Error(ErrorCode::kConflict, "cannot create the catalog copy " + path + ": it exists already");
+  return std::make_unique<SqliteCopy>(path);
 }
 
 }  // namespace lookalike

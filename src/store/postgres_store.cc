@@ -1,0 +1,1105 @@
+// The catalog in PostgreSQL (15 or later), through libpq: the same tables, counters and
+// transactions as sqlite_store.cc, so that several processes and machines share one catalog.
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <regex>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "store/catalog_store.h"
+#include "store/sqlite_catalog_copy.h"
+
+namespace lookalike {
+namespace {
+
+// Descriptors and colour signatures are bytea holding the host's float32 bytes, exactly what
+// the SQLite store keeps in its BLOBs: the same catalog in either store gives bit-identical
+// vectors, hence the same search order, and backup_to copies them without conversion.
+static_assert(std::endian::native == std::endian::little, "descriptors are stored as little-endian float32");
+
+constexpr int64_t kSchemaVersion = 1;
+// pg_advisory_xact_lock key ("Lookalik"): two processes opening an empty database at once
+// would otherwise both run CREATE TABLE IF NOT EXISTS and one would fail on the catalog rows.
+constexpr int64_t kSchemaLock = 0x4c6f6f6b616c696b;
+
+// Type OIDs (catalog/pg_type_d.h, which only the server headers ship).
+constexpr Oid kInt2 = 21, kInt4 = 23, kInt8 = 20, kText = 25, kBytea = 17, kFloat4 = 700, kFloat8 = 701;
+
+// Item keys and version numbers come from counters in `meta`, raised in the writing
+// transaction, as SQLite's AUTOINCREMENT: never reused, and a rolled-back write takes none. The
+// category counts are kept by triggers, like SQLite's. Text that is compared or sorted is
+// COLLATE "C" so that it sorts by bytes as in SQLite, whatever the database's locale.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS items(
+  key bigint PRIMARY KEY,
+  id text COLLATE "C" NOT NULL UNIQUE,
+  category text COLLATE "C" NOT NULL DEFAULT '',
+  file_name text COLLATE "C" NOT NULL,
+  source text NOT NULL DEFAULT '',
+  sha256 text COLLATE "C" NOT NULL,
+  image_path text NOT NULL,
+  width integer NOT NULL,
+  height integer NOT NULL,
+  added_at bigint NOT NULL,
+  title text NOT NULL DEFAULT '',
+  price double precision,
+  url text NOT NULL DEFAULT '',
+  attributes text NOT NULL DEFAULT '{}',  -- JSON text as written: reads back the same nlohmann::json
+  descriptor bytea NOT NULL,
+  colours bytea);  -- float32 {share, L, a, b} rows (image/product_colour.h); NULL: not measured
+CREATE INDEX IF NOT EXISTS items_by_file ON items(category, file_name);
+CREATE INDEX IF NOT EXISTS items_by_hash ON items(sha256);
+CREATE INDEX IF NOT EXISTS items_by_category ON items(category, key);
+CREATE TABLE IF NOT EXISTS category_counts(category text COLLATE "C" PRIMARY KEY, count bigint NOT NULL);
+CREATE OR REPLACE FUNCTION lookalike_count_items() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('DELETE', 'UPDATE') THEN
+    UPDATE category_counts SET count = count - 1 WHERE category = OLD.category;
+    DELETE FROM category_counts WHERE category = OLD.category AND count <= 0;
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO category_counts(category, count) VALUES (NEW.category, 1)
+      ON CONFLICT (category) DO UPDATE SET count = category_counts.count + 1;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER items_counted AFTER INSERT OR DELETE ON items
+  FOR EACH ROW EXECUTE FUNCTION lookalike_count_items();
+CREATE OR REPLACE TRIGGER items_recategorised AFTER UPDATE OF category ON items
+  FOR EACH ROW WHEN (OLD.category IS DISTINCT FROM NEW.category) EXECUTE FUNCTION lookalike_count_items();
+CREATE TABLE IF NOT EXISTS blobs(name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS model_versions(
+  version bigint PRIMARY KEY,
+  created_at bigint NOT NULL,
+  head_onnx bytea NOT NULL,
+  classifier text NOT NULL,
+  info text NOT NULL);
+CREATE TABLE IF NOT EXISTS version_descriptors(
+  version bigint NOT NULL,
+  key bigint NOT NULL,
+  descriptor bytea NOT NULL,
+  PRIMARY KEY(version, key));
+CREATE TABLE IF NOT EXISTS copy_pairs(
+  a bigint NOT NULL,
+  b bigint NOT NULL,
+  correlation double precision NOT NULL,
+  structure double precision NOT NULL,
+  PRIMARY KEY(a, b),
+  CHECK (a < b));
+CREATE INDEX IF NOT EXISTS copy_pairs_by_b ON copy_pairs(b);
+CREATE TABLE IF NOT EXISTS copy_checked(key bigint PRIMARY KEY);
+-- A removed item takes its trained descriptors, copy pairs and copy check with it.
+CREATE OR REPLACE FUNCTION lookalike_forget_item() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM version_descriptors WHERE key = OLD.key;
+  DELETE FROM copy_pairs WHERE a = OLD.key OR b = OLD.key;
+  DELETE FROM copy_checked WHERE key = OLD.key;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER items_forgotten AFTER DELETE ON items
+  FOR EACH ROW EXECUTE FUNCTION lookalike_forget_item();
+INSERT INTO meta(key, value) VALUES ('revision', '0'), ('active_version', '0'), ('last_item_key', '0'),
+  ('last_model_version', '0') ON CONFLICT (key) DO NOTHING;
+)sql";
+
+constexpr const char* kItemColumns =
+    "key, id, category, file_name, source, sha256, image_path, width, height, added_at, title, price, url, "
+    "attributes, colours";
+
+// ---- connection strings -------------------------------------------------------------------
+
+// Parsed libpq options of a connection string; freed with it.
+class ConnInfo {
+ public:
+  explicit ConnInfo(const std::string& conninfo);
+  ~ConnInfo() { PQconninfoFree(options_); }
+  ConnInfo(const ConnInfo&) = delete;
+  ConnInfo& operator=(const ConnInfo&) = delete;
+  std::string get(const char* keyword) const {
+    for (const auto* o = options_; o->keyword; ++o) {
+      if (std::strcmp(o->keyword, keyword) == 0) return o->val ? o->val : "";
+    }
+    return "";
+  }
+
+ private:
+  PQconninfoOption* options_ = nullptr;
+};
+
+// libpq never prints a password, but its parse errors quote parts of the string they could not
+// parse: every value that looks like one is masked before a message leaves this file.
+std::string without_passwords(std::string message, const std::string& conninfo) {
+  static const std::regex patterns[] = {std::regex(R"(://[^:/@?]*:([^@/?]+)@)"),
+                                        std::regex(R"(password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+))")};
+  for (const auto& pattern : patterns) {
+    for (std::sregex_iterator it(conninfo.begin(), conninfo.end(), pattern), end; it != end; ++it) {
+      std::string secret = (*it)[1].str();
+      if (secret.size() >= 2 && secret.front() == '\'' && secret.back() == '\'')
+        secret = secret.substr(1, secret.size() - 2);
+      for (size_t at; !secret.empty() && (at = message.find(secret)) != std::string::npos;)
+        message.replace(at, secret.size(), "***");
+    }
+  }
+  return message;
+}
+
+ConnInfo::ConnInfo(const std::string& conninfo) {
+  char* error = nullptr;
+  options_ = PQconninfoParse(conninfo.c_str(), &error);
+  if (!options_) {
+    std::string message = error ? error : "out of memory";
+    PQfreemem(error);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw Error(ErrorCode::kInvalidArgument,
+                "invalid PostgreSQL connection string: " + without_passwords(message, conninfo));
+  }
+}
+
+// user@host:port/database, for messages: never the password.
+std::string describe(const ConnInfo& info) {
+  const std::string user = info.get("user"), port = info.get("port");
+  std::string host = info.get("host");
+  if (host.empty()) host = info.get("hostaddr");
+  if (host.empty()) host = "localhost";
+  std::string database = info.get("dbname");
+  if (database.empty()) database = user;
+  return "postgresql://" + (user.empty() ? "" : user + "@") + host + (port.empty() ? "" : ":" + port) + "/" +
+         database;
+}
+
+// ---- statements and results ---------------------------------------------------------------
+
+std::string big_endian_bytes(uint64_t v, int size) {
+  std::string bytes(static_cast<size_t>(size), '\0');
+  for (int i = 0; i < size; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>(v >> (8 * (size - 1 - i)));
+  return bytes;
+}
+
+int64_t from_big_endian(const char* p, int size) {
+  uint64_t v = 0;
+  for (int i = 0; i < size; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  if (size < 8 && (v >> (8 * size - 1)) != 0) v |= ~uint64_t{0} << (8 * size);  // sign-extend
+  return static_cast<int64_t>(v);
+}
+
+// Query parameters, all sent in binary with their types: bytea needs no escaping, and a text
+// holding a NUL byte is refused by the server instead of cut short (text format ends at NUL).
+class Params {
+ public:
+  Params& text(std::string_view v) { return add(kText, std::string(v)); }
+  Params& optional_text(const std::optional<std::string>& v) { return v ? text(*v) : null(kText); }
+  Params& int8(int64_t v) { return add(kInt8, big_endian_bytes(static_cast<uint64_t>(v), 8)); }
+  Params& float8(std::optional<double> v) {
+    return v ? add(kFloat8, big_endian_bytes(std::bit_cast<uint64_t>(*v), 8)) : null(kFloat8);
+  }
+  Params& bytes(std::string_view v) { return add(kBytea, std::string(v)); }
+  Params& floats(const std::vector<float>& v) {
+    return bytes({reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)});
+  }
+  Params& floats_or_null(const std::vector<float>& v) { return v.empty() ? null(kBytea) : floats(v); }
+  Params& null(Oid type) {
+    types_.push_back(type);
+    values_.emplace_back();
+    nulls_.push_back(true);
+    return *this;
+  }
+
+  int size() const { return static_cast<int>(types_.size()); }
+  const Oid* types() const { return types_.data(); }
+  // Pointers into this object: valid while it lives unchanged.
+  std::vector<const char*> values() const {
+    std::vector<const char*> p;
+    for (size_t i = 0; i < values_.size(); ++i) p.push_back(nulls_[i] ? nullptr : values_[i].data());
+    return p;
+  }
+  std::vector<int> lengths() const {
+    std::vector<int> n;
+    for (const auto& v : values_) n.push_back(static_cast<int>(v.size()));
+    return n;
+  }
+
+ private:
+  Params& add(Oid type, std::string value) {
+    types_.push_back(type);
+    values_.push_back(std::move(value));
+    nulls_.push_back(false);
+    return *this;
+  }
+  std::vector<Oid> types_;
+  std::vector<std::string> values_;
+  std::vector<bool> nulls_;
+};
+
+// A result in binary format; the accessors know the few column types the queries return.
+class Result {
+ public:
+  explicit Result(PGresult* r) : r_(r, &PQclear) {}
+  const PGresult* get() const { return r_.get(); }
+  int rows() const { return PQntuples(r_.get()); }
+  int64_t affected() const {
+    const char* n = PQcmdTuples(r_.get());
+    return n && *n ? std::stoll(n) : 0;
+  }
+  bool is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+  int64_t int64(int row, int col) const {
+    const Oid type = PQftype(r_.get(), col);
+    if (type != kInt8 && type != kInt4 && type != kInt2) unexpected(col);
+    return from_big_endian(PQgetvalue(r_.get(), row, col), PQgetlength(r_.get(), row, col));
+  }
+  double real(int row, int col) const {
+    const Oid type = PQftype(r_.get(), col);
+    const int64_t bits = from_big_endian(PQgetvalue(r_.get(), row, col), PQgetlength(r_.get(), row, col));
+    if (type == kFloat8) return std::bit_cast<double>(bits);
+    if (type == kFloat4) return std::bit_cast<float>(static_cast<int32_t>(bits));
+    unexpected(col);
+  }
+  // text and bytea alike: the bytes as stored.
+  std::string_view bytes(int row, int col) const {
+    return {PQgetvalue(r_.get(), row, col), static_cast<size_t>(PQgetlength(r_.get(), row, col))};
+  }
+  std::string text(int row, int col) const { return std::string(bytes(row, col)); }
+  std::vector<float> floats(int row, int col) const {
+    const auto b = bytes(row, col);
+    std::vector<float> v(b.size() / sizeof(float));
+    std::memcpy(v.data(), b.data(), v.size() * sizeof(float));
+    return v;
+  }
+
+ private:
+  [[noreturn]] void unexpected(int col) const {
+    throw Error(ErrorCode::kInternal,
+                std::string("catalog database: unexpected type of column ") + PQfname(r_.get(), col));
+  }
+  std::unique_ptr<PGresult, decltype(&PQclear)> r_;
+};
+
+Item read_item(const Result& r, int row) {
+  Item item;
+  item.key = r.int64(row, 0);
+  item.id = r.text(row, 1);
+  item.category = r.text(row, 2);
+  item.file_name = r.text(row, 3);
+  item.source = r.text(row, 4);
+  item.sha256 = r.text(row, 5);
+  item.image_path = r.text(row, 6);
+  item.width = static_cast<int>(r.int64(row, 7));
+  item.height = static_cast<int>(r.int64(row, 8));
+  item.added_at = r.int64(row, 9);
+  item.metadata.title = r.text(row, 10);
+  if (!r.is_null(row, 11)) item.metadata.price = r.real(row, 11);
+  item.metadata.url = r.text(row, 12);
+  item.metadata.attributes = nlohmann::json::parse(r.bytes(row, 13), nullptr, /*allow_exceptions=*/false);
+  if (!item.metadata.attributes.is_object()) item.metadata.attributes = nlohmann::json::object();
+  if (!r.is_null(row, 14)) item.colours = r.floats(row, 14);
+  return item;
+}
+
+ModelVersion read_version(const Result& r, int row) {
+  ModelVersion v;
+  v.version = r.int64(row, 0);
+  v.created_at = r.int64(row, 1);
+  v.head_onnx = r.text(row, 2);
+  v.classifier = r.text(row, 3);
+  v.info = nlohmann::json::parse(r.bytes(row, 4), nullptr, /*allow_exceptions=*/false);
+  if (!v.info.is_object()) v.info = nlohmann::json::object();
+  return v;
+}
+
+std::string trimmed(const char* message) {
+  std::string m = message ? message : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m;
+}
+
+// The error a failed statement stands for, by SQLSTATE class: as in the SQLite store, a lock
+// held elsewhere is worth a retry (503), a full disk is the operator's, a constraint a conflict.
+Error statement_failure(const PGresult* r) {
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  const std::string code = state ? state : "";
+  std::string text = "catalog database: " + trimmed(PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+  if (const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL))
+    text += " (" + trimmed(detail) + ")";
+  const auto in_class = [&](const char* c) { return code.rfind(c, 0) == 0; };
+  if (in_class("23")) return Error(ErrorCode::kConflict, text);
+  if (in_class("40") || code == "55P03" || code == "57014")
+    return Error(ErrorCode::kBusy, text + " (another connection holds the catalog; retry)");
+  if (code == "53100") return Error(ErrorCode::kNoSpace, text);
+  if (in_class("22")) return Error(ErrorCode::kInvalidArgument, text);
+  // 42501: the role may not create or read the tables, as SQLite's SQLITE_PERM an I/O error.
+  if (in_class("08") || in_class("57P") || in_class("58") || code == "42501")
+    return Error(ErrorCode::kIoError, text);
+  if (in_class("42") || in_class("XX")) return Error(ErrorCode::kCorruptStore, text);
+  return Error(ErrorCode::kInternal, text);
+}
+
+// One libpq connection. A call that finds it broken outside a transaction reconnects once
+// first; a call during which it breaks throws kBusy (retry), and the next call reconnects.
+class Connection {
+ public:
+  explicit Connection(std::string conninfo) : conninfo_(std::move(conninfo)) {
+    const ConnInfo info(conninfo_);
+    where_ = describe(info);
+    // Unless the string sets its own, a server that does not answer fails the open in 5 s.
+    const bool has_timeout = !info.get("connect_timeout").empty();
+    const char* keywords[] = {"dbname", "fallback_application_name",
+                              has_timeout ? nullptr : "connect_timeout", nullptr};
+    const char* values[] = {conninfo_.c_str(), "lookalike", "5", nullptr};
+    conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+    if (!conn_)
+      throw Error(ErrorCode::kInternal, "cannot connect to PostgreSQL at " + where_ + ": out of memory");
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);  // "already exists, skipping"
+    try {
+      if (PQstatus(conn_) != CONNECTION_OK)
+        throw Error(ErrorCode::kIoError, "cannot connect to PostgreSQL at " + where_ + ": " + last_error());
+      configure();
+    } catch (...) {
+      PQfinish(conn_);
+      throw;
+    }
+  }
+  ~Connection() { PQfinish(conn_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  const std::string& where() const { return where_; }
+
+  Result exec(const std::string& sql, const Params& params = {}) {
+    reconnect_if_broken();
+    const auto values = params.values();
+    const auto lengths = params.lengths();
+    const std::vector<int> binary(static_cast<size_t>(params.size()), 1);
+    Result r(PQexecParams(conn_, sql.c_str(), params.size(), params.types(), values.data(), lengths.data(),
+                          binary.data(), /*resultFormat=*/1));
+    check(r);
+    return r;
+  }
+
+  // Several statements without parameters or results (the schema, settings).
+  void exec_script(const char* sql) {
+    reconnect_if_broken();
+    Result r(PQexec(conn_, sql));
+    check(r);
+  }
+
+  // For destructors: no reconnection, no exception.
+  void exec_quietly(const char* sql) noexcept {
+    if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, sql));
+  }
+
+  // A connection lost inside a transaction is never silently replaced: the transaction's
+  // remaining statements would run outside it.
+  void set_in_transaction(bool in) { in_transaction_ = in; }
+
+ private:
+  std::string last_error() const { return without_passwords(trimmed(PQerrorMessage(conn_)), conninfo_); }
+
+  // A writer waits for another connection's transaction at most 10 s, as the SQLite store's
+  // busy timeout, then fails with kBusy; text crosses the wire as UTF-8 bytes, unconverted.
+  void configure() { exec_script("SET lock_timeout = '10s'; SET client_encoding = 'UTF8'"); }
+
+  void reconnect_if_broken() {
+    if (PQstatus(conn_) == CONNECTION_OK) return;
+    if (in_transaction_) throw lost();
+    PQreset(conn_);
+    if (PQstatus(conn_) != CONNECTION_OK)
+      throw Error(ErrorCode::kBusy, "cannot reconnect to PostgreSQL at " + where_ + ": " + last_error());
+    configure();
+  }
+
+  Error lost() const {
+    return Error(ErrorCode::kBusy, "lost the connection to PostgreSQL at " + where_ + " (" + last_error() +
+                                       "); the next call reconnects");
+  }
+
+  void check(const Result& r) const {
+    const auto status = PQresultStatus(r.get());  // PGRES_FATAL_ERROR for a null result
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
+    if (PQstatus(conn_) != CONNECTION_OK) throw lost();
+    if (!r.get()) throw Error(ErrorCode::kInternal, "catalog database: " + last_error());
+    throw statement_failure(r.get());
+  }
+
+  std::string conninfo_;
+  std::string where_;
+  PGconn* conn_ = nullptr;
+  bool in_transaction_ = false;
+};
+
+class Transaction {
+ public:
+  enum class Kind {
+    kPlain,
+    // One writer at a time, as SQLite's BEGIN IMMEDIATE: every writer first locks the revision
+    // row, so the category counters' row locks are never taken in two orders (no deadlock) and
+    // revisions follow the order of the commits.
+    kWrite,
+    // One consistent state for several statements, taking no locks.
+    kSnapshot,
+  };
+  Transaction(Connection& c, Kind kind) : c_(c) {
+    // READ COMMITTED whatever the server's default: a writer that waited for the revision lock
+    // then sees everything committed before it, as the next SQLite writer does.
+    c_.exec(kind == Kind::kSnapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                    : "BEGIN ISOLATION LEVEL READ COMMITTED");
+    c_.set_in_transaction(true);
+    try {
+      if (kind == Kind::kWrite) c_.exec("SELECT 1 FROM meta WHERE key = 'revision' FOR UPDATE");
+    } catch (...) {
+      end();
+      throw;
+    }
+  }
+  ~Transaction() {
+    if (open_) end();
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  void commit() {
+    c_.exec("COMMIT");
+    c_.set_in_transaction(false);
+    open_ = false;
+  }
+
+ private:
+  void end() noexcept {
+    c_.exec_quietly("ROLLBACK");
+    c_.set_in_transaction(false);
+    open_ = false;
+  }
+  Connection& c_;
+  bool open_ = true;
+};
+
+// Runs `sql` through a cursor of the open transaction, handing `fn` a batch of rows at a time:
+// a walk over a million descriptors never holds them all.
+void for_each_batch(Connection& c, const std::string& sql, const Params& params,
+                    const std::function<void(const Result&)>& fn) {
+  c.exec("DECLARE lookalike_walk BINARY NO SCROLL CURSOR FOR " + sql, params);
+  for (;;) {
+    const Result batch = c.exec("FETCH 1000 FROM lookalike_walk");
+    if (batch.rows() == 0) break;
+    fn(batch);
+  }
+  c.exec("CLOSE lookalike_walk");
+}
+
+constexpr size_t kRowsPerStatement = 500;
+
+int64_t clamp(size_t n) {
+  return static_cast<int64_t>(std::min<size_t>(n, std::numeric_limits<int64_t>::max()));
+}
+
+// All access goes through one connection guarded by a mutex, as in the SQLite store: writers
+// are serialised by the database anyway and reads are point lookups on indexes. Open one
+// store per process (or per thread that needs its own connection, as the tests do).
+class PostgresStore final : public CatalogStore {
+ public:
+  explicit PostgresStore(const std::string& conninfo) : conninfo_(conninfo), conn_(conninfo) {
+    try {
+      create_schema();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kCorruptStore) throw;
+      throw Error(ErrorCode::kCorruptStore,
+                  conn_.where() + " is not a usable Lookalike catalog: " + e.what());
+    }
+  }
+
+  std::vector<int64_t> insert(const std::vector<NewItem>& items) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    const int64_t last = take_numbers("last_item_key", static_cast<int64_t>(items.size()));
+    std::vector<int64_t> keys;
+    for (const auto& n : items) {
+      const Item& it = n.item;
+      keys.push_back(last - static_cast<int64_t>(items.size()) + 1 + static_cast<int64_t>(keys.size()));
+      Params p;
+      p.int8(keys.back()).text(it.id).text(it.category).text(it.file_name).text(it.source).text(it.sha256);
+      p.text(it.image_path).int8(it.width).int8(it.height).int8(it.added_at).text(it.metadata.title);
+      p.float8(it.metadata.price).text(it.metadata.url).text(it.metadata.attributes.dump());
+      p.floats_or_null(n.descriptor).floats_or_null(it.colours);  // no descriptor: refused, as in SQLite
+      conn_.exec(
+          "INSERT INTO items(key, id, category, file_name, source, sha256, image_path, width, height, "
+          "added_at, title, price, url, attributes, descriptor, colours) "
+          "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+          p);
+      for (const auto& [version, v] : n.version_descriptors) write_descriptors(version, {{keys.back(), v}});
+    }
+    bump_revision();
+    tx.commit();
+    return keys;
+  }
+
+  bool remove(const std::string& id) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    // The items_forgotten trigger removes its trained descriptors and copy records.
+    if (conn_.exec("DELETE FROM items WHERE id = $1", Params().text(id)).affected() == 0) return false;
+    bump_revision();
+    tx.commit();
+    return true;
+  }
+
+  bool update_metadata(const std::string& id, const ItemMetadata& m,
+                       const std::optional<std::string>& category) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    Params p;
+    p.text(m.title).float8(m.price).text(m.url).text(m.attributes.dump()).optional_text(category).text(id);
+    if (conn_
+            .exec("UPDATE items SET title = $1, price = $2, url = $3, attributes = $4, "
+                  "category = COALESCE($5, category) WHERE id = $6",
+                  p)
+            .affected() == 0)
+      return false;
+    bump_revision();
+    tx.commit();
+    return true;
+  }
+
+  std::optional<Item> find(const std::string& id) const override {
+    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE id = $1", Params().text(id));
+  }
+  std::optional<Item> find_by_key(int64_t key) const override {
+    return one(std::string("SELECT ") + kItemColumns + " FROM items WHERE key = $1", Params().int8(key));
+  }
+  // The smallest key first, as SQLite's index order gives it.
+  std::optional<Item> find_by_file(const std::string& category, const std::string& file_name) const override {
+    return one(std::string("SELECT ") + kItemColumns +
+                   " FROM items WHERE category = $1 AND file_name = $2 ORDER BY key LIMIT 1",
+               Params().text(category).text(file_name));
+  }
+  std::optional<int64_t> find_by_hash(const std::string& sha256) const override {
+    std::lock_guard lock(mutex_);
+    const Result r =
+        conn_.exec("SELECT key FROM items WHERE sha256 = $1 ORDER BY key LIMIT 1", Params().text(sha256));
+    if (r.rows() == 0) return std::nullopt;
+    return r.int64(0, 0);
+  }
+
+  std::vector<Item> list(const ListQuery& q) const override {
+    std::lock_guard lock(mutex_);
+    // Two statements rather than "($3 = '' OR category = $3)", which no index can serve.
+    const bool all = q.category.empty();
+    Params p;
+    p.int8(clamp(q.limit)).int8(clamp(q.offset));
+    if (!all) p.text(q.category);
+    const Result r = conn_.exec(std::string("SELECT ") + kItemColumns + " FROM items" +
+                                    (all ? "" : " WHERE category = $3") + " ORDER BY key LIMIT $1 OFFSET $2",
+                                p);
+    std::vector<Item> items;
+    for (int i = 0; i < r.rows(); ++i) items.push_back(read_item(r, i));
+    return items;
+  }
+
+  std::vector<Item> all_items() const override {
+    return list(ListQuery{"", 0, static_cast<size_t>(INT64_MAX)});
+  }
+
+  size_t count() const override {
+    std::lock_guard lock(mutex_);
+    return static_cast<size_t>(
+        conn_.exec("SELECT COALESCE(SUM(count), 0)::bigint FROM category_counts").int64(0, 0));
+  }
+
+  std::vector<CategoryCount> categories() const override {
+    std::lock_guard lock(mutex_);
+    const Result r =
+        conn_.exec("SELECT category, count FROM category_counts WHERE category <> '' ORDER BY category");
+    std::vector<CategoryCount> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), static_cast<size_t>(r.int64(i, 1))});
+    return out;
+  }
+
+  std::vector<float> descriptor(int64_t version, int64_t key) const override {
+    std::lock_guard lock(mutex_);
+    const Result r =
+        version == 0
+            ? conn_.exec("SELECT descriptor FROM items WHERE key = $1", Params().int8(key))
+            : conn_.exec("SELECT descriptor FROM version_descriptors WHERE version = $1 AND key = $2",
+                         Params().int8(version).int8(key));
+    if (r.rows() == 0) return {};
+    return r.floats(0, 0);
+  }
+
+  void for_each_descriptor(int64_t version,
+                           const std::function<void(int64_t, const float*, size_t)>& fn) const override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kSnapshot);
+    Params p;
+    if (version != 0) p.int8(version);
+    for_each_batch(conn_,
+                   version == 0
+                       ? "SELECT key, descriptor FROM items ORDER BY key"
+                       : "SELECT key, descriptor FROM version_descriptors WHERE version = $1 ORDER BY key",
+                   p, [&](const Result& r) {
+                     for (int i = 0; i < r.rows(); ++i) {
+                       const auto v = r.floats(i, 1);
+                       fn(r.int64(i, 0), v.data(), v.size());
+                     }
+                   });
+    tx.commit();
+  }
+
+  KeyedDescriptors descriptor_page(int64_t version, int64_t first_key, int64_t last_key,
+                                   size_t limit) const override {
+    std::lock_guard lock(mutex_);
+    Params p;
+    p.int8(first_key).int8(last_key).int8(clamp(limit));
+    if (version != 0) p.int8(version);
+    const Result r =
+        conn_.exec(version == 0 ? "SELECT key, descriptor FROM items WHERE key BETWEEN $1 AND $2 "
+                                  "ORDER BY key LIMIT $3"
+                                : "SELECT key, descriptor FROM version_descriptors WHERE version = $4 "
+                                  "AND key BETWEEN $1 AND $2 ORDER BY key LIMIT $3",
+                   p);
+    KeyedDescriptors page;
+    for (int i = 0; i < r.rows(); ++i) page.emplace_back(r.int64(i, 0), r.floats(i, 1));
+    return page;
+  }
+
+  std::vector<int64_t> keys_missing_descriptor(int64_t version) const override {
+    if (version == 0) return {};
+    return keys(
+        "SELECT key FROM items WHERE NOT EXISTS (SELECT 1 FROM version_descriptors d WHERE d.version = $1 "
+        "AND d.key = items.key) ORDER BY key",
+        Params().int8(version));
+  }
+
+  std::vector<int64_t> keys_missing_colours() const override {
+    return keys("SELECT key FROM items WHERE colours IS NULL ORDER BY key", {});
+  }
+
+  void put_colours(const KeyedDescriptors& colours) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    for (const auto& [key, signature] : colours)
+      conn_.exec("UPDATE items SET colours = $1 WHERE key = $2",
+                 Params().floats_or_null(signature).int8(key));
+    bump_revision();
+    tx.commit();
+  }
+
+  std::vector<int64_t> keys_unchecked_for_copies() const override {
+    return keys("SELECT key FROM items WHERE key NOT IN (SELECT key FROM copy_checked) ORDER BY key", {});
+  }
+
+  void put_copy_checks(const std::vector<int64_t>& checked, const std::vector<CopyPair>& pairs) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    // An item removed since it was compared is left out: the trigger has already forgotten it.
+    for (const int64_t key : checked) {
+      conn_.exec("INSERT INTO copy_checked(key) SELECT key FROM items WHERE key = $1 ON CONFLICT DO NOTHING",
+                 Params().int8(key));
+    }
+    for (const auto& pair : pairs) {
+      Params p;
+      p.int8(std::min(pair.a, pair.b))
+          .int8(std::max(pair.a, pair.b))
+          .float8(pair.correlation)
+          .float8(pair.structure);
+      conn_.exec(
+          "INSERT INTO copy_pairs(a, b, correlation, structure) SELECT $1, $2, $3, $4 "
+          "WHERE (SELECT COUNT(*) FROM items WHERE key IN ($1, $2)) = 2 ON CONFLICT (a, b) "
+          "DO UPDATE SET correlation = EXCLUDED.correlation, structure = EXCLUDED.structure",
+          p);
+    }
+    bump_revision();
+    tx.commit();
+  }
+
+  std::vector<CopyPair> copy_pairs() const override {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec("SELECT a, b, correlation, structure FROM copy_pairs ORDER BY a, b");
+    std::vector<CopyPair> pairs;
+    for (int i = 0; i < r.rows(); ++i) {
+      pairs.push_back(
+          {r.int64(i, 0), r.int64(i, 1), static_cast<float>(r.real(i, 2)), static_cast<float>(r.real(i, 3))});
+    }
+    return pairs;
+  }
+
+  void forget_copy_checks() override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    conn_.exec_script("DELETE FROM copy_pairs; DELETE FROM copy_checked");
+    bump_revision();
+    tx.commit();
+  }
+
+  void put_descriptors(int64_t version, const KeyedDescriptors& descriptors) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    write_descriptors(version, descriptors);
+    bump_revision();
+    tx.commit();
+  }
+
+  int64_t add_model_version(const ModelVersion& v, const KeyedDescriptors& descriptors,
+                            bool activate) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    const int64_t version = take_numbers("last_model_version", 1);
+    Params p;
+    p.int8(version).int8(v.created_at).bytes(v.head_onnx).text(v.classifier).text(v.info.dump());
+    conn_.exec(
+        "INSERT INTO model_versions(version, created_at, head_onnx, classifier, info) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        p);
+    write_descriptors(version, descriptors);
+    if (activate) write_active_version(version);
+    bump_revision();
+    tx.commit();
+    return version;
+  }
+
+  std::vector<ModelVersion> model_versions() const override {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec(
+        "SELECT version, created_at, head_onnx, classifier, info FROM model_versions ORDER BY version");
+    std::vector<ModelVersion> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(read_version(r, i));
+    return out;
+  }
+
+  std::optional<ModelVersion> model_version(int64_t version) const override {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec(
+        "SELECT version, created_at, head_onnx, classifier, info FROM model_versions WHERE version = $1",
+        Params().int8(version));
+    if (r.rows() == 0) return std::nullopt;
+    return read_version(r, 0);
+  }
+
+  int64_t active_version() const override {
+    std::lock_guard lock(mutex_);
+    return counter("active_version");
+  }
+
+  void set_evaluation(int64_t version, const nlohmann::json& figures) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    if (version == 0) {
+      conn_.exec(
+          "INSERT INTO blobs(name, value) VALUES ('frozen_evaluation', $1) "
+          "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+          Params().bytes(figures.dump()));
+    } else {
+      const Result r =
+          conn_.exec("SELECT info FROM model_versions WHERE version = $1 FOR UPDATE", Params().int8(version));
+      if (r.rows() == 0) throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(version));
+      auto info = nlohmann::json::parse(r.bytes(0, 0), nullptr, /*allow_exceptions=*/false);
+      if (!info.is_object()) info = nlohmann::json::object();
+      info["evaluation"] = figures;
+      conn_.exec("UPDATE model_versions SET info = $2 WHERE version = $1",
+                 Params().int8(version).text(info.dump()));
+    }
+    tx.commit();  // figures about the catalog, not a change of it: the revision stays
+  }
+
+  nlohmann::json evaluation(int64_t version) const override {
+    std::lock_guard lock(mutex_);
+    const Result r = version == 0 ? conn_.exec("SELECT value FROM blobs WHERE name = 'frozen_evaluation'")
+                                  : conn_.exec("SELECT info FROM model_versions WHERE version = $1",
+                                               Params().int8(version));
+    if (r.rows() == 0) return nullptr;
+    auto json = nlohmann::json::parse(r.bytes(0, 0), nullptr, /*allow_exceptions=*/false);
+    if (version == 0) return json.is_discarded() ? nullptr : json;
+    return json.is_object() && json.contains("evaluation") ? json["evaluation"] : nullptr;
+  }
+
+  void set_active_version(int64_t version) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    if (version != 0 && !version_exists(version))
+      throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(version));
+    write_active_version(version);
+    bump_revision();
+    tx.commit();
+  }
+
+  void remove_model_version(int64_t version) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    if (!version_exists(version))
+      throw Error(ErrorCode::kNotFound, "no trained model version " + std::to_string(version));
+    if (counter("active_version") == version) {
+      throw Error(ErrorCode::kConflict, "model version " + std::to_string(version) +
+                                            " is active; activate another one first (lookalike model use N)");
+    }
+    conn_.exec("DELETE FROM version_descriptors WHERE version = $1", Params().int8(version));
+    conn_.exec("DELETE FROM model_versions WHERE version = $1", Params().int8(version));
+    tx.commit();  // as in the SQLite store: the revision stays
+  }
+
+  std::optional<std::string> get_blob(const std::string& name) const override {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec("SELECT value FROM blobs WHERE name = $1", Params().text(name));
+    if (r.rows() == 0) return std::nullopt;
+    return r.text(0, 0);
+  }
+
+  void put_blobs(const std::vector<std::pair<std::string, std::string>>& blobs) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kWrite);
+    for (const auto& [name, value] : blobs) {
+      conn_.exec(
+          "INSERT INTO blobs(name, value) VALUES ($1, $2) "
+          "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+          Params().text(name).bytes(value));
+    }
+    bump_revision();
+    tx.commit();
+  }
+
+  int64_t revision() const override {
+    std::lock_guard lock(mutex_);
+    return counter("revision");
+  }
+
+  // PostgreSQL checks its own pages and constraints; these are the rules it cannot know. Each
+  // query returns a line per problem found.
+  std::vector<std::string> integrity_problems() const override {
+    static constexpr const char* kChecks[] = {
+        "SELECT 'the category counts disagree with the items in ' || COUNT(*) || ' categories' "
+        "FROM (SELECT category, COUNT(*) AS n FROM items GROUP BY category) AS c "
+        "FULL JOIN category_counts AS m USING (category) "
+        "WHERE c.n IS DISTINCT FROM m.count HAVING COUNT(*) > 0",
+
+        "SELECT COUNT(*) || ' copy pairs name a missing item' FROM copy_pairs p "
+        "WHERE NOT EXISTS (SELECT 1 FROM items WHERE key = p.a) "
+        "OR NOT EXISTS (SELECT 1 FROM items WHERE key = p.b) HAVING COUNT(*) > 0",
+
+        "SELECT COUNT(*) || ' copy checks name a missing item' FROM copy_checked c "
+        "WHERE NOT EXISTS (SELECT 1 FROM items WHERE key = c.key) HAVING COUNT(*) > 0",
+
+        "SELECT COUNT(*) || ' trained descriptors belong to a missing item or version' "
+        "FROM version_descriptors d WHERE NOT EXISTS (SELECT 1 FROM items WHERE key = d.key) "
+        "OR NOT EXISTS (SELECT 1 FROM model_versions WHERE version = d.version) HAVING COUNT(*) > 0",
+
+        "SELECT COUNT(*) || ' items have a descriptor or colours that are not whole float32 vectors' "
+        "FROM items WHERE octet_length(descriptor) % 4 <> 0 OR octet_length(colours) % 16 <> 0 "
+        "HAVING COUNT(*) > 0",
+
+        "SELECT 'the frozen descriptors have ' || COUNT(DISTINCT octet_length(descriptor)) || "
+        "' different sizes' FROM items HAVING COUNT(DISTINCT octet_length(descriptor)) > 1",
+
+        "SELECT 'the descriptors of model version ' || version || ' have ' || "
+        "COUNT(DISTINCT octet_length(descriptor)) || ' different sizes' FROM version_descriptors "
+        "GROUP BY version HAVING COUNT(DISTINCT octet_length(descriptor)) > 1 ORDER BY version",
+
+        "SELECT 'the item key counter (' || value || ') is behind the largest key' FROM meta "
+        "WHERE key = 'last_item_key' AND value::bigint < (SELECT COALESCE(MAX(key), 0) FROM items)",
+
+        "SELECT 'the model version counter (' || value || ') is behind the largest version' FROM meta "
+        "WHERE key = 'last_model_version' "
+        "AND value::bigint < (SELECT COALESCE(MAX(version), 0) FROM model_versions)",
+
+        "SELECT 'the active model version ' || value || ' does not exist' FROM meta "
+        "WHERE key = 'active_version' AND value <> '0' "
+        "AND NOT EXISTS (SELECT 1 FROM model_versions WHERE version::text = meta.value)",
+    };
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kSnapshot);
+    std::vector<std::string> problems;
+    for (const char* sql : kChecks) {
+      const Result r = conn_.exec(sql);
+      for (int i = 0; i < r.rows(); ++i) problems.push_back("catalog database: " + r.text(i, 0));
+    }
+    tx.commit();
+    return problems;
+  }
+
+  // One REPEATABLE READ snapshot on a connection of its own (this store's other callers go on)
+  // copied into a new SQLite catalog with the same keys, version numbers and counters. The
+  // file appears complete under `path` or not at all.
+  void backup_to(const std::string& path) const override {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::exists(path, ec))
+      throw Error(ErrorCode::kConflict,
+                  "backup destination " + path + " exists; a backup goes to a new file");
+    const std::string partial = path + ".partial";
+    const auto remove_partial = [&] {
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(partial + suffix, ec);
+    };
+    remove_partial();
+    try {
+      Connection source(conninfo_);
+      {
+        auto copy = create_sqlite_catalog_copy(partial);
+        Transaction tx(source, Transaction::Kind::kSnapshot);
+        copy_snapshot(source, *copy);
+        tx.commit();
+        copy->commit();
+      }
+      fs::rename(partial, path);
+    } catch (...) {
+      remove_partial();
+      throw;
+    }
+  }
+
+ private:
+  static void copy_snapshot(Connection& source, SqliteCatalogCopy& copy) {
+    for_each_batch(source, std::string("SELECT ") + kItemColumns + ", descriptor FROM items ORDER BY key", {},
+                   [&](const Result& r) {
+                     for (int i = 0; i < r.rows(); ++i)
+                       copy.item(read_item(r, i), r.bytes(i, 15), r.is_null(i, 14) ? "" : r.bytes(i, 14));
+                   });
+    for_each_batch(source, "SELECT version, key, descriptor FROM version_descriptors ORDER BY version, key",
+                   {}, [&](const Result& r) {
+                     for (int i = 0; i < r.rows(); ++i)
+                       copy.version_descriptor(r.int64(i, 0), r.int64(i, 1), r.bytes(i, 2));
+                   });
+    for_each_batch(
+        source,
+        "SELECT version, created_at, head_onnx, classifier, info FROM model_versions ORDER BY version", {},
+        [&](const Result& r) {
+          for (int i = 0; i < r.rows(); ++i) copy.model_version(read_version(r, i));
+        });
+    for_each_batch(source, "SELECT name, value FROM blobs ORDER BY name", {}, [&](const Result& r) {
+      for (int i = 0; i < r.rows(); ++i) copy.blob(r.text(i, 0), r.bytes(i, 1));
+    });
+    for_each_batch(source, "SELECT a, b, correlation, structure FROM copy_pairs ORDER BY a, b", {},
+                   [&](const Result& r) {
+                     for (int i = 0; i < r.rows(); ++i)
+                       copy.copy_pair({r.int64(i, 0), r.int64(i, 1), static_cast<float>(r.real(i, 2)),
+                                       static_cast<float>(r.real(i, 3))});
+                   });
+    for_each_batch(source, "SELECT key FROM copy_checked ORDER BY key", {}, [&](const Result& r) {
+      for (int i = 0; i < r.rows(); ++i) copy.copy_checked(r.int64(i, 0));
+    });
+    const auto counter = [&](const char* key) {
+      const Result r = source.exec("SELECT value::bigint FROM meta WHERE key = $1", Params().text(key));
+      return r.rows() ? r.int64(0, 0) : 0;
+    };
+    copy.counters(counter("revision"), counter("active_version"), counter("last_item_key"),
+                  counter("last_model_version"));
+  }
+
+  // Creates the tables in an empty database, under a lock that makes a second process opening
+  // it at the same moment wait and then find them. A database holding other tables named like
+  // ours, or a newer schema, is refused untouched.
+  void create_schema() {
+    Transaction tx(conn_, Transaction::Kind::kPlain);
+    conn_.exec("SELECT pg_advisory_xact_lock($1)", Params().int8(kSchemaLock));
+    const Result tables =
+        conn_.exec("SELECT (to_regclass('meta') IS NOT NULL)::int, (to_regclass('items') IS NOT NULL)::int");
+    if (tables.int64(0, 0) != 0) {
+      const Result v = conn_.exec("SELECT value FROM meta WHERE key = 'schema_version'");
+      const std::string found = v.rows() ? v.text(0, 0) : "none";
+      if (found != std::to_string(kSchemaVersion)) {
+        throw Error(ErrorCode::kCorruptStore,
+                    "schema version " + found + ", expected " + std::to_string(kSchemaVersion));
+      }
+      tx.commit();
+      return;
+    }
+    if (tables.int64(0, 1) != 0)
+      throw Error(ErrorCode::kCorruptStore, "it has an items table but no Lookalike schema version");
+    conn_.exec_script(kSchema);
+    conn_.exec("INSERT INTO meta(key, value) VALUES ('schema_version', $1)",
+               Params().text(std::to_string(kSchemaVersion)));
+    tx.commit();
+  }
+
+  // Raises a counter in meta by n (in the open write transaction) and returns its new value.
+  int64_t take_numbers(const char* key, int64_t n) {
+    return conn_
+        .exec("UPDATE meta SET value = (value::bigint + $2)::text WHERE key = $1 RETURNING value::bigint",
+              Params().text(key).int8(n))
+        .int64(0, 0);
+  }
+
+  int64_t counter(const char* key) const {
+    const Result r = conn_.exec("SELECT value::bigint FROM meta WHERE key = $1", Params().text(key));
+    if (r.rows() == 0) throw Error(ErrorCode::kCorruptStore, std::string("catalog database has no ") + key);
+    return r.int64(0, 0);
+  }
+
+  bool version_exists(int64_t version) const {
+    return conn_.exec("SELECT 1 FROM model_versions WHERE version = $1", Params().int8(version)).rows() != 0;
+  }
+
+  void bump_revision() {
+    conn_.exec("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'revision'");
+  }
+
+  void write_active_version(int64_t version) {
+    conn_.exec("UPDATE meta SET value = $1 WHERE key = 'active_version'",
+               Params().text(std::to_string(version)));
+  }
+
+  // Many rows per statement (a rebuild writes a million). As SQLite's INSERT OR REPLACE, a key
+  // given twice keeps its last descriptor; unlike it, a key whose item is gone (removed by
+  // another process meanwhile) is skipped rather than stored for no item.
+  void write_descriptors(int64_t version, const KeyedDescriptors& descriptors) {
+    std::unordered_map<int64_t, size_t> last;
+    for (size_t i = 0; i < descriptors.size(); ++i) last[descriptors[i].first] = i;
+    std::vector<size_t> rows;
+    for (size_t i = 0; i < descriptors.size(); ++i) {
+      if (last[descriptors[i].first] == i) rows.push_back(i);
+    }
+    for (size_t start = 0; start < rows.size(); start += kRowsPerStatement) {
+      Params p;
+      p.int8(version);
+      std::string values;
+      for (size_t j = start; j < std::min(rows.size(), start + kRowsPerStatement); ++j) {
+        const auto& [key, v] = descriptors[rows[j]];
+        values += (j == start ? "($" : ", ($") + std::to_string(p.size() + 1) + ", $" +
+                  std::to_string(p.size() + 2) + ")";
+        p.int8(key).floats_or_null(v);
+      }
+      conn_.exec(
+          "INSERT INTO version_descriptors(version, key, descriptor) SELECT $1, v.key, v.descriptor "
+          "FROM (VALUES " +
+              values +
+              ") AS v(key, descriptor) WHERE EXISTS (SELECT 1 FROM items WHERE items.key = v.key) "
+              "ON CONFLICT (version, key) DO UPDATE SET descriptor = EXCLUDED.descriptor",
+          p);
+    }
+  }
+
+  std::vector<int64_t> keys(const char* sql, const Params& params) const {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec(sql, params);
+    std::vector<int64_t> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.int64(i, 0));
+    return out;
+  }
+
+  std::optional<Item> one(const std::string& sql, const Params& params) const {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec(sql, params);
+    if (r.rows() == 0) return std::nullopt;
+    return read_item(r, 0);
+  }
+
+  const std::string conninfo_;  // holds the password: never in a message
+  mutable Connection conn_;
+  mutable std::mutex mutex_;
+};
+
+}  // namespace
+
+std::unique_ptr<CatalogStore> open_postgres_store(const std::string& conninfo) {
+  return std::make_unique<PostgresStore>(conninfo);
+}
+
+std::unique_ptr<CatalogStore> open_store(const std::string& spec) {
+  for (const char* scheme : {"postgres://", "postgresql://"}) {
+    if (spec.rfind(scheme, 0) == 0) return open_postgres_store(spec);
+  }
+  return open_sqlite_store(spec);
+}
+
+}  // namespace lookalike
