@@ -5,6 +5,7 @@
 #include <faiss/utils/fp16.h>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -48,7 +49,10 @@ __attribute__((target("avx2,fma"))) float dot_avx2(const float* x, const float* 
 
 bool cpu_has_f16c() {
   __builtin_cpu_init();  // may run before libgcc's own constructor has filled in the CPU model
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  // F16C from CPUID itself: clang (the fuzz build) does not know __builtin_cpu_supports("f16c").
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 }
 #else
 bool cpu_has_f16c() {

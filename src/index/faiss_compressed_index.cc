@@ -18,10 +18,12 @@
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <numeric>
 #include <queue>
 #include <sstream>
@@ -236,7 +238,7 @@ class CompressedIndex final : public VectorIndex {
     options_.exact_subset = options.exact_subset;
   }
 
-  std::string serialize() const override {
+  std::string serialize_unsealed() const override {
     std::string bytes(kMagic, sizeof kMagic);
     auto put = [&bytes](uint64_t v) { bytes.append(reinterpret_cast<const char*>(&v), sizeof v); };
     put(static_cast<uint64_t>(kind_));
@@ -508,6 +510,70 @@ std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, 
                                            std::vector<int64_t>{});
 }
 
+namespace {
+
+// FAISS reads a graph or inverted lists as stored and trusts them at search time: a damaged
+// snapshot whose neighbour id or offset points outside its arrays crashed the first search
+// (fuzz/index_snapshot_fuzz.cc). These checks walk every stored link and list once, O(file),
+// so that such a file is refused at load like any other corrupt one.
+bool sound_codes(const faiss::IndexScalarQuantizer& sq, idx_t count) {
+  return sq.ntotal == count && sq.d > 0 && sq.code_size == sq.sq.code_size &&
+         sq.codes.size() == static_cast<size_t>(count) * sq.code_size;
+}
+
+bool sound_graph(const faiss::HNSW& g, idx_t count) {
+  const auto& cum = g.cum_nneighbor_per_level;
+  if (g.levels.size() != static_cast<size_t>(count) || g.offsets.size() != g.levels.size() + 1 ||
+      g.offsets[0] != 0 || g.max_level < 0 || cum.size() < static_cast<size_t>(g.max_level) + 2 ||
+      cum[0] != 0 || !std::is_sorted(cum.begin(), cum.end()))
+    return false;
+  for (idx_t i = 0; i < count; ++i) {
+    const int levels = g.levels[i];
+    if (levels < 1 || levels > g.max_level + 1 || g.offsets[i + 1] != g.offsets[i] + cum[levels])
+      return false;
+  }
+  if (g.neighbors.size() != g.offsets.back()) return false;
+  if (count > 0 &&
+      (g.entry_point < 0 || g.entry_point >= count || g.levels[g.entry_point] != g.max_level + 1))
+    return false;
+  // A link on level l must lead to a node that has level l, whose own links there are read next.
+  for (idx_t i = 0; i < count; ++i) {
+    for (int level = 0; level < g.levels[i]; ++level) {
+      for (size_t j = g.offsets[i] + cum[level]; j < g.offsets[i] + cum[level + 1]; ++j) {
+        const int n = g.neighbors[j];
+        if (n < -1 || n >= count || (n >= 0 && g.levels[n] <= level)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool sound_lists(const faiss::IndexIVFPQ& ivf, idx_t count) {
+  const auto* lists = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf.invlists);
+  if (!lists || lists->nlist != ivf.nlist || !ivf.quantizer ||
+      ivf.quantizer->ntotal != static_cast<idx_t>(ivf.nlist) || ivf.quantizer->d != ivf.d ||
+      ivf.pq.d != static_cast<size_t>(ivf.d) || lists->code_size != ivf.code_size)
+    return false;
+  size_t listed = 0;
+  for (size_t l = 0; l < ivf.nlist; ++l) {
+    const auto& ids = lists->ids[l];
+    if (lists->codes[l].size() != ids.size() * lists->code_size) return false;
+    for (const idx_t id : ids)
+      if (id < 0 || id >= count) return false;
+    listed += ids.size();
+  }
+  return listed == static_cast<size_t>(count);
+}
+
+bool sound_part(const faiss::Index& part, idx_t count) {
+  if (const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(&part)) return sound_lists(*ivf, count);
+  const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(&part);
+  const auto* storage = hnsw ? dynamic_cast<const faiss::IndexScalarQuantizer*>(hnsw->storage) : nullptr;
+  return storage && storage->d == hnsw->d && sound_codes(*storage, count) && sound_graph(hnsw->hnsw, count);
+}
+
+}  // namespace
+
 std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size) {
   // Reads n bytes or throws: FAISS's own reads throw FaissException on a short file as well.
   size_t at = 0;
@@ -536,6 +602,10 @@ std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t s
   if (count > (size - at) / sizeof(int64_t)) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
   std::vector<int64_t> ids(count);
   read_bytes(ids.data(), count * sizeof(int64_t));
+  std::vector<int64_t> live;
+  std::copy_if(ids.begin(), ids.end(), std::back_inserter(live), [](int64_t id) { return id != kDead; });
+  if (!all_distinct(std::move(live)))
+    throw Error(ErrorCode::kCorruptStore, "index file is corrupt: it repeats an id");
   // A part is read from its own bytes, so that a wrong size cannot shift what follows.
   auto read_part = [&](size_t bytes) -> std::unique_ptr<faiss::Index> {
     if (bytes > size - at) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
@@ -558,12 +628,14 @@ std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t s
                             : dynamic_cast<const faiss::IndexHNSW*>(part) != nullptr;
       if (!fits || static_cast<uint64_t>(part->ntotal) != count)
         throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
+      if (!sound_part(*part, static_cast<idx_t>(count)))
+        throw Error(ErrorCode::kCorruptStore, "index file is corrupt: its graph or lists point outside it");
       width += part->d;
     }
     // The float16 copies (most of the file) stream straight into their array.
     std::unique_ptr<faiss::Index> exact_index(faiss::read_index(&in));
     auto* exact = dynamic_cast<faiss::IndexScalarQuantizer*>(exact_index.get());
-    if (!exact || static_cast<uint64_t>(exact->ntotal) != count || exact->d != width)
+    if (!exact || exact->d != width || !sound_codes(*exact, static_cast<idx_t>(count)))
       throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
     exact_index.release();
     return std::make_unique<CompressedIndex>(options.kind, options, std::move(parts),

@@ -103,7 +103,7 @@ class FlatIndex final : public VectorIndex {
     return v;
   }
 
-  std::string serialize() const override {
+  std::string serialize_unsealed() const override {
     faiss::VectorIOWriter writer;
     faiss::write_index(&flat_, &writer);
     const uint64_t count = ids_.size();
@@ -134,6 +134,7 @@ std::unique_ptr<VectorIndex> read_flat_index(faiss::IOReader& in, size_t size) {
   std::vector<int64_t> ids(count);
   if (count > 0 && in(ids.data(), sizeof(int64_t), count) != count)
     throw Error(ErrorCode::kCorruptStore, "index file is truncated");
+  if (!all_distinct(ids)) throw Error(ErrorCode::kCorruptStore, "index file is corrupt: it repeats an id");
   std::unique_ptr<faiss::Index> index;
   try {
     index.reset(faiss::read_index(&in));

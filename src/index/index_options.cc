@@ -1,4 +1,5 @@
 #include <faiss/impl/io.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -92,21 +93,82 @@ std::unique_ptr<VectorIndex> read_index(faiss::IOReader& in, const char* head, s
 }
 }  // namespace
 
+bool all_distinct(std::vector<int64_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  return std::adjacent_find(ids.begin(), ids.end()) == ids.end();
+}
+
+namespace {
+// The seal after an index's bytes: this magic, then the CRC-32 (zlib) of those bytes as a
+// little-endian uint64. CRC-32 reads about 4 GB/s here, 0.5 s for a 1M-item snapshot.
+constexpr char kSealMagic[8] = {'L', 'K', 'S', 'E', 'A', 'L', '0', '1'};
+constexpr size_t kSealSize = sizeof kSealMagic + sizeof(uint64_t);
+
+uint64_t crc_of(uint64_t crc, const void* data, size_t size) {
+  return crc32_z(static_cast<uLong>(crc), static_cast<const Bytef*>(data), size);
+}
+
+std::string seal(uint64_t crc) {
+  std::string trailer(kSealMagic, sizeof kSealMagic);
+  trailer.append(reinterpret_cast<const char*>(&crc), sizeof crc);
+  return trailer;
+}
+
+// The CRC a trailer states; throws when it is no seal.
+uint64_t sealed_crc(const char* trailer) {
+  if (std::memcmp(trailer, kSealMagic, sizeof kSealMagic) != 0)
+    throw Error(ErrorCode::kCorruptStore,
+                "index file is not sealed (written by an older version, or damaged)");
+  uint64_t crc = 0;
+  std::memcpy(&crc, trailer + sizeof kSealMagic, sizeof crc);
+  return crc;
+}
+
+Error damaged() {
+  return Error(ErrorCode::kCorruptStore, "index file is damaged: its checksum does not match");
+}
+}  // namespace
+
+std::string VectorIndex::serialize() const {
+  std::string bytes = serialize_unsealed();
+  bytes += seal(crc_of(0, bytes.data(), bytes.size()));
+  return bytes;
+}
+
 std::unique_ptr<VectorIndex> deserialize_index(const std::string& bytes) {
+  if (bytes.size() < kSealSize) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
+  const size_t size = bytes.size() - kSealSize;
+  if (sealed_crc(bytes.data() + size) != crc_of(0, bytes.data(), size)) throw damaged();
   faiss::VectorIOReader in;
-  in.data.assign(bytes.begin(), bytes.end());
-  return read_index(in, bytes.data(), bytes.size(), bytes.size());
+  in.data.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(size));
+  return read_index(in, bytes.data(), size, size);
 }
 
 std::unique_ptr<VectorIndex> load_index_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw Error(ErrorCode::kNotFound, "no such file: " + path);
-  const auto size = static_cast<size_t>(std::filesystem::file_size(path, ec));
+  const auto file_size = static_cast<size_t>(std::filesystem::file_size(path, ec));
   if (ec) throw Error(ErrorCode::kIoError, "cannot stat " + path + ": " + ec.message());
+  if (file_size < kSealSize) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
+  const size_t size = file_size - kSealSize;
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) throw Error(ErrorCode::kIoError, "cannot open " + path + ": " + std::strerror(errno));
+  // The checksum first, over the whole file, so that nothing damaged reaches the readers.
+  std::vector<char> chunk(1 << 20);
+  uint64_t crc = 0;
+  for (size_t done = 0; done < size;) {
+    const size_t n = std::fread(chunk.data(), 1, std::min(chunk.size(), size - done), file.get());
+    if (n == 0) throw Error(ErrorCode::kIoError, "cannot read " + path);
+    crc = crc_of(crc, chunk.data(), n);
+    done += n;
+  }
+  char trailer[kSealSize];
+  if (std::fread(trailer, 1, kSealSize, file.get()) != kSealSize)
+    throw Error(ErrorCode::kIoError, "cannot read " + path);
+  if (sealed_crc(trailer) != crc) throw damaged();
+  std::rewind(file.get());
   char head[16] = {};
-  const size_t got = std::fread(head, 1, sizeof head, file.get());
+  const size_t got = std::fread(head, 1, std::min(sizeof head, size), file.get());
   std::rewind(file.get());
   faiss::FileIOReader in(file.get());
   return read_index(in, head, got, size);

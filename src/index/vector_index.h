@@ -104,7 +104,13 @@ class VectorIndex {
   // Bytes held in memory: the searchable structure, and the exact copies used to re-rank.
   virtual size_t index_bytes() const = 0;
   virtual size_t exact_copy_bytes() const { return 0; }
-  virtual std::string serialize() const = 0;
+  // The bytes deserialize_index and load_index_file read: the index's own, then a seal (a CRC-32
+  // of them), so that a damaged snapshot is refused before FAISS's readers see it: they trust the
+  // lengths they read and allocate them (a flipped byte asked for gigabytes).
+  std::string serialize() const;
+
+ protected:
+  virtual std::string serialize_unsealed() const = 0;
 };
 
 // Exact search (FAISS IndexFlatIP). At catalog sizes of 1e4..1e5 rows a flat scan costs
@@ -142,6 +148,8 @@ std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, 
                                                    size_t dimension, size_t n, size_t sample_n,
                                                    const float* sample);
 std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size);
+// Whether no id occurs twice (a snapshot's ids, checked as it is read).
+bool all_distinct(std::vector<int64_t> ids);
 // Whether serialized bytes starting with head[0..size) are a compressed index.
 bool is_compressed_index(const char* head, size_t size);
 

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/vectors.h"
 #include "index/vector_index.h"
 #include "support/test_support.h"
@@ -11,6 +12,7 @@ namespace lookalike {
 namespace {
 
 using testing::random_unit_vectors;
+using testing::TempDir;
 
 class FlatIndexTest : public ::testing::Test {
  protected:
@@ -91,6 +93,42 @@ TEST_F(FlatIndexTest, CorruptBytesAreReportedNotCrashed) {
   bytes[0] = '\xff';
   bytes[7] = '\x7f';
   EXPECT_THROW(deserialize_index(bytes), Error);
+}
+
+// A snapshot carries a CRC-32 seal: any damaged byte is refused before FAISS reads a length from
+// it (FAISS allocates what a length says: one flipped byte asked for gigabytes when fuzzed).
+TEST_F(FlatIndexTest, SealRefusesAnyDamagedByteAndUnsealedBytes) {
+  const std::string bytes = index_->serialize();
+  EXPECT_NE(deserialize_index(bytes), nullptr);
+  for (const size_t at : {size_t{0}, bytes.size() / 2, bytes.size() - 20, bytes.size() - 1}) {
+    std::string damaged = bytes;
+    damaged[at] = static_cast<char>(damaged[at] ^ 0x10);
+    try {
+      deserialize_index(damaged);
+      ADD_FAILURE() << "a flipped byte at " << at << " was read";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruptStore) << at;
+    }
+  }
+  try {
+    deserialize_index(bytes.substr(0, bytes.size() - 16));  // the index without its seal
+    ADD_FAILURE() << "unsealed bytes were read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not sealed"), std::string::npos) << e.what();
+  }
+  TempDir dir;
+  const auto path = dir.path() / "index.bin";
+  std::string damaged = bytes;
+  damaged[bytes.size() / 2] ^= 0x01;
+  write_file_atomic(path.string(), damaged);
+  try {
+    load_index_file(path.string());
+    ADD_FAILURE() << "a damaged file was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checksum"), std::string::npos) << e.what();
+  }
+  write_file_atomic(path.string(), bytes);
+  EXPECT_EQ(load_index_file(path.string())->size(), index_->size());
 }
 
 TEST(FlatIndex, EmptyIndexReturnsNothing) {
