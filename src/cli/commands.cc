@@ -44,6 +44,7 @@ void catch_interrupts() {
 CatalogOptions catalog_options(const GlobalOptions& g) {
   CatalogOptions o;
   o.data_dir = g.data_dir;
+  o.store = g.store;
   o.model_manifest = g.model_manifest;
   if (!g.engine.empty()) o.engine = parse_engine(g.engine);
   o.precision = parse_precision(g.precision);
@@ -748,8 +749,8 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
         std::cout << doc.dump(2) << "\n";
         return 0;
       }
-      std::printf("data directory: %s\nitems: %zu\nmodel: %s\n", g.data_dir.c_str(), s.items,
-                  s.model_id.empty() ? "(none yet)" : s.model_id.c_str());
+      std::printf("data directory: %s\nstore: %s\nitems: %zu\nmodel: %s\n", g.data_dir.c_str(),
+                  s.store.c_str(), s.items, s.model_id.empty() ? "(none yet)" : s.model_id.c_str());
       std::printf("trained: %s (descriptor %zu -> index %zu dimensions)\n", s.trained ? "yes" : "no",
                   s.descriptor_dimension, s.index_dimension);
       if (!s.index_kind.empty()) {

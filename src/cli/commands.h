@@ -14,6 +14,7 @@ struct CatalogOptions;
 
 struct GlobalOptions {
   std::string data_dir = "lookalike-data";
+  std::string store;  // catalog store: a postgresql:// URL, else DATA/catalog.sqlite
   std::string model_manifest;
   int threads = 0;
   std::string engine;              // "dnnl" / "opencv"; empty = the model manifest's (dnnl)

@@ -23,7 +23,7 @@ namespace {
 std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--data" || arg == "--model" || arg == "--threads" || arg == "--engine" ||
+    if (arg == "--data" || arg == "--store" || arg == "--model" || arg == "--threads" || arg == "--engine" ||
         arg == "--precision") {
       ++i;
       continue;
@@ -65,6 +65,15 @@ int main(int argc, char** argv) {
   GlobalOptions global;
   app.add_option("--data", global.data_dir, "Data directory (catalog database, index, stored photos)")
       ->capture_default_str();
+  app.add_option("--store", global.store,
+                 "Catalog store: postgresql://USER[:PASSWORD]@HOST:PORT/DB (a PostgreSQL database) "
+                 "instead of DATA/catalog.sqlite; photos, feature maps and index snapshots stay in "
+                 "--data")
+      ->envname("LOOKALIKE_STORE")
+      // Child processes (the background training) find it in their environment, not in their
+      // argv, which `ps` shows to every user (the URL may hold a password). Set while parsing,
+      // before any thread is started.
+      ->each([](const std::string& store) { ::setenv("LOOKALIKE_STORE", store.c_str(), 1); });
   app.add_option("--model", global.model_manifest,
                  "Model manifest JSON (default: $LOOKALIKE_MODEL or the build's)");
   app.add_option("--threads", global.threads, "CPU threads for the CNN (0 = all cores)")

@@ -36,6 +36,10 @@ json stats_schema() {
   return {{"type", "object"},
           {"properties",
            {{"items", {{"type", "integer"}}},
+            {"store",
+             {{"type", "string"},
+              {"description",
+               "where the catalog lives: \"sqlite PATH\" or \"postgresql postgresql://USER@HOST:PORT/DB\""}}},
             {"model_version",
              {{"type", "integer"}, {"description", "the version answering now (0 = frozen recipe)"}}},
             {"activity", {{"type", "array"}, {"items", activity_schema()}}}}}};

@@ -56,7 +56,7 @@ bool ItemFilter::matches(const Item& item) const {
 Catalog::Catalog(CatalogOptions options, bool load_model)
     : options_(with_default_manifests(std::move(options))),
       directory_(options_.data_dir),
-      store_(open_sqlite_store(directory_.database())),
+      store_(open_store(options_.store.empty() ? directory_.database() : options_.store)),
       models_(model_pool_options()) {
   live_ = std::make_unique<LiveState>(loader().load(/*allow_rebuild=*/true));
   searcher_ = std::make_unique<Searcher>(
@@ -205,6 +205,7 @@ CatalogStats Catalog::stats() const {
   return live_->read([&](const ServingState& state) {
     CatalogStats s;
     s.items = state.items.size();
+    s.store = store_->describe();
     s.categories = store_->categories();
     s.trained = state.trained();
     s.descriptor_dimension = state.descriptor_dimension;

@@ -37,6 +37,9 @@ namespace lookalike {
 
 struct CatalogOptions {
   std::string data_dir = "lookalike-data";
+  // Where the catalog's records live: empty for DATA/catalog.sqlite, else open_store's spec
+  // (a postgresql:// URL). Photos, feature maps and index snapshots stay in data_dir.
+  std::string store;
   std::string model_manifest;  // empty = default_model_manifest()
   std::string
       trunk_manifest;  // the trained head's input (cut after mixed7); empty = default_trunk_manifest()
@@ -116,6 +119,7 @@ struct CatalogStats {
   bool classifier = false;
   double classifier_cv_accuracy = 0;
   std::string model_id;
+  std::string store;  // CatalogStore::describe()
   int64_t revision = 0;
   int64_t model_version = 0;          // active: 0 = frozen recipe
   float frozen_blend_weight = 0;      // the frozen probe's weight in the predictions (0: none)

@@ -108,6 +108,7 @@ nlohmann::json stats_json(const CatalogStats& s) {
   nlohmann::json categories = nlohmann::json::array();
   for (const auto& c : s.categories) categories.push_back({{"name", c.name}, {"count", c.count}});
   return {{"items", s.items},
+          {"store", s.store},
           {"categories", categories},
           {"descriptor_dimension", s.descriptor_dimension},
           {"index_dimension", s.index_dimension},

@@ -150,6 +150,10 @@ class CatalogStore {
   // the revision it was built from, so a stale one is detected and rebuilt.
   virtual int64_t revision() const = 0;
 
+  // Which store this is, for `info` and /api/v1/stats: "sqlite PATH" or "postgresql
+  // postgresql://USER@HOST:PORT/DB" (never a password).
+  virtual std::string describe() const = 0;
+
   // The database engine's own consistency check: empty when sound, else what it found.
   virtual std::vector<std::string> integrity_problems() const = 0;
   // Writes a consistent copy of the whole store to `path` (a new file) while other connections

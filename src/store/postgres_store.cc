@@ -867,6 +867,8 @@ class PostgresStore final : public CatalogStore {
 
   // PostgreSQL checks its own pages and constraints; these are the rules it cannot know. Each
   // query returns a line per problem found.
+  std::string describe() const override { return "postgresql " + conn_.where(); }
+
   std::vector<std::string> integrity_problems() const override {
     static constexpr const char* kChecks[] = {
         "SELECT 'the category counts disagree with the items in ' || COUNT(*) || ' categories' "

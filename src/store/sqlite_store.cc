@@ -220,7 +220,7 @@ Item read_item(const Statement& s) {
 // anyway, and reads here are point lookups that take microseconds.
 class SqliteStore final : public CatalogStore {
  public:
-  explicit SqliteStore(const std::string& path) {
+  explicit SqliteStore(const std::string& path) : path_(path) {
     if (const int rc = sqlite3_open_v2(
             path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
         rc != SQLITE_OK) {
@@ -621,6 +621,8 @@ class SqliteStore final : public CatalogStore {
     return std::stoll(s.text(0));
   }
 
+  std::string describe() const override { return "sqlite " + path_; }
+
   std::vector<std::string> integrity_problems() const override {
     std::lock_guard lock(mutex_);
     std::vector<std::string> problems;
@@ -762,6 +764,7 @@ class SqliteStore final : public CatalogStore {
     return read_item(s);
   }
 
+  std::string path_;
   sqlite3* db_ = nullptr;
   mutable std::mutex mutex_;
 };
