@@ -73,7 +73,7 @@ test('a 29-megapixel photo over 10 MB is reduced in the browser, then sent and a
   await expect(notice).toContainText('3,200 × 4,000px');
   await expect(page.getByTestId('crop-size')).toContainText('(원본 3200 × 4000px)');
   // What the editor shows (and what was sent) decodes as a 3,200 × 4,000 image.
-  const shown = await page.locator('.reactEasyCrop_Image').evaluate(async (img: HTMLImageElement) => {
+  const shown = await page.getByTestId('crop-stage').locator('img').evaluate(async (img: HTMLImageElement) => {
     await img.decode();
     return `${img.naturalWidth}x${img.naturalHeight}`;
   });
