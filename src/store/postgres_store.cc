@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "store/catalog_store.h"
 #include "store/sqlite_catalog_copy.h"
+#include "store/stored_json.h"
 
 namespace lookalike {
 namespace {
@@ -295,8 +296,7 @@ Item read_item(const Result& r, int row) {
   item.metadata.title = r.text(row, 10);
   if (!r.is_null(row, 11)) item.metadata.price = r.real(row, 11);
   item.metadata.url = r.text(row, 12);
-  item.metadata.attributes = nlohmann::json::parse(r.bytes(row, 13), nullptr, /*allow_exceptions=*/false);
-  if (!item.metadata.attributes.is_object()) item.metadata.attributes = nlohmann::json::object();
+  item.metadata.attributes = stored_json_object(r.bytes(row, 13));
   if (!r.is_null(row, 14)) item.colours = r.floats(row, 14);
   return item;
 }
@@ -307,8 +307,7 @@ ModelVersion read_version(const Result& r, int row) {
   v.created_at = r.int64(row, 1);
   v.head_onnx = r.text(row, 2);
   v.classifier = r.text(row, 3);
-  v.info = nlohmann::json::parse(r.bytes(row, 4), nullptr, /*allow_exceptions=*/false);
-  if (!v.info.is_object()) v.info = nlohmann::json::object();
+  v.info = stored_json_object(r.bytes(row, 4));
   return v;
 }
 
@@ -796,8 +795,7 @@ class PostgresStore final : public CatalogStore {
       const Result r =
           conn_.exec("SELECT info FROM model_versions WHERE version = $1 FOR UPDATE", Params().int8(version));
       if (r.rows() == 0) throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(version));
-      auto info = nlohmann::json::parse(r.bytes(0, 0), nullptr, /*allow_exceptions=*/false);
-      if (!info.is_object()) info = nlohmann::json::object();
+      auto info = stored_json_object(r.bytes(0, 0));
       info["evaluation"] = figures;
       conn_.exec("UPDATE model_versions SET info = $2 WHERE version = $1",
                  Params().int8(version).text(info.dump()));

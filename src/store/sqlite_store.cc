@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "store/catalog_store.h"
 #include "store/sqlite_catalog_copy.h"
+#include "store/stored_json.h"
 
 namespace lookalike {
 namespace {
@@ -210,8 +211,7 @@ Item read_item(const Statement& s) {
   item.metadata.title = s.text(10);
   if (!s.is_null(11)) item.metadata.price = s.real(11);
   item.metadata.url = s.text(12);
-  item.metadata.attributes = nlohmann::json::parse(s.text(13), nullptr, /*allow_exceptions=*/false);
-  if (!item.metadata.attributes.is_object()) item.metadata.attributes = nlohmann::json::object();
+  item.metadata.attributes = stored_json_object(s.text(13));
   if (!s.is_null(14)) item.colours = to_floats(s.blob(14));
   return item;
 }
@@ -706,8 +706,7 @@ class SqliteStore final : public CatalogStore {
     v.created_at = s.int64(1);
     v.head_onnx = s.blob(2);
     v.classifier = s.text(3);
-    v.info = nlohmann::json::parse(s.text(4), nullptr, /*allow_exceptions=*/false);
-    if (!v.info.is_object()) v.info = nlohmann::json::object();
+    v.info = stored_json_object(s.text(4));
     return v;
   }
 
