@@ -23,7 +23,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <iterator>
 #include <numeric>
 #include <queue>
 #include <sstream>
@@ -602,10 +601,6 @@ std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t s
   if (count > (size - at) / sizeof(int64_t)) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
   std::vector<int64_t> ids(count);
   read_bytes(ids.data(), count * sizeof(int64_t));
-  std::vector<int64_t> live;
-  std::copy_if(ids.begin(), ids.end(), std::back_inserter(live), [](int64_t id) { return id != kDead; });
-  if (!all_distinct(std::move(live)))
-    throw Error(ErrorCode::kCorruptStore, "index file is corrupt: it repeats an id");
   // A part is read from its own bytes, so that a wrong size cannot shift what follows.
   auto read_part = [&](size_t bytes) -> std::unique_ptr<faiss::Index> {
     if (bytes > size - at) throw Error(ErrorCode::kCorruptStore, "index file is truncated");
@@ -638,9 +633,14 @@ std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t s
     if (!exact || exact->d != width || !sound_codes(*exact, static_cast<idx_t>(count)))
       throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
     exact_index.release();
-    return std::make_unique<CompressedIndex>(options.kind, options, std::move(parts),
-                                             std::unique_ptr<faiss::IndexScalarQuantizer>(exact),
-                                             std::move(ids));
+    const auto live = count - static_cast<uint64_t>(std::count(ids.begin(), ids.end(), kDead));
+    auto read = std::make_unique<CompressedIndex>(options.kind, options, std::move(parts),
+                                                  std::unique_ptr<faiss::IndexScalarQuantizer>(exact),
+                                                  std::move(ids));
+    // Its id map holds each live id once: fewer entries than live ids means one repeats.
+    if (read->size() != live)
+      throw Error(ErrorCode::kCorruptStore, "index file is corrupt: it repeats an id");
+    return read;
   } catch (const faiss::FaissException& e) {
     throw Error(ErrorCode::kCorruptStore, std::string("index file is corrupt: ") + e.what());
   }

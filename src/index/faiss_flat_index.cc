@@ -20,9 +20,13 @@ namespace {
 class FlatIndex final : public VectorIndex {
  public:
   explicit FlatIndex(size_t dimension) : flat_(static_cast<idx_t>(dimension)) {}
+  // A snapshot's index and ids (read_flat_index). The id map holds each id once, so a map
+  // smaller than the ids means a damaged file repeats one.
   FlatIndex(std::unique_ptr<faiss::IndexFlatIP> flat, std::vector<int64_t> ids)
       : flat_(std::move(*flat)), ids_(std::move(ids)) {
     for (size_t i = 0; i < ids_.size(); ++i) rows_[ids_[i]] = static_cast<idx_t>(i);
+    if (rows_.size() != ids_.size())
+      throw Error(ErrorCode::kCorruptStore, "index file is corrupt: it repeats an id");
   }
 
   IndexKind kind() const override { return IndexKind::kFlat; }
@@ -134,7 +138,6 @@ std::unique_ptr<VectorIndex> read_flat_index(faiss::IOReader& in, size_t size) {
   std::vector<int64_t> ids(count);
   if (count > 0 && in(ids.data(), sizeof(int64_t), count) != count)
     throw Error(ErrorCode::kCorruptStore, "index file is truncated");
-  if (!all_distinct(ids)) throw Error(ErrorCode::kCorruptStore, "index file is corrupt: it repeats an id");
   std::unique_ptr<faiss::Index> index;
   try {
     index.reset(faiss::read_index(&in));

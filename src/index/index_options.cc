@@ -93,11 +93,6 @@ std::unique_ptr<VectorIndex> read_index(faiss::IOReader& in, const char* head, s
 }
 }  // namespace
 
-bool all_distinct(std::vector<int64_t> ids) {
-  std::sort(ids.begin(), ids.end());
-  return std::adjacent_find(ids.begin(), ids.end()) == ids.end();
-}
-
 namespace {
 // The seal after an index's bytes: this magic, then the CRC-32 (zlib) of those bytes as a
 // little-endian uint64. CRC-32 reads about 4 GB/s here, 0.5 s for a 1M-item snapshot.

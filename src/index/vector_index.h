@@ -148,8 +148,6 @@ std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, 
                                                    size_t dimension, size_t n, size_t sample_n,
                                                    const float* sample);
 std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size);
-// Whether no id occurs twice (a snapshot's ids, checked as it is read).
-bool all_distinct(std::vector<int64_t> ids);
 // Whether serialized bytes starting with head[0..size) are a compressed index.
 bool is_compressed_index(const char* head, size_t size);
 
