@@ -238,6 +238,10 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   std::condition_variable watch_wake;
   bool stopping = false;
   std::thread watcher;
+  // On PostgreSQL every commit (a worker's item, another replica's write) wakes the follower,
+  // which applies the change log at once; the watcher's poll every second stays the fallback.
+  std::atomic<bool> stop_following{false};
+  std::thread follower;
   TrainingSupervisor training(options);
   // Items no import compared for copies of one photo (a catalog from before copies were found)
   // are compared once, off the request path; stopping the server stops it after a batch.
@@ -288,9 +292,10 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
            ++tick) {
         lock.unlock();
         try {
+          const int64_t version = watched->active_version();
           if (watched->refresh_if_changed()) {
-            spdlog::info("catalog changed on disk: reloaded, model version {}",
-                         watched->stats().model_version);
+            if (watched->active_version() != version)
+              spdlog::info("catalog changed: model version {} answers now", watched->active_version());
             training.start_if_due(*watched);
           } else if (training.held_back()) {
             training.start_if_due(*watched);
@@ -307,6 +312,19 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
       lock.unlock();
       snapshot();
     });
+    if (auto changes = listen_for_changes(catalog_options.store)) {
+      follower = std::thread([watched, &stop_following, changes = std::move(changes)] {
+        constexpr int kWaitMs = 250;  // how soon a stop is noticed
+        while (!stop_following) {
+          if (!changes->wait(kWaitMs)) continue;
+          try {
+            watched->refresh_if_changed();
+          } catch (const std::exception& e) {
+            spdlog::warn("following the catalog's changes failed (the watcher tries again): {}", e.what());
+          }
+        }
+      });
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const auto stats = catalog->stats();
     api.set_catalog(std::move(catalog));
@@ -331,6 +349,8 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   }
   watch_wake.notify_all();
   if (watcher.joinable()) watcher.join();
+  stop_following = true;
+  if (follower.joinable()) follower.join();
   stop_copies = true;
   if (copies.joinable()) copies.join();
   training.stop();

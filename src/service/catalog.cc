@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "image/product_colour.h"
+#include "service/change_follower.h"
 #include "service/int8_calibrator.h"
 
 #ifndef LOOKALIKE_DEFAULT_MODEL_DIR
@@ -329,6 +330,13 @@ void Catalog::remove_version(int64_t version) {
 }
 
 bool Catalog::refresh_if_changed() {
+  // A shared store's change log is applied in place at once (writes of other processes, a few
+  // items at a time); a store without one, or a change that needs it, reloads as below.
+  if (!options_.pinned_version) {
+    const auto write = live_->begin_write();
+    const FollowOutcome followed = follow_changes(*live_, write, *store_);
+    if (followed != FollowOutcome::kReload) return followed == FollowOutcome::kApplied;
+  }
   const int64_t revision = store_->revision();
   const bool due = live_->read([&](const ServingState& state) {
     if (revision == state.revision) return false;

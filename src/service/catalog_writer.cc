@@ -103,7 +103,9 @@ Item CatalogWriter::commit(NewItem& n, const cv::Mat& map, bool* inserted) {
     live_.change(write, [&](ServingState& s) {
       s.items[n.item.key] = n.item;
       s.keys_by_id[n.item.id] = n.item.key;
-      s.revision = revision;
+      // Another process's commit in between leaves the state behind: its change log entries
+      // (and this one, again) are applied by the next refresh_if_changed.
+      if (revision == s.revision + 1) s.revision = revision;
       if (!projected.empty()) s.index->add(1, &n.item.key, projected.data());
     });
     return n.item;
@@ -127,7 +129,9 @@ bool CatalogWriter::remove(const std::string& id) {
       removed = s.items.at(key);
       s.keys_by_id.erase(id);
       s.items.erase(key);
-      s.revision = revision;
+      // Another process's commit in between leaves the state behind: its change log entries
+      // (and this one, again) are applied by the next refresh_if_changed.
+      if (revision == s.revision + 1) s.revision = revision;
       if (s.index) s.index->remove({key});
     });
   }
@@ -149,9 +153,10 @@ bool CatalogWriter::update(const std::string& id, const ItemMetadata& metadata,
     Item& item = s.items.at(key);
     item.metadata = metadata;
     if (category) item.category = *category;
-    s.revision = revision;
+    if (revision != s.revision + 1) return;  // behind another process's commit: see commit()
     // Vectors are unchanged: the index snapshot still holds, so it is marked current.
-    if (s.snapshot_revision == revision - 1) s.snapshot_revision = revision;
+    if (s.snapshot_revision == s.revision) s.snapshot_revision = revision;
+    s.revision = revision;
   });
   return true;
 }

@@ -66,6 +66,21 @@ struct CopyPair {
   float structure = 0;
 };
 
+// One entry of a store's change log: what a committed write changed, under the revision it
+// raised. Replicas follow the log to change their in-memory state in place.
+struct StoreChange {
+  enum class Kind {
+    kAdded,    // item `key` was inserted (with its descriptors)
+    kRemoved,  // item `key` was removed
+    kUpdated,  // item `key`'s metadata, category or colour signature changed
+    kCopies,   // copy pairs or checks changed (no vector did)
+    kReload,   // anything else: blobs, model versions, descriptors of a version, the active version
+  };
+  int64_t revision = 0;
+  Kind kind = Kind::kReload;
+  int64_t key = 0;  // the item, for kAdded / kRemoved / kUpdated
+};
+
 struct ListQuery {
   std::string category;  // empty = all
   size_t offset = 0;
@@ -149,6 +164,13 @@ class CatalogStore {
   // Increases with every committed change of items or blobs; the vector index file records
   // the revision it was built from, so a stale one is detected and rebuilt.
   virtual int64_t revision() const = 0;
+  // The changes committed after revision `after` up to and including `upto`, in commit order
+  // (every revision in that range has at least one); nullopt when the store keeps no log that
+  // far back (SQLite keeps none): the caller reloads instead.
+  virtual std::optional<std::vector<StoreChange>> changes(int64_t after, int64_t upto) const {
+    (void)after, (void)upto;
+    return std::nullopt;
+  }
 
   // Which store this is, for `info` and /api/v1/stats: "sqlite PATH" or "postgresql
   // postgresql://USER@HOST:PORT/DB" (never a password).
@@ -160,6 +182,20 @@ class CatalogStore {
   // and processes keep reading and writing.
   virtual void backup_to(const std::string& path) const = 0;
 };
+
+// Wakes a follower of a shared store when another process commits a change (PostgreSQL's
+// LISTEN/NOTIFY on its own connection), so that replicas need not poll the revision.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  // Waits at most `timeout_ms` for a commit; true when one (or several) happened. A lost
+  // connection is re-established on a later call; meanwhile it waits the timeout and returns
+  // false, so a caller that also polls keeps working.
+  virtual bool wait(int timeout_ms) = 0;
+};
+
+// A listener for a PostgreSQL spec, nullptr for SQLite (single machine: the revision is polled).
+std::unique_ptr<ChangeListener> listen_for_changes(const std::string& spec);
 
 // Opens or creates `path` (SQLite, WAL). Throws Error(kCorruptStore) when the file exists but
 // is not a Lookalike catalog database.

@@ -5,6 +5,9 @@
 #pragma once
 
 #include <libpq-fe.h>
+#include <poll.h>
+
+#include <cerrno>
 
 #include <bit>
 #include <cstring>
@@ -272,6 +275,19 @@ class Connection {
     if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, sql));
   }
 
+  // LISTEN/NOTIFY: waits at most `timeout_ms` for notifications on the channels this connection
+  // listens to and consumes them all; true when at least one arrived. Throws kBusy when the
+  // connection is lost (the next exec reconnects).
+  bool wait_for_notification(int timeout_ms) {
+    if (drain_notifications()) return true;
+    pollfd ready{PQsocket(conn_), POLLIN, 0};
+    if (ready.fd < 0) throw lost();
+    const int n = ::poll(&ready, 1, timeout_ms);
+    if (n < 0 && errno != EINTR) throw lost();
+    if (n > 0 && PQconsumeInput(conn_) == 0) throw lost();
+    return drain_notifications();
+  }
+
   // A connection lost inside a transaction is never silently replaced: the transaction's
   // remaining statements would run outside it.
   void set_in_transaction(bool in) { in_transaction_ = in; }
@@ -290,6 +306,15 @@ class Connection {
     if (PQstatus(conn_) != CONNECTION_OK)
       throw Error(ErrorCode::kBusy, "cannot reconnect to PostgreSQL at " + where_ + ": " + last_error());
     configure();
+  }
+
+  bool drain_notifications() {
+    bool any = false;
+    while (PGnotify* notification = PQnotifies(conn_)) {
+      any = true;
+      PQfreemem(notification);
+    }
+    return any;
   }
 
   Error lost() const {

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <mutex>
 #include <regex>
+#include <thread>
 #include <unordered_map>
 
 #include "common/error.h"
@@ -27,7 +29,10 @@ using namespace pg;  // NOLINT: the store is written in terms of its connection 
 // vectors, hence the same search order, and backup_to copies them without conversion.
 static_assert(std::endian::native == std::endian::little, "descriptors are stored as little-endian float32");
 
-constexpr int64_t kSchemaVersion = 1;
+// 1: the catalog; 2: and its change log (created on open of a version-1 database).
+constexpr int64_t kSchemaVersion = 2;
+// Channel of the NOTIFY every writing transaction sends at commit (payload: its revision).
+constexpr const char* kChangeChannel = "lookalike_changes";
 // pg_advisory_xact_lock key ("Lookalik"): two processes opening an empty database at once
 // would otherwise both run CREATE TABLE IF NOT EXISTS and one would fail on the catalog rows.
 constexpr int64_t kSchemaLock = 0x4c6f6f6b616c696b;
@@ -110,6 +115,19 @@ INSERT INTO meta(key, value) VALUES ('revision', '0'), ('active_version', '0'), 
   ('last_model_version', '0') ON CONFLICT (key) DO NOTHING;
 )sql";
 
+// The change log replicas follow (StoreChange). A row is written by the transaction that raises
+// the revision, which every writer takes in the same order (the revision row's lock): revisions
+// are assigned in commit order, so a reader of "revision > mine" that saw revision R committed
+// has also seen every row up to R. (A bigserial position would be taken before commit, in no
+// particular order, and a reader would skip rows still to commit.)
+constexpr const char* kChangeLogSchema = R"sql(
+CREATE TABLE IF NOT EXISTS changes(
+  revision bigint NOT NULL,
+  kind smallint NOT NULL,
+  key bigint NOT NULL,
+  PRIMARY KEY(revision, kind, key));
+)sql";
+
 constexpr const char* kItemColumns =
     "key, id, category, file_name, source, sha256, image_path, width, height, added_at, title, price, url, "
     "attributes, colours";
@@ -145,6 +163,12 @@ ModelVersion read_version(const Result& r, int row) {
 }
 
 constexpr size_t kRowsPerStatement = 500;
+
+std::vector<int64_t> keys_of(const KeyedDescriptors& rows) {
+  std::vector<int64_t> keys;
+  for (const auto& row : rows) keys.push_back(row.first);
+  return keys;
+}
 
 int64_t clamp(size_t n) {
   return static_cast<int64_t>(std::min<size_t>(n, std::numeric_limits<int64_t>::max()));
@@ -185,7 +209,7 @@ class PostgresStore final : public CatalogStore {
           p);
       for (const auto& [version, v] : n.version_descriptors) write_descriptors(version, {{keys.back(), v}});
     }
-    bump_revision();
+    bump_revision(StoreChange::Kind::kAdded, keys);
     tx.commit();
     return keys;
   }
@@ -194,8 +218,9 @@ class PostgresStore final : public CatalogStore {
     std::lock_guard lock(mutex_);
     Transaction tx(conn_, Transaction::Kind::kWrite);
     // The items_forgotten trigger removes its trained descriptors and copy records.
-    if (conn_.exec("DELETE FROM items WHERE id = $1", Params().text(id)).affected() == 0) return false;
-    bump_revision();
+    const Result removed = conn_.exec("DELETE FROM items WHERE id = $1 RETURNING key", Params().text(id));
+    if (removed.rows() == 0) return false;
+    bump_revision(StoreChange::Kind::kRemoved, {removed.int64(0, 0)});
     tx.commit();
     return true;
   }
@@ -206,13 +231,12 @@ class PostgresStore final : public CatalogStore {
     Transaction tx(conn_, Transaction::Kind::kWrite);
     Params p;
     p.text(m.title).float8(m.price).text(m.url).text(m.attributes.dump()).optional_text(category).text(id);
-    if (conn_
-            .exec("UPDATE items SET title = $1, price = $2, url = $3, attributes = $4, "
-                  "category = COALESCE($5, category) WHERE id = $6",
-                  p)
-            .affected() == 0)
-      return false;
-    bump_revision();
+    const Result updated = conn_.exec(
+        "UPDATE items SET title = $1, price = $2, url = $3, attributes = $4, "
+        "category = COALESCE($5, category) WHERE id = $6 RETURNING key",
+        p);
+    if (updated.rows() == 0) return false;
+    bump_revision(StoreChange::Kind::kUpdated, {updated.int64(0, 0)});
     tx.commit();
     return true;
   }
@@ -336,7 +360,7 @@ class PostgresStore final : public CatalogStore {
     for (const auto& [key, signature] : colours)
       conn_.exec("UPDATE items SET colours = $1 WHERE key = $2",
                  Params().floats_or_null(signature).int8(key));
-    bump_revision();
+    bump_revision(StoreChange::Kind::kUpdated, keys_of(colours));
     tx.commit();
   }
 
@@ -364,7 +388,7 @@ class PostgresStore final : public CatalogStore {
           "DO UPDATE SET correlation = EXCLUDED.correlation, structure = EXCLUDED.structure",
           p);
     }
-    bump_revision();
+    bump_revision(StoreChange::Kind::kCopies);
     tx.commit();
   }
 
@@ -383,7 +407,7 @@ class PostgresStore final : public CatalogStore {
     std::lock_guard lock(mutex_);
     Transaction tx(conn_, Transaction::Kind::kWrite);
     conn_.exec_script("DELETE FROM copy_pairs; DELETE FROM copy_checked");
-    bump_revision();
+    bump_revision(StoreChange::Kind::kCopies);
     tx.commit();
   }
 
@@ -391,7 +415,7 @@ class PostgresStore final : public CatalogStore {
     std::lock_guard lock(mutex_);
     Transaction tx(conn_, Transaction::Kind::kWrite);
     write_descriptors(version, descriptors);
-    bump_revision();
+    bump_revision(StoreChange::Kind::kReload);
     tx.commit();
   }
 
@@ -408,7 +432,7 @@ class PostgresStore final : public CatalogStore {
         p);
     write_descriptors(version, descriptors);
     if (activate) write_active_version(version);
-    bump_revision();
+    bump_revision(StoreChange::Kind::kReload);
     tx.commit();
     return version;
   }
@@ -473,7 +497,7 @@ class PostgresStore final : public CatalogStore {
     if (version != 0 && !version_exists(version))
       throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(version));
     write_active_version(version);
-    bump_revision();
+    bump_revision(StoreChange::Kind::kReload);
     tx.commit();
   }
 
@@ -507,8 +531,26 @@ class PostgresStore final : public CatalogStore {
           "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
           Params().text(name).bytes(value));
     }
-    bump_revision();
+    bump_revision(StoreChange::Kind::kReload);
     tx.commit();
+  }
+
+  std::optional<std::vector<StoreChange>> changes(int64_t after, int64_t upto) const override {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec(
+        "SELECT revision, kind, key FROM changes WHERE revision > $1 AND revision <= $2 ORDER BY revision, key",
+        Params().int8(after).int8(upto));
+    std::vector<StoreChange> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      const int64_t kind = r.int64(i, 1);
+      if (kind < 0 || kind > static_cast<int64_t>(StoreChange::Kind::kReload))
+        throw Error(ErrorCode::kCorruptStore, "change log: unknown kind " + std::to_string(kind));
+      out.push_back({r.int64(i, 0), static_cast<StoreChange::Kind>(kind), r.int64(i, 2)});
+    }
+    // The log starts with the schema that keeps it: a catalog written before has no rows for
+    // its older revisions, and a reader that far behind must reload.
+    if (upto > after && (out.empty() || out.front().revision != after + 1)) return std::nullopt;
+    return out;
   }
 
   int64_t revision() const override {
@@ -650,7 +692,11 @@ class PostgresStore final : public CatalogStore {
     if (tables.int64(0, 0) != 0) {
       const Result v = conn_.exec("SELECT value FROM meta WHERE key = 'schema_version'");
       const std::string found = v.rows() ? v.text(0, 0) : "none";
-      if (found != std::to_string(kSchemaVersion)) {
+      if (found == "1") {  // before the change log: add it, nothing else changed
+        conn_.exec_script(kChangeLogSchema);
+        conn_.exec("UPDATE meta SET value = $1 WHERE key = 'schema_version'",
+                   Params().text(std::to_string(kSchemaVersion)));
+      } else if (found != std::to_string(kSchemaVersion)) {
         throw Error(ErrorCode::kCorruptStore,
                     "schema version " + found + ", expected " + std::to_string(kSchemaVersion));
       }
@@ -660,6 +706,7 @@ class PostgresStore final : public CatalogStore {
     if (tables.int64(0, 1) != 0)
       throw Error(ErrorCode::kCorruptStore, "it has an items table but no Lookalike schema version");
     conn_.exec_script(kSchema);
+    conn_.exec_script(kChangeLogSchema);
     conn_.exec("INSERT INTO meta(key, value) VALUES ('schema_version', $1)",
                Params().text(std::to_string(kSchemaVersion)));
     tx.commit();
@@ -683,8 +730,26 @@ class PostgresStore final : public CatalogStore {
     return conn_.exec("SELECT 1 FROM model_versions WHERE version = $1", Params().int8(version)).rows() != 0;
   }
 
-  void bump_revision() {
-    conn_.exec("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'revision'");
+  // Raises the revision in the open write transaction, logs what changed under it, and wakes
+  // the listeners when the transaction commits (NOTIFY is delivered at commit, or never).
+  void bump_revision(StoreChange::Kind kind, const std::vector<int64_t>& keys = {0}) {
+    const int64_t revision =
+        conn_
+            .exec("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'revision' "
+                  "RETURNING value::bigint")
+            .int64(0, 0);
+    // Every revision has a row, so that a follower can tell a complete log from a truncated one.
+    const std::vector<int64_t> logged = keys.empty() ? std::vector<int64_t>{0} : keys;
+    for (size_t start = 0; start < logged.size(); start += kRowsPerStatement) {
+      std::string list;
+      for (size_t i = start; i < std::min(logged.size(), start + kRowsPerStatement); ++i)
+        list += (list.empty() ? "" : ",") + std::to_string(logged[i]);
+      conn_.exec(
+          "INSERT INTO changes(revision, kind, key) SELECT $1, $2, unnest(string_to_array($3, ','))::bigint "
+          "ON CONFLICT DO NOTHING",
+          Params().int8(revision).int8(static_cast<int64_t>(kind)).text(list));
+    }
+    conn_.exec("SELECT pg_notify($1, $2)", Params().text(kChangeChannel).text(std::to_string(revision)));
   }
 
   void write_active_version(int64_t version) {
@@ -742,7 +807,41 @@ class PostgresStore final : public CatalogStore {
   mutable std::mutex mutex_;
 };
 
+// LISTEN on a connection of its own (a listening connection must not run the store's queries:
+// notifications arrive between them). While the server is unreachable, wait() sleeps out its
+// timeout and tries again on the next call.
+class PostgresChangeListener final : public ChangeListener {
+ public:
+  explicit PostgresChangeListener(const std::string& conninfo) : conn_(conninfo) { listen(); }
+
+  bool wait(int timeout_ms) override {
+    try {
+      if (!listening_) listen();
+      return conn_.wait_for_notification(timeout_ms);
+    } catch (const Error&) {
+      listening_ = false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+      return false;
+    }
+  }
+
+ private:
+  void listen() {
+    conn_.exec(std::string("LISTEN ") + kChangeChannel);
+    listening_ = true;
+  }
+  Connection conn_;
+  bool listening_ = false;
+};
+
 }  // namespace
+
+std::unique_ptr<ChangeListener> listen_for_changes(const std::string& spec) {
+  for (const char* scheme : {"postgres://", "postgresql://"}) {
+    if (spec.rfind(scheme, 0) == 0) return std::make_unique<PostgresChangeListener>(spec);
+  }
+  return nullptr;
+}
 
 std::unique_ptr<CatalogStore> open_postgres_store(const std::string& conninfo) {
   return std::make_unique<PostgresStore>(conninfo);
