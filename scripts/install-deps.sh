@@ -20,6 +20,7 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium fonts-noto-cjk)  # Korean glyphs in the page's screenshots
   packages+=(clang-16 libclang-rt-16-dev)  # scripts/fuzz.sh: libFuzzer+ASan+UBSan; clang 14 lacks std::expected
   packages+=(postgresql-15)  # the store tests' throwaway server (scripts/postgres.sh)
+  packages+=(haproxy)  # the cluster test's load balancer (scripts/cluster.sh)
   packages+=(libomp-16-dev)  # scripts/fuzz.sh: omp.h for clang (FAISS headers include it)
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

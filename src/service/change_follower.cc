@@ -50,9 +50,9 @@ std::optional<ItemRead> read_item(const ServingState& state, const CatalogStore&
   if (state.items.count(key) || !state.trained() || !state.index) return read;
   const auto raw = store.descriptor(state.version, key);
   const auto frozen = state.searches_frozen() ? store.descriptor(0, key) : std::vector<float>{};
-  read.vector = state.version == 0 ? (raw.size() == state.descriptor_dimension ? state.project(raw)
-                                                                              : std::vector<float>{})
-                                   : state.index_vector(raw, frozen);
+  read.vector = state.version == 0
+                    ? (raw.size() == state.descriptor_dimension ? state.project(raw) : std::vector<float>{})
+                    : state.index_vector(raw, frozen);
   if (read.vector.empty()) {
     *needs_reload = true;
     return std::nullopt;

@@ -538,7 +538,8 @@ class PostgresStore final : public CatalogStore {
   std::optional<std::vector<StoreChange>> changes(int64_t after, int64_t upto) const override {
     std::lock_guard lock(mutex_);
     const Result r = conn_.exec(
-        "SELECT revision, kind, key FROM changes WHERE revision > $1 AND revision <= $2 ORDER BY revision, key",
+        "SELECT revision, kind, key FROM changes WHERE revision > $1 AND revision <= $2 ORDER BY revision, "
+        "key",
         Params().int8(after).int8(upto));
     std::vector<StoreChange> out;
     for (int i = 0; i < r.rows(); ++i) {
@@ -735,8 +736,9 @@ class PostgresStore final : public CatalogStore {
   void bump_revision(StoreChange::Kind kind, const std::vector<int64_t>& keys = {0}) {
     const int64_t revision =
         conn_
-            .exec("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'revision' "
-                  "RETURNING value::bigint")
+            .exec(
+                "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'revision' "
+                "RETURNING value::bigint")
             .int64(0, 0);
     // Every revision has a row, so that a follower can tell a complete log from a truncated one.
     const std::vector<int64_t> logged = keys.empty() ? std::vector<int64_t>{0} : keys;

@@ -1,0 +1,288 @@
+// The cluster layout of docs/cluster.md, started by scripts/cluster.sh on loopback: one
+// PostgreSQL catalog (the CTest fixture's server, a fresh database), query replicas following its
+// change log, HAProxy in front. Searches through HAProxy answer as a single-process SQLite
+// catalog of the same photos; writes through any replica reach every replica; a replica killed
+// with SIGKILL costs no failed search and comes back from its snapshot plus the log.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "store/store_test_support.h"
+#include "support/test_support.h"
+
+namespace lookalike {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct Shell {
+  int status = -1;
+  std::string out;
+};
+
+// Runs a shell command; its stderr goes to the test's log.
+Shell sh(const std::string& command) {
+  Shell r;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return r;
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// scripts/cluster.sh with the binary under test.
+Shell cluster_sh(const std::string& args) {
+  return sh("LOOKALIKE_BIN='" + testing::lookalike_binary() +
+            "' '" LOOKALIKE_SOURCE_DIR "/scripts/cluster.sh' " + args);
+}
+
+std::string line_value(const std::string& text, const std::string& key) {
+  const auto at = text.find(key + ": ");
+  if (at == std::string::npos) return "";
+  const auto start = at + key.size() + 2;
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+int url_port(const std::string& url) {
+  return std::stoi(url.substr(url.rfind(':') + 1));
+}
+
+std::string photo_bytes(const fs::path& dir, const std::string& category, size_t i) {
+  std::vector<fs::path> files;
+  for (const auto& f : fs::directory_iterator(dir / category)) files.push_back(fs::canonical(f.path()));
+  std::sort(files.begin(), files.end());
+  return testing::read_bytes(files.at(i));
+}
+
+using Ranking = std::vector<std::pair<std::string, double>>;
+
+Ranking ranking_of(const std::string& body) {
+  Ranking out;
+  const auto doc = json::parse(body, nullptr, false);
+  if (doc.is_object() && doc.contains("results"))
+    for (const auto& hit : doc["results"]) out.emplace_back(hit["id"], hit["score"]);
+  return out;
+}
+
+httplib::Result search(httplib::Client& client, const std::string& image) {
+  httplib::MultipartFormDataItems items{{"image", image, "q.jpg", "image/jpeg"},
+                                        {"options", R"({"k": 8, "category": "all"})", "", ""}};
+  return client.Post("/api/v1/search", items);
+}
+
+bool ready(int port) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(1);
+  const auto r = client.Get("/readyz");
+  return r && r->status == 200;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::seconds limit) {
+  for (const auto end = Clock::now() + limit; Clock::now() < end;) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+std::set<std::string> served_ids(int port) {
+  httplib::Client client("127.0.0.1", port);
+  std::set<std::string> ids;
+  for (size_t offset = 0;; offset += 200) {
+    const auto r = client.Get("/api/v1/items?limit=200&offset=" + std::to_string(offset));
+    if (!r || r->status != 200) return {"<no answer>"};
+    const auto doc = json::parse(r->body);
+    for (const auto& item : doc["items"]) ids.insert(item["id"].get<std::string>());
+    if (doc["items"].size() < 200) return ids;
+  }
+}
+
+std::set<std::string> stored_ids(const testing::TestDatabase& db) {
+  const std::string joined = db.sql("SELECT coalesce(string_agg(id, ',' ORDER BY id), '') FROM items");
+  std::set<std::string> ids;
+  for (size_t start = 0; start < joined.size();) {
+    const auto end = std::min(joined.find(',', start), joined.size());
+    ids.insert(joined.substr(start, end - start));
+    start = end + 1;
+  }
+  return ids;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!dir_.empty()) cluster_sh("down '" + dir_ + "'");
+  }
+  std::string dir_;
+};
+
+TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviveAKill) {
+  LOOKALIKE_REQUIRE_DATASET();
+  LOOKALIKE_REQUIRE_POSTGRES();
+  if (sh("command -v haproxy").status != 0) {
+    const std::string why = "HAProxy (/usr/sbin/haproxy) is absent";
+    if (testing::postgres_required()) FAIL() << why << ", and CI=true requires it";
+    GTEST_SKIP() << why << "; skipping (install it: scripts/install-deps.sh --test)";
+  }
+  testing::TestDatabase db;
+  testing::TempDir tmp;
+  testing::make_subset(tmp.path() / "photos", 4);
+  testing::make_subset(tmp.path() / "more", 2, 4);
+  dir_ = tmp.str() + "/cluster";
+
+  const auto up = cluster_sh("up '" + dir_ + "' --replicas 2 --workers 0 --store '" + db.url() + "'");
+  ASSERT_EQ(up.status, 0) << up.out;
+  const std::string url = line_value(up.out, "url");
+  ASSERT_EQ(line_value(up.out, "store"), db.url()) << up.out;
+  ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << up.out;
+  const int replica_port[2] = {std::stoi(testing::read_bytes(dir_ + "/replica-1.port")),
+                               std::stoi(testing::read_bytes(dir_ + "/replica-2.port"))};
+
+  // The normal import against the cluster's store, and an embedded catalog of the same photos.
+  for (const auto& catalog : std::vector<std::vector<std::string>>{
+           {"--data", tmp.str() + "/importer", "--store", db.url()}, {"--data", tmp.str() + "/embedded"}}) {
+    std::vector<std::string> args = catalog;
+    args.insert(args.end(), {"import", (tmp.path() / "photos").string(), "--no-head"});
+    const auto r = testing::run_lookalike(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  for (const int port : replica_port)
+    ASSERT_TRUE(wait_until([&] { return ready(port); }, std::chrono::seconds(120))) << "replica " << port;
+
+  // Every search through HAProxy (round robin: both replicas) ranks as the embedded catalog.
+  httplib::Client balanced("127.0.0.1", url_port(url));
+  const std::string query = photo_bytes(tmp.path() / "photos", "dress", 1);
+  const fs::path query_file = tmp.path() / "query.jpg";
+  testing::write_bytes(query_file, query);
+  const auto embedded =
+      testing::run_lookalike({"--data", tmp.str() + "/embedded", "search", query_file.string(), "--k", "8",
+                              "--category", "all", "--json"});
+  ASSERT_EQ(embedded.status, 0) << embedded.err;
+  const Ranking expected = ranking_of(embedded.out);
+  ASSERT_EQ(expected.size(), 8u);
+  for (int i = 0; i < 4; ++i) {
+    const auto r = search(balanced, query);
+    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    const Ranking got = ranking_of(r->body);
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t k = 0; k < got.size(); ++k) {
+      EXPECT_EQ(got[k].first, expected[k].first) << "rank " << k;
+      EXPECT_NEAR(got[k].second, expected[k].second, 1e-5) << "rank " << k;
+    }
+  }
+
+  // Concurrent writers through HAProxy: adds and removes land on either replica; each must
+  // become visible on both. Commit-to-visible is measured from the write's answer.
+  const std::string token = testing::read_bytes(dir_ + "/admin-token");
+  const httplib::Headers auth{{"Authorization", "Bearer " + token}};
+  const auto before = stored_ids(db);
+  const std::vector<std::string> imported(before.begin(), std::next(before.begin(), 3));
+  std::mutex mutex;
+  std::vector<double> visible_ms;
+  std::atomic<int> write_failures{0};
+  const auto writer = [&](int w) {
+    httplib::Client client("127.0.0.1", url_port(url));
+    std::mt19937 random(static_cast<uint32_t>(w));
+    const std::vector<std::string> categories{"coat", "dress", "hood", "jumper", "shirts", "sweater"};
+    for (size_t i = 0; i < 4; ++i) {
+      const size_t n = static_cast<size_t>(w) * 4 + i;  // 12 adds: 2 photos of each category
+      const std::string id = "added-" + std::to_string(n);
+      const std::string category = categories[n % 6];
+      httplib::MultipartFormDataItems items{
+          {"image", photo_bytes(tmp.path() / "more", category, n / 6), "new.jpg", "image/jpeg"},
+          {"metadata", json{{"id", id}, {"category", category}}.dump(), "", ""}};
+      std::this_thread::sleep_for(std::chrono::milliseconds(random() % 50));
+      const auto created = client.Post("/api/v1/items", auth, items);
+      if (!created || created->status != 201) {
+        ++write_failures;
+        continue;
+      }
+      const auto committed = Clock::now();
+      for (const int port : replica_port) {
+        httplib::Client replica("127.0.0.1", port);
+        wait_until(
+            [&] {
+              return replica.Get("/api/v1/items/" + id) && replica.Get("/api/v1/items/" + id)->status == 200;
+            },
+            std::chrono::seconds(10));
+        std::lock_guard lock(mutex);
+        visible_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - committed).count());
+      }
+      if (i == 1) {  // and a removal of an imported item
+        const auto removed = client.Delete("/api/v1/items/" + imported[static_cast<size_t>(w)], auth);
+        if (!removed || removed->status != 200) ++write_failures;
+      }
+    }
+  };
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) writers.emplace_back(writer, w);
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(write_failures, 0);
+  const auto committed = stored_ids(db);
+  EXPECT_EQ(committed.size(), 24u + 12u - 3u);
+  for (const int port : replica_port) {
+    EXPECT_TRUE(wait_until([&] { return served_ids(port) == committed; }, std::chrono::seconds(10)))
+        << "replica on port " << port << " serves another set of items";
+  }
+  std::printf("commit-to-visible over %zu (write, replica) pairs: p50 %.1f ms, p99 %.1f ms\n",
+              visible_ms.size(), percentile(visible_ms, 0.5), percentile(visible_ms, 0.99));
+
+  // SIGKILL a replica while searches go through HAProxy: none fails (one client retry on a
+  // 502/503 or a broken connection, as a shop's front end would).
+  std::atomic<bool> stop{false};
+  std::atomic<int> searches{0}, failures{0};
+  std::thread searcher([&] {
+    httplib::Client client("127.0.0.1", url_port(url));
+    while (!stop) {
+      auto r = search(client, query);
+      if (!r || r->status >= 500) r = search(client, query);
+      ++searches;
+      if (!r || r->status != 200) ++failures;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const int victim = std::stoi(testing::read_bytes(dir_ + "/replica-1.pid"));
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const auto restarted_at = Clock::now();
+  const auto again = cluster_sh("up '" + dir_ + "' --replicas 2 --workers 0");
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_TRUE(wait_until([&] { return ready(replica_port[0]); }, std::chrono::seconds(120)));
+  const double restart_s = std::chrono::duration<double>(Clock::now() - restarted_at).count();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  stop = true;
+  searcher.join();
+  std::printf("kill -9 of a replica: %d of %d searches failed; the replica was ready again in %.1f s\n",
+              failures.load(), searches.load(), restart_s);
+  EXPECT_EQ(failures, 0) << "of " << searches;
+  EXPECT_GT(searches, 5);
+  EXPECT_EQ(served_ids(replica_port[0]), stored_ids(db));
+
+  const auto status = cluster_sh("status '" + dir_ + "'");
+  EXPECT_EQ(status.status, 0) << status.out;
+  EXPECT_NE(status.out.find("replica 1: pid"), std::string::npos) << status.out;
+}
+
+}  // namespace
+}  // namespace lookalike
