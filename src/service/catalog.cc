@@ -198,6 +198,10 @@ bool Catalog::ready() const {
   return live_->read([](const ServingState& s) { return s.index && s.index->size() > 0; });
 }
 
+size_t Catalog::size() const {
+  return live_->read([](const ServingState& s) { return s.items.size(); });
+}
+
 int64_t Catalog::active_version() const {
   return live_->read([](const ServingState& s) { return s.version; });
 }

@@ -147,6 +147,7 @@ class Catalog {
   EmbedderPool& embedders();
 
   bool ready() const;              // trained and indexed, at least one item
+  size_t size() const;             // items being served (from memory: answers without the store)
   int64_t active_version() const;  // the version serving now (0 = frozen recipe)
   CatalogStats stats() const;
 

@@ -1,5 +1,7 @@
 #include "service/catalog_writer.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 
 #include "common/clock.h"
@@ -112,8 +114,16 @@ Item CatalogWriter::commit(NewItem& n, const cv::Mat& map, bool* inserted) {
   });
 }
 
-void CatalogWriter::remove_files_unless_shared(const std::string& sha256, const std::string& image_path) {
-  if (!store_.find_by_hash(sha256)) directory_.remove_photo(image_path, sha256);
+// Runs in a failed add's guard (a destructor) too, so it never throws: when the store cannot
+// say whether another item shares the photo (PostgreSQL away), the files stay, and the orphan
+// collection deletes them later if no item does.
+void CatalogWriter::remove_files_unless_shared(const std::string& sha256, const std::string& image_path) noexcept {
+  try {
+    if (!store_.find_by_hash(sha256)) directory_.remove_photo(image_path, sha256);
+  } catch (const std::exception& e) {
+    spdlog::warn("kept the files of photo {} for now (the orphan collection checks them again): {}", sha256,
+                 e.what());
+  }
 }
 
 bool CatalogWriter::remove(const std::string& id) {

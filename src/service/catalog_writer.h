@@ -37,7 +37,7 @@ class CatalogWriter {
   bool snapshot_index_if_stale();
 
  private:
-  void remove_files_unless_shared(const std::string& sha256, const std::string& image_path);
+  void remove_files_unless_shared(const std::string& sha256, const std::string& image_path) noexcept;
   void cache_feature_map(const Item& item, const cv::Mat& map);
   Item commit(NewItem& n, const cv::Mat& map, bool* inserted);
 

@@ -284,5 +284,51 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
   EXPECT_NE(status.out.find("replica 1: pid"), std::string::npos) << status.out;
 }
 
+// A cluster whose PostgreSQL goes away: searches go on from the replica's memory, writes answer
+// 503 with a message naming the store, and both work again once it is back.
+TEST_F(ClusterTest, LosingPostgresKeepsSearchesAndRefusesWritesUntilItReturns) {
+  LOOKALIKE_REQUIRE_DATASET();
+  LOOKALIKE_REQUIRE_POSTGRES();
+  if (sh("command -v haproxy").status != 0) GTEST_SKIP() << "HAProxy (/usr/sbin/haproxy) is absent; skipping";
+  testing::TempDir tmp;
+  testing::make_subset(tmp.path() / "photos", 2);
+  dir_ = tmp.str() + "/cluster";
+  const auto up = cluster_sh("up '" + dir_ + "' --replicas 1 --workers 0");  // its own server
+  ASSERT_EQ(up.status, 0) << up.out;
+  const std::string store = line_value(up.out, "store");
+  const auto imported = testing::run_lookalike(
+      {"--data", tmp.str() + "/importer", "--store", store, "import", (tmp.path() / "photos").string(), "--no-head"});
+  ASSERT_EQ(imported.status, 0) << imported.err;
+  const int port = std::stoi(testing::read_bytes(dir_ + "/replica-1.port"));
+  ASSERT_TRUE(wait_until([&] { return ready(port); }, std::chrono::seconds(120)));
+
+  ASSERT_EQ(sh("'" LOOKALIKE_SOURCE_DIR "/scripts/postgres.sh' stop '" + dir_ + "/pg'").status, 0);
+  httplib::Client replica("127.0.0.1", port);
+  const std::string query = photo_bytes(tmp.path() / "photos", "coat", 0);
+  const auto found = search(replica, query);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->status, 200) << found->body;
+  EXPECT_EQ(ranking_of(found->body).size(), 8u);
+  const httplib::Headers auth{{"Authorization", "Bearer " + testing::read_bytes(dir_ + "/admin-token")}};
+  httplib::MultipartFormDataItems items{{"image", query, "new.jpg", "image/jpeg"},
+                                        {"metadata", R"({"id": "while-away", "category": "coat"})", "", ""}};
+  const auto refused = replica.Post("/api/v1/items", auth, items);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_NE(refused->body.find("PostgreSQL"), std::string::npos) << refused->body;
+  EXPECT_TRUE(ready(port)) << "searches still work: the replica stays in the balancer";
+
+  ASSERT_EQ(cluster_sh("up '" + dir_ + "' --replicas 1 --workers 0").status, 0);  // the server again
+  std::string last_answer;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto created = replica.Post("/api/v1/items", auth, items);
+        last_answer = created ? created->body : "no answer";
+        return created && created->status == 201;
+      },
+      std::chrono::seconds(20)))
+      << last_answer;
+}
+
 }  // namespace
 }  // namespace lookalike
