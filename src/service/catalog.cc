@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "image/image_probe.h"
 #include "image/product_colour.h"
 #include "service/int8_calibrator.h"
 
@@ -248,7 +249,20 @@ std::pair<int64_t, std::vector<std::vector<float>>> Catalog::active_version_desc
 }
 
 std::string Catalog::image_file(const Item& item) const {
-  return directory_.photo_path(item.image_path);
+  std::string path = directory_.photo_path(item.image_path);
+  if (WorkQueue* photos = queue(); photos && !fs::exists(path)) {
+    // Stored by content, so it lands at the very path the item records.
+    if (const auto bytes = photos->photo(item.sha256))
+      directory_.store_photo(*bytes, item.sha256, probe_image(*bytes).format);
+  }
+  return path;
+}
+
+WorkQueue* Catalog::queue() const {
+  if (!is_postgres_spec(options_.store)) return nullptr;
+  std::lock_guard lock(queue_mutex_);
+  if (!queue_) queue_ = open_postgres_work_queue(options_.store);
+  return queue_.get();
 }
 
 void Catalog::record_evaluation(const nlohmann::json& figures) {
