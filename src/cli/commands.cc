@@ -376,9 +376,7 @@ QueuedImportReport queue_for_workers(Catalog& catalog, const std::vector<ImportE
   QueuedImportOptions options;
   options.wait = wait;
   ProgressBar queueing("queueing photos", "img/s");
-  const auto started = std::chrono::steady_clock::now();
-  options.on_enqueued = [&](size_t done, size_t total) {
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  options.on_enqueued = [&](size_t done, size_t total, double seconds) {
     queueing.update(done, total, seconds, done);
   };
   options.on_wait = [&](const ImportProgress& p, const QueueCounts& c) {
@@ -476,7 +474,10 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
         ImportReport report;
         if (is_postgres_spec(g.store) && !*embed_here) {
           auto queued = queue_for_workers(catalog, entries, *path, !*no_wait, options, bar);
-          if (!queued.waited && !queued.report.interrupted) return 0;
+          if (!queued.waited && !queued.report.interrupted) {
+            activity.finish("queued " + std::to_string(queued.queued) + " photos for the workers");
+            return 0;
+          }
           report = std::move(queued.report);
         } else {
           std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(),

@@ -124,6 +124,8 @@ class Worker {
       }
       if (e.code() == ErrorCode::kBusy) throw;
       return give_up(job, e.what());
+    } catch (const std::exception& e) {
+      return give_up(job, std::string("internal error: ") + e.what());
     }
     queue_.complete(job.id);
     ++done_;

@@ -20,6 +20,7 @@
 #include "service/activity.h"
 #include "service/import_source.h"
 #include "service/result_json.h"
+#include "store/work_queue.h"
 
 namespace lookalike {
 namespace {

@@ -10,6 +10,7 @@
 #include "image/image_probe.h"
 #include "image/product_colour.h"
 #include "service/int8_calibrator.h"
+#include "store/work_queue.h"
 
 #ifndef LOOKALIKE_DEFAULT_MODEL_DIR
 #define LOOKALIKE_DEFAULT_MODEL_DIR "models"
@@ -165,6 +166,8 @@ Prediction Catalog::classify_image(std::string_view image_bytes, Timings* timing
 
 Item Catalog::add(std::string_view image_bytes, Item item) {
   Item stored = writer_->add(image_bytes, std::move(item));
+  // Every machine on a PostgreSQL store shows the photo (image_file), also one added here.
+  if (WorkQueue* photos = queue()) photos->put_photo(stored.sha256, image_bytes);
   // The new item is compared with its neighbours now (a few milliseconds), so that a copy of a
   // product already listed collapses into it from the next search on. The item is stored
   // either way; an unchecked one is compared by the next import or `duplicates`.

@@ -31,11 +31,12 @@
 #include "service/searcher.h"
 #include "service/serving_state.h"
 #include "store/catalog_store.h"
-#include "store/work_queue.h"
 #include "train/feature_cache.h"
 #include "train/head_trainer.h"
 
 namespace lookalike {
+
+class WorkQueue;  // store/work_queue.h
 
 struct CatalogOptions {
   std::string data_dir = "lookalike-data";

@@ -44,6 +44,7 @@ QueuedPhoto queued_photo(const ImportEntry& entry, std::string bytes) {
 void enqueue_all(Catalog& catalog, WorkQueue& queue, const std::vector<ImportEntry>& entries,
                  const QueuedImportOptions& options, const ImportOptions& import_options,
                  QueuedImportReport& out) {
+  const auto started = Clock::now();
   std::vector<QueuedPhoto> batch;
   size_t done = 0;
   const auto flush = [&] {
@@ -51,7 +52,7 @@ void enqueue_all(Catalog& catalog, WorkQueue& queue, const std::vector<ImportEnt
     queue.enqueue(batch, out.batch);
     out.queued += batch.size();
     batch.clear();
-    if (options.on_enqueued) options.on_enqueued(done, entries.size());
+    if (options.on_enqueued) options.on_enqueued(done, entries.size(), seconds_since(started));
   };
   for (const auto& entry : entries) {
     if (cancelled(import_options)) break;

@@ -18,7 +18,7 @@ struct QueuedImportOptions {
   size_t batch_size = 64;  // photos per enqueueing transaction
   bool wait = true;        // false: return once the jobs are queued
   double idle_seconds = 30;
-  std::function<void(size_t done, size_t total)> on_enqueued;
+  std::function<void(size_t done, size_t total, double seconds)> on_enqueued;
   // While waiting, every second: done (stored or failed) of total, and the queue's counts.
   std::function<void(const ImportProgress&, const QueueCounts&)> on_wait;
   // No job of this import was claimed for idle_seconds: no worker is running (said again

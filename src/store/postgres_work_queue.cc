@@ -233,6 +233,12 @@ class PostgresWorkQueue final : public WorkQueue {
     return r.text(0, 0);
   }
 
+  void put_photo(const std::string& sha256, std::string_view bytes) override {
+    std::lock_guard lock(mutex_);
+    conn_.exec("INSERT INTO photos(sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+               Params().text(sha256).bytes(bytes));
+  }
+
  private:
   // Jobs whose worker died (or stalled past its lease) max_attempts times are not claimed again.
   // Old throughput minutes are dropped here too, once per claim.

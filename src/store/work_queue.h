@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/catalog_store.h"
@@ -84,6 +85,8 @@ class WorkQueue {
 
   // A stored photo's bytes, by SHA-256.
   virtual std::optional<std::string> photo(const std::string& sha256) const = 0;
+  // Stores a photo (kept when there already): one added outside an import (`add`, the API).
+  virtual void put_photo(const std::string& sha256, std::string_view bytes) = 0;
 };
 
 // Connects (its own connection) and creates the queue's tables when absent. Errors as

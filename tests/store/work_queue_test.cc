@@ -43,6 +43,9 @@ TEST(WorkQueueTest, PhotosAreStoredOncePerHashAndItemsQueuedOnce) {
   EXPECT_EQ(queue->counts("first").queued, 2u);
   EXPECT_EQ(queue->photo("sha-of-bytes-2").value_or(""), "bytes-2");
   EXPECT_FALSE(queue->photo("sha-of-nothing"));
+  queue->put_photo("sha-of-added", "added");
+  queue->put_photo("sha-of-added", "added");
+  EXPECT_EQ(queue->photo("sha-of-added").value_or(""), "added");
 
   const auto jobs = queue->claim(1, 60s, "w");
   ASSERT_EQ(jobs.size(), 1u);
