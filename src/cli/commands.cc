@@ -23,6 +23,7 @@
 #include "service/import_source.h"
 #include "service/importer.h"
 #include "service/maintenance.h"
+#include "service/queued_import.h"
 #include "service/result_json.h"
 
 namespace lookalike {
@@ -365,12 +366,53 @@ void print_versions(const Catalog& catalog) {
   }
 }
 
+// `import` on a PostgreSQL store: queues the photos for `lookalike worker` processes and, when
+// `wait`, follows them on `bar` (done / total, rate, ETA; running and failed jobs beside).
+QueuedImportReport queue_for_workers(Catalog& catalog, const std::vector<ImportEntry>& entries,
+                                     const std::string& path, bool wait, const ImportOptions& import_options,
+                                     ProgressBar& bar) {
+  std::fprintf(stderr, "queueing %zu photos from %s for the workers of %s\n", entries.size(), path.c_str(),
+               catalog.store().describe().c_str());
+  QueuedImportOptions options;
+  options.wait = wait;
+  ProgressBar queueing("queueing photos", "img/s");
+  options.on_enqueued = [&](size_t done, size_t total, double seconds) {
+    queueing.update(done, total, seconds, done);
+  };
+  options.on_wait = [&](const ImportProgress& p, const QueueCounts& c) {
+    bar.update(p.done, p.total, p.seconds, p.imported,
+               std::to_string(c.running) + " running, " + std::to_string(c.failed) + " failed");
+  };
+  options.on_idle = [] {
+    std::fprintf(stderr,
+                 "no worker has taken a job for 30 s: start one or more with `lookalike worker` and the same "
+                 "--store (or LOOKALIKE_STORE), on this machine or another\n");
+  };
+  auto out = import_through_queue(catalog, entries, options, import_options);
+  queueing.finish();
+  if (!out.waited && !out.report.interrupted) {
+    for (const auto& f : out.report.failures)
+      std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
+    std::printf(
+        "queued %zu photos for the workers (already stored %zu, unreadable %zu); `lookalike status` "
+        "follows them\n",
+        out.queued, out.report.already_stored, out.report.failures.size());
+  } else if (out.report.interrupted && !out.waited) {
+    std::fprintf(stderr, "interrupted while queueing: %zu photos are queued\n", out.queued);
+  } else if (out.report.interrupted) {
+    std::fprintf(stderr, "stopped waiting: the %zu queued photos stay queued for the workers\n", out.queued);
+  }
+  return out;
+}
+
 void add_import(CLI::App& app, const GlobalOptions& g) {
   auto* cmd =
       app.add_subcommand("import", "Import a folder of category sub-folders, or a CSV/JSONL manifest");
   auto path = std::make_shared<std::string>();
   auto batch = std::make_shared<size_t>(8);
   auto no_train = std::make_shared<bool>(false);
+  auto no_wait = std::make_shared<bool>(false);
+  auto embed_here = std::make_shared<bool>(false);
   auto head = std::make_shared<HeadArgs>();
   cmd->add_option("PATH", *path, "Folder (one sub-folder per category) or manifest (.csv / .jsonl)")
       ->required();
@@ -379,8 +421,12 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_flag("--no-train", *no_train, "Store photos only; train later with `lookalike train`");
   cmd->add_flag("--no-head", head->skip, "Train the frozen recipe only, not a new head version");
+  cmd->add_flag("--no-wait", *no_wait,
+                "PostgreSQL store: return once the photos are queued for `lookalike worker` (train later)");
+  cmd->add_flag("--embed-here", *embed_here,
+                "PostgreSQL store: embed the photos in this process instead of queueing them for workers");
   head->add_to(cmd);
-  cmd->callback([&g, path, batch, no_train, head] {
+  cmd->callback([&g, path, batch, no_train, no_wait, embed_here, head] {
     run(g, [&] {
       announce_phases();
       const auto entries = scan_import_source(*path);
@@ -425,9 +471,19 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - copies_started).count(), done);
           if (done == total) copies_bar->finish();
         };
-        std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(),
-                     g.data_dir.c_str());
-        const auto report = import_entries(catalog, entries, options);
+        ImportReport report;
+        if (is_postgres_spec(g.store) && !*embed_here) {
+          auto queued = queue_for_workers(catalog, entries, *path, !*no_wait, options, bar);
+          if (!queued.waited && !queued.report.interrupted) {
+            activity.finish("queued " + std::to_string(queued.queued) + " photos for the workers");
+            return 0;
+          }
+          report = std::move(queued.report);
+        } else {
+          std::fprintf(stderr, "importing %zu photos from %s into %s\n", entries.size(), path->c_str(),
+                       g.data_dir.c_str());
+          report = import_entries(catalog, entries, options);
+        }
         bar.finish();
         for (const auto& f : report.failures)
           std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
@@ -954,6 +1010,8 @@ void register_commands(CLI::App& app, const GlobalOptions& global) {
   add_items(app, global);
   add_serve(app, global);
   add_recommend(app, global);
+  add_worker(app, global);
+  add_status(app, global);
   add_duplicates(app, global);
 }
 

@@ -38,5 +38,7 @@ void catch_interrupts();
 
 void add_recommend(CLI::App& app, const GlobalOptions& g);   // cli/recommend_command.cc
 void add_duplicates(CLI::App& app, const GlobalOptions& g);  // cli/duplicates_command.cc
+void add_worker(CLI::App& app, const GlobalOptions& g);      // cli/worker_command.cc
+void add_status(CLI::App& app, const GlobalOptions& g);      // cli/worker_command.cc
 
 }  // namespace lookalike

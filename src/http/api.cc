@@ -20,6 +20,7 @@
 #include "service/activity.h"
 #include "service/import_source.h"
 #include "service/result_json.h"
+#include "store/work_queue.h"
 
 namespace lookalike {
 namespace {
@@ -606,6 +607,11 @@ void Api::stats(const Request&, Response& res) {
   json doc = stats_json(catalog().stats());
   doc["activity"] = json::array();
   for (const auto& a : read_activities(catalog().data_dir())) doc["activity"].push_back(activity_json(a));
+  if (WorkQueue* queue = catalog().queue()) {
+    const QueueCounts c = queue->counts();
+    doc["queue"] = {
+        {"queued", c.queued}, {"running", c.running}, {"failed", c.failed}, {"per_second", c.per_second}};
+  }
   send_json(res, 200, doc);
 }
 

@@ -33,16 +33,28 @@ json activity_schema() {
 }
 
 json stats_schema() {
-  return {{"type", "object"},
+  return {
+      {"type", "object"},
+      {"properties",
+       {{"items", {{"type", "integer"}}},
+        {"store",
+         {{"type", "string"},
+          {"description",
+           "where the catalog lives: \"sqlite PATH\" or \"postgresql postgresql://USER@HOST:PORT/DB\""}}},
+        {"model_version",
+         {{"type", "integer"}, {"description", "the version answering now (0 = frozen recipe)"}}},
+        {"activity", {{"type", "array"}, {"items", activity_schema()}}},
+        {"queue",
+         {{"type", "object"},
+          {"description",
+           "PostgreSQL store only: the embedding jobs `import` queued for `lookalike worker` processes "
+           "(done jobs are items)"},
           {"properties",
-           {{"items", {{"type", "integer"}}},
-            {"store",
-             {{"type", "string"},
-              {"description",
-               "where the catalog lives: \"sqlite PATH\" or \"postgresql postgresql://USER@HOST:PORT/DB\""}}},
-            {"model_version",
-             {{"type", "integer"}, {"description", "the version answering now (0 = frozen recipe)"}}},
-            {"activity", {{"type", "array"}, {"items", activity_schema()}}}}}};
+           {{"queued", {{"type", "integer"}}},
+            {"running", {{"type", "integer"}}},
+            {"failed", {{"type", "integer"}}},
+            {"per_second",
+             {{"type", "number"}, {"description", "jobs completed per second over the last minute"}}}}}}}}}};
 }
 
 const json kColourWeight = {

@@ -7,9 +7,11 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "image/image_probe.h"
 #include "image/product_colour.h"
 #include "service/change_follower.h"
 #include "service/int8_calibrator.h"
+#include "store/work_queue.h"
 
 #ifndef LOOKALIKE_DEFAULT_MODEL_DIR
 #define LOOKALIKE_DEFAULT_MODEL_DIR "models"
@@ -165,6 +167,8 @@ Prediction Catalog::classify_image(std::string_view image_bytes, Timings* timing
 
 Item Catalog::add(std::string_view image_bytes, Item item) {
   Item stored = writer_->add(image_bytes, std::move(item));
+  // Every machine on a PostgreSQL store shows the photo (image_file), also one added here.
+  if (WorkQueue* photos = queue()) photos->put_photo(stored.sha256, image_bytes);
   // The new item is compared with its neighbours now (a few milliseconds), so that a copy of a
   // product already listed collapses into it from the next search on. The item is stored
   // either way; an unchecked one is compared by the next import or `duplicates`.
@@ -253,7 +257,20 @@ std::pair<int64_t, std::vector<std::vector<float>>> Catalog::active_version_desc
 }
 
 std::string Catalog::image_file(const Item& item) const {
-  return directory_.photo_path(item.image_path);
+  std::string path = directory_.photo_path(item.image_path);
+  if (WorkQueue* photos = queue(); photos && !fs::exists(path)) {
+    // Stored by content, so it lands at the very path the item records.
+    if (const auto bytes = photos->photo(item.sha256))
+      directory_.store_photo(*bytes, item.sha256, probe_image(*bytes).format);
+  }
+  return path;
+}
+
+WorkQueue* Catalog::queue() const {
+  if (!is_postgres_spec(options_.store)) return nullptr;
+  std::lock_guard lock(queue_mutex_);
+  if (!queue_) queue_ = open_postgres_work_queue(options_.store);
+  return queue_.get();
 }
 
 void Catalog::record_evaluation(const nlohmann::json& figures) {

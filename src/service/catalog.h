@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@
 #include "train/head_trainer.h"
 
 namespace lookalike {
+
+class WorkQueue;  // store/work_queue.h
 
 struct CatalogOptions {
   std::string data_dir = "lookalike-data";
@@ -177,7 +180,12 @@ class Catalog {
   // Lets a writer store an item complete, with the descriptor the active version searches by.
   std::pair<int64_t, std::vector<std::vector<float>>> active_version_descriptors(const cv::Mat& maps);
 
-  std::string image_file(const Item& item) const;  // absolute path of the item's stored photo
+  // Absolute path of the item's stored photo. With a PostgreSQL store, a photo this data
+  // directory lacks (imported by a worker or on another machine) is fetched from the store first.
+  std::string image_file(const Item& item) const;
+  // The embedding queue and shared photos of a PostgreSQL store (opened on first use, its own
+  // connection); null for an embedded (SQLite) catalog.
+  WorkQueue* queue() const;
 
   // Compares the items not yet checked for copies of one product shot with their nearest
   // neighbours (or only `keys` among them), stores the pairs found (service/copy_finder.h) and
@@ -252,6 +260,8 @@ class Catalog {
   std::unique_ptr<Searcher> searcher_;
   std::unique_ptr<CatalogWriter> writer_;
   std::atomic<int64_t> unsettled_revision_{-1};  // refresh_if_changed: last revision seen
+  mutable std::mutex queue_mutex_;
+  mutable std::unique_ptr<WorkQueue> queue_;
 };
 
 }  // namespace lookalike

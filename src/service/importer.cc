@@ -117,16 +117,7 @@ class ImportRun {
     report_.interrupted = cancelled();
     report_.seconds = seconds_since(started);
     report_.images_per_second = report_.seconds > 0 ? double(report_.imported) / report_.seconds : 0;
-    if (!report_.interrupted && options_.train && report_.imported > 0) {
-      report_.training = catalog_.train(options_.on_phase);
-    } else if (!report_.interrupted) {
-      catalog_.refresh();
-    }
-    if (!report_.interrupted && catalog_.ready()) {
-      if (options_.on_phase) options_.on_phase("comparing photos for copies");
-      report_.copies = catalog_.check_copies(options_.on_copies, {}, options_.cancel);
-      report_.interrupted = cancelled();
-    }
+    finish_import(catalog_, options_, report_);
     return report_;
   }
 
@@ -290,6 +281,20 @@ ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& en
     spdlog::warn("removed {} files left by an interrupted write", removed);
   }
   return ImportRun(catalog, entries, options).run();
+}
+
+void finish_import(Catalog& catalog, const ImportOptions& options, ImportReport& report) {
+  if (report.interrupted) return;
+  if (options.train && report.imported > 0) {
+    report.training = catalog.train(options.on_phase);
+  } else {
+    catalog.refresh();
+  }
+  if (catalog.ready()) {
+    if (options.on_phase) options.on_phase("comparing photos for copies");
+    report.copies = catalog.check_copies(options.on_copies, {}, options.cancel);
+    report.interrupted = options.cancel && options.cancel->load();
+  }
 }
 
 size_t fill_missing_colours(Catalog& catalog, const std::atomic<bool>* cancel,

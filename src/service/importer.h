@@ -57,6 +57,11 @@ struct ImportReport {
 ImportReport import_entries(Catalog& catalog, const std::vector<ImportEntry>& entries,
                             const ImportOptions& options);
 
+// The end of an import that was not interrupted: trains (options.train, when photos were
+// imported) or reloads, then compares the items with their neighbours for copies. import_entries
+// ends with it; an import through the PostgreSQL queue calls it once the workers are done.
+void finish_import(Catalog& catalog, const ImportOptions& options, ImportReport& report);
+
 // Gives every stored item without a colour signature one, measured on its stored photo and
 // committed in batches (an interruption keeps what was committed). An unreadable photo is left
 // without one (`check` reports the photo). Stops early when *cancel becomes true. Returns how

@@ -69,7 +69,8 @@ TEST(PostgresCli, ImportSearchServeAndBackUpAgainstPostgres) {
   const std::vector<std::string> embedded{"--data", tmp.str() + "/embedded"};
   for (const auto& catalog : {in_postgres, embedded}) {
     std::vector<std::string> args = catalog;
-    args.insert(args.end(), {"import", (tmp.path() / "photos").string(), "--no-head"});
+    // In this process (the queue and workers: worker_cli_test); on SQLite the flag changes nothing.
+    args.insert(args.end(), {"import", (tmp.path() / "photos").string(), "--no-head", "--embed-here"});
     const auto r = run_lookalike(args);
     ASSERT_EQ(r.status, 0) << r.err;
   }

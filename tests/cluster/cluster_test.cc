@@ -151,7 +151,7 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
   testing::make_subset(tmp.path() / "more", 2, 4);
   dir_ = tmp.str() + "/cluster";
 
-  const auto up = cluster_sh("up '" + dir_ + "' --replicas 2 --workers 0 --store '" + db.url() + "'");
+  const auto up = cluster_sh("up '" + dir_ + "' --replicas 2 --workers 1 --store '" + db.url() + "'");
   ASSERT_EQ(up.status, 0) << up.out;
   const std::string url = line_value(up.out, "url");
   ASSERT_EQ(line_value(up.out, "store"), db.url()) << up.out;
@@ -159,7 +159,8 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
   const int replica_port[2] = {std::stoi(testing::read_bytes(dir_ + "/replica-1.port")),
                                std::stoi(testing::read_bytes(dir_ + "/replica-2.port"))};
 
-  // The normal import against the cluster's store, and an embedded catalog of the same photos.
+  // The normal import against the cluster's store (queued, embedded by the cluster's worker,
+  // trained at the end), and an embedded catalog of the same photos.
   for (const auto& catalog : std::vector<std::vector<std::string>>{
            {"--data", tmp.str() + "/importer", "--store", db.url()}, {"--data", tmp.str() + "/embedded"}}) {
     std::vector<std::string> args = catalog;
@@ -188,7 +189,9 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
     ASSERT_EQ(got.size(), expected.size());
     for (size_t k = 0; k < got.size(); ++k) {
       EXPECT_EQ(got[k].first, expected[k].first) << "rank " << k;
-      EXPECT_NEAR(got[k].second, expected[k].second, 1e-5) << "rank " << k;
+      // The worker embeds one photo at a time, the embedded import in batches of 8: the same
+      // CNN, summed in another order.
+      EXPECT_NEAR(got[k].second, expected[k].second, 1e-4) << "rank " << k;
     }
   }
 
@@ -266,7 +269,7 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const auto restarted_at = Clock::now();
-  const auto again = cluster_sh("up '" + dir_ + "' --replicas 2 --workers 0");
+  const auto again = cluster_sh("up '" + dir_ + "' --replicas 2 --workers 1");
   ASSERT_EQ(again.status, 0) << again.out;
   EXPECT_TRUE(wait_until([&] { return ready(replica_port[0]); }, std::chrono::seconds(120)));
   const double restart_s = std::chrono::duration<double>(Clock::now() - restarted_at).count();
@@ -297,7 +300,8 @@ TEST_F(ClusterTest, LosingPostgresKeepsSearchesAndRefusesWritesUntilItReturns) {
   ASSERT_EQ(up.status, 0) << up.out;
   const std::string store = line_value(up.out, "store");
   const auto imported = testing::run_lookalike(
-      {"--data", tmp.str() + "/importer", "--store", store, "import", (tmp.path() / "photos").string(), "--no-head"});
+      {"--data", tmp.str() + "/importer", "--store", store, "import", (tmp.path() / "photos").string(), "--no-head",
+       "--embed-here"});
   ASSERT_EQ(imported.status, 0) << imported.err;
   const int port = std::stoi(testing::read_bytes(dir_ + "/replica-1.port"));
   ASSERT_TRUE(wait_until([&] { return ready(port); }, std::chrono::seconds(120)));

@@ -1,0 +1,272 @@
+// The embedding queue in PostgreSQL: photos as bytea by SHA-256, jobs claimed with FOR UPDATE
+// SKIP LOCKED under a lease. Its tables are its own, created beside the catalog's (which it
+// never reads or writes), so the catalog schema and its version are unaffected.
+#include <algorithm>
+#include <mutex>
+
+#include "common/error.h"
+#include "store/postgres_connection.h"
+#include "store/stored_json.h"
+#include "store/work_queue.h"
+
+namespace lookalike {
+namespace {
+
+using namespace pg;  // NOLINT: written in terms of the connection layer
+
+// pg_advisory_xact_lock key ("Lkqueue1"), not the catalog's: two processes opening an empty
+// database at once both succeed.
+constexpr int64_t kQueueSchemaLock = 0x4c6b717565756531;
+
+// Photos are bytea, not files in a shared directory: every machine that reaches the database
+// reads them (no NFS to mount and keep consistent), one backup holds the whole catalog, and the
+// SHA-256 key deduplicates. STORAGE EXTERNAL: out of line without compression, since JPEG,
+// PNG and WebP do not compress. A done job is deleted (its item row is the record);
+// embed_throughput counts completions per minute for the rate.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS photos(sha256 text COLLATE "C" PRIMARY KEY, bytes bytea NOT NULL);
+ALTER TABLE photos ALTER COLUMN bytes SET STORAGE EXTERNAL;
+CREATE TABLE IF NOT EXISTS embed_jobs(
+  id bigserial PRIMARY KEY,
+  item_id text COLLATE "C" NOT NULL UNIQUE,
+  item text NOT NULL,  -- JSON: category, file_name, source, title, price, url, attributes
+  sha256 text COLLATE "C" NOT NULL,
+  batch text NOT NULL DEFAULT '',
+  state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'failed')),
+  attempts integer NOT NULL DEFAULT 0,
+  lease_until timestamptz,
+  worker text,
+  error text,
+  enqueued_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX IF NOT EXISTS embed_jobs_by_state ON embed_jobs(state, id);
+CREATE INDEX IF NOT EXISTS embed_jobs_by_batch ON embed_jobs(batch, state);
+CREATE TABLE IF NOT EXISTS embed_throughput(minute bigint PRIMARY KEY, done bigint NOT NULL);
+)sql";
+
+constexpr const char* kThisMinute = "floor(extract(epoch FROM now()) / 60)::bigint";
+
+std::string item_json(const Item& item) {
+  nlohmann::json j = {{"category", item.category}, {"file_name", item.file_name},
+                      {"source", item.source},     {"title", item.metadata.title},
+                      {"url", item.metadata.url},  {"attributes", item.metadata.attributes}};
+  if (item.metadata.price) j["price"] = *item.metadata.price;
+  return j.dump();
+}
+
+Item read_item(const std::string& id, const std::string& sha256, std::string_view json) {
+  const nlohmann::json j = stored_json_object(json);
+  Item item;
+  item.id = id;
+  item.sha256 = sha256;
+  item.category = j.value("category", "");
+  item.file_name = j.value("file_name", "");
+  item.source = j.value("source", "");
+  item.metadata.title = j.value("title", "");
+  item.metadata.url = j.value("url", "");
+  if (j.contains("price") && j["price"].is_number()) item.metadata.price = j["price"].get<double>();
+  if (j.contains("attributes") && j["attributes"].is_object()) item.metadata.attributes = j["attributes"];
+  return item;
+}
+
+// "1,2,3" for `id = ANY(string_to_array($n, ',')::bigint[])`: one statement for a batch.
+std::string id_list(const std::vector<int64_t>& ids) {
+  std::string out;
+  for (const int64_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
+
+double seconds(std::chrono::seconds s) {
+  return static_cast<double>(s.count());
+}
+
+class PostgresWorkQueue final : public WorkQueue {
+ public:
+  PostgresWorkQueue(const std::string& conninfo, WorkQueueOptions options)
+      : conn_(conninfo), options_(options) {
+    // Checked first so that an existing queue is opened without any lock (the ALTER TABLE
+    // would take photos' exclusive lock on every open).
+    if (conn_.exec("SELECT (to_regclass('embed_throughput') IS NOT NULL)::int4").int64(0, 0) != 0) return;
+    Transaction tx(conn_, Transaction::Kind::kPlain);
+    conn_.exec("SELECT pg_advisory_xact_lock($1)", Params().int8(kQueueSchemaLock));
+    conn_.exec_script(kSchema);
+    tx.commit();
+  }
+
+  size_t enqueue(const std::vector<QueuedPhoto>& photos, const std::string& batch) override {
+    // Rows are written in key order, so two imports enqueueing overlapping batches at once
+    // lock them in the same order (no deadlock).
+    std::vector<const QueuedPhoto*> by_id;
+    for (const auto& p : photos) by_id.push_back(&p);
+    std::sort(by_id.begin(), by_id.end(), [](auto* a, auto* b) { return a->item.id < b->item.id; });
+    std::vector<const QueuedPhoto*> by_hash = by_id;
+    std::sort(by_hash.begin(), by_hash.end(),
+              [](auto* a, auto* b) { return a->item.sha256 < b->item.sha256; });
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kPlain);
+    for (const auto* p : by_hash) {
+      conn_.exec("INSERT INTO photos(sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+                 Params().text(p->item.sha256).bytes(p->bytes));
+    }
+    size_t queued = 0;
+    for (const auto* p : by_id) {
+      // The CASEs read the row as it was: a failed job starts again, a live one only changes tag.
+      const Result r = conn_.exec(
+          "INSERT INTO embed_jobs AS j(item_id, item, sha256, batch) VALUES ($1, $2, $3, $4) "
+          "ON CONFLICT (item_id) DO UPDATE SET batch = EXCLUDED.batch, "
+          "  item = CASE WHEN j.state = 'failed' THEN EXCLUDED.item ELSE j.item END, "
+          "  sha256 = CASE WHEN j.state = 'failed' THEN EXCLUDED.sha256 ELSE j.sha256 END, "
+          "  attempts = CASE WHEN j.state = 'failed' THEN 0 ELSE j.attempts END, "
+          "  error = CASE WHEN j.state = 'failed' THEN NULL ELSE j.error END, "
+          "  state = CASE WHEN j.state = 'failed' THEN 'queued' ELSE j.state END "
+          "RETURNING (xmax = 0)::int4",  // inserted, not updated
+          Params().text(p->item.id).text(item_json(p->item)).text(p->item.sha256).text(batch));
+      queued += r.int64(0, 0) != 0;
+    }
+    tx.commit();
+    return queued;
+  }
+
+  std::vector<EmbedJob> claim(size_t n, std::chrono::seconds lease, const std::string& worker) override {
+    std::lock_guard lock(mutex_);
+    give_up_on_expired();
+    const Result r = conn_.exec(
+        "UPDATE embed_jobs SET state = 'running', attempts = attempts + 1, worker = $3, "
+        "  lease_until = now() + make_interval(secs => $2) "
+        "WHERE id IN (SELECT id FROM embed_jobs "
+        "  WHERE (state = 'queued' OR state = 'running' AND lease_until < now()) AND attempts < $4 "
+        "  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, item_id, sha256, item, attempts",
+        Params()
+            .int8(static_cast<int64_t>(n))
+            .float8(seconds(lease))
+            .text(worker)
+            .int8(options_.max_attempts));
+    std::vector<EmbedJob> jobs;
+    for (int row = 0; row < r.rows(); ++row) {
+      jobs.push_back({r.int64(row, 0), read_item(r.text(row, 1), r.text(row, 2), r.bytes(row, 3)),
+                      static_cast<int>(r.int64(row, 4))});
+    }
+    std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return jobs;
+  }
+
+  void renew(const std::vector<int64_t>& jobs, std::chrono::seconds lease,
+             const std::string& worker) override {
+    if (jobs.empty()) return;
+    std::lock_guard lock(mutex_);
+    conn_.exec(
+        "UPDATE embed_jobs SET lease_until = now() + make_interval(secs => $2) "
+        "WHERE id = ANY(string_to_array($1, ',')::bigint[]) AND worker = $3 AND state = 'running'",
+        Params().text(id_list(jobs)).float8(seconds(lease)).text(worker));
+  }
+
+  void complete(int64_t job) override {
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kPlain);
+    if (conn_.exec("DELETE FROM embed_jobs WHERE id = $1", Params().int8(job)).affected() > 0) {
+      conn_.exec(std::string("INSERT INTO embed_throughput(minute, done) VALUES (") + kThisMinute +
+                 ", 1) ON CONFLICT (minute) DO UPDATE SET done = embed_throughput.done + 1");
+    }
+    tx.commit();
+  }
+
+  bool fail(int64_t job, const std::string& error, const std::string& worker) override {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec(
+        "UPDATE embed_jobs SET state = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'queued' END, "
+        "  error = $2, lease_until = NULL "
+        "WHERE id = $1 AND worker = $4 AND state = 'running' RETURNING (state = 'failed')::int4",
+        Params().int8(job).text(error).int8(options_.max_attempts).text(worker));
+    return r.rows() > 0 && r.int64(0, 0) != 0;
+  }
+
+  void release(const std::vector<int64_t>& jobs, const std::string& worker) override {
+    if (jobs.empty()) return;
+    std::lock_guard lock(mutex_);
+    conn_.exec(
+        "UPDATE embed_jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_until = NULL "
+        "WHERE id = ANY(string_to_array($1, ',')::bigint[]) AND worker = $2 AND state = 'running'",
+        Params().text(id_list(jobs)).text(worker));
+  }
+
+  QueueCounts counts(const std::string& batch) const override {
+    std::lock_guard lock(mutex_);
+    QueueCounts c;
+    // A running job whose lease expired is waiting for a worker again: counted as queued.
+    const Result r = conn_.exec(
+        "SELECT CASE WHEN state = 'running' AND lease_until < now() THEN 'queued' ELSE state END AS s, "
+        "  count(*) FROM embed_jobs WHERE ($1 = '' OR batch = $1) GROUP BY 1",
+        Params().text(batch));
+    for (int row = 0; row < r.rows(); ++row) {
+      const std::string state = r.text(row, 0);
+      const auto n = static_cast<size_t>(r.int64(row, 1));
+      (state == "queued" ? c.queued : state == "running" ? c.running : c.failed) += n;
+    }
+    // The last whole minute and this one so far.
+    const Result rate =
+        conn_.exec(std::string("SELECT coalesce(sum(done), 0)::bigint, "
+                               "  (60 + extract(epoch FROM now()) - 60 * ") +
+                   kThisMinute + ")::float8 FROM embed_throughput WHERE minute >= " + kThisMinute + " - 1");
+    const double window = rate.real(0, 1);
+    if (window > 0) c.per_second = static_cast<double>(rate.int64(0, 0)) / window;
+    return c;
+  }
+
+  std::vector<FailedJob> failed(const std::string& batch, size_t limit) const override {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec(
+        "SELECT item_id, item, coalesce(error, ''), attempts FROM embed_jobs "
+        "WHERE state = 'failed' AND ($1 = '' OR batch = $1) ORDER BY id LIMIT $2",
+        Params().text(batch).int8(static_cast<int64_t>(limit)));
+    std::vector<FailedJob> out;
+    for (int row = 0; row < r.rows(); ++row) {
+      out.push_back({r.text(row, 0), stored_json_object(r.bytes(row, 1)).value("source", ""), r.text(row, 2),
+                     static_cast<int>(r.int64(row, 3))});
+    }
+    return out;
+  }
+
+  std::optional<std::string> photo(const std::string& sha256) const override {
+    std::lock_guard lock(mutex_);
+    const Result r = conn_.exec("SELECT bytes FROM photos WHERE sha256 = $1", Params().text(sha256));
+    if (r.rows() == 0) return std::nullopt;
+    return r.text(0, 0);
+  }
+
+  void put_photo(const std::string& sha256, std::string_view bytes) override {
+    std::lock_guard lock(mutex_);
+    conn_.exec("INSERT INTO photos(sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+               Params().text(sha256).bytes(bytes));
+  }
+
+ private:
+  // Jobs whose worker died (or stalled past its lease) max_attempts times are not claimed again.
+  // Old throughput minutes are dropped here too, once per claim.
+  void give_up_on_expired() {
+    conn_.exec(
+        "UPDATE embed_jobs SET state = 'failed', lease_until = NULL, "
+        "  error = 'worker died or timed out ' || attempts || ' times' || coalesce(' (earlier: ' || error || "
+        "')', '') "
+        "WHERE id IN (SELECT id FROM embed_jobs WHERE state = 'running' AND lease_until < now() "
+        "  AND attempts >= $1 FOR UPDATE SKIP LOCKED)",
+        Params().int8(options_.max_attempts));
+    conn_.exec(std::string("DELETE FROM embed_throughput WHERE minute < ") + kThisMinute + " - 60");
+  }
+
+  mutable std::mutex mutex_;
+  mutable Connection conn_;
+  WorkQueueOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<WorkQueue> open_postgres_work_queue(const std::string& conninfo, WorkQueueOptions options) {
+  if (options.max_attempts < 1) throw Error(ErrorCode::kInvalidArgument, "max attempts must be at least 1");
+  return std::make_unique<PostgresWorkQueue>(conninfo, options);
+}
+
+bool is_postgres_spec(const std::string& spec) {
+  return spec.rfind("postgres://", 0) == 0 || spec.rfind("postgresql://", 0) == 0;
+}
+
+}  // namespace lookalike
