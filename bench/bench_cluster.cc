@@ -26,7 +26,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using lookalike::CatalogStore;
 
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 
 double quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
@@ -71,20 +73,23 @@ struct Cluster {
   std::vector<int> replica_ports;
 
   void up(size_t replicas) {
-    const auto out = run("'" + script + "' up '" + dir + "' --workers 0 --replicas " + std::to_string(replicas));
+    const auto out =
+        run("'" + script + "' up '" + dir + "' --workers 0 --replicas " + std::to_string(replicas));
     store = value_of(out, "store");
     const std::string url = value_of(out, "url");
     balancer_port = std::stoi(url.substr(url.rfind(':') + 1));
     replica_ports.clear();
     for (size_t i = 1; i <= replicas; ++i)
-      replica_ports.push_back(std::stoi(read_file(fs::path(dir) / ("replica-" + std::to_string(i) + ".port"))));
+      replica_ports.push_back(
+          std::stoi(read_file(fs::path(dir) / ("replica-" + std::to_string(i) + ".port"))));
   }
   int replica_pid(size_t i) const {
     return std::stoi(read_file(fs::path(dir) / ("replica-" + std::to_string(i) + ".pid")));
   }
   void wait_ready(int port, int seconds = 600) const {
     for (const auto end = Clock::now() + std::chrono::seconds(seconds); !ready(port);) {
-      if (Clock::now() > end) throw std::runtime_error("replica on port " + std::to_string(port) + " not ready");
+      if (Clock::now() > end)
+        throw std::runtime_error("replica on port " + std::to_string(port) + " not ready");
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
@@ -112,7 +117,8 @@ std::vector<double> commit_to_visible(const Cluster& cluster, size_t writes) {
   if (model != 0) copy.version_descriptors.push_back({model, store->descriptor(model, source.key)});
   std::vector<double> latencies;
   std::vector<std::unique_ptr<httplib::Client>> clients;
-  for (const int port : cluster.replica_ports) clients.push_back(std::make_unique<httplib::Client>("127.0.0.1", port));
+  for (const int port : cluster.replica_ports)
+    clients.push_back(std::make_unique<httplib::Client>("127.0.0.1", port));
   const std::string run_tag = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   for (size_t i = 0; i < writes; ++i) {
     copy.item.id = "bench-" + run_tag + "-" + std::to_string(i);
@@ -134,7 +140,7 @@ std::vector<double> commit_to_visible(const Cluster& cluster, size_t writes) {
 
 // The same search straight to a replica and through HAProxy, interleaved.
 std::pair<std::vector<double>, std::vector<double>> haproxy_overhead(const Cluster& cluster,
-                                                                      const std::string& photo, size_t n) {
+                                                                     const std::string& photo, size_t n) {
   httplib::Client direct("127.0.0.1", cluster.replica_ports[0]);
   httplib::Client balanced("127.0.0.1", cluster.balancer_port);
   const httplib::MultipartFormDataItems items{{"image", photo, "q.jpg", "image/jpeg"}};
@@ -156,7 +162,8 @@ int main(int argc, char** argv) {
   CLI::App app{"bench_cluster: what the cluster layout costs on one machine"};
   std::string photos, dir, lookalike = LOOKALIKE_BINARY_PATH;
   size_t replicas = 2, writes = 200, searches = 200;
-  app.add_option("--photos", photos, "Catalog folder to import when the cluster's catalog is empty")->required();
+  app.add_option("--photos", photos, "Catalog folder to import when the cluster's catalog is empty")
+      ->required();
   app.add_option("--dir", dir, "Cluster directory (scripts/cluster.sh)")->required();
   app.add_option("--replicas", replicas)->check(CLI::Range(1, 8));
   app.add_option("--writes", writes)->check(CLI::Range(1, 100000));
@@ -170,8 +177,8 @@ int main(int argc, char** argv) {
     if (lookalike::open_store(cluster.store)->count() == 0) {
       std::printf("importing %s into the cluster's catalog (embedding here)...\n", photos.c_str());
       std::fflush(stdout);
-      run("'" + lookalike + "' --data '" + dir + "/importer' --store '" + cluster.store + "' import '" + photos +
-          "' --no-head --embed-here 2>&1 | tail -n 3");
+      run("'" + lookalike + "' --data '" + dir + "/importer' --store '" + cluster.store + "' import '" +
+          photos + "' --no-head --embed-here 2>&1 | tail -n 3");
     }
     for (const int port : cluster.replica_ports) cluster.wait_ready(port);
     const size_t items = lookalike::open_store(cluster.store)->count();
@@ -180,15 +187,17 @@ int main(int argc, char** argv) {
     std::vector<double> warm, cold;
     for (int i = 0; i < 3; ++i) warm.push_back(restart_replica(cluster, false));
     for (int i = 0; i < 3; ++i) cold.push_back(restart_replica(cluster, true));
-    std::printf("replica start-up to /readyz 200: from its snapshot + log median %.0f ms (%.0f..%.0f); "
-                "rebuilding its index from PostgreSQL median %.0f ms (%.0f..%.0f)\n",
-                quantile(warm, 0.5), quantile(warm, 0), quantile(warm, 1), quantile(cold, 0.5), quantile(cold, 0),
-                quantile(cold, 1));
+    std::printf(
+        "replica start-up to /readyz 200: from its snapshot + log median %.0f ms (%.0f..%.0f); "
+        "rebuilding its index from PostgreSQL median %.0f ms (%.0f..%.0f)\n",
+        quantile(warm, 0.5), quantile(warm, 0), quantile(warm, 1), quantile(cold, 0.5), quantile(cold, 0),
+        quantile(cold, 1));
     for (const int port : cluster.replica_ports) cluster.wait_ready(port);
 
     const auto visible = commit_to_visible(cluster, writes);
-    std::printf("commit-to-visible on all %zu replicas over %zu writes: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-                replicas, writes, quantile(visible, 0.5), quantile(visible, 0.99), quantile(visible, 1));
+    std::printf(
+        "commit-to-visible on all %zu replicas over %zu writes: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+        replicas, writes, quantile(visible, 0.5), quantile(visible, 0.99), quantile(visible, 1));
 
     std::string photo;
     for (const auto& entry : fs::recursive_directory_iterator(photos)) {
@@ -198,9 +207,10 @@ int main(int argc, char** argv) {
       }
     }
     const auto [straight, through] = haproxy_overhead(cluster, photo, searches);
-    std::printf("search p50: straight to a replica %.2f ms, through HAProxy %.2f ms: +%.2f ms (p99 %.2f vs %.2f)\n",
-                quantile(straight, 0.5), quantile(through, 0.5), quantile(through, 0.5) - quantile(straight, 0.5),
-                quantile(straight, 0.99), quantile(through, 0.99));
+    std::printf(
+        "search p50: straight to a replica %.2f ms, through HAProxy %.2f ms: +%.2f ms (p99 %.2f vs %.2f)\n",
+        quantile(straight, 0.5), quantile(through, 0.5), quantile(through, 0.5) - quantile(straight, 0.5),
+        quantile(straight, 0.99), quantile(through, 0.99));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cluster: %s\n", e.what());
     return 1;

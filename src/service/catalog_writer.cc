@@ -117,7 +117,8 @@ Item CatalogWriter::commit(NewItem& n, const cv::Mat& map, bool* inserted) {
 // Runs in a failed add's guard (a destructor) too, so it never throws: when the store cannot
 // say whether another item shares the photo (PostgreSQL away), the files stay, and the orphan
 // collection deletes them later if no item does.
-void CatalogWriter::remove_files_unless_shared(const std::string& sha256, const std::string& image_path) noexcept {
+void CatalogWriter::remove_files_unless_shared(const std::string& sha256,
+                                               const std::string& image_path) noexcept {
   try {
     if (!store_.find_by_hash(sha256)) directory_.remove_photo(image_path, sha256);
   } catch (const std::exception& e) {

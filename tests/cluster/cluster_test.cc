@@ -299,9 +299,9 @@ TEST_F(ClusterTest, LosingPostgresKeepsSearchesAndRefusesWritesUntilItReturns) {
   const auto up = cluster_sh("up '" + dir_ + "' --replicas 1 --workers 0");  // its own server
   ASSERT_EQ(up.status, 0) << up.out;
   const std::string store = line_value(up.out, "store");
-  const auto imported = testing::run_lookalike(
-      {"--data", tmp.str() + "/importer", "--store", store, "import", (tmp.path() / "photos").string(), "--no-head",
-       "--embed-here"});
+  const auto imported =
+      testing::run_lookalike({"--data", tmp.str() + "/importer", "--store", store, "import",
+                              (tmp.path() / "photos").string(), "--no-head", "--embed-here"});
   ASSERT_EQ(imported.status, 0) << imported.err;
   const int port = std::stoi(testing::read_bytes(dir_ + "/replica-1.port"));
   ASSERT_TRUE(wait_until([&] { return ready(port); }, std::chrono::seconds(120)));
