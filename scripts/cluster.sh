@@ -170,7 +170,7 @@ up() {
   if [[ -s "$dir/store" ]]; then
     store=$(cat "$dir/store")
   else
-    line=$("$root/scripts/postgres.sh" start "$dir/pg") || fail "PostgreSQL did not start"
+    line=$("$root/scripts/postgres.sh" start "$dir/pg" 8<&-) || fail "PostgreSQL did not start"
     store=${line#store: }
   fi
   if [[ ! -s "$dir/admin-token" ]]; then

@@ -129,15 +129,14 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
-class ClusterTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (!dir_.empty()) cluster_sh("down '" + dir_ + "'");
-  }
-  std::string dir_;
+// Stops a test's cluster. Declared after the test's TempDir, so that it runs before the
+// directory (which holds the pid files) is deleted.
+struct ClusterDown {
+  std::string dir;
+  ~ClusterDown() { cluster_sh("down '" + dir + "'"); }
 };
 
-TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviveAKill) {
+TEST(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviveAKill) {
   LOOKALIKE_REQUIRE_DATASET();
   LOOKALIKE_REQUIRE_POSTGRES();
   if (sh("command -v haproxy").status != 0) {
@@ -149,15 +148,16 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
   testing::TempDir tmp;
   testing::make_subset(tmp.path() / "photos", 4);
   testing::make_subset(tmp.path() / "more", 2, 4);
-  dir_ = tmp.str() + "/cluster";
+  const std::string dir = tmp.str() + "/cluster";
+  const ClusterDown down{dir};
 
-  const auto up = cluster_sh("up '" + dir_ + "' --replicas 2 --workers 1 --store '" + db.url() + "'");
+  const auto up = cluster_sh("up '" + dir + "' --replicas 2 --workers 1 --store '" + db.url() + "'");
   ASSERT_EQ(up.status, 0) << up.out;
   const std::string url = line_value(up.out, "url");
   ASSERT_EQ(line_value(up.out, "store"), db.url()) << up.out;
   ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << up.out;
-  const int replica_port[2] = {std::stoi(testing::read_bytes(dir_ + "/replica-1.port")),
-                               std::stoi(testing::read_bytes(dir_ + "/replica-2.port"))};
+  const int replica_port[2] = {std::stoi(testing::read_bytes(dir + "/replica-1.port")),
+                               std::stoi(testing::read_bytes(dir + "/replica-2.port"))};
 
   // The normal import against the cluster's store (queued, embedded by the cluster's worker,
   // trained at the end), and an embedded catalog of the same photos.
@@ -197,7 +197,7 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
 
   // Concurrent writers through HAProxy: adds and removes land on either replica; each must
   // become visible on both. Commit-to-visible is measured from the write's answer.
-  const std::string token = testing::read_bytes(dir_ + "/admin-token");
+  const std::string token = testing::read_bytes(dir + "/admin-token");
   const httplib::Headers auth{{"Authorization", "Bearer " + token}};
   const auto before = stored_ids(db);
   const std::vector<std::string> imported(before.begin(), std::next(before.begin(), 3));
@@ -265,11 +265,11 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const int victim = std::stoi(testing::read_bytes(dir_ + "/replica-1.pid"));
+  const int victim = std::stoi(testing::read_bytes(dir + "/replica-1.pid"));
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const auto restarted_at = Clock::now();
-  const auto again = cluster_sh("up '" + dir_ + "' --replicas 2 --workers 1");
+  const auto again = cluster_sh("up '" + dir + "' --replicas 2 --workers 1");
   ASSERT_EQ(again.status, 0) << again.out;
   EXPECT_TRUE(wait_until([&] { return ready(replica_port[0]); }, std::chrono::seconds(120)));
   const double restart_s = std::chrono::duration<double>(Clock::now() - restarted_at).count();
@@ -282,38 +282,39 @@ TEST_F(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviv
   EXPECT_GT(searches, 5);
   EXPECT_EQ(served_ids(replica_port[0]), stored_ids(db));
 
-  const auto status = cluster_sh("status '" + dir_ + "'");
+  const auto status = cluster_sh("status '" + dir + "'");
   EXPECT_EQ(status.status, 0) << status.out;
   EXPECT_NE(status.out.find("replica 1: pid"), std::string::npos) << status.out;
 }
 
 // A cluster whose PostgreSQL goes away: searches go on from the replica's memory, writes answer
 // 503 with a message naming the store, and both work again once it is back.
-TEST_F(ClusterTest, LosingPostgresKeepsSearchesAndRefusesWritesUntilItReturns) {
+TEST(ClusterTest, LosingPostgresKeepsSearchesAndRefusesWritesUntilItReturns) {
   LOOKALIKE_REQUIRE_DATASET();
   LOOKALIKE_REQUIRE_POSTGRES();
   if (sh("command -v haproxy").status != 0) GTEST_SKIP() << "HAProxy (/usr/sbin/haproxy) is absent; skipping";
   testing::TempDir tmp;
   testing::make_subset(tmp.path() / "photos", 2);
-  dir_ = tmp.str() + "/cluster";
-  const auto up = cluster_sh("up '" + dir_ + "' --replicas 1 --workers 0");  // its own server
+  const std::string dir = tmp.str() + "/cluster";
+  const ClusterDown down{dir};
+  const auto up = cluster_sh("up '" + dir + "' --replicas 1 --workers 0");  // its own server
   ASSERT_EQ(up.status, 0) << up.out;
   const std::string store = line_value(up.out, "store");
   const auto imported =
       testing::run_lookalike({"--data", tmp.str() + "/importer", "--store", store, "import",
                               (tmp.path() / "photos").string(), "--no-head", "--embed-here"});
   ASSERT_EQ(imported.status, 0) << imported.err;
-  const int port = std::stoi(testing::read_bytes(dir_ + "/replica-1.port"));
+  const int port = std::stoi(testing::read_bytes(dir + "/replica-1.port"));
   ASSERT_TRUE(wait_until([&] { return ready(port); }, std::chrono::seconds(120)));
 
-  ASSERT_EQ(sh("'" LOOKALIKE_SOURCE_DIR "/scripts/postgres.sh' stop '" + dir_ + "/pg'").status, 0);
+  ASSERT_EQ(sh("'" LOOKALIKE_SOURCE_DIR "/scripts/postgres.sh' stop '" + dir + "/pg'").status, 0);
   httplib::Client replica("127.0.0.1", port);
   const std::string query = photo_bytes(tmp.path() / "photos", "coat", 0);
   const auto found = search(replica, query);
   ASSERT_TRUE(found);
   EXPECT_EQ(found->status, 200) << found->body;
   EXPECT_EQ(ranking_of(found->body).size(), 8u);
-  const httplib::Headers auth{{"Authorization", "Bearer " + testing::read_bytes(dir_ + "/admin-token")}};
+  const httplib::Headers auth{{"Authorization", "Bearer " + testing::read_bytes(dir + "/admin-token")}};
   httplib::MultipartFormDataItems items{{"image", query, "new.jpg", "image/jpeg"},
                                         {"metadata", R"({"id": "while-away", "category": "coat"})", "", ""}};
   const auto refused = replica.Post("/api/v1/items", auth, items);
@@ -322,7 +323,7 @@ TEST_F(ClusterTest, LosingPostgresKeepsSearchesAndRefusesWritesUntilItReturns) {
   EXPECT_NE(refused->body.find("PostgreSQL"), std::string::npos) << refused->body;
   EXPECT_TRUE(ready(port)) << "searches still work: the replica stays in the balancer";
 
-  ASSERT_EQ(cluster_sh("up '" + dir_ + "' --replicas 1 --workers 0").status, 0);  // the server again
+  ASSERT_EQ(cluster_sh("up '" + dir + "' --replicas 1 --workers 0").status, 0);  // the server again
   std::string last_answer;
   EXPECT_TRUE(wait_until(
       [&] {
