@@ -14,6 +14,8 @@
 # photo cache) in DIR/replica-I, workers `lookalike worker` in DIR/worker-J; logs beside them.
 # Writes through the url need the admin token in DIR/admin-token.
 set -euo pipefail
+# shellcheck source=scripts/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${LOOKALIKE_BIN:-$root/build/src/lookalike}
@@ -58,18 +60,6 @@ done
 ((workers <= 64)) || fail "--workers must be at most 64"
 
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 30000))
-    if ! port_in_use "$p"; then
-      echo "$p"
-      return
-    fi
-  done
-  fail "no free port found on 127.0.0.1"
-}
 # A port kept in FILE while it stays free (or is ours), else a new one.
 kept_port() {
   local file=$1 pidfile=$2 p
@@ -81,7 +71,7 @@ kept_port() {
 store_url() {
   if [[ -s "$dir/store" ]]; then cat "$dir/store"; else "$root/scripts/postgres.sh" status "$dir/pg" | sed -n 's/^store: //p'; fi
 }
-count() { local n=0; for f in "$dir"/$1-*.pid; do [[ -e "$f" ]] && n=$((n + 1)); done; echo "$n"; }
+count() { local n=0; for f in "$dir/$1"-*.pid; do [[ -e "$f" ]] && n=$((n + 1)); done; echo "$n"; }
 
 start_replica() {
   local i=$1 store=$2 p

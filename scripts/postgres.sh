@@ -10,6 +10,8 @@
 # first time and keeps it while that port stays free. initdb refuses root: as root the server
 # runs as the `postgres` system user and DIR is handed to it. Not for data you keep: fsync is off.
 set -euo pipefail
+# shellcheck source=scripts/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 bin=${LOOKALIKE_POSTGRES_BIN:-/usr/lib/postgresql/15/bin}
 superuser=lookalike
@@ -61,22 +63,6 @@ running() {
 # Line 4 of postmaster.pid is the port the running server listens on.
 store_line() {
   echo "store: postgresql://$superuser@127.0.0.1:$(sed -n 4p "$dir/data/postmaster.pid")/$database"
-}
-
-port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 30000))
-    if ! port_in_use "$p"; then
-      echo "$p"
-      return
-    fi
-  done
-  fail "no free port found on 127.0.0.1"
 }
 
 initialise() {

@@ -640,16 +640,8 @@ TEST_F(CliTest, ABusyDatabaseEndsAnImportWithAClearErrorAndLosesNothing) {
 }
 
 // The ids and scores `search --json` prints for a photo.
-std::vector<std::pair<std::string, double>> ranked(const std::string& data_dir, const std::string& image) {
-  const auto r =
-      run_lookalike({"--data", data_dir, "search", image, "--k", "8", "--category", "all", "--json"});
-  EXPECT_EQ(r.status, 0) << r.err;
-  std::vector<std::pair<std::string, double>> out;
-  const auto doc = nlohmann::json::parse(r.out, nullptr, false);
-  if (doc.is_object() && doc.contains("results")) {
-    for (const auto& hit : doc["results"]) out.emplace_back(hit["id"], hit["score"]);
-  }
-  return out;
+testing::Ranking ranked(const std::string& data_dir, const std::string& image) {
+  return testing::ranked({"--data", data_dir}, image);
 }
 
 TEST_F(CliTest, BackupWhileServingRestoresIdenticalResultsAndCheckFindsDamage) {

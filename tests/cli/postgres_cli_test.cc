@@ -20,19 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 using testing::run_lookalike;
 
-using Ranking = std::vector<std::pair<std::string, double>>;
-
-Ranking ranked(const std::vector<std::string>& catalog, const std::string& image) {
-  std::vector<std::string> args = catalog;
-  args.insert(args.end(), {"search", image, "--k", "8", "--category", "all", "--json"});
-  const auto r = run_lookalike(args);
-  EXPECT_EQ(r.status, 0) << r.err;
-  Ranking out;
-  const auto doc = nlohmann::json::parse(r.out, nullptr, false);
-  if (doc.is_object() && doc.contains("results"))
-    for (const auto& hit : doc["results"]) out.emplace_back(hit["id"], hit["score"]);
-  return out;
-}
+using testing::ranked;
+using testing::Ranking;
 
 void expect_same(const Ranking& a, const Ranking& b) {
   ASSERT_EQ(a.size(), b.size());

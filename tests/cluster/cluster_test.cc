@@ -69,15 +69,8 @@ std::string photo_bytes(const fs::path& dir, const std::string& category, size_t
   return testing::read_bytes(files.at(i));
 }
 
-using Ranking = std::vector<std::pair<std::string, double>>;
-
-Ranking ranking_of(const std::string& body) {
-  Ranking out;
-  const auto doc = json::parse(body, nullptr, false);
-  if (doc.is_object() && doc.contains("results"))
-    for (const auto& hit : doc["results"]) out.emplace_back(hit["id"], hit["score"]);
-  return out;
-}
+using testing::Ranking;
+using testing::ranking_of;
 
 httplib::Result search(httplib::Client& client, const std::string& image) {
   httplib::MultipartFormDataItems items{{"image", image, "q.jpg", "image/jpeg"},
@@ -176,11 +169,7 @@ TEST(ClusterTest, ReplicasBehindHaproxyAnswerAsOneCatalogFollowWritesAndSurviveA
   const std::string query = photo_bytes(tmp.path() / "photos", "dress", 1);
   const fs::path query_file = tmp.path() / "query.jpg";
   testing::write_bytes(query_file, query);
-  const auto embedded =
-      testing::run_lookalike({"--data", tmp.str() + "/embedded", "search", query_file.string(), "--k", "8",
-                              "--category", "all", "--json"});
-  ASSERT_EQ(embedded.status, 0) << embedded.err;
-  const Ranking expected = ranking_of(embedded.out);
+  const Ranking expected = testing::ranked({"--data", tmp.str() + "/embedded"}, query_file.string());
   ASSERT_EQ(expected.size(), 8u);
   for (int i = 0; i < 4; ++i) {
     const auto r = search(balanced, query);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
@@ -135,6 +136,23 @@ std::vector<float> random_unit_vectors(size_t n, size_t d, uint32_t seed) {
   for (auto& x : v) x = g(rng);
   for (size_t i = 0; i < n; ++i) l2_normalise(v.data() + i * d, d);
   return v;
+}
+
+Ranking ranking_of(const std::string& search_json) {
+  Ranking out;
+  const auto doc = nlohmann::json::parse(search_json, nullptr, false);
+  if (doc.is_object() && doc.contains("results")) {
+    for (const auto& hit : doc["results"]) out.emplace_back(hit["id"], hit["score"]);
+  }
+  return out;
+}
+
+Ranking ranked(const std::vector<std::string>& catalog, const std::string& image) {
+  std::vector<std::string> args = catalog;
+  args.insert(args.end(), {"search", image, "--k", "8", "--category", "all", "--json"});
+  const auto r = run_lookalike(args);
+  EXPECT_EQ(r.status, 0) << r.err;
+  return ranking_of(r.out);
 }
 
 }  // namespace lookalike::testing

@@ -64,6 +64,14 @@ int start_lookalike(const std::vector<std::string>& args, const std::string& out
 // Waits for a started process; returns its exit status (128 + signal when killed).
 int wait_process(int pid);
 
+// A search's results as (id, score), best first: from `search --json` output or an API answer
+// (empty when it holds none).
+using Ranking = std::vector<std::pair<std::string, double>>;
+Ranking ranking_of(const std::string& search_json);
+// `lookalike CATALOG... search IMAGE --k 8 --category all --json`, where CATALOG are the global
+// options naming the catalog (--data DIR, --store URL).
+Ranking ranked(const std::vector<std::string>& catalog, const std::string& image);
+
 // n x d row-major Gaussian vectors, each L2-normalised, from `seed`.
 std::vector<float> random_unit_vectors(size_t n, size_t d, uint32_t seed);
 
