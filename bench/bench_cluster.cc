@@ -19,23 +19,17 @@
 #include <sstream>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/error.h"
+#include "common/percentile.h"
 #include "store/catalog_store.h"
 
 namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using lookalike::CatalogStore;
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
-}
+using lookalike::ms_since;
+using lookalike::percentile;
 
 std::string run(const std::string& command) {
   std::string out;
@@ -163,9 +157,9 @@ Overhead haproxy_overhead(const Cluster& cluster,
 
 void print_overhead(const char* what, const Overhead& o) {
   std::printf("%s p50: straight to a replica %.2f ms, through HAProxy %.2f ms: %+.2f ms (p99 %.2f vs %.2f)\n",
-              what, quantile(o.straight, 0.5), quantile(o.through, 0.5),
-              quantile(o.through, 0.5) - quantile(o.straight, 0.5), quantile(o.straight, 0.99),
-              quantile(o.through, 0.99));
+              what, percentile(o.straight, 0.5), percentile(o.through, 0.5),
+              percentile(o.through, 0.5) - percentile(o.straight, 0.5), percentile(o.straight, 0.99),
+              percentile(o.through, 0.99));
 }
 
 }  // namespace
@@ -202,14 +196,14 @@ int main(int argc, char** argv) {
     std::printf(
         "replica start-up to /readyz 200: from its snapshot + log median %.0f ms (%.0f..%.0f); "
         "rebuilding its index from PostgreSQL median %.0f ms (%.0f..%.0f)\n",
-        quantile(warm, 0.5), quantile(warm, 0), quantile(warm, 1), quantile(cold, 0.5), quantile(cold, 0),
-        quantile(cold, 1));
+        percentile(warm, 0.5), percentile(warm, 0), percentile(warm, 1), percentile(cold, 0.5),
+        percentile(cold, 0), percentile(cold, 1));
     for (const int port : cluster.replica_ports) cluster.wait_ready(port);
 
     const auto visible = commit_to_visible(cluster, writes);
     std::printf(
         "commit-to-visible on all %zu replicas over %zu writes: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-        replicas, writes, quantile(visible, 0.5), quantile(visible, 0.99), quantile(visible, 1));
+        replicas, writes, percentile(visible, 0.5), percentile(visible, 0.99), percentile(visible, 1));
 
     std::string photo;
     for (const auto& entry : fs::recursive_directory_iterator(photos)) {

@@ -16,6 +16,7 @@
 
 #include "common/allocator.h"
 #include "common/files.h"
+#include "common/percentile.h"
 #include "image/image_decoder.h"
 #include "model/embedder.h"
 #include "service/catalog.h"
@@ -25,12 +26,6 @@ using namespace lookalike;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * double(v.size())))];
-}
 
 struct LoadResult {
   std::vector<double> latencies_ms;

@@ -38,7 +38,9 @@
 
 #include <omp.h>
 
+#include "common/clock.h"
 #include "common/files.h"
+#include "common/percentile.h"
 #include "common/vectors.h"
 #include "index/vector_index.h"
 #include "service/data_directory.h"
@@ -47,16 +49,6 @@
 namespace {
 using namespace lookalike;
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
 
 struct Real {
   size_t d = 0;

@@ -15,15 +15,12 @@
 #include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "store/catalog_store.h"
 
 namespace {
 using namespace lookalike;
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/vectors.h"
 #include "image/product_colour.h"
@@ -11,9 +12,6 @@ namespace lookalike {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 cv::Mat crop_image(const cv::Mat& rgb, const cv::Rect& crop) {
   const cv::Rect clipped = crop & cv::Rect(0, 0, rgb.cols, rgb.rows);

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/vectors.h"
 #include "service/frozen_recipe.h"
@@ -18,9 +19,6 @@ namespace lookalike {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 constexpr float kIndexTolerance = 1e-4f;
 

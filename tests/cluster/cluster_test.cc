@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/percentile.h"
 #include "store/store_test_support.h"
 #include "support/test_support.h"
 
@@ -114,12 +115,6 @@ std::set<std::string> stored_ids(const testing::TestDatabase& db) {
     start = end + 1;
   }
   return ids;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
 // Stops a test's cluster. Declared after the test's TempDir, so that it runs before the
