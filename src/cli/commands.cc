@@ -651,7 +651,9 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
 }
 
 void add_maintenance(CLI::App& app, const GlobalOptions& g) {
-  auto* reindex = app.add_subcommand("reindex", "Rebuild the vector index from the catalog database");
+  auto* reindex = app.add_subcommand(
+      "reindex", "Rebuild the vector index from the catalog database (and store a frozen recipe trained before "
+                 "2026-12-01 in its compact form)");
   auto index_kind = std::make_shared<std::string>();
   reindex
       ->add_option("--index", *index_kind,

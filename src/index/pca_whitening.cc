@@ -31,6 +31,10 @@ PcaWhitening PcaWhitening::train(size_t n, size_t input_dimension, const float* 
   pca->epsilon = 1e-6f;
   pca->max_points_per_d = 1000;
   pca->train(static_cast<idx_t>(n), x);
+  // Applying needs only the projection (A, b). The full eigenvector matrix is d_in x d_in
+  // (127 MB at 5,632-d) and would make every stored recipe, and so every start-up, ten times
+  // heavier.
+  pca->PCAMat = {};
   return PcaWhitening(std::move(pca));
 }
 
@@ -46,6 +50,7 @@ PcaWhitening PcaWhitening::deserialize(const std::string& bytes) {
   auto* pca = dynamic_cast<faiss::PCAMatrix*>(vt.get());
   if (!pca) throw Error(ErrorCode::kCorruptStore, "stored PCA is not a PCA matrix");
   vt.release();
+  pca->PCAMat = {};  // recipes stored before it was dropped at training still carry it
   return PcaWhitening(std::unique_ptr<faiss::PCAMatrix>(pca));
 }
 

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -223,7 +225,9 @@ class BufferPlanner {
 };
 
 // Each convolution's weights in every layout a plan's primitive chose, reordered once and
-// shared by all plans (a new batch size usually picks the same layout: no second copy).
+// shared by all plans (a new batch size usually picks the same layout: no second copy) and by
+// every network of the same model (SharedModel below), hence the mutex: plans are built
+// lazily, by whichever network first meets a shape.
 class WeightCache {
  public:
   WeightCache(const OnnxGraph& graph, const dnnl::engine& engine) : graph_(graph), engine_(engine) {
@@ -239,6 +243,7 @@ class WeightCache {
   // The weights in the layout `wanted` (f32, or s8 from quantize_conv when `int8` is given).
   memory weights(size_t layer, const memory::desc& wanted, dnnl::stream& stream,
                  const Int8Conv* int8 = nullptr) {
+    std::lock_guard lock(mutex_);
     for (const auto& m : copies_[layer])
       if (m.get_desc() == wanted) return m;
     const OnnxLayer& l = graph_.layers[layer];
@@ -257,8 +262,10 @@ class WeightCache {
 
   const memory& bias(size_t layer) const { return biases_[layer]; }
 
-  // Quantized once per layer; the scales are fixed by the network's calibration.
-  const Int8Conv& int8(size_t layer, const Int8Scales& scales) {
+  // Quantized once per layer, with its bias; the scales are fixed by the model's calibration.
+  // The reference stays valid (unordered_map never moves its elements).
+  const std::pair<Int8Conv, memory>& int8(size_t layer, const Int8Scales& scales) {
+    std::lock_guard lock(mutex_);
     auto it = int8_.find(layer);
     if (it == int8_.end()) {
       const OnnxLayer& l = graph_.layers[layer];
@@ -267,9 +274,8 @@ class WeightCache {
       std::memcpy(bias.get_data_handle(), q.bias.data(), q.bias.size() * sizeof(float));
       it = int8_.emplace(layer, std::make_pair(std::move(q), bias)).first;
     }
-    return it->second.first;
+    return it->second;
   }
-  const memory& int8_bias(size_t layer) const { return int8_.at(layer).second; }
 
  private:
   const OnnxGraph& graph_;
@@ -277,6 +283,7 @@ class WeightCache {
   std::vector<std::vector<memory>> copies_;
   std::vector<memory> biases_;
   std::unordered_map<size_t, std::pair<Int8Conv, memory>> int8_;
+  std::mutex mutex_;  // guards copies_ and int8_ (biases_ is fixed at construction)
 };
 
 // Builds one Plan: the needed layers only, each primitive's layout chosen by oneDNN, a reorder
@@ -396,8 +403,9 @@ class PlanBuilder {
                                                    std::to_string(src[1]));
     }
     const Dims dst = window_dst(src, l, weights[0]);
-    const Int8Conv* q = int8_ ? &weights_.int8(index, *int8_) : nullptr;
-    const memory& bias = q ? weights_.int8_bias(index) : weights_.bias(index);
+    const auto* quantized = int8_ ? &weights_.int8(index, *int8_) : nullptr;
+    const Int8Conv* q = quantized ? &quantized->first : nullptr;
+    const memory& bias = quantized ? quantized->second : weights_.bias(index);
     // Direct, never Winograd: Winograd's transforms cost accuracy the equivalence test forbids.
     const dnnl::convolution_forward::desc desc(
         prop_kind::forward_inference, algorithm::convolution_direct, any_layout(src, activation_type()),
@@ -484,16 +492,51 @@ std::string plan_key(const Dims& input, int threads, const std::vector<std::stri
   return key;
 }
 
+// What every network of one model file and calibration shares: the graph, the engine and the
+// weights in each layout built so far. A pool of N inference slots thus parses the ONNX and
+// reorders (or quantizes) its weights once, not N times: measured at start-up on 2 cores, the
+// second slot's network cost 0.6 s and another copy of the weights.
+struct SharedModel {
+  SharedModel(const std::string& path, const std::optional<Int8Calibration>& calibration)
+      : graph(OnnxGraph::load(path)), weights(graph, engine) {
+    if (calibration) int8.emplace(graph, *calibration, path);
+  }
+  OnnxGraph graph;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};  // thread-safe; each network has its stream
+  WeightCache weights;
+  std::optional<Int8Scales> int8;
+};
+
+// The model of `path` as calibrated by `calibration`, loaded once while any network holds it.
+// Keyed by the file's size and time too, so a reconverted model is read again.
+std::shared_ptr<SharedModel> shared_model(const std::string& path,
+                                          const std::optional<Int8Calibration>& calibration) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<SharedModel>> loaded;
+  std::error_code ec;
+  std::string key = path + "|" + std::to_string(std::filesystem::file_size(path, ec)) + "|" +
+                    std::to_string(std::filesystem::last_write_time(path, ec).time_since_epoch().count());
+  if (calibration) {
+    key += "|int8:" + calibration->model;
+    for (const auto& [tensor, max] : calibration->max) key += "|" + tensor + "=" + std::to_string(max);
+  }
+  std::lock_guard lock(mutex);
+  if (auto model = loaded[key].lock()) return model;
+  std::erase_if(loaded, [](const auto& entry) { return entry.second.expired(); });
+  auto model = std::make_shared<SharedModel>(path, calibration);
+  loaded[key] = model;
+  return model;
+}
+
 }  // namespace
 
 struct DnnlNetwork::Impl {
   Impl(ModelManifest m, DnnlOptions o)
       : manifest(std::move(m)),
         options(std::move(o)),
-        graph(OnnxGraph::load(manifest.onnx_path)),
-        weights(graph, engine) {
-    if (options.int8) int8.emplace(graph, *options.int8, manifest.onnx_path);
-  }
+        model(shared_model(manifest.onnx_path, options.int8)),
+        graph(model->graph),
+        stream(model->engine) {}
 
   int threads() const { return options.threads > 0 ? options.threads : std::max(1, cv::getNumThreads()); }
 
@@ -501,7 +544,8 @@ struct DnnlNetwork::Impl {
     const std::string key = plan_key(input, threads, names, use_int8);
     auto it = plans.find(key);
     if (it == plans.end()) {
-      PlanBuilder builder(graph, weights, engine, stream, manifest.onnx_path, use_int8 ? &*int8 : nullptr);
+      PlanBuilder builder(graph, model->weights, model->engine, stream, manifest.onnx_path,
+                          use_int8 ? &*model->int8 : nullptr);
       it = plans.emplace(key, builder.build(input, names)).first;
     }
     return it->second;
@@ -511,12 +555,10 @@ struct DnnlNetwork::Impl {
 
   ModelManifest manifest;
   DnnlOptions options;
-  OnnxGraph graph;
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-  WeightCache weights;
-  std::optional<Int8Scales> int8;  // set when options.int8 is
-  std::map<std::string, Plan> plans;
+  std::shared_ptr<SharedModel> model;  // shared with the model's other networks (read-only)
+  const OnnxGraph& graph;
+  dnnl::stream stream;
+  std::map<std::string, Plan> plans;  // this network's own: primitives write its buffers
 };
 
 DnnlNetwork::DnnlNetwork(ModelManifest manifest, DnnlOptions options) {
@@ -539,7 +581,7 @@ const ModelManifest& DnnlNetwork::manifest() const {
 }
 
 std::vector<cv::Mat> DnnlNetwork::forward(const cv::Mat& blob, const std::vector<std::string>& names) {
-  return impl_->run(blob, names, impl_->int8.has_value());
+  return impl_->run(blob, names, impl_->model->int8.has_value());
 }
 
 Int8Calibration DnnlNetwork::calibrate(const std::vector<cv::Mat>& blobs) {

@@ -17,6 +17,9 @@
 //
 // Thread safety: not thread-safe (primitives share the network's buffers). Use one DnnlNetwork
 // per thread, leased from a NetworkPool; distinct DnnlNetworks may run at the same time.
+// Networks of the same ONNX file and calibration in one process share the parsed graph and the
+// prepared weights (read-only once built), so each further inference slot costs its
+// activation buffers only.
 #pragma once
 
 #include <memory>

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "image/image_probe.h"
@@ -61,17 +63,29 @@ Catalog::Catalog(CatalogOptions options, bool load_model)
       directory_(options_.data_dir),
       store_(open_store(options_.store.empty() ? directory_.database() : options_.store)),
       models_(model_pool_options()) {
+  // The CNN (about a second on 2 cores) loads while the catalog's state (items, recipe, index)
+  // does: a restart or a new replica is ready after the longer of the two, not their sum.
+  // Both sides go through the store, which serialises its own access.
+  const auto started = std::chrono::steady_clock::now();
+  std::future<double> model;
+  if (load_model) model = std::async(std::launch::async, [this, started] {
+    embedders();
+    // OpenCV builds its L*a*b* conversion tables on first use (about 130 ms here): pay it now,
+    // not on the first search that weighs colour.
+    dominant_colours(cv::Mat(4, 4, CV_8UC3, cv::Scalar(200, 40, 40)));
+    return ms_since(started);
+  });
   live_ = std::make_unique<LiveState>(loader().load(/*allow_rebuild=*/true));
+  const double state_ms = ms_since(started);
   searcher_ = std::make_unique<Searcher>(
       *live_, *store_, models_,
       SearcherOptions{options_.flip_queries, options_.min_confidence, options_.decode});
   writer_ = std::make_unique<CatalogWriter>(*live_, *store_, directory_, models_,
                                             WriterOptions{options_.max_per_category, options_.decode});
-  if (load_model) {
-    embedders();
-    // OpenCV builds its L*a*b* conversion tables on first use (about 130 ms here): pay it now,
-    // not on the first search that weighs colour.
-    dominant_colours(cv::Mat(4, 4, CV_8UC3, cv::Scalar(200, 40, 40)));
+  if (model.valid()) {
+    const double model_ms = model.get();
+    spdlog::info("loaded the catalog's state in {:.2f} s and the CNN in {:.2f} s, side by side", state_ms / 1e3,
+                 model_ms / 1e3);
   }
 }
 
@@ -375,6 +389,9 @@ bool Catalog::refresh_if_changed() {
 void Catalog::reindex(std::optional<IndexKind> kind) {
   const auto write = live_->begin_write();
   if (kind) store_->put_blobs({{kIndexKindBlob, index_kind_name(*kind)}});
+  if (const auto sizes = compact_frozen_recipe(*store_))
+    spdlog::info("stored the frozen recipe in its compact form: {:.1f} MB -> {:.1f} MB", sizes->first / 1e6,
+                 sizes->second / 1e6);
   directory_.remove_index_snapshots(live_->current(write).version);
   reload(write);
 }

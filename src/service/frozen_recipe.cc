@@ -174,4 +174,14 @@ std::optional<FrozenProbeValidation> frozen_probe_validation(const CatalogStore&
   return out;
 }
 
+std::optional<std::pair<size_t, size_t>> compact_frozen_recipe(CatalogStore& store) {
+  const auto stored = store.get_blob(kPcaBlob);
+  if (!stored) return std::nullopt;
+  std::string compact = PcaWhitening::deserialize(*stored).serialize();
+  if (compact.size() >= stored->size()) return std::nullopt;
+  const std::pair<size_t, size_t> sizes{stored->size(), compact.size()};
+  store.put_blobs({{kPcaBlob, std::move(compact)}});
+  return sizes;
+}
+
 }  // namespace lookalike

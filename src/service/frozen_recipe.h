@@ -31,6 +31,12 @@ std::string train_frozen_recipe(CatalogStore& store, size_t pca_dimension,
 // The probe's 5-fold accuracy at the last training (0 before one).
 double frozen_cv_accuracy(const CatalogStore& store);
 
+// Rewrites a stored PCA-whitening that still carries FAISS's eigenvector matrix (recipes
+// trained before 2026-12-01: ten times the size, read by every start-up) in the compact form
+// training writes now; the projection is unchanged. Returns {bytes before, after} when it
+// rewrote, nullopt when there was nothing to do.
+std::optional<std::pair<size_t, size_t>> compact_frozen_recipe(CatalogStore& store);
+
 struct LabelledKey {
   int64_t key = 0;
   int label = 0;

@@ -84,9 +84,23 @@ std::pair<std::vector<TrainSample>, std::vector<TrainSample>> split_validation(
 
 // Every sample must have both maps (original and flipped) in the cache; throws
 // Error(kNotReady) otherwise. Deterministic for a fixed seed and thread count.
+// libtorch runs in a module of its own, liblookalike_torch.so, loaded on the first call: from
+// $LOOKALIKE_TORCH_MODULE, else beside the executable or in its ../lib/lookalike, else where
+// the build put it. Throws
+// Error(kNotReady) when it cannot be loaded.
 HeadTrainResult train_head(const FeatureCache& cache, const std::vector<TrainSample>& train,
                            const std::vector<TrainSample>& validation,
                            const std::vector<std::string>& classes, const HeadTrainOptions& options,
                            const HeadTrainCallbacks& callbacks = {});
+
+// train_head's arguments as the torch module receives them (all borrowed from the caller).
+struct HeadTrainCall {
+  const FeatureCache& cache;
+  const std::vector<TrainSample>& train;
+  const std::vector<TrainSample>& validation;
+  const std::vector<std::string>& classes;
+  const HeadTrainOptions& options;
+  const HeadTrainCallbacks& callbacks;
+};
 
 }  // namespace lookalike

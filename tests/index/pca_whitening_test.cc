@@ -57,5 +57,15 @@ TEST(PcaWhitening, SerialisationRoundTrips) {
   EXPECT_THROW(PcaWhitening::deserialize("garbage"), Error);
 }
 
+// Every process that serves loads the recipe at start-up: it must hold the projection only
+// (d_in x d_out), not the d_in x d_in eigenvector matrix PCA training computes.
+TEST(PcaWhitening, StoresTheProjectionOnly) {
+  const size_t d_in = 256, d_out = 8;
+  const auto x = anisotropic(400, d_in, 4);
+  const auto bytes = PcaWhitening::train(400, d_in, x.data(), d_out).serialize();
+  EXPECT_LT(bytes.size(), 2 * d_in * d_out * sizeof(float) + 4 * d_in * sizeof(float));
+  EXPECT_EQ(PcaWhitening::deserialize(bytes).output_dimension(), d_out);
+}
+
 }  // namespace
 }  // namespace lookalike

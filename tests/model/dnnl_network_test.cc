@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "common/files.h"
 #include "image/image_decoder.h"
@@ -140,6 +141,27 @@ TEST_F(DnnlNetworkTest, Int8DescriptorFollowsFp32) {
     EXPECT_LT(whole, 1 - 1e-7) << "photo " << i << ": identical to fp32, so not quantized";
   }
   EXPECT_GT(worst, 0.95);
+}
+
+// Inference slots share one model's graph and prepared weights (SharedModel): networks built
+// and run at the same time, on different batch sizes (new plans, so new weight layouts), give
+// what a network of their own gives (within float rounding: batch sizes differ).
+TEST_F(DnnlNetworkTest, NetworksOfOneModelShareWeightsSafely) {
+  const cv::Mat expected = GemEmbedder(with_engine(testing::model_manifest(), InferenceEngine::kDnnl)).embed(photos_);
+  std::vector<cv::Mat> got(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < got.size(); ++t) {
+    threads.emplace_back([&, t] {
+      GemEmbedder slot(with_engine(testing::model_manifest(), InferenceEngine::kDnnl));
+      if (t % 2 == 0) {
+        got[t] = slot.embed(photos_);
+      } else {
+        for (const auto& photo : photos_) got[t].push_back(slot.embed({photo}));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t t = 0; t < got.size(); ++t) EXPECT_LT(max_abs_diff(got[t], expected), kTolerance) << "slot " << t;
 }
 
 }  // namespace

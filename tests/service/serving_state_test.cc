@@ -9,6 +9,10 @@
 #include <future>
 #include <random>
 
+#include <faiss/VectorTransform.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+
 #include "common/error.h"
 #include "service/frozen_recipe.h"
 #include "support/test_support.h"
@@ -86,6 +90,35 @@ TEST_F(ServingStateTest, FrozenRecipeClassifiesAndIndexesEveryItem) {
   ASSERT_EQ(snapshots.size(), 1u);
   EXPECT_EQ(snapshots.front().revision, state->revision);
   EXPECT_EQ(state->snapshot_revision, state->revision);
+}
+
+// A recipe stored before training dropped FAISS's eigenvector matrix is rewritten compact by
+// compact_frozen_recipe (`reindex`), and projects exactly as before.
+TEST_F(ServingStateTest, AnOldLargeRecipeIsCompactedWithTheSameProjection) {
+  train_frozen_recipe(*store_, 6);
+  const auto before = loader(true).load(true);
+  EXPECT_FALSE(compact_frozen_recipe(*store_));  // written compact already
+  // The old form: the same projection, with the d_in x d_in matrix PCA training computed.
+  auto* old = dynamic_cast<faiss::PCAMatrix*>([&] {
+    faiss::VectorIOReader reader;
+    const auto blob = *store_->get_blob(kPcaBlob);
+    reader.data.assign(blob.begin(), blob.end());
+    return faiss::read_VectorTransform(&reader);
+  }());
+  ASSERT_TRUE(old);
+  old->PCAMat.assign(kDimension * kDimension, 0.5f);
+  faiss::VectorIOWriter writer;
+  faiss::write_VectorTransform(old, &writer);
+  delete old;
+  store_->put_blobs({{kPcaBlob, std::string(writer.data.begin(), writer.data.end())}});
+  const auto sizes = compact_frozen_recipe(*store_);
+  ASSERT_TRUE(sizes);
+  EXPECT_EQ(sizes->first - sizes->second, kDimension * kDimension * sizeof(float));
+  EXPECT_FALSE(compact_frozen_recipe(*store_));
+  const auto after = loader(true).load(true);
+  std::vector<float> raw(kDimension, 0.1f);
+  raw[3] = 1.0f;
+  EXPECT_EQ(after->project(raw), before->project(raw));
 }
 
 TEST_F(ServingStateTest, ASnapshotIsCaughtUpWithWritesMadeSince) {
