@@ -206,7 +206,14 @@ std::unique_ptr<CatalogStore> open_sqlite_store(const std::string& path);
 // in an empty database. Fails within connect_timeout (5 s unless the string sets it) with
 // Error(kIoError) naming user, host, port and database but never the password; throws
 // Error(kCorruptStore) when the database holds another schema. One connection per store object.
-std::unique_ptr<CatalogStore> open_postgres_store(const std::string& conninfo);
+struct PostgresStoreOptions {
+  // Revisions the change log keeps. Older rows are deleted as writes go on (a hundredth of this
+  // at a time); a replica further behind than that reloads its whole state instead of
+  // following the log (StoreChange, changes()).
+  int64_t change_log_revisions = 100000;
+};
+std::unique_ptr<CatalogStore> open_postgres_store(const std::string& conninfo,
+                                                  PostgresStoreOptions options = {});
 
 // PostgreSQL for a spec starting with postgres:// or postgresql://, else the SQLite file at it.
 std::unique_ptr<CatalogStore> open_store(const std::string& spec);

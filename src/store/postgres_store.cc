@@ -179,7 +179,8 @@ int64_t clamp(size_t n) {
 // store per process (or per thread that needs its own connection, as the tests do).
 class PostgresStore final : public CatalogStore {
  public:
-  explicit PostgresStore(const std::string& conninfo) : conninfo_(conninfo), conn_(conninfo) {
+  PostgresStore(const std::string& conninfo, PostgresStoreOptions options)
+      : conninfo_(conninfo), options_(options), conn_(conninfo) {
     try {
       create_schema();
     } catch (const Error& e) {
@@ -751,7 +752,17 @@ class PostgresStore final : public CatalogStore {
           "ON CONFLICT DO NOTHING",
           Params().int8(revision).int8(static_cast<int64_t>(kind)).text(list));
     }
+    prune_change_log(revision);
     conn_.exec("SELECT pg_notify($1, $2)", Params().text(kChangeChannel).text(std::to_string(revision)));
+  }
+
+  // Keeps the log to its last options_.change_log_revisions revisions, deleting the older ones
+  // every hundredth of that (one range delete on the primary key, inside the writer's
+  // transaction, so that two writers never prune at once).
+  void prune_change_log(int64_t revision) {
+    const int64_t keep = std::max<int64_t>(1, options_.change_log_revisions);
+    if (revision <= keep || revision % std::max<int64_t>(1, keep / 100) != 0) return;
+    conn_.exec("DELETE FROM changes WHERE revision <= $1", Params().int8(revision - keep));
   }
 
   void write_active_version(int64_t version) {
@@ -805,6 +816,7 @@ class PostgresStore final : public CatalogStore {
   }
 
   const std::string conninfo_;  // holds the password: never in a message
+  const PostgresStoreOptions options_;
   mutable Connection conn_;
   mutable std::mutex mutex_;
 };
@@ -845,8 +857,8 @@ std::unique_ptr<ChangeListener> listen_for_changes(const std::string& spec) {
   return nullptr;
 }
 
-std::unique_ptr<CatalogStore> open_postgres_store(const std::string& conninfo) {
-  return std::make_unique<PostgresStore>(conninfo);
+std::unique_ptr<CatalogStore> open_postgres_store(const std::string& conninfo, PostgresStoreOptions options) {
+  return std::make_unique<PostgresStore>(conninfo, options);
 }
 
 std::unique_ptr<CatalogStore> open_store(const std::string& spec) {

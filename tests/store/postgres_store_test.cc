@@ -229,6 +229,20 @@ TEST_F(PostgresStoreTest, ALostConnectionThrowsAndTheNextCallReconnects) {
   EXPECT_EQ(store->count(), 2u);
 }
 
+// The log keeps its last N revisions: a reader within them follows it, one further behind is
+// told to reload (nullopt), and the table does not grow with the writes.
+TEST_F(PostgresStoreTest, TheChangeLogKeepsItsLastRevisionsOnly) {
+  auto store = open_postgres_store(database().url(), PostgresStoreOptions{10});
+  for (int i = 0; i < 25; ++i) store->insert({make_item("i" + std::to_string(i), "coat")});
+  ASSERT_EQ(store->revision(), 25);
+  EXPECT_FALSE(store->changes(0, 25).has_value());
+  EXPECT_FALSE(store->changes(14, 25).has_value());
+  const auto kept = store->changes(15, 25);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->size(), 10u);
+  EXPECT_EQ(kept->front().revision, 16);
+}
+
 TEST_F(PostgresStoreTest, TheChangeLogSaysWhatEachRevisionChanged) {
   auto store = open();
   using Kind = StoreChange::Kind;
