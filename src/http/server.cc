@@ -269,13 +269,19 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
       // kSnapshotEvery ticks when it changed, and once more on the way out.
       constexpr int kSnapshotEvery = 30;
       // Leftovers of writes that a kill interrupted (in this or another process) are deleted
-      // at start-up and every hour.
+      // at start-up and every hour, as are the photos of removed items in a PostgreSQL store.
       constexpr int kCollectEvery = 3600;
       const auto collect = [watched] {
         try {
           if (const size_t n = collect_orphans(*watched)) spdlog::info("removed {} orphan files", n);
         } catch (const std::exception& e) {
           spdlog::warn("collecting orphan files failed: {}", e.what());
+        }
+        try {
+          if (const size_t n = prune_stored_photos(*watched))
+            spdlog::info("deleted {} photos of removed items from the store", n);
+        } catch (const std::exception& e) {
+          spdlog::warn("deleting the store's unused photos failed: {}", e.what());
         }
       };
       collect();

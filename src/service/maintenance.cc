@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "image/product_colour.h"
+#include "store/work_queue.h"
 
 namespace lookalike {
 namespace fs = std::filesystem;
@@ -179,6 +180,11 @@ size_t collect_orphans(Catalog& catalog, std::chrono::seconds grace) {
     if (orphan.age >= grace && fs::remove(orphan.path, ec)) ++removed;
   }
   return removed;
+}
+
+size_t prune_stored_photos(Catalog& catalog, std::chrono::seconds grace) {
+  WorkQueue* photos = catalog.queue();
+  return photos ? photos->prune_photos(grace) : 0;
 }
 
 BackupReport backup_catalog(Catalog& catalog, const std::string& destination) {

@@ -46,6 +46,14 @@ CheckReport check_catalog(Catalog& catalog);
 // interrupted writes. Returns how many.
 size_t collect_orphans(Catalog& catalog, std::chrono::seconds grace = kOrphanGrace);
 
+// How long a photo handed to a PostgreSQL store stays even when nothing refers to it: an item
+// is stored in another transaction than its photo (a replica's `add`), moments later.
+inline constexpr std::chrono::seconds kStoredPhotoGrace{3600};
+
+// With a PostgreSQL store, deletes from it the photos of removed items (WorkQueue::prune_photos)
+// and returns how many; 0 for an embedded catalog, whose photos collect_orphans handles.
+size_t prune_stored_photos(Catalog& catalog, std::chrono::seconds grace = kStoredPhotoGrace);
+
 struct BackupReport {
   size_t items = 0;
   size_t photos = 0;

@@ -1,6 +1,7 @@
 // The embedding queue in PostgreSQL: photos as bytea by SHA-256, jobs claimed with FOR UPDATE
 // SKIP LOCKED under a lease. Its tables are its own, created beside the catalog's (which it
-// never reads or writes), so the catalog schema and its version are unaffected.
+// never writes, and reads only to tell which photos items still use: prune_photos), so the
+// catalog schema and its version are unaffected.
 #include <algorithm>
 #include <mutex>
 
@@ -26,6 +27,8 @@ constexpr int64_t kQueueSchemaLock = 0x4c6b717565756531;
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS photos(sha256 text COLLATE "C" PRIMARY KEY, bytes bytea NOT NULL);
 ALTER TABLE photos ALTER COLUMN bytes SET STORAGE EXTERNAL;
+-- When the photo was last handed over (stored, or queued again): prune_photos spares recent ones.
+ALTER TABLE photos ADD COLUMN IF NOT EXISTS stored_at timestamptz NOT NULL DEFAULT now();
 CREATE TABLE IF NOT EXISTS embed_jobs(
   id bigserial PRIMARY KEY,
   item_id text COLLATE "C" NOT NULL UNIQUE,
@@ -40,8 +43,15 @@ CREATE TABLE IF NOT EXISTS embed_jobs(
   enqueued_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX IF NOT EXISTS embed_jobs_by_state ON embed_jobs(state, id);
 CREATE INDEX IF NOT EXISTS embed_jobs_by_batch ON embed_jobs(batch, state);
+CREATE INDEX IF NOT EXISTS embed_jobs_by_photo ON embed_jobs(sha256);
 CREATE TABLE IF NOT EXISTS embed_throughput(minute bigint PRIMARY KEY, done bigint NOT NULL);
 )sql";
+
+// Stores a photo, or marks the one stored as handed over again: the update takes the row's
+// lock, which keeps prune_photos away from it until this transaction commits.
+constexpr const char* kStorePhoto =
+    "INSERT INTO photos(sha256, bytes) VALUES ($1, $2) "
+    "ON CONFLICT (sha256) DO UPDATE SET stored_at = now()";
 
 constexpr const char* kThisMinute = "floor(extract(epoch FROM now()) / 60)::bigint";
 
@@ -93,7 +103,12 @@ class PostgresWorkQueue final : public WorkQueue {
     conn_.exec("SET synchronous_commit = off");
     // Checked first so that an existing queue is opened without any lock (the ALTER TABLE
     // would take photos' exclusive lock on every open).
-    if (conn_.exec("SELECT (to_regclass('embed_throughput') IS NOT NULL)::int4").int64(0, 0) != 0) return;
+    // (photos.stored_at came later: a queue from before it is brought up to date below.)
+    if (conn_.exec("SELECT (to_regclass('embed_throughput') IS NOT NULL AND EXISTS (SELECT 1 FROM "
+                   "information_schema.columns WHERE table_schema = current_schema() AND "
+                   "table_name = 'photos' AND column_name = 'stored_at'))::int4")
+            .int64(0, 0) != 0)
+      return;
     Transaction tx(conn_, Transaction::Kind::kPlain);
     conn_.exec("SELECT pg_advisory_xact_lock($1)", Params().int8(kQueueSchemaLock));
     conn_.exec_script(kSchema);
@@ -112,10 +127,7 @@ class PostgresWorkQueue final : public WorkQueue {
     std::lock_guard lock(mutex_);
     Transaction tx(conn_, Transaction::Kind::kPlain);
     conn_.exec("SET LOCAL synchronous_commit = on");
-    for (const auto* p : by_hash) {
-      conn_.exec("INSERT INTO photos(sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
-                 Params().text(p->item.sha256).bytes(p->bytes));
-    }
+    for (const auto* p : by_hash) conn_.exec(kStorePhoto, Params().text(p->item.sha256).bytes(p->bytes));
     size_t queued = 0;
     for (const auto* p : by_id) {
       // The CASEs read the row as it was: a failed job starts again, a live one only changes tag.
@@ -252,9 +264,24 @@ class PostgresWorkQueue final : public WorkQueue {
     std::lock_guard lock(mutex_);
     Transaction tx(conn_, Transaction::Kind::kPlain);
     conn_.exec("SET LOCAL synchronous_commit = on");
-    conn_.exec("INSERT INTO photos(sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
-               Params().text(sha256).bytes(bytes));
+    conn_.exec(kStorePhoto, Params().text(sha256).bytes(bytes));
     tx.commit();
+  }
+
+  size_t prune_photos(std::chrono::seconds grace) override {
+    std::lock_guard lock(mutex_);
+    // A photo being handed over at this moment is safe: kStorePhoto holds its row's lock until
+    // that transaction commits, and this DELETE, which then waits for the lock, re-checks
+    // stored_at on the row as it was left (now recent). The grace also covers an item stored
+    // after its photo, in another transaction (put_photo, then the catalog store's insert).
+    return static_cast<size_t>(
+        conn_
+        .exec(
+            "DELETE FROM photos p WHERE p.stored_at < now() - make_interval(secs => $1) "
+            "AND NOT EXISTS (SELECT 1 FROM items i WHERE i.sha256 = p.sha256) "
+            "AND NOT EXISTS (SELECT 1 FROM embed_jobs j WHERE j.sha256 = p.sha256)",
+            Params().float8(seconds(grace)))
+        .affected());
   }
 
  private:

@@ -87,6 +87,9 @@ class WorkQueue {
   virtual std::optional<std::string> photo(const std::string& sha256) const = 0;
   // Stores a photo (kept when there already): one added outside an import (`add`, the API).
   virtual void put_photo(const std::string& sha256, std::string_view bytes) = 0;
+  // Deletes the photos no item and no job refers to any more (their items were removed), unless
+  // handed over (stored or queued again) within `grace`. Returns how many.
+  virtual size_t prune_photos(std::chrono::seconds grace) = 0;
 };
 
 // Connects (its own connection) and creates the queue's tables when absent. Errors as

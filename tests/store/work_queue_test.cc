@@ -231,5 +231,38 @@ TEST(WorkQueueTest, FourQueuesOpeningAnEmptyDatabaseAtOnceAllSucceed) {
   EXPECT_FALSE(is_postgres_spec("/data/catalog.sqlite"));
 }
 
+// Photos no item and no job refers to (their items were removed) are deleted, once the grace
+// since they were last handed over has passed; those of queued jobs and stored items stay.
+TEST(WorkQueueTest, PhotosOfRemovedItemsArePrunedAfterTheirGrace) {
+  LOOKALIKE_REQUIRE_POSTGRES();
+  testing::TestDatabase db;
+  auto store = open_postgres_store(db.url());
+  auto queue = open_postgres_work_queue(db.url());
+  const QueuedPhoto queued = photo("queued", "bytes-q"), kept = photo("kept", "bytes-k"),
+                    removed = photo("removed", "bytes-r");
+  queue->enqueue({queued, kept, removed}, "batch");
+  const auto jobs = queue->claim(3, 60s, "w");
+  ASSERT_EQ(jobs.size(), 3u);
+  for (const auto& job : jobs) {
+    if (job.item.id == "queued") continue;
+    NewItem item = testing::make_item(job.item.id, "dress");
+    item.item.sha256 = job.item.sha256;
+    store->insert({item});
+    queue->complete(job.id);
+  }
+  queue->release({jobs[0].id, jobs[1].id, jobs[2].id}, "w");  // the one still held goes back
+  ASSERT_TRUE(store->remove("removed"));
+  EXPECT_EQ(queue->prune_photos(3600s), 0u);  // every photo was handed over just now
+  EXPECT_EQ(queue->prune_photos(0s), 1u);
+  EXPECT_FALSE(queue->photo(removed.item.sha256));
+  EXPECT_EQ(queue->photo(queued.item.sha256), "bytes-q");
+  EXPECT_EQ(queue->photo(kept.item.sha256), "bytes-k");
+  // A photo handed over just now, with nothing referring to it yet (a replica's `add` stores
+  // the photo, then the item in another transaction), is spared by the grace.
+  queue->put_photo("sha-of-fresh", "bytes-f");
+  EXPECT_EQ(queue->prune_photos(3600s), 0u);
+  EXPECT_EQ(queue->photo("sha-of-fresh"), "bytes-f");
+}
+
 }  // namespace
 }  // namespace lookalike
