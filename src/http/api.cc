@@ -607,10 +607,14 @@ void Api::stats(const Request&, Response& res) {
   json doc = stats_json(catalog().stats());
   doc["activity"] = json::array();
   for (const auto& a : read_activities(catalog().data_dir())) doc["activity"].push_back(activity_json(a));
-  if (WorkQueue* queue = catalog().queue()) {
-    const QueueCounts c = queue->counts();
-    doc["queue"] = {
-        {"queued", c.queued}, {"running", c.running}, {"failed", c.failed}, {"per_second", c.per_second}};
+  try {
+    if (WorkQueue* queue = catalog().queue()) {
+      const QueueCounts c = queue->counts();
+      doc["queue"] = {
+          {"queued", c.queued}, {"running", c.running}, {"failed", c.failed}, {"per_second", c.per_second}};
+    }
+  } catch (const Error& e) {
+    doc["queue"] = {{"error", e.what()}};  // the store is away: the rest still answers
   }
   send_json(res, 200, doc);
 }

@@ -43,18 +43,24 @@ json stats_schema() {
            "where the catalog lives: \"sqlite PATH\" or \"postgresql postgresql://USER@HOST:PORT/DB\""}}},
         {"model_version",
          {{"type", "integer"}, {"description", "the version answering now (0 = frozen recipe)"}}},
+        {"store_error",
+         {{"type", "string"},
+          {"description",
+           "present while the store cannot be read (PostgreSQL away): why; categories and the model id "
+           "are then those it last gave, the rest comes from memory"}}},
         {"activity", {{"type", "array"}, {"items", activity_schema()}}},
         {"queue",
          {{"type", "object"},
           {"description",
            "PostgreSQL store only: the embedding jobs `import` queued for `lookalike worker` processes "
-           "(done jobs are items)"},
+           "(done jobs are items); only `error` while the store cannot be read"},
           {"properties",
            {{"queued", {{"type", "integer"}}},
             {"running", {{"type", "integer"}}},
             {"failed", {{"type", "integer"}}},
             {"per_second",
-             {{"type", "number"}, {"description", "jobs completed per second over the last minute"}}}}}}}}}};
+             {{"type", "number"}, {"description", "jobs completed per second over the last minute"}}},
+            {"error", {{"type", "string"}}}}}}}}}};
 }
 
 const json kColourWeight = {

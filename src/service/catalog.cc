@@ -225,11 +225,9 @@ int64_t Catalog::active_version() const {
 }
 
 CatalogStats Catalog::stats() const {
-  return live_->read([&](const ServingState& state) {
+  CatalogStats s = live_->read([&](const ServingState& state) {
     CatalogStats s;
     s.items = state.items.size();
-    s.store = store_->describe();
-    s.categories = store_->categories();
     s.trained = state.trained();
     s.descriptor_dimension = state.descriptor_dimension;
     s.index_dimension = state.index ? state.index->dimension() : 0;
@@ -237,15 +235,12 @@ CatalogStats Catalog::stats() const {
     // Frozen recipe: 5-fold accuracy of the linear probe; trained head: its validation accuracy.
     s.classifier_cv_accuracy =
         state.training.value("classifier_cv_accuracy", state.training.value("validation_accuracy", 0.0));
-    s.model_id = store_->get_blob(kModelIdBlob).value_or("");
     s.revision = state.revision;
     s.model_version = state.version;
     s.frozen_blend_weight = state.blend ? state.blend->weight : 0.0f;
     s.frozen_search_weight = state.searches_frozen() ? state.frozen_search_weight : 0;
     s.instance_threshold = state.has_instance_tier() ? state.instance_threshold : 0;
     s.instance_margin = state.has_instance_tier() ? state.instance_margin : 0;
-    s.inference = models_.inference();
-    s.index_choice = store_->get_blob(kIndexKindBlob).value_or("auto");
     if (state.index) {
       s.index_kind = index_kind_name(state.index->kind());
       s.index_parameters = state.index->parameters();
@@ -254,6 +249,30 @@ CatalogStats Catalog::stats() const {
     }
     return s;
   });
+  s.store = store_->describe();
+  s.inference = models_.inference();
+  // Read outside the state's lock: a round trip to PostgreSQL must not hold up a state swap.
+  StoreFigures figures;
+  try {
+    figures = store_figures();
+  } catch (const Error& e) {
+    std::lock_guard lock(store_figures_mutex_);
+    if (!last_store_figures_) throw;
+    figures = *last_store_figures_;
+    s.store_error = e.what();
+  }
+  s.categories = std::move(figures.categories);
+  s.model_id = std::move(figures.model_id);
+  s.index_choice = std::move(figures.index_choice);
+  return s;
+}
+
+Catalog::StoreFigures Catalog::store_figures() const {
+  StoreFigures f{store_->categories(), store_->get_blob(kModelIdBlob).value_or(""),
+                 store_->get_blob(kIndexKindBlob).value_or("auto")};
+  std::lock_guard lock(store_figures_mutex_);
+  last_store_figures_ = f;
+  return f;
 }
 
 std::pair<int64_t, std::vector<std::vector<float>>> Catalog::active_version_descriptors(const cv::Mat& maps) {

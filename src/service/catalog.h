@@ -134,6 +134,9 @@ struct CatalogStats {
   std::string index_kind;             // the one in use: flat, ivfpq or hnsw ("" before training)
   std::string index_parameters;
   size_t index_bytes = 0, index_exact_copy_bytes = 0;
+  // Set when the store could not be read (PostgreSQL away): categories, model_id and
+  // index_choice are then those of the last answer it gave.
+  std::string store_error;
 };
 
 class Catalog {
@@ -262,6 +265,14 @@ class Catalog {
   std::atomic<int64_t> unsettled_revision_{-1};  // refresh_if_changed: last revision seen
   mutable std::mutex queue_mutex_;
   mutable std::unique_ptr<WorkQueue> queue_;
+  // The store's part of stats() as last read, answered while the store cannot be reached.
+  struct StoreFigures {
+    std::vector<CategoryCount> categories;
+    std::string model_id, index_choice;
+  };
+  StoreFigures store_figures() const;
+  mutable std::mutex store_figures_mutex_;
+  mutable std::optional<StoreFigures> last_store_figures_;
 };
 
 }  // namespace lookalike

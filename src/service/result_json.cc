@@ -107,7 +107,7 @@ nlohmann::json inference_json(const InferenceInfo& i) {
 nlohmann::json stats_json(const CatalogStats& s) {
   nlohmann::json categories = nlohmann::json::array();
   for (const auto& c : s.categories) categories.push_back({{"name", c.name}, {"count", c.count}});
-  return {{"items", s.items},
+  nlohmann::json doc = {{"items", s.items},
           {"store", s.store},
           {"categories", categories},
           {"descriptor_dimension", s.descriptor_dimension},
@@ -129,6 +129,8 @@ nlohmann::json stats_json(const CatalogStats& s) {
             {"parameters", s.index_parameters},
             {"bytes", s.index_bytes},
             {"exact_copy_bytes", s.index_exact_copy_bytes}}}};
+  if (!s.store_error.empty()) doc["store_error"] = s.store_error;
+  return doc;
 }
 
 nlohmann::json versions_json(const Catalog& catalog) {

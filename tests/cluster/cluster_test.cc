@@ -306,6 +306,14 @@ TEST(ClusterTest, LosingPostgresKeepsSearchesAndRefusesWritesUntilItReturns) {
   EXPECT_EQ(refused->status, 503) << refused->body;
   EXPECT_NE(refused->body.find("PostgreSQL"), std::string::npos) << refused->body;
   EXPECT_TRUE(ready(port)) << "searches still work: the replica stays in the balancer";
+  // The statistics answer from memory and the store's last figures, saying why.
+  const auto stats = replica.Get("/api/v1/stats");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->status, 200) << stats->body;
+  const auto doc = nlohmann::json::parse(stats->body);
+  EXPECT_EQ(doc.value("items", 0), 12);
+  EXPECT_EQ(doc["categories"].size(), 6u) << stats->body;
+  EXPECT_TRUE(doc.contains("store_error")) << stats->body;
 
   ASSERT_EQ(cluster_sh("up '" + dir + "' --replicas 1 --workers 0").status, 0);  // the server again
   std::string last_answer;
