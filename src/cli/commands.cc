@@ -143,6 +143,9 @@ struct HeadArgs {
                     "Categories with fewer photos are left out of the head; fewer than 2 left: no head")
         ->check(CLI::Range(2, 1000000))
         ->capture_default_str();
+    cmd->add_flag("--on-workers", request.on_workers,
+                  "PostgreSQL store: the new version's descriptors of items whose feature maps are not cached "
+                  "here are computed by `lookalike worker` processes; activated when they are done");
     cmd->add_flag("--activate-anyway", request.always_activate,
                   "Activate the new version even if the frozen recipe classifies its validation photos "
                   "better");

@@ -115,6 +115,7 @@ class Worker {
   }
 
   bool store(const EmbedJob& job) {
+    if (job.version > 0) return store_descriptor(job);
     const auto bytes = queue_.photo(job.item.sha256);
     if (!bytes) return give_up(job, "the photo " + job.item.sha256 + " is not in the store");
     try {
@@ -136,6 +137,23 @@ class Worker {
     queue_.complete(job.id);
     ++done_;
     return true;
+  }
+
+  // A trained version's descriptor of a stored item (the photo comes from the store when this
+  // data directory lacks it). An item removed meanwhile needs none: the job is done.
+  bool store_descriptor(const EmbedJob& job) {
+    try {
+      const auto item = catalog_.store().find(job.item.id);
+      if (item) catalog_.store_version_descriptors(job.version, {*item});
+      queue_.complete(job.id);
+      done_ += item.has_value();
+      return item.has_value();
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kBusy) throw;
+      return give_up(job, e.what());
+    } catch (const std::exception& e) {
+      return give_up(job, std::string("internal error: ") + e.what());
+    }
   }
 
   bool give_up(const EmbedJob& job, const std::string& error) {

@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -100,6 +101,12 @@ struct HeadTrainingRequest {
   // The frozen probe's weight in the new version's predictions (0 = the head alone); unset:
   // chosen on the validation photos (choose_blend_weight).
   std::optional<float> frozen_blend_weight;
+  // PostgreSQL store: the new version's descriptors of the items whose feature maps are not
+  // cached here (those needing the CNN) are computed by `lookalike worker` processes, through
+  // the queue (WorkQueue::enqueue_descriptors); the version is activated once they are done.
+  // When no job moves for worker_idle_seconds, the rest is computed here at activation.
+  bool on_workers = false;
+  double worker_idle_seconds = 60;
   const std::atomic<bool>* cancel = nullptr;  // set from a signal handler: stop, keep nothing
   // Feature-map extraction and descriptor computation: (stage, done, total).
   std::function<void(const std::string&, size_t, size_t)> on_stage;
@@ -189,6 +196,10 @@ class Catalog {
   // The embedding queue and shared photos of a PostgreSQL store (opened on first use, its own
   // connection); null for an embedded (SQLite) catalog.
   WorkQueue* queue() const;
+  // Computes and stores the descriptors of trained `version` (active or not) for these stored
+  // items: a worker's share of a new version (WorkQueue::enqueue_descriptors). The version's
+  // head is loaded once per catalog. Throws Error(kNotFound) for an unknown version.
+  void store_version_descriptors(int64_t version, const std::vector<Item>& items);
 
   // Compares the items not yet checked for copies of one product shot with their nearest
   // neighbours (or only `keys` among them), stores the pairs found (service/copy_finder.h) and
@@ -273,6 +284,8 @@ class Catalog {
   StoreFigures store_figures() const;
   mutable std::mutex store_figures_mutex_;
   mutable std::optional<StoreFigures> last_store_figures_;
+  std::mutex version_heads_mutex_;  // guards version_heads_ (store_version_descriptors)
+  std::map<int64_t, std::unique_ptr<HeadPool>> version_heads_;
 };
 
 }  // namespace lookalike

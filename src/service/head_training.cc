@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <thread>
 #include <unordered_set>
 
 #include <spdlog/spdlog.h>
@@ -21,6 +22,7 @@
 #include "model/softmax_classifier.h"
 #include "service/catalog.h"
 #include "service/head_validation.h"
+#include "store/work_queue.h"
 
 namespace lookalike {
 namespace fs = std::filesystem;
@@ -130,6 +132,29 @@ KeyedDescriptors Catalog::head_descriptors(const std::vector<Item>& items, HeadP
   return out;
 }
 
+void Catalog::store_version_descriptors(int64_t version, const std::vector<Item>& items) {
+  HeadPool* heads = nullptr;
+  {
+    std::lock_guard lock(version_heads_mutex_);
+    auto& pool = version_heads_[version];
+    if (!pool) {
+      const auto stored = store_->model_version(version);
+      if (!stored) {
+        version_heads_.erase(version);
+        throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(version));
+      }
+      pool = std::make_unique<HeadPool>(make_networks<HeadNetwork>(1, stored->head_onnx));
+    }
+    heads = pool.get();
+  }
+  // A job done twice (a lease expired; or the trainer filled it in at activation) writes
+  // nothing the second time.
+  std::vector<Item> missing;
+  for (const auto& item : items)
+    if (store_->descriptor(version, item.key).empty()) missing.push_back(item);
+  if (!missing.empty()) store_->put_descriptors(version, head_descriptors(missing, *heads, {}));
+}
+
 void Catalog::fill_missing_descriptors(int64_t version, HeadPool& heads) {
   const auto keys = store_->keys_missing_descriptor(version);
   if (keys.empty()) return;
@@ -186,6 +211,35 @@ size_t extract_missing_maps(Catalog& catalog, const std::vector<const Item*>& ph
     if (request.on_stage) request.on_stage("extracting feature maps", done, total);
   }
   return total;
+}
+
+// Queues the descriptors of `version` for these items and waits until the workers are done, or
+// until no job has moved for request.worker_idle_seconds (no worker running).
+void wait_for_workers(WorkQueue& queue, int64_t version, const std::vector<Item>& items,
+                      const HeadTrainingRequest& request) {
+  const std::string batch = "version-" + std::to_string(version) + "-" + std::to_string(unix_seconds());
+  queue.enqueue_descriptors(version, items, batch);
+  spdlog::info("model version {}: {} descriptors queued for the workers (batch {})", version, items.size(),
+               batch);
+  size_t last_left = items.size();
+  auto moved = Clock::now();
+  for (;;) {
+    const QueueCounts c = queue.counts(batch);
+    const size_t left = c.queued + c.running;
+    if (request.on_stage) request.on_stage("descriptors on the workers", items.size() - left, items.size());
+    if (left == 0) return;
+    if (left != last_left) {
+      last_left = left;
+      moved = Clock::now();
+    } else if (seconds_since(moved) > request.worker_idle_seconds) {
+      spdlog::warn("model version {}: no worker took a job for {:.0f} s; the {} descriptors left are computed "
+                   "here",
+                   version, request.worker_idle_seconds, left);
+      return;
+    }
+    check_cancel(request);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
 }
 
 std::vector<LabelledKey> keyed(const std::vector<TrainSample>& samples,
@@ -311,10 +365,18 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   check_cancel(request);
   const auto descriptors_started = Clock::now();
   HeadPool heads(make_networks<HeadNetwork>(1, version.head_onnx));
-  if (request.on_stage) request.on_stage("computing descriptors", 0, items.size());
-  const auto descriptors = head_descriptors(items, heads, [&](size_t done) {
+  // On workers, only the items whose maps are cached here are done here (a head forward each);
+  // the others need the CNN, and go to the queue once the version is stored.
+  WorkQueue* workers = request.on_workers ? queue() : nullptr;
+  if (request.on_workers && !workers)
+    spdlog::warn("--on-workers needs a catalog in PostgreSQL (workers take jobs from its queue): computing "
+                 "every descriptor here");
+  std::vector<Item> here, spread;
+  for (const auto& item : items) (workers && !cache.contains(item.sha256, false) ? spread : here).push_back(item);
+  if (request.on_stage) request.on_stage("computing descriptors", 0, here.size());
+  const auto descriptors = head_descriptors(here, heads, [&](size_t done) {
     check_cancel(request);
-    if (request.on_stage) request.on_stage("computing descriptors", done, items.size());
+    if (request.on_stage) request.on_stage("computing descriptors", done, here.size());
   });
   const double descriptor_seconds = seconds_since(descriptors_started);
 
@@ -363,10 +425,18 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
                   {"descriptor_seconds", descriptor_seconds},
                   {"seconds", seconds_since(started)}};
   check_cancel(request);
-  outcome.version = store_->add_model_version(version, descriptors, activate);
+  outcome.version = store_->add_model_version(version, descriptors, activate && spread.empty());
   outcome.trained = true;
   outcome.activated = activate;
   outcome.info = version.info;
+  if (!spread.empty()) {
+    const auto spread_started = Clock::now();
+    wait_for_workers(*workers, outcome.version, spread, request);
+    outcome.info["descriptors_on_workers"] = spread.size();
+    outcome.info["workers_seconds"] = seconds_since(spread_started);
+    fill_missing_descriptors(outcome.version, heads);  // what the workers did not do
+    if (activate) use_version(outcome.version);
+  }
   char summary[512];
   std::snprintf(summary, sizeof summary,
                 "model version %lld: head over %zu categories, validation accuracy %.3f (epoch %d of %zu), "

@@ -416,7 +416,10 @@ class PostgresStore final : public CatalogStore {
     std::lock_guard lock(mutex_);
     Transaction tx(conn_, Transaction::Kind::kWrite);
     write_descriptors(version, descriptors);
-    bump_revision(StoreChange::Kind::kReload);
+    // Descriptors of a version nobody serves (workers filling in a new version before it is
+    // activated) change nothing a replica holds: no revision, so replicas do not reload for
+    // each. Activating the version raises it.
+    if (version == counter("active_version")) bump_revision(StoreChange::Kind::kReload);
     tx.commit();
   }
 

@@ -31,7 +31,7 @@ ALTER TABLE photos ALTER COLUMN bytes SET STORAGE EXTERNAL;
 ALTER TABLE photos ADD COLUMN IF NOT EXISTS stored_at timestamptz NOT NULL DEFAULT now();
 CREATE TABLE IF NOT EXISTS embed_jobs(
   id bigserial PRIMARY KEY,
-  item_id text COLLATE "C" NOT NULL UNIQUE,
+  item_id text COLLATE "C" NOT NULL,
   item text NOT NULL,  -- JSON: category, file_name, source, title, price, url, attributes
   sha256 text COLLATE "C" NOT NULL,
   batch text NOT NULL DEFAULT '',
@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS embed_jobs(
 CREATE INDEX IF NOT EXISTS embed_jobs_by_state ON embed_jobs(state, id);
 CREATE INDEX IF NOT EXISTS embed_jobs_by_batch ON embed_jobs(batch, state);
 CREATE INDEX IF NOT EXISTS embed_jobs_by_photo ON embed_jobs(sha256);
+-- A job is (item, model version): 0 embeds the photo and stores the item, N > 0 computes the
+-- item's descriptor of trained version N (enqueue_descriptors). Queues from before had one
+-- job per item.
+ALTER TABLE embed_jobs ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0;
+ALTER TABLE embed_jobs DROP CONSTRAINT IF EXISTS embed_jobs_item_id_key;
+CREATE UNIQUE INDEX IF NOT EXISTS embed_jobs_by_item_version ON embed_jobs(item_id, version);
 CREATE TABLE IF NOT EXISTS embed_throughput(minute bigint PRIMARY KEY, done bigint NOT NULL);
 )sql";
 
@@ -103,10 +109,10 @@ class PostgresWorkQueue final : public WorkQueue {
     conn_.exec("SET synchronous_commit = off");
     // Checked first so that an existing queue is opened without any lock (the ALTER TABLE
     // would take photos' exclusive lock on every open).
-    // (photos.stored_at came later: a queue from before it is brought up to date below.)
+    // (embed_jobs.version came last: a queue from before it is brought up to date below.)
     if (conn_.exec("SELECT (to_regclass('embed_throughput') IS NOT NULL AND EXISTS (SELECT 1 FROM "
                    "information_schema.columns WHERE table_schema = current_schema() AND "
-                   "table_name = 'photos' AND column_name = 'stored_at'))::int4")
+                   "table_name = 'embed_jobs' AND column_name = 'version'))::int4")
             .int64(0, 0) != 0)
       return;
     Transaction tx(conn_, Transaction::Kind::kPlain);
@@ -133,7 +139,7 @@ class PostgresWorkQueue final : public WorkQueue {
       // The CASEs read the row as it was: a failed job starts again, a live one only changes tag.
       const Result r = conn_.exec(
           "INSERT INTO embed_jobs AS j(item_id, item, sha256, batch) VALUES ($1, $2, $3, $4) "
-          "ON CONFLICT (item_id) DO UPDATE SET batch = EXCLUDED.batch, "
+          "ON CONFLICT (item_id, version) DO UPDATE SET batch = EXCLUDED.batch, "
           "  item = CASE WHEN j.state = 'failed' THEN EXCLUDED.item ELSE j.item END, "
           "  sha256 = CASE WHEN j.state = 'failed' THEN EXCLUDED.sha256 ELSE j.sha256 END, "
           "  attempts = CASE WHEN j.state = 'failed' THEN 0 ELSE j.attempts END, "
@@ -141,6 +147,29 @@ class PostgresWorkQueue final : public WorkQueue {
           "  state = CASE WHEN j.state = 'failed' THEN 'queued' ELSE j.state END "
           "RETURNING (xmax = 0)::int4",  // inserted, not updated
           Params().text(p->item.id).text(item_json(p->item)).text(p->item.sha256).text(batch));
+      queued += r.int64(0, 0) != 0;
+    }
+    tx.commit();
+    return queued;
+  }
+
+  size_t enqueue_descriptors(int64_t version, const std::vector<Item>& items, const std::string& batch) override {
+    std::vector<const Item*> by_id;
+    for (const auto& item : items) by_id.push_back(&item);
+    std::sort(by_id.begin(), by_id.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    std::lock_guard lock(mutex_);
+    Transaction tx(conn_, Transaction::Kind::kPlain);
+    conn_.exec("SET LOCAL synchronous_commit = on");
+    size_t queued = 0;
+    for (const Item* item : by_id) {
+      const Result r = conn_.exec(
+          "INSERT INTO embed_jobs AS j(item_id, item, sha256, batch, version) VALUES ($1, $2, $3, $4, $5) "
+          "ON CONFLICT (item_id, version) DO UPDATE SET batch = EXCLUDED.batch, "
+          "  attempts = CASE WHEN j.state = 'failed' THEN 0 ELSE j.attempts END, "
+          "  error = CASE WHEN j.state = 'failed' THEN NULL ELSE j.error END, "
+          "  state = CASE WHEN j.state = 'failed' THEN 'queued' ELSE j.state END "
+          "RETURNING (xmax = 0)::int4",
+          Params().text(item->id).text(item_json(*item)).text(item->sha256).text(batch).int8(version));
       queued += r.int64(0, 0) != 0;
     }
     tx.commit();
@@ -162,7 +191,7 @@ class PostgresWorkQueue final : public WorkQueue {
         "UPDATE embed_jobs AS j SET state = 'running', attempts = j.attempts + 1, worker = $3, "
         "  lease_until = now() + make_interval(secs => $2) "
         "FROM picked WHERE j.id = picked.id "
-        "RETURNING j.id, j.item_id, j.sha256, j.item, j.attempts",
+        "RETURNING j.id, j.item_id, j.sha256, j.item, j.attempts, j.version",
         Params()
             .int8(static_cast<int64_t>(n))
             .float8(seconds(lease))
@@ -171,7 +200,7 @@ class PostgresWorkQueue final : public WorkQueue {
     std::vector<EmbedJob> jobs;
     for (int row = 0; row < r.rows(); ++row) {
       jobs.push_back({r.int64(row, 0), read_item(r.text(row, 1), r.text(row, 2), r.bytes(row, 3)),
-                      static_cast<int>(r.int64(row, 4))});
+                      static_cast<int>(r.int64(row, 4)), r.int64(row, 5)});
     }
     std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return jobs;

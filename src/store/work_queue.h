@@ -25,11 +25,13 @@ struct QueuedPhoto {
   std::string bytes;
 };
 
-// A claimed job: the item to store, its photo named by item.sha256.
+// A claimed job: the item to store, its photo named by item.sha256; or, for version > 0, the
+// stored item (by item.id) whose descriptor of that trained version is to be computed.
 struct EmbedJob {
   int64_t id = 0;
   Item item;
   int attempts = 0;  // this one included
+  int64_t version = 0;
 };
 
 struct QueueCounts {
@@ -63,6 +65,12 @@ class WorkQueue {
   // many jobs are new (not in the queue before).
   virtual size_t enqueue(const std::vector<QueuedPhoto>& photos, const std::string& batch) = 0;
 
+  // A job per stored item to compute its descriptor of trained `version` (not active yet), so
+  // that the workers spread a new version's descriptors as they spread embedding. Items keep
+  // their photos in the store (queued imports and API adds put them there). Same tagging and
+  // requeueing of failed jobs as enqueue. Returns how many jobs are new.
+  virtual size_t enqueue_descriptors(int64_t version, const std::vector<Item>& items,
+                                     const std::string& batch) = 0;
   // Takes up to n jobs for `worker` for `lease`: queued ones, and running ones whose lease
   // expired (their worker died or stalled), oldest first; concurrent claimers never get the
   // same job (FOR UPDATE SKIP LOCKED). Expired jobs that had max_attempts already are marked

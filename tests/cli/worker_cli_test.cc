@@ -128,5 +128,40 @@ TEST(WorkerCli, AKilledWorkerLosesNoJobAndStoresNothingTwice) {
   EXPECT_FALSE(fs::is_empty(tmp.path() / "importer" / "images"));
 }
 
+// A new head version's descriptors are spread over the workers too (jobs are (item, version)):
+// `train --on-workers` computes here only those of the items whose feature maps it caches (5 of
+// each category), queues the other 18, and activates the version once a worker stored them.
+TEST(WorkerCli, ANewVersionsDescriptorsAreComputedByTheWorkers) {
+  LOOKALIKE_REQUIRE_DATASET();
+  LOOKALIKE_REQUIRE_POSTGRES();
+  testing::TestDatabase db;
+  testing::TempDir tmp;
+  const fs::path photos = tmp.path() / "photos";
+  testing::make_subset(photos, 8);
+  const std::vector<std::string> in_postgres{"--threads", "1",     "--data", tmp.str() + "/importer",
+                                             "--store",   db.url()};
+  const auto queued = run_lookalike(with(in_postgres, {"import", photos.string(), "--no-wait"}));
+  ASSERT_EQ(queued.status, 0) << queued.err;
+  const int worker = testing::start_lookalike(
+      {"--threads", "1", "--data", tmp.str() + "/worker", "--store", db.url(), "worker", "--name", "w"},
+      tmp.str() + "/worker.out", tmp.str() + "/worker.err");
+  ASSERT_TRUE(eventually(db, "SELECT count(*) FROM items", "48", 180))
+      << testing::read_bytes(tmp.str() + "/worker.err");
+
+  const auto trained = run_lookalike(with(
+      in_postgres, {"train", "--on-workers", "--min-per-category", "5", "--max-per-category", "5", "--epochs",
+                    "2", "--activate-anyway"}));
+  ::kill(worker, SIGTERM);
+  EXPECT_EQ(testing::wait_process(worker), 0) << testing::read_bytes(tmp.str() + "/worker.err");
+  ASSERT_EQ(trained.status, 0) << trained.out << trained.err;
+  EXPECT_NE((trained.out + trained.err).find("18 descriptors queued for the workers"), std::string::npos)
+      << trained.out << trained.err;
+  EXPECT_EQ(db.sql("SELECT value FROM meta WHERE key = 'active_version'"), "1");
+  EXPECT_EQ(db.sql("SELECT count(*) FROM version_descriptors WHERE version = 1"), "48");
+  EXPECT_EQ(db.sql("SELECT count(*) FROM embed_jobs"), "0");
+  // 48 embeddings and the 18 descriptors, all completed by the worker (none by the trainer).
+  EXPECT_EQ(db.sql("SELECT sum(done) FROM embed_throughput"), "66");
+}
+
 }  // namespace
 }  // namespace lookalike
