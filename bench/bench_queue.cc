@@ -8,7 +8,11 @@
 // fraction of that ideal it reaches, and the overhead per item.
 //
 //   bench_queue --photos DIR --dir WORK [--workers 16] [--items 1600] [--embed-ms 100] [--batch 8]
+//               [--real 80]
 //
+// With --real K it then imports K photos of each category through one real `lookalike worker`
+// (--threads 1), and again through two at once, each into a database of its own, and prints
+// both throughputs and their ratio (issue 15: about 2x on 2 cores).
 // WORK is emptied and holds a PostgreSQL of its own (scripts/postgres.sh), stopped at the end.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -175,6 +179,44 @@ Round round(const std::string& store_url, const std::vector<QueuedPhoto>& photos
   return {workers, items, seconds, ideal};
 }
 
+// The real thing on `per_category` photos of each category: `import --no-wait` into a database
+// of its own, then `workers` `lookalike worker --threads 1 --exit-when-empty` processes at
+// once. Returns photos per second, from the workers' launch to the last one's exit (their
+// start-ups included).
+double real_workers(const std::string& lookalike, const std::string& url, const std::string& photos_dir,
+                    const fs::path& work, size_t per_category, size_t workers) {
+  const std::string name = "real" + std::to_string(workers);
+  const fs::path subset = work / (name + "-photos");
+  size_t photos = 0;
+  for (const auto& category : fs::directory_iterator(photos_dir)) {
+    if (!category.is_directory()) continue;
+    std::vector<fs::path> files;
+    for (const auto& f : fs::directory_iterator(category.path())) files.push_back(f.path());
+    std::sort(files.begin(), files.end());
+    fs::create_directories(subset / category.path().filename());
+    for (size_t i = 0; i < std::min(per_category, files.size()); ++i, ++photos)
+      fs::create_symlink(fs::absolute(files[i]), subset / category.path().filename() / files[i].filename());
+  }
+  run("psql '" + url + "' -q -c 'CREATE DATABASE " + name + "' 2>&1");
+  const std::string store = url.substr(0, url.rfind('/') + 1) + name;
+  const std::string common = "'" + lookalike + "' --threads 1 --store '" + store + "' --data '";
+  run(common + (work / (name + "-importer")).string() + "' import '" + subset.string() + "' --no-wait 2>&1");
+  std::string launch;
+  for (size_t w = 0; w < workers; ++w)
+    launch += common + (work / (name + "-w" + std::to_string(w))).string() + "' worker --exit-when-empty " +
+              ">'" + (work / (name + "-w" + std::to_string(w) + ".log")).string() + "' 2>&1 & ";
+  const auto started = Clock::now();
+  run("(" + launch + "wait)");
+  const double seconds = ms_since(started) / 1e3;
+  const size_t stored = open_store(store)->count();
+  if (stored != photos) throw std::runtime_error(name + ": stored " + std::to_string(stored) + " of " +
+                                                 std::to_string(photos) + " photos");
+  std::printf("%zu real worker(s), --threads 1 each: %zu photos in %.1f s = %.2f photos/s\n", workers, photos,
+              seconds, static_cast<double>(photos) / seconds);
+  std::fflush(stdout);
+  return static_cast<double>(photos) / seconds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,6 +234,12 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "Jobs claimed at a time (the worker's --batch)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  size_t real_per_category = 0;
+  std::string lookalike = LOOKALIKE_BINARY_PATH;
+  app.add_option("--real", real_per_category,
+                 "Also import this many photos per category through 1, then 2 real `lookalike worker` "
+                 "processes (--threads 1 each) and compare their throughput (0: skip)");
+  app.add_option("--lookalike", lookalike, "The lookalike binary (--real)");
   CLI11_PARSE(app, argc, argv);
   const std::string postgres = LOOKALIKE_SOURCE_DIR "/scripts/postgres.sh";
   int status = 0;
@@ -214,6 +262,11 @@ int main(int argc, char** argv) {
     round(url, {photos.begin(), photos.begin() + static_cast<std::ptrdiff_t>(std::max<size_t>(1, items / 10))},
           1, batch, embed_ms, "one");
     round(url, photos, workers, batch, embed_ms, "all");
+    if (real_per_category > 0) {
+      const double one = real_workers(lookalike, url, photos_dir, dir, real_per_category, 1);
+      const double two = real_workers(lookalike, url, photos_dir, dir, real_per_category, 2);
+      std::printf("2 real workers / 1: %.2fx (on %u cores)\n", two / one, std::thread::hardware_concurrency());
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_queue: %s\n", e.what());
     status = 1;

@@ -46,8 +46,8 @@ json stats_schema() {
         {"store_error",
          {{"type", "string"},
           {"description",
-           "present while the store cannot be read (PostgreSQL away): why; categories and the model id "
-           "are then those it last gave, the rest comes from memory"}}},
+           "present while the store cannot be read (PostgreSQL away): why; the categories are then "
+           "counted from the items in memory, the model id and index choice are those it last gave"}}},
         {"activity", {{"type", "array"}, {"items", activity_schema()}}},
         {"queue",
          {{"type", "object"},

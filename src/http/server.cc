@@ -129,6 +129,22 @@ class TrainingSupervisor {
     }
   }
 
+  // At shutdown: a training that has written its "finished" report but not exited yet (the
+  // process tears down libtorch after its last write) gets a few seconds to exit, so that its end
+  // is logged rather than taken for a training to stop.
+  void report_end_at_exit(const Catalog& catalog) {
+    if (!child_ || reported_) return;
+    const auto finished = [&] {
+      for (const auto& a : read_activities(catalog.data_dir()))
+        if (a.job == "train" && a.pid == child_->pid() && a.state == "finished") return true;
+      return false;
+    };
+    if (!child_->poll() && finished()) {
+      for (int i = 0; i < 50 && !child_->poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    report_end(catalog);
+  }
+
   void stop() {
     if (!child_ || child_->poll()) return;
     spdlog::warn("stopping the background training (pid {}); the next start trains again", child_->pid());
@@ -316,6 +332,7 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
         lock.lock();
       }
       lock.unlock();
+      training.report_end_at_exit(*watched);
       snapshot();
     });
     if (auto changes = listen_for_changes(catalog_options.store)) {

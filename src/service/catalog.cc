@@ -256,10 +256,22 @@ CatalogStats Catalog::stats() const {
   try {
     figures = store_figures();
   } catch (const Error& e) {
-    std::lock_guard lock(store_figures_mutex_);
-    if (!last_store_figures_) throw;
-    figures = *last_store_figures_;
+    {
+      std::lock_guard lock(store_figures_mutex_);
+      if (!last_store_figures_) throw;
+      figures = *last_store_figures_;
+    }
     s.store_error = e.what();
+    // The categories as the items in memory have them (the store's were read before, maybe
+    // before an import): counting is O(items), paid only while the store is away.
+    figures.categories = live_->read([](const ServingState& state) {
+      std::map<std::string, size_t> counts;
+      for (const auto& [key, item] : state.items)
+        if (!item.category.empty()) ++counts[item.category];
+      std::vector<CategoryCount> out;
+      for (const auto& [name, count] : counts) out.push_back({name, count});
+      return out;
+    });
   }
   s.categories = std::move(figures.categories);
   s.model_id = std::move(figures.model_id);
