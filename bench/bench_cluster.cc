@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_shell.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/percentile.h"
@@ -31,15 +32,7 @@ using lookalike::CatalogStore;
 using lookalike::ms_since;
 using lookalike::percentile;
 
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot run " + command);
-  char buffer[4096];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-  if (::pclose(pipe) != 0) throw std::runtime_error(command + " failed:\n" + out);
-  return out;
-}
+using lookalike::bench::run;
 
 std::string value_of(const std::string& text, const std::string& key) {
   const auto at = text.find(key + ": ");

@@ -25,6 +25,7 @@
 #include <random>
 #include <thread>
 
+#include "bench_shell.h"
 #include "common/clock.h"
 #include "common/files.h"
 #include "store/catalog_store.h"
@@ -37,15 +38,7 @@ using namespace lookalike;
 
 constexpr size_t kDescriptor = 5632;  // the frozen recipe's raw descriptor (GeM, mixed5..mixed9)
 
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot run " + command);
-  char buffer[4096];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-  if (::pclose(pipe) != 0) throw std::runtime_error(command + " failed:\n" + out);
-  return out;
-}
+using lookalike::bench::run;
 
 // The first `n` photos of the catalog folder (category folders, sorted), as queued photos.
 std::vector<QueuedPhoto> photos_of(const std::string& dir, size_t n) {
