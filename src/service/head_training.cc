@@ -371,8 +371,11 @@ HeadTrainingOutcome Catalog::train_head(const HeadTrainingRequest& request) {
   if (request.on_workers && !workers)
     spdlog::warn("--on-workers needs a catalog in PostgreSQL (workers take jobs from its queue): computing "
                  "every descriptor here");
-  std::vector<Item> here, spread;
-  for (const auto& item : items) (workers && !cache.contains(item.sha256, false) ? spread : here).push_back(item);
+  std::vector<Item> cached, spread;  // split only on workers: no copy of a large catalog otherwise
+  if (workers) {
+    for (const auto& item : items) (cache.contains(item.sha256, false) ? cached : spread).push_back(item);
+  }
+  const std::vector<Item>& here = workers ? cached : items;
   if (request.on_stage) request.on_stage("computing descriptors", 0, here.size());
   const auto descriptors = head_descriptors(here, heads, [&](size_t done) {
     check_cancel(request);
