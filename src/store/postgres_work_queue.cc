@@ -135,20 +135,7 @@ class PostgresWorkQueue final : public WorkQueue {
     conn_.exec("SET LOCAL synchronous_commit = on");
     for (const auto* p : by_hash) conn_.exec(kStorePhoto, Params().text(p->item.sha256).bytes(p->bytes));
     size_t queued = 0;
-    for (const auto* p : by_id) {
-      // The CASEs read the row as it was: a failed job starts again, a live one only changes tag.
-      const Result r = conn_.exec(
-          "INSERT INTO embed_jobs AS j(item_id, item, sha256, batch) VALUES ($1, $2, $3, $4) "
-          "ON CONFLICT (item_id, version) DO UPDATE SET batch = EXCLUDED.batch, "
-          "  item = CASE WHEN j.state = 'failed' THEN EXCLUDED.item ELSE j.item END, "
-          "  sha256 = CASE WHEN j.state = 'failed' THEN EXCLUDED.sha256 ELSE j.sha256 END, "
-          "  attempts = CASE WHEN j.state = 'failed' THEN 0 ELSE j.attempts END, "
-          "  error = CASE WHEN j.state = 'failed' THEN NULL ELSE j.error END, "
-          "  state = CASE WHEN j.state = 'failed' THEN 'queued' ELSE j.state END "
-          "RETURNING (xmax = 0)::int4",  // inserted, not updated
-          Params().text(p->item.id).text(item_json(p->item)).text(p->item.sha256).text(batch));
-      queued += r.int64(0, 0) != 0;
-    }
+    for (const auto* p : by_id) queued += insert_job(p->item, batch, 0);
     tx.commit();
     return queued;
   }
@@ -161,17 +148,7 @@ class PostgresWorkQueue final : public WorkQueue {
     Transaction tx(conn_, Transaction::Kind::kPlain);
     conn_.exec("SET LOCAL synchronous_commit = on");
     size_t queued = 0;
-    for (const Item* item : by_id) {
-      const Result r = conn_.exec(
-          "INSERT INTO embed_jobs AS j(item_id, item, sha256, batch, version) VALUES ($1, $2, $3, $4, $5) "
-          "ON CONFLICT (item_id, version) DO UPDATE SET batch = EXCLUDED.batch, "
-          "  attempts = CASE WHEN j.state = 'failed' THEN 0 ELSE j.attempts END, "
-          "  error = CASE WHEN j.state = 'failed' THEN NULL ELSE j.error END, "
-          "  state = CASE WHEN j.state = 'failed' THEN 'queued' ELSE j.state END "
-          "RETURNING (xmax = 0)::int4",
-          Params().text(item->id).text(item_json(*item)).text(item->sha256).text(batch).int8(version));
-      queued += r.int64(0, 0) != 0;
-    }
+    for (const Item* item : by_id) queued += insert_job(*item, batch, version);
     tx.commit();
     return queued;
   }
@@ -314,6 +291,23 @@ class PostgresWorkQueue final : public WorkQueue {
   }
 
  private:
+  // One job of enqueue or enqueue_descriptors; true when it is new. On a job already there, the
+  // CASEs read the row as it was: a failed job starts again (with the item as given now), a live
+  // one only changes tag.
+  bool insert_job(const Item& item, const std::string& batch, int64_t version) {
+    const Result r = conn_.exec(
+        "INSERT INTO embed_jobs AS j(item_id, item, sha256, batch, version) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (item_id, version) DO UPDATE SET batch = EXCLUDED.batch, "
+        "  item = CASE WHEN j.state = 'failed' THEN EXCLUDED.item ELSE j.item END, "
+        "  sha256 = CASE WHEN j.state = 'failed' THEN EXCLUDED.sha256 ELSE j.sha256 END, "
+        "  attempts = CASE WHEN j.state = 'failed' THEN 0 ELSE j.attempts END, "
+        "  error = CASE WHEN j.state = 'failed' THEN NULL ELSE j.error END, "
+        "  state = CASE WHEN j.state = 'failed' THEN 'queued' ELSE j.state END "
+        "RETURNING (xmax = 0)::int4",  // inserted, not updated
+        Params().text(item.id).text(item_json(item)).text(item.sha256).text(batch).int8(version));
+    return r.int64(0, 0) != 0;
+  }
+
   // Jobs whose worker died (or stalled past its lease) max_attempts times are not claimed again.
   // Old throughput minutes are dropped here too, once per claim.
   void give_up_on_expired() {
