@@ -61,6 +61,10 @@ int main(int argc, char** argv) {
   std::string data, sheet;
   size_t photos = 200, skip = 0;
   unsigned seed = 7;
+  if (argc % 2 == 0) {  // a flag without its value would otherwise be ignored silently
+    std::fprintf(stderr, "%s: every flag takes a value; %s has none\n", argv[0], argv[argc - 1]);
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--data") {

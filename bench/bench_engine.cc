@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
   std::string dataset = "../shared/datasets/fashion6-dev";
   size_t import_images = 240, queries = 40;
   bool forward_only = false, import_only = false;
+  if (argc % 2 == 0) {  // a flag without its value would otherwise be ignored silently
+    std::fprintf(stderr, "%s: every flag takes a value; %s has none\n", argv[0], argv[argc - 1]);
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--dataset")

@@ -78,6 +78,10 @@ int main(int argc, char** argv) {
   double seconds = 20;
   int threads = cv::getNumberOfCPUs();
   std::string dataset = "../shared/datasets/fashion6-dev";
+  if (argc % 2 == 0) {  // a flag without its value would otherwise be ignored silently
+    std::fprintf(stderr, "%s: every flag takes a value; %s has none\n", argv[0], argv[argc - 1]);
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--port")
@@ -95,6 +99,10 @@ int main(int argc, char** argv) {
   }
   if (port <= 0) {
     std::fprintf(stderr, "bench_http: --port of a running `lookalike serve` is required\n");
+    return 2;
+  }
+  if (!std::filesystem::is_directory(dataset)) {
+    std::fprintf(stderr, "bench_http: dataset %s not found (--dataset DIR)\n", dataset.c_str());
     return 2;
   }
   const auto entries = scan_import_source(dataset);
