@@ -110,9 +110,10 @@ class PostgresWorkQueue final : public WorkQueue {
     // Checked first so that an existing queue is opened without any lock (the ALTER TABLE
     // would take photos' exclusive lock on every open).
     // (embed_jobs.version came last: a queue from before it is brought up to date below.)
-    if (conn_.exec("SELECT (to_regclass('embed_throughput') IS NOT NULL AND EXISTS (SELECT 1 FROM "
-                   "information_schema.columns WHERE table_schema = current_schema() AND "
-                   "table_name = 'embed_jobs' AND column_name = 'version'))::int4")
+    if (conn_
+            .exec("SELECT (to_regclass('embed_throughput') IS NOT NULL AND EXISTS (SELECT 1 FROM "
+                  "information_schema.columns WHERE table_schema = current_schema() AND "
+                  "table_name = 'embed_jobs' AND column_name = 'version'))::int4")
             .int64(0, 0) != 0)
       return;
     Transaction tx(conn_, Transaction::Kind::kPlain);
@@ -140,7 +141,8 @@ class PostgresWorkQueue final : public WorkQueue {
     return queued;
   }
 
-  size_t enqueue_descriptors(int64_t version, const std::vector<Item>& items, const std::string& batch) override {
+  size_t enqueue_descriptors(int64_t version, const std::vector<Item>& items,
+                             const std::string& batch) override {
     std::vector<const Item*> by_id;
     for (const auto& item : items) by_id.push_back(&item);
     std::sort(by_id.begin(), by_id.end(), [](auto* a, auto* b) { return a->id < b->id; });
@@ -275,19 +277,29 @@ class PostgresWorkQueue final : public WorkQueue {
   }
 
   size_t prune_photos(std::chrono::seconds grace) override {
-    std::lock_guard lock(mutex_);
     // A photo being handed over at this moment is safe: kStorePhoto holds its row's lock until
-    // that transaction commits, and this DELETE, which then waits for the lock, re-checks
+    // that transaction commits, and the DELETE, which then waits for the lock, re-checks
     // stored_at on the row as it was left (now recent). The grace also covers an item stored
     // after its photo, in another transaction (put_photo, then the catalog store's insert).
-    return static_cast<size_t>(
-        conn_
-        .exec(
-            "DELETE FROM photos p WHERE p.stored_at < now() - make_interval(secs => $1) "
-            "AND NOT EXISTS (SELECT 1 FROM items i WHERE i.sha256 = p.sha256) "
-            "AND NOT EXISTS (SELECT 1 FROM embed_jobs j WHERE j.sha256 = p.sha256)",
-            Params().float8(seconds(grace)))
-        .affected());
+    size_t deleted = 0;
+    std::string after;  // the walk's position: photos above this key are still to look at
+    for (;;) {
+      std::lock_guard lock(mutex_);  // per batch: the queue's other calls go between them
+      const Result r = conn_.exec(
+          "WITH batch AS (SELECT sha256 FROM photos WHERE sha256 > $1 ORDER BY sha256 LIMIT $2), "
+          "gone AS (DELETE FROM photos p USING batch b WHERE p.sha256 = b.sha256 "
+          "AND p.stored_at < now() - make_interval(secs => $3) "
+          "AND NOT EXISTS (SELECT 1 FROM items i WHERE i.sha256 = p.sha256) "
+          "AND NOT EXISTS (SELECT 1 FROM embed_jobs j WHERE j.sha256 = p.sha256) RETURNING 1) "
+          "SELECT (SELECT max(sha256) FROM batch), (SELECT count(*) FROM gone)",
+          Params()
+              .text(after)
+              .int8(static_cast<int64_t>(std::max<size_t>(1, options_.prune_batch_rows)))
+              .float8(seconds(grace)));
+      if (r.is_null(0, 0)) return deleted;
+      after = r.text(0, 0);
+      deleted += static_cast<size_t>(r.int64(0, 1));
+    }
   }
 
  private:

@@ -53,6 +53,9 @@ struct WorkQueueOptions {
   // A job whose photo failed (fail()) or whose worker died (lease expired) this many times is
   // marked failed instead of queued again.
   int max_attempts = 3;
+  // prune_photos walks the photos in key order, this many rows per transaction, so that at a
+  // million photos no single statement scans them all or holds thousands of row locks.
+  size_t prune_batch_rows = 5000;
 };
 
 class WorkQueue {

@@ -264,5 +264,28 @@ TEST(WorkQueueTest, PhotosOfRemovedItemsArePrunedAfterTheirGrace) {
   EXPECT_EQ(queue->photo("sha-of-fresh"), "bytes-f");
 }
 
+// The prune walks the photos a few rows per transaction: with batches of 2, nine photos take
+// five batches, and only the unreferenced ones go, wherever they fall in key order.
+TEST(WorkQueueTest, ThePruneWalksThePhotosInBatches) {
+  LOOKALIKE_REQUIRE_POSTGRES();
+  testing::TestDatabase db;
+  auto store = open_postgres_store(db.url());
+  WorkQueueOptions options;
+  options.prune_batch_rows = 2;
+  auto queue = open_postgres_work_queue(db.url(), options);
+  for (int i = 0; i < 9; ++i) {
+    const std::string sha = "sha-" + std::to_string(i);
+    queue->put_photo(sha, "bytes-" + std::to_string(i));
+    if (i % 3 != 0) continue;  // 0, 3 and 6 belong to items
+    NewItem item = testing::make_item("item-" + std::to_string(i), "coat");
+    item.item.sha256 = sha;
+    store->insert({item});
+  }
+  EXPECT_EQ(queue->prune_photos(0s), 6u);
+  for (int i = 0; i < 9; ++i)
+    EXPECT_EQ(queue->photo("sha-" + std::to_string(i)).has_value(), i % 3 == 0) << "photo " << i;
+  EXPECT_EQ(queue->prune_photos(0s), 0u);
+}
+
 }  // namespace
 }  // namespace lookalike
