@@ -1,4 +1,4 @@
-// Process-wide memory allocator settings for the CNN and training workloads.
+// Process-wide settings of the CNN's runtime: the memory allocator, BLAS threads.
 #pragma once
 
 namespace lookalike {
@@ -9,5 +9,12 @@ namespace lookalike {
 // time went to the kernel; GeM forward+backward on 64x512x17x17 took 210 ms instead of 45 ms).
 // Call once at the start of main().
 void tune_allocator_for_large_batches();
+
+// Sets how many threads OpenBLAS (FAISS's and OpenCV's BLAS, through Debian's alternatives)
+// may use; a no-op with another BLAS. The server calls it with 1: its BLAS calls are small
+// (a query's projection and head), and OpenBLAS's idle threads spin on sched_yield after each
+// call, taking the cores the CNN's threads need (docs/benchmarks.md: 26.9 -> 34.1 searches/s at
+// 4 clients with the short libgomp spin of main.cc).
+void set_blas_threads(int threads);
 
 }  // namespace lookalike

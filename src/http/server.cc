@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/allocator.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -140,7 +141,8 @@ class TrainingSupervisor {
       return false;
     };
     if (!child_->poll() && finished()) {
-      for (int i = 0; i < 50 && !child_->poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 50 && !child_->poll(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     report_end(catalog);
   }
@@ -206,6 +208,7 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
                     ") must be larger than --max-upload-mb (" + std::to_string(options.max_upload_mb) + ")");
   }
   install_stop_handlers();
+  set_blas_threads(1);
 
   // Access log lines are info level; --verbose raises it further.
   if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
