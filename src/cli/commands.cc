@@ -143,9 +143,10 @@ struct HeadArgs {
                     "Categories with fewer photos are left out of the head; fewer than 2 left: no head")
         ->check(CLI::Range(2, 1000000))
         ->capture_default_str();
-    cmd->add_flag("--on-workers", request.on_workers,
-                  "PostgreSQL store: the new version's descriptors of items whose feature maps are not cached "
-                  "here are computed by `lookalike worker` processes; activated when they are done");
+    cmd->add_flag(
+        "--on-workers", request.on_workers,
+        "PostgreSQL store: the new version's descriptors of items whose feature maps are not cached "
+        "here are computed by `lookalike worker` processes; activated when they are done");
     cmd->add_flag("--activate-anyway", request.always_activate,
                   "Activate the new version even if the frozen recipe classifies its validation photos "
                   "better");
@@ -622,7 +623,15 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
       options.seed = a->seed;
       options.colour_weight = a->colour_weight;
       auto started = std::chrono::steady_clock::now();
+      size_t phase_total = 0, last_done = 0;
       options.on_progress = [&](size_t done, size_t total) {
+        // An eval runs phases (the queries, then the altered instance queries), each counting
+        // from 1: a new one restarts the clock, or its rate and ETA would count the one before.
+        if (total != phase_total || done < last_done) {
+          started = std::chrono::steady_clock::now();
+          phase_total = total;
+        }
+        last_done = done;
         bar->update(done, total,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), done);
       };
@@ -642,7 +651,7 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
         frozen.pinned_version = 0;
         Catalog baseline(frozen, false);
         bar = std::make_unique<ProgressBar>("eval frozen recipe");
-        started = std::chrono::steady_clock::now();
+        phase_total = last_done = 0;
         result["frozen_baseline"] = evaluate(baseline, options);
         bar->finish();
         baseline.record_evaluation(headline(result["frozen_baseline"], a->model.flip));
@@ -655,8 +664,9 @@ void add_eval(CLI::App& app, const GlobalOptions& g) {
 
 void add_maintenance(CLI::App& app, const GlobalOptions& g) {
   auto* reindex = app.add_subcommand(
-      "reindex", "Rebuild the vector index from the catalog database (and store a frozen recipe trained before "
-                 "2026-12-01 in its compact form)");
+      "reindex",
+      "Rebuild the vector index from the catalog database (and store a frozen recipe trained before "
+      "2026-12-01 in its compact form)");
   auto index_kind = std::make_shared<std::string>();
   reindex
       ->add_option("--index", *index_kind,
