@@ -963,7 +963,8 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
                   "HTTP worker threads (each open connection holds one while it sends or idles)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  cmd->add_option("--inference-slots", o->inference_slots, "CNN forwards that may run at once")
+  cmd->add_option("--inference-slots", o->inference_slots,
+                  "CNN forwards that may run at once, each on cores / slots threads unless --threads says")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_option("--max-upload-mb", o->max_upload_mb, "Largest accepted upload")
@@ -1010,6 +1011,13 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
       options.max_image_bytes = o->max_upload_mb << 20;
       if (min_confidence->count() > 0) options.min_confidence = static_cast<float>(o->min_confidence);
       model->apply(options);
+      // The slots share the cores: a forward split over more threads than its share pays a
+      // thread wake-up per layer and slows the other slots' forwards (docs/benchmarks.md: one
+      // thread per slot on 2 cores, 47-50 ms at one client and 38-41 searches/s at four, against
+      // 77 ms and 32-34/s with two).
+      if (g.threads == 0)
+        cv::setNumThreads(std::max(1, cv::getNumberOfCPUs() / static_cast<int>(o->inference_slots)));
+      spdlog::info("{} inference slots, {} CNN threads each", o->inference_slots, cv::getNumThreads());
       return serve(options, *o);
     });
   });

@@ -40,11 +40,10 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
 // libgomp (oneDNN's thread runtime) reads its wait policy once, when it is loaded, before
 // main. Its default spins idle threads for up to 300,000 rounds after every parallel region,
 // which made two-thread forwards 4x slower whenever another process or forward wanted the
-// cores; a passive policy (no spin) instead paid a thread wake-up between the forward's layers,
-// which a short spin avoids (docs/benchmarks.md: 20,000 rounds, 44 ms at one client and 34
-// searches/s at four, against 75 ms passive; with a busy process beside it, faster than the
-// default). So the process starts itself again with that spin, unless the caller chose a
-// policy or a spin count.
+// cores; the passive policy (no spin) pays a thread wake-up between a forward's layers. A short
+// spin measured best (docs/benchmarks.md: the int8 import of 300 photos 63-67 -> 73-75
+// images/s against passive; beside a busy process, the server faster than with either). So the
+// process starts itself again with that spin, unless the caller chose a policy or a spin count.
 void use_short_openmp_spin(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
   // The binary's real path, not /proc/self/exe: the process name comes from the path's last
