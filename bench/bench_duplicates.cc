@@ -22,6 +22,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "bench_flags.h"
 #include "common/files.h"
 #include "image/copy_fingerprint.h"
 #include "image/image_decoder.h"
@@ -61,10 +62,7 @@ int main(int argc, char** argv) {
   std::string data, sheet;
   size_t photos = 200, skip = 0;
   unsigned seed = 7;
-  if (argc % 2 == 0) {  // a flag without its value would otherwise be ignored silently
-    std::fprintf(stderr, "%s: every flag takes a value; %s has none\n", argv[0], argv[argc - 1]);
-    return 2;
-  }
+  if (!lookalike::bench::every_flag_has_a_value(argc, argv)) return 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--data") {

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_flags.h"
 #include "common/allocator.h"
 #include "common/files.h"
 #include "common/percentile.h"
@@ -78,10 +79,7 @@ int main(int argc, char** argv) {
   double seconds = 20;
   int threads = cv::getNumberOfCPUs();
   std::string dataset = "../shared/datasets/fashion6-dev";
-  if (argc % 2 == 0) {  // a flag without its value would otherwise be ignored silently
-    std::fprintf(stderr, "%s: every flag takes a value; %s has none\n", argv[0], argv[argc - 1]);
-    return 2;
-  }
+  if (!lookalike::bench::every_flag_has_a_value(argc, argv)) return 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--port")

@@ -38,6 +38,7 @@
 
 #include <omp.h>
 
+#include "bench_flags.h"
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/percentile.h"
@@ -396,10 +397,7 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
 int main(int argc, char** argv) {
   std::string data, sizes = "100000,1000000", kinds = "flat,ivfpq,hnsw";
   Settings settings;
-  if (argc % 2 == 0) {  // a flag without its value would otherwise be ignored silently
-    std::fprintf(stderr, "%s: every flag takes a value; %s has none\n", argv[0], argv[argc - 1]);
-    return 2;
-  }
+  if (!lookalike::bench::every_flag_has_a_value(argc, argv)) return 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--data")

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_flags.h"
 #include "common/clock.h"
 #include "store/catalog_store.h"
 
@@ -89,10 +90,7 @@ double old_statement_p50_ms(const std::string& path, const char* sql, const char
 int main(int argc, char** argv) {
   size_t items = 1000000, runs = 200;
   std::string dir = "/tmp/bench-store";
-  if (argc % 2 == 0) {  // a flag without its value would otherwise be ignored silently
-    std::fprintf(stderr, "%s: every flag takes a value; %s has none\n", argv[0], argv[argc - 1]);
-    return 2;
-  }
+  if (!lookalike::bench::every_flag_has_a_value(argc, argv)) return 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--items") {

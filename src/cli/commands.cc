@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "cli/progress.h"
+#include "common/allocator.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "http/server.h"
@@ -1011,10 +1012,12 @@ void add_serve(CLI::App& app, const GlobalOptions& g) {
       options.max_image_bytes = o->max_upload_mb << 20;
       if (min_confidence->count() > 0) options.min_confidence = static_cast<float>(o->min_confidence);
       model->apply(options);
-      // The slots share the cores: a forward split over more threads than its share pays a
-      // thread wake-up per layer and slows the other slots' forwards (docs/benchmarks.md: one
-      // thread per slot on 2 cores, 47-50 ms at one client and 38-41 searches/s at four, against
-      // 77 ms and 32-34/s with two).
+      // The serving threads, in one place. The slots share the cores: a forward split over more
+      // threads than its share pays a thread wake-up per layer and slows the other slots'
+      // forwards (docs/benchmarks.md: one thread per slot on 2 cores, 47-50 ms at one client and
+      // 38-41 searches/s at four, against 77 ms and 32-34/s with two). A query's BLAS calls are
+      // small, and OpenBLAS's idle threads would spin beside the CNN's (set_blas_threads).
+      set_blas_threads(1);
       if (g.threads == 0)
         cv::setNumThreads(std::max(1, cv::getNumberOfCPUs() / static_cast<int>(o->inference_slots)));
       spdlog::info("{} inference slots, {} CNN threads each", o->inference_slots, cv::getNumThreads());

@@ -15,7 +15,6 @@
 #include <mutex>
 #include <thread>
 
-#include "common/allocator.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -208,7 +207,6 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
                     ") must be larger than --max-upload-mb (" + std::to_string(options.max_upload_mb) + ")");
   }
   install_stop_handlers();
-  set_blas_threads(1);
 
   // Access log lines are info level; --verbose raises it further.
   if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
