@@ -37,30 +37,40 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
   return std::nullopt;
 }
 
-// libgomp (oneDNN's thread runtime) reads its wait policy once, when it is loaded, before
-// main. Its default spins idle threads for up to 300,000 rounds after every parallel region,
-// which made two-thread forwards 4x slower whenever another process or forward wanted the
-// cores; the passive policy (no spin) pays a thread wake-up between a forward's layers. A short
-// spin measured best (docs/benchmarks.md: the int8 import of 300 photos 63-67 -> 73-75
-// images/s against passive; beside a busy process, the server faster than with either). So the
-// process starts itself again with that spin, unless the caller chose a policy or a spin count.
-void use_short_openmp_spin(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+// Two runtime settings are read once, when the process starts, before main, so the process
+// starts itself again with them set (unless the caller set them):
+// - libgomp (oneDNN's thread runtime) spins idle threads for up to 300,000 rounds after every
+//   parallel region by default, which made two-thread forwards 4x slower whenever another process
+//   or forward wanted the cores; the passive policy (no spin) pays a thread wake-up between a
+//   forward's layers. A short spin measured best (docs/benchmarks.md: the int8 import of 300
+//   photos 63-67 -> 73-75 images/s against passive; beside a busy process, the server faster
+//   than with either). Skipped when OMP_WAIT_POLICY or GOMP_SPINCOUNT is set.
+// - glibc's malloc asks for transparent huge pages (glibc.malloc.hugetlb=1) where the machine
+//   leaves them to madvise, Debian's default: a 1M-item index snapshot (2.2 GB) then loads in
+//   2.7 s instead of 23-27 s of 4 KB page faults, and its searches miss the TLB less
+//   (docs/benchmarks.md). Skipped when GLIBC_TUNABLES is set.
+void restart_with_runtime_settings(char** argv) {
+  const bool spin = std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr;
+  const bool huge_pages = std::getenv("GLIBC_TUNABLES") == nullptr;
+  if (!spin && !huge_pages) return;
   // The binary's real path, not /proc/self/exe: the process name comes from the path's last
   // part, and `ps`, `top` and `pkill lookalike` should keep seeing "lookalike".
   std::error_code error;
   const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
-  if (error) return;  // no /proc: carry on with libgomp's default policy
-  ::setenv("GOMP_SPINCOUNT", "20000", 1);
+  if (error) return;  // no /proc: carry on with the runtimes' defaults
+  if (spin) ::setenv("GOMP_SPINCOUNT", "20000", 1);
+  if (huge_pages) ::setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
   ::execv(self.c_str(), argv);
-  ::unsetenv("GOMP_SPINCOUNT");  // exec failed: carry on with libgomp's default policy
+  // exec failed: carry on with the runtimes' defaults
+  if (spin) ::unsetenv("GOMP_SPINCOUNT");
+  if (huge_pages) ::unsetenv("GLIBC_TUNABLES");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace lookalike;
-  use_short_openmp_spin(argv);
+  restart_with_runtime_settings(argv);
   tune_allocator_for_large_batches();
   CLI::App app{"Lookalike: visually similar product search over a catalog of photos"};
   app.require_subcommand(1);

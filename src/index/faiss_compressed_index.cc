@@ -1,10 +1,11 @@
 // Compressed approximate indexes for large catalogs: FAISS IVF-PQ or HNSW over 8-bit scalar
 // codes finds candidates, and a float16 copy of every vector (FAISS IndexScalarQuantizer,
 // QT_fp16) re-ranks them exactly, so the final order over the candidates is the exact one.
-// Two steps bypass FAISS's own code, which Debian builds for baseline x86-64 (index/dot_kernels.h):
-// the re-rank reads the float16 copies through dot_float16, and a single query's nearest lists
-// come from dot_float32 over the centroids (FAISS's own loop for fewer than 20 queries took
-// 4 ms for 2 x 4,000 lists of 512 values at 1M items).
+// Three steps bypass FAISS's own code, which Debian builds for baseline x86-64 (index/dot_kernels.h):
+// the re-rank reads the float16 copies through dot_float16 (over the parts the query weighs), a
+// single query's nearest lists come from dot_float32 over the centroids (FAISS's own loop for
+// fewer than 20 queries took 4 ms for 2 x 4,000 lists of 512 values at 1M items), and the codes
+// of the probed lists are scored by pq8_distances (index/pq_scan.h), rejected rows skipped first.
 //
 // Every structure addresses rows by position (the label FAISS assigns on add); `ids_` maps a
 // position to its id. A removal marks the position dead (O(1), no rewrite of 1M codes): searches
@@ -19,6 +20,7 @@
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 #include <faiss/invlists/InvertedLists.h>
+#include <faiss/utils/Heap.h>
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +32,7 @@
 
 #include "common/error.h"
 #include "index/dot_kernels.h"
+#include "index/pq_scan.h"
 #include "index/vector_index.h"
 
 namespace lookalike {
@@ -44,13 +47,18 @@ constexpr size_t kMaxWiden = 8;
 // FAISS computes distances to the list centroids with BLAS from this many queries at once
 // (faiss::distance_compute_blas_threshold); fewer go through nearest_lists.
 constexpr idx_t kFaissBlasQueries = 20;
+// A filtered scan reads each listed row's id at random in `ids_` (8 MB at 1M items); it asks for
+// the id this many rows ahead (a profile put two thirds of the filtered scan on that load).
+constexpr size_t kPrefetchRows = 16;
 
 // Accepts live positions whose id the caller's filter accepts.
 class LiveSelector final : public faiss::IDSelector {
  public:
   LiveSelector(const std::vector<int64_t>& ids, const std::function<bool(int64_t)>* accept)
       : ids_(ids), accept_(accept) {}
-  bool is_member(idx_t position) const override {
+  bool is_member(idx_t position) const override { return accepts(position); }
+  void prefetch(idx_t position) const { __builtin_prefetch(ids_.data() + position); }
+  bool accepts(idx_t position) const {
     const int64_t id = ids_[static_cast<size_t>(position)];
     return id != kDead && (!accept_ || (*accept_)(id));
   }
@@ -218,7 +226,10 @@ class CompressedIndex final : public VectorIndex {
       search_part(p, n, queries, offset, candidates, widen, accept, found);
       offset += static_cast<size_t>(parts_[p]->d);
     }
-    for (size_t q = 0; q < n; ++q) results[q] = rerank(queries + q * dimension(), found[q], params.k);
+    for (size_t q = 0; q < n; ++q) {
+      const float* query = queries + q * dimension();
+      results[q] = rerank(query, weighed_spans(query), found[q], params.k);
+    }
     return results;
   }
 
@@ -330,7 +341,17 @@ class CompressedIndex final : public VectorIndex {
     std::vector<float> scores(asking.size() * candidates);
     std::vector<idx_t> labels(asking.size() * candidates);
     const auto m = static_cast<idx_t>(asking.size());
-    if (const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(&part)) {
+    const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(&part);
+    if (ivf && scannable(*ivf)) {
+      const size_t nprobe = std::min(ivf->nlist, options_.nprobe * widen);
+      const auto lists = assign_lists(p, *ivf, asking.size(), sub.data(), nprobe);
+      std::fill(labels.begin(), labels.end(), idx_t{-1});
+#pragma omp parallel for if (m > 1) schedule(dynamic)
+      for (idx_t q = 0; q < m; ++q) {
+        scan_lists(*ivf, sub.data() + q * ivf->d, lists.data() + q * nprobe, nprobe, candidates,
+                   select ? &selector : nullptr, labels.data() + q * candidates);
+      }
+    } else if (ivf) {
       faiss::SearchParametersIVF ip;
       ip.nprobe = std::min(ivf->nlist, options_.nprobe * widen);
       if (select) ip.sel = &selector;
@@ -357,12 +378,117 @@ class CompressedIndex final : public VectorIndex {
     }
   }
 
-  // The candidates' exact scores from the float16 copies; the best k.
-  std::vector<Neighbour> rerank(const float* query, std::vector<idx_t>& labels, size_t k) const {
+  // Whether pq8_distances can scan the part's codes: 8-bit codes of the vectors themselves
+  // (not residuals) compared by L2, 8 sub-quantizers at a time. Other parts go through FAISS.
+  static bool scannable(const faiss::IndexIVFPQ& ivf) {
+    return ivf.pq.nbits == 8 && ivf.pq.M % 8 == 0 && !ivf.by_residual &&
+           ivf.metric_type == faiss::METRIC_L2 && ivf.polysemous_ht == 0;
+  }
+
+  // The `nprobe` nearest lists of each of n queries (row-major, n x nprobe; -1 where a part has
+  // fewer lists): nearest_lists for a few queries, FAISS's BLAS assignment for batches.
+  std::vector<idx_t> assign_lists(size_t p, const faiss::IndexIVFPQ& ivf, size_t n, const float* x,
+                                  size_t nprobe) const {
+    std::vector<idx_t> lists(n * nprobe, idx_t{-1});
+    if (static_cast<idx_t>(n) >= kFaissBlasQueries) {
+      std::vector<float> distances(n * nprobe);
+      ivf.quantizer->search(static_cast<idx_t>(n), x, static_cast<idx_t>(nprobe), distances.data(),
+                            lists.data());
+      return lists;
+    }
+    for (size_t q = 0; q < n; ++q) {
+      const auto nearest =
+          nearest_lists(ivf, centroid_norms_[p], x + q * static_cast<size_t>(ivf.d), nprobe).first;
+      std::copy(nearest.begin(), nearest.end(), lists.begin() + static_cast<std::ptrdiff_t>(q * nprobe));
+    }
+    return lists;
+  }
+
+  // The first codes and ids of a list about to be scanned: each list is its own allocation, and
+  // the hardware prefetcher only follows a list once it has missed on its first lines.
+  static void prefetch_list_head(const faiss::IndexIVFPQ& ivf, idx_t list) {
+    const uint8_t* codes = ivf.invlists->get_codes(list);
+    const idx_t* ids = ivf.invlists->get_ids(list);
+    for (size_t line = 0; line < 4; ++line) __builtin_prefetch(codes + line * 64);
+    __builtin_prefetch(ids);
+    ivf.invlists->release_codes(list, codes);
+    ivf.invlists->release_ids(list, ids);
+  }
+
+  // The `candidates` positions of the given lists nearest to x by their codes' distances, into
+  // labels (unfilled slots keep -1). With a selector, rejected rows are skipped before scoring.
+  static void scan_lists(const faiss::IndexIVFPQ& ivf, const float* x, const idx_t* lists, size_t nprobe,
+                         size_t candidates, const LiveSelector* selector, idx_t* labels) {
+    const size_t m = ivf.pq.M;
+    std::vector<float> table(m * ivf.pq.ksub);
+    ivf.pq.compute_distance_table(x, table.data());
+    std::vector<float> heap_distances(candidates, std::numeric_limits<float>::max());
+    std::vector<idx_t> heap_labels(candidates, idx_t{-1});
+    std::vector<float> distances;
+    std::vector<uint32_t> rows;
+    for (size_t l = 0; l < nprobe; ++l) {
+      if (lists[l] < 0) continue;
+      const size_t size = ivf.invlists->list_size(lists[l]);
+      if (size == 0) continue;
+      if (l + 1 < nprobe && lists[l + 1] >= 0) prefetch_list_head(ivf, lists[l + 1]);
+      faiss::InvertedLists::ScopedCodes codes(ivf.invlists, lists[l]);
+      faiss::InvertedLists::ScopedIds ids(ivf.invlists, lists[l]);
+      size_t count = size;
+      if (selector) {
+        rows.clear();
+        for (size_t i = 0; i < size; ++i) {
+          if (i + kPrefetchRows < size) selector->prefetch(ids[i + kPrefetchRows]);
+          if (selector->accepts(ids[i])) rows.push_back(static_cast<uint32_t>(i));
+        }
+        count = rows.size();
+      }
+      distances.resize(count);
+      pq8_distances(table.data(), m, codes.get(), selector ? rows.data() : nullptr, count, distances.data());
+      for (size_t i = 0; i < count; ++i) {
+        if (distances[i] < heap_distances[0]) {
+          faiss::maxheap_replace_top(candidates, heap_distances.data(), heap_labels.data(), distances[i],
+                                     ids[selector ? rows[i] : i]);
+        }
+      }
+    }
+    // Nearest first, unfilled slots (-1) last, as FAISS's own search leaves them.
+    faiss::maxheap_reorder(candidates, heap_distances.data(), heap_labels.data());
+    std::copy(heap_labels.begin(), heap_labels.end(), labels);
+  }
+
+  // The [offset, offset + width) column spans of the parts the query weighs (not all zero there),
+  // adjacent ones merged: a blended version's default query weighs its head half alone, and the
+  // re-rank then reads half of each float16 copy.
+  std::vector<std::pair<size_t, size_t>> weighed_spans(const float* query) const {
+    std::vector<std::pair<size_t, size_t>> spans;
+    size_t offset = 0;
+    for (const auto& part : parts_) {
+      const auto width = static_cast<size_t>(part->d);
+      const float* v = query + offset;
+      if (std::any_of(v, v + width, [](float x) { return x != 0.0f; })) {
+        if (!spans.empty() && spans.back().first + spans.back().second == offset)
+          spans.back().second += width;
+        else
+          spans.emplace_back(offset, width);
+      }
+      offset += width;
+    }
+    return spans;
+  }
+
+  // The candidates' exact scores from the float16 copies over the weighed spans (the other
+  // columns of the query are zero); the best k.
+  std::vector<Neighbour> rerank(const float* query, const std::vector<std::pair<size_t, size_t>>& spans,
+                                std::vector<idx_t>& labels, size_t k) const {
     std::sort(labels.begin(), labels.end());
     labels.erase(std::unique(labels.begin(), labels.end()), labels.end());  // found by several parts
     TopK best(k);
-    for (const idx_t label : labels) best.offer(label, exact_score(query, label));
+    for (const idx_t label : labels) {
+      const uint16_t* copy = float16_copy(label);
+      float score = 0.0f;
+      for (const auto& [offset, width] : spans) score += dot_float16(query + offset, copy + offset, width);
+      best.offer(label, score);
+    }
     return neighbours(best);
   }
 
@@ -380,8 +506,12 @@ class CompressedIndex final : public VectorIndex {
   // The inner product of `query` with the float16 copy at `position` (QT_fp16 codes are the
   // vector's IEEE half floats, in order).
   float exact_score(const float* query, idx_t position) const {
+    return dot_float16(query, float16_copy(position), dimension());
+  }
+
+  const uint16_t* float16_copy(idx_t position) const {
     const uint8_t* code = exact_->codes.data() + static_cast<size_t>(position) * exact_->code_size;
-    return dot_float16(query, reinterpret_cast<const uint16_t*>(code), dimension());
+    return reinterpret_cast<const uint16_t*>(code);
   }
 
   // Squared norms of an IVF part's list centroids (empty for other parts), for nearest_lists.
