@@ -213,7 +213,10 @@ class CompressedIndex final : public VectorIndex {
     const std::function<bool(int64_t)>* accept = params.accept ? &params.accept : nullptr;
     const size_t expected = accept ? std::min(params.expected_accepted, live) : live;
     if (accept && expected <= options_.exact_subset) {
-      for (size_t q = 0; q < n; ++q) results[q] = scan(queries + q * dimension(), params.k, *accept);
+      for (size_t q = 0; q < n; ++q) {
+        const float* query = queries + q * dimension();
+        results[q] = scan(query, weighed_spans(query), params.k, *accept);
+      }
       return results;
     }
     const double selectivity = static_cast<double>(std::max<size_t>(expected, 1)) / static_cast<double>(live);
@@ -483,30 +486,29 @@ class CompressedIndex final : public VectorIndex {
     std::sort(labels.begin(), labels.end());
     labels.erase(std::unique(labels.begin(), labels.end()), labels.end());  // found by several parts
     TopK best(k);
-    for (const idx_t label : labels) {
-      const uint16_t* copy = float16_copy(label);
-      float score = 0.0f;
-      for (const auto& [offset, width] : spans) score += dot_float16(query + offset, copy + offset, width);
-      best.offer(label, score);
-    }
+    for (const idx_t label : labels) best.offer(label, exact_score(query, spans, label));
     return neighbours(best);
   }
 
   // Exact search over the accepted live rows (a filter that admits few of them).
-  std::vector<Neighbour> scan(const float* query, size_t k,
-                              const std::function<bool(int64_t)>& accept) const {
+  std::vector<Neighbour> scan(const float* query, const std::vector<std::pair<size_t, size_t>>& spans,
+                              size_t k, const std::function<bool(int64_t)>& accept) const {
     TopK best(k);
     for (size_t i = 0; i < ids_.size(); ++i) {
       if (ids_[i] != kDead && accept(ids_[i]))
-        best.offer(static_cast<idx_t>(i), exact_score(query, static_cast<idx_t>(i)));
+        best.offer(static_cast<idx_t>(i), exact_score(query, spans, static_cast<idx_t>(i)));
     }
     return neighbours(best);
   }
 
   // The inner product of `query` with the float16 copy at `position` (QT_fp16 codes are the
-  // vector's IEEE half floats, in order).
-  float exact_score(const float* query, idx_t position) const {
-    return dot_float16(query, float16_copy(position), dimension());
+  // vector's IEEE half floats, in order), over the spans the query weighs (zero elsewhere).
+  float exact_score(const float* query, const std::vector<std::pair<size_t, size_t>>& spans,
+                    idx_t position) const {
+    const uint16_t* copy = float16_copy(position);
+    float score = 0.0f;
+    for (const auto& [offset, width] : spans) score += dot_float16(query + offset, copy + offset, width);
+    return score;
   }
 
   const uint16_t* float16_copy(idx_t position) const {
