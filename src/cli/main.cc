@@ -46,9 +46,9 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
 //   photos 63-67 -> 73-75 images/s against passive; beside a busy process, the server faster
 //   than with either). Skipped when OMP_WAIT_POLICY or GOMP_SPINCOUNT is set.
 // - glibc's malloc asks for transparent huge pages (glibc.malloc.hugetlb=1) where the machine
-//   leaves them to madvise, Debian's default: a 1M-item index snapshot (2.2 GB) then loads in
-//   2.7 s instead of 23-27 s of 4 KB page faults, and its searches miss the TLB less
-//   (docs/benchmarks.md). Skipped when GLIBC_TUNABLES is set.
+//   leaves them to madvise, Debian's default: a 1M-item index snapshot (2.2 GB) then loaded in
+//   2.7-3.4 s instead of 23-29 s of 4 KB page faults (docs/benchmarks.md; searches were not
+//   faster). Skipped when GLIBC_TUNABLES is set.
 void restart_with_runtime_settings(char** argv) {
   const bool spin = std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr;
   const bool huge_pages = std::getenv("GLIBC_TUNABLES") == nullptr;

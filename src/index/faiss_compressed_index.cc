@@ -348,7 +348,6 @@ class CompressedIndex final : public VectorIndex {
     if (ivf && scannable(*ivf)) {
       const size_t nprobe = std::min(ivf->nlist, options_.nprobe * widen);
       const auto lists = assign_lists(p, *ivf, asking.size(), sub.data(), nprobe);
-      std::fill(labels.begin(), labels.end(), idx_t{-1});
 #pragma omp parallel for if (m > 1) schedule(dynamic)
       for (idx_t q = 0; q < m; ++q) {
         scan_lists(*ivf, sub.data() + q * ivf->d, lists.data() + q * nprobe, nprobe, candidates,
@@ -419,7 +418,8 @@ class CompressedIndex final : public VectorIndex {
   }
 
   // The `candidates` positions of the given lists nearest to x by their codes' distances, into
-  // labels (unfilled slots keep -1). With a selector, rejected rows are skipped before scoring.
+  // labels[0, candidates) (every slot written; -1 where fewer rows were found). With a selector,
+  // rejected rows are skipped before scoring.
   static void scan_lists(const faiss::IndexIVFPQ& ivf, const float* x, const idx_t* lists, size_t nprobe,
                          size_t candidates, const LiveSelector* selector, idx_t* labels) {
     const size_t m = ivf.pq.M;
