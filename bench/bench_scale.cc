@@ -317,6 +317,7 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
     started = Clock::now();
     std::unique_ptr<VectorIndex> index;
     if (!cached || !std::filesystem::exists(path)) {
+      if (cached) std::filesystem::create_directories(settings.index_cache);
       index = build_index(options, real.d, n, ids.data(), data.vectors.data());
       write_file_atomic(path.string(), index->serialize());
     }

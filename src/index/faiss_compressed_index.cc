@@ -21,6 +21,7 @@
 #include <faiss/index_io.h>
 #include <faiss/invlists/InvertedLists.h>
 #include <faiss/utils/Heap.h>
+#include <faiss/utils/fp16.h>
 
 #include <algorithm>
 #include <cmath>
@@ -32,6 +33,7 @@
 
 #include "common/error.h"
 #include "index/dot_kernels.h"
+#include "index/id_positions.h"
 #include "index/pq_scan.h"
 #include "index/vector_index.h"
 
@@ -119,9 +121,9 @@ class CompressedIndex final : public VectorIndex {
         exact_(std::move(exact)),
         ids_(std::move(ids)) {
     for (size_t i = 0; i < ids_.size(); ++i) {
-      if (ids_[i] != kDead) rows_[ids_[i]] = static_cast<idx_t>(i);
+      if (ids_[i] != kDead) rows_.insert(ids_[i], static_cast<idx_t>(i));
     }
-    for (const auto& part : parts_) centroid_norms_.push_back(centroid_norms(*part));
+    for (const auto& part : parts_) centroids_.push_back(list_centroids(*part));
     reserve_headroom();
   }
 
@@ -148,8 +150,10 @@ class CompressedIndex final : public VectorIndex {
   }
 
   size_t index_bytes() const override {
-    size_t bytes = ids_.size() * sizeof(int64_t) + rows_.size() * 32;  // position -> id, id -> position
+    size_t bytes = ids_.size() * sizeof(int64_t) + rows_.bytes();  // position -> id, id -> position
     for (const auto& part : parts_) bytes += part_bytes(*part);
+    for (const auto& c : centroids_)
+      bytes += c.halves.size() * sizeof(uint16_t) + c.norms.size() * sizeof(float);
     return bytes;
   }
   size_t exact_copy_bytes() const override { return exact_->codes.size(); }
@@ -166,7 +170,7 @@ class CompressedIndex final : public VectorIndex {
   void add(size_t n, const int64_t* ids, const float* vectors) override {
     if (exact_->codes.size() + n * exact_->code_size > exact_->codes.capacity()) reserve_headroom(n);
     for (size_t i = 0; i < n; ++i) {
-      if (rows_.count(ids[i]) || ids[i] == kDead)
+      if (rows_.contains(ids[i]) || ids[i] == kDead)
         throw Error(ErrorCode::kConflict, "vector id " + std::to_string(ids[i]) + " exists");
     }
     // In chunks, so that a part's columns are copied 64k rows at a time (128 MB at 512-d), not
@@ -188,7 +192,7 @@ class CompressedIndex final : public VectorIndex {
       exact_->add(static_cast<idx_t>(rows), chunk);
     }
     for (size_t i = 0; i < n; ++i) {
-      rows_[ids[i]] = static_cast<idx_t>(ids_.size());
+      rows_.insert(ids[i], static_cast<idx_t>(ids_.size()));
       ids_.push_back(ids[i]);
     }
   }
@@ -196,10 +200,10 @@ class CompressedIndex final : public VectorIndex {
   size_t remove(const std::vector<int64_t>& ids) override {
     size_t removed = 0;
     for (int64_t id : ids) {
-      const auto it = rows_.find(id);
-      if (it == rows_.end()) continue;
-      ids_[static_cast<size_t>(it->second)] = kDead;
-      rows_.erase(it);
+      const auto position = rows_.find(id);
+      if (!position) continue;
+      ids_[static_cast<size_t>(*position)] = kDead;
+      rows_.erase(id);
       ++removed;
     }
     return removed;
@@ -237,10 +241,10 @@ class CompressedIndex final : public VectorIndex {
   }
 
   std::vector<float> vector(int64_t id) const override {
-    const auto it = rows_.find(id);
-    if (it == rows_.end()) return {};
+    const auto position = rows_.find(id);
+    if (!position) return {};
     std::vector<float> v(dimension());
-    exact_->reconstruct(it->second, v.data());
+    exact_->reconstruct(*position, v.data());
     return v;
   }
 
@@ -308,7 +312,7 @@ class CompressedIndex final : public VectorIndex {
     }
     std::vector<idx_t> lists(rows);
     for (size_t i = 0; i < rows; ++i)
-      lists[i] = nearest_lists(*ivf, centroid_norms_[p], columns + i * ivf->d, 1).first[0];
+      lists[i] = nearest_lists(centroids_[p], columns + i * ivf->d, 1).first[0];
     ivf->add_core(static_cast<idx_t>(rows), columns, nullptr, lists.data());
   }
 
@@ -360,7 +364,7 @@ class CompressedIndex final : public VectorIndex {
       if (m < kFaissBlasQueries) {
         for (idx_t q = 0; q < m; ++q) {
           const float* x = sub.data() + q * ivf->d;
-          const auto [lists, distances] = nearest_lists(*ivf, centroid_norms_[p], x, ip.nprobe);
+          const auto [lists, distances] = nearest_lists(centroids_[p], x, ip.nprobe);
           ivf->search_preassigned(1, x, static_cast<idx_t>(candidates), lists.data(), distances.data(),
                                   scores.data() + q * candidates, labels.data() + q * candidates, false, &ip);
         }
@@ -399,8 +403,7 @@ class CompressedIndex final : public VectorIndex {
       return lists;
     }
     for (size_t q = 0; q < n; ++q) {
-      const auto nearest =
-          nearest_lists(ivf, centroid_norms_[p], x + q * static_cast<size_t>(ivf.d), nprobe).first;
+      const auto nearest = nearest_lists(centroids_[p], x + q * static_cast<size_t>(ivf.d), nprobe).first;
       std::copy(nearest.begin(), nearest.end(), lists.begin() + static_cast<std::ptrdiff_t>(q * nprobe));
     }
     return lists;
@@ -516,30 +519,39 @@ class CompressedIndex final : public VectorIndex {
     return reinterpret_cast<const uint16_t*>(code);
   }
 
-  // Squared norms of an IVF part's list centroids (empty for other parts), for nearest_lists.
-  static std::vector<float> centroid_norms(const faiss::Index& part) {
+  // An IVF part's list centroids as nearest_lists reads them (empty for other parts).
+  struct ListCentroids {
+    size_t d = 0;
+    std::vector<float> norms;      // squared L2 norm of each centroid
+    std::vector<uint16_t> halves;  // the centroids as float16, row-major: half the bytes of FAISS's
+                                   // float32 copy (8 MB at 1M items), which each query reads whole
+  };
+
+  static ListCentroids list_centroids(const faiss::Index& part) {
     const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&part);
     const auto* flat = ivf ? dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) : nullptr;
     if (!flat) return {};
-    const auto d = static_cast<size_t>(flat->d);
-    std::vector<float> norms(static_cast<size_t>(flat->ntotal));
+    ListCentroids out;
+    out.d = static_cast<size_t>(flat->d);
+    const size_t n = static_cast<size_t>(flat->ntotal);
     const float* c = flat->get_xb();
-    for (size_t j = 0; j < norms.size(); ++j) norms[j] = dot_float32(c + j * d, c + j * d, d);
-    return norms;
+    out.norms.resize(n);
+    for (size_t j = 0; j < n; ++j) out.norms[j] = dot_float32(c + j * out.d, c + j * out.d, out.d);
+    out.halves.resize(n * out.d);
+    for (size_t i = 0; i < out.halves.size(); ++i) out.halves[i] = faiss::encode_fp16(c[i]);
+    return out;
   }
 
-  // The `nprobe` lists whose centroids are nearest to x (L2, as the quantizer ranks them) and
-  // their squared distances, nearest first: |c|^2 - 2 c.x + |x|^2.
-  static std::pair<std::vector<idx_t>, std::vector<float>> nearest_lists(const faiss::IndexIVF& ivf,
-                                                                         const std::vector<float>& norms,
+  // The `nprobe` lists whose centroids are nearest to x (L2, as the quantizer ranks them, from
+  // the float16 centroids) and their squared distances, nearest first: |c|^2 - 2 c.x + |x|^2.
+  static std::pair<std::vector<idx_t>, std::vector<float>> nearest_lists(const ListCentroids& centroids,
                                                                          const float* x, size_t nprobe) {
-    const float* centroids = static_cast<const faiss::IndexFlat*>(ivf.quantizer)->get_xb();
-    const auto d = static_cast<size_t>(ivf.d);
+    const size_t d = centroids.d, n = centroids.norms.size();
     const float x_norm = dot_float32(x, x, d);
-    std::vector<float> distances(norms.size());
-    for (size_t j = 0; j < norms.size(); ++j)
-      distances[j] = norms[j] - 2.0f * dot_float32(centroids + j * d, x, d) + x_norm;
-    std::vector<idx_t> order(norms.size());
+    std::vector<float> distances(n);
+    for (size_t j = 0; j < n; ++j)
+      distances[j] = centroids.norms[j] - 2.0f * dot_float16(x, centroids.halves.data() + j * d, d) + x_norm;
+    std::vector<idx_t> order(n);
     std::iota(order.begin(), order.end(), idx_t{0});
     nprobe = std::min(nprobe, order.size());
     std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(nprobe), order.end(),
@@ -561,9 +573,9 @@ class CompressedIndex final : public VectorIndex {
   IndexOptions options_;  // the search-time parameters (nprobe, ef_search, rerank, exact_subset)
   std::vector<std::unique_ptr<faiss::Index>> parts_;
   std::unique_ptr<faiss::IndexScalarQuantizer> exact_;
-  std::vector<std::vector<float>> centroid_norms_;  // per part, see centroid_norms
-  std::vector<int64_t> ids_;                        // position -> id, kDead once removed
-  std::unordered_map<int64_t, idx_t> rows_;
+  std::vector<ListCentroids> centroids_;  // per part, see list_centroids
+  std::vector<int64_t> ids_;              // position -> id, kDead once removed
+  IdPositions rows_;                      // id -> position of the live rows
 };
 
 // The coarse structures find candidates by L2 distance. Every part of every stored vector has

@@ -103,8 +103,7 @@ Item CatalogWriter::commit(NewItem& n, const cv::Mat& map, bool* inserted) {
                                : state.index_vector(n.version_descriptors.front().second, n.descriptor);
     }
     live_.change(write, [&](ServingState& s) {
-      s.items[n.item.key] = n.item;
-      s.keys_by_id[n.item.id] = n.item.key;
+      s.put_item(n.item);
       // Another process's commit in between leaves the state behind: its change log entries
       // (and this one, again) are applied by the next refresh_if_changed.
       if (revision == s.revision + 1) s.revision = revision;
@@ -138,8 +137,7 @@ bool CatalogWriter::remove(const std::string& id) {
     const int64_t revision = store_.revision();
     live_.change(write, [&](ServingState& s) {
       removed = s.items.at(key);
-      s.keys_by_id.erase(id);
-      s.items.erase(key);
+      s.erase_item(key);
       // Another process's commit in between leaves the state behind: its change log entries
       // (and this one, again) are applied by the next refresh_if_changed.
       if (revision == s.revision + 1) s.revision = revision;
@@ -161,9 +159,10 @@ bool CatalogWriter::update(const std::string& id, const ItemMetadata& metadata,
   const int64_t key = it->second;
   const int64_t revision = store_.revision();
   live_.change(write, [&](ServingState& s) {
-    Item& item = s.items.at(key);
+    Item item = s.items.at(key);
     item.metadata = metadata;
     if (category) item.category = *category;
+    s.put_item(std::move(item));
     if (revision != s.revision + 1) return;  // behind another process's commit: see commit()
     // Vectors are unchanged: the index snapshot still holds, so it is marked current.
     if (s.snapshot_revision == s.revision) s.snapshot_revision = revision;

@@ -89,16 +89,12 @@ FollowOutcome follow_changes(LiveState& live, const LiveState::WriteLock& write,
   if (net.copies || !gone.empty()) copies = CopyGroups(store.copy_pairs());
 
   live.change(write, [&](ServingState& s) {
-    for (const int64_t key : gone) {
-      s.keys_by_id.erase(s.items.at(key).id);
-      s.items.erase(key);
-    }
+    for (const int64_t key : gone) s.erase_item(key);
     if (s.index && !gone.empty()) s.index->remove(gone);
     for (auto& read : present) {
       const int64_t key = read.item.key;
       if (!read.vector.empty()) s.index->add(1, &key, read.vector.data());
-      s.keys_by_id[read.item.id] = key;
-      s.items[key] = std::move(read.item);
+      s.put_item(std::move(read.item));
     }
     if (copies) s.copies = std::move(*copies);
     s.revision = upto;

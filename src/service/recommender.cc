@@ -81,9 +81,8 @@ std::vector<Recommendation> Catalog::recommend(const std::vector<std::string>& i
       params.k = options.k + kSpareHits + std::min(state.copies.hideable(), options.k);
       if (!category.empty()) {
         params.expected_accepted = category_size(*store_, category);
-        params.accept = [&state, &category](int64_t key) {
-          const auto it = state.items.find(key);
-          return it != state.items.end() && it->second.category == category;
+        params.accept = [&state, tag = state.categories.tag(category)](int64_t key) {
+          return state.categories.has(key, tag);  // per scanned row: an array read
         };
       }
       const auto hits = index.search(members.size(), queries.data(), params);

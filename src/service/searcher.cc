@@ -258,13 +258,16 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
     SearchParams params;
     const bool restrict = result.searched != "all";
     if (restrict) params.expected_accepted = category_size(store_, result.searched);
+    // Runs for every row the index scans: the category is checked in an array, and the item is
+    // looked up only for the other filters (the index holds the live items alone).
+    const CategoryTags::Tag tag = restrict ? state.categories.tag(result.searched) : CategoryTags::kNone;
     if (restrict || !options.filter.empty() || exclude) {
-      params.accept = [&](int64_t key) {
+      params.accept = [&, tag](int64_t key) {
         if (exclude && key == *exclude) return false;
+        if (restrict && !state.categories.has(key, tag)) return false;
+        if (options.filter.empty()) return true;
         const auto it = state.items.find(key);
-        if (it == state.items.end()) return false;
-        if (restrict && it->second.category != result.searched) return false;
-        return options.filter.empty() || options.filter.matches(it->second);
+        return it != state.items.end() && options.filter.matches(it->second);
       };
     }
     const size_t wanted = options.k - (exclude ? 1 : 0);

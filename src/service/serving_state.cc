@@ -34,6 +34,23 @@ Prediction prediction_of(const std::vector<std::string>& classes, const std::vec
 
 }  // namespace
 
+void ServingState::put_item(Item item) {
+  const int64_t key = item.key;
+  const auto it = items.find(key);
+  if (it != items.end() && it->second.id != item.id) keys_by_id.erase(it->second.id);
+  keys_by_id[item.id] = key;
+  categories.set(key, item.category);
+  items.insert_or_assign(key, std::move(item));
+}
+
+void ServingState::erase_item(int64_t key) {
+  const auto it = items.find(key);
+  if (it == items.end()) return;
+  keys_by_id.erase(it->second.id);
+  categories.erase(key);
+  items.erase(it);
+}
+
 std::vector<float> ServingState::project(const std::vector<float>& raw) const {
   if (pca) return pca->apply(1, raw.data());
   std::vector<float> v = raw;
@@ -128,10 +145,7 @@ std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const
   // Used only where has_instance_tier(): the frozen recipe, or a version indexing the frozen part.
   state->instance_threshold = options_.instance_threshold;
   state->instance_margin = options_.instance_margin;
-  for (auto& item : store_.all_items()) {
-    state->keys_by_id[item.id] = item.key;
-    state->items.emplace(item.key, std::move(item));
-  }
+  for (auto& item : store_.all_items()) state->put_item(std::move(item));
   state->copies = CopyGroups(store_.copy_pairs());
   if (version) {
     load_trained(*state, *version);

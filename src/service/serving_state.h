@@ -23,6 +23,7 @@
 #include "model/head_model.h"
 #include "model/network_pool.h"
 #include "model/softmax_classifier.h"
+#include "service/category_tags.h"
 #include "service/copy_finder.h"
 #include "service/data_directory.h"
 #include "service/query.h"
@@ -51,9 +52,11 @@ struct ServingState {
   nlohmann::json training = nlohmann::json::object();
   std::unique_ptr<VectorIndex> index;
   ScoreScale score_scale;  // measured on the index at load; writes since do not move it much
+  // Changed through put_item and erase_item only, which keep the three in step.
   std::unordered_map<int64_t, Item> items;
   std::unordered_map<std::string, int64_t> keys_by_id;
-  CopyGroups copies;  // items whose photos are copies of one product shot (service/copy_finder.h)
+  CategoryTags categories;  // for category filters, which run per scanned row
+  CopyGroups copies;        // items whose photos are copies of one product shot (service/copy_finder.h)
   int64_t revision = 0;
   std::string projection = "h";    // names index snapshots: the frozen PCA's hash, "h" for a head
   int64_t snapshot_revision = -1;  // the revision the index's newest snapshot file describes
@@ -77,6 +80,10 @@ struct ServingState {
   float instance_margin = 0;               // the best match's lead over the next (same_item)
 
   bool trained() const { return version != 0 || pca.has_value(); }
+  // Adds an item, or replaces the one with its key (items, keys_by_id and categories; not the index).
+  void put_item(Item item);
+  // Forgets the item with this key, if any (not in the index).
+  void erase_item(int64_t key);
   bool searches_frozen() const { return frozen_pca.has_value(); }
   // The frozen recipe (version 0) ranks by the frozen descriptor itself: it marks the same item
   // without a second search.

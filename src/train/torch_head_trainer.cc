@@ -75,6 +75,23 @@ torch::Tensor load_maps(const FeatureCache& cache, const std::vector<TrainSample
   return batch;
 }
 
+// A random window of the batch's maps, each side at least `keep` of its length (1 = the whole
+// maps). GeM pools over whatever window it gets, so a window of the maps is the head's view of a
+// crop of the photo, the alteration a shopper's photo brings, without running the CNN again.
+torch::Tensor random_crop(const torch::Tensor& maps, float keep, std::mt19937& rng) {
+  if (keep >= 1.0f) return maps;
+  const auto window = [&](int64_t length) {
+    const auto least =
+        std::max<int64_t>(1, static_cast<int64_t>(std::ceil(keep * static_cast<float>(length))));
+    const int64_t size = std::uniform_int_distribution<int64_t>(least, length)(rng);
+    const int64_t start = std::uniform_int_distribution<int64_t>(0, length - size)(rng);
+    return std::pair{start, size};
+  };
+  const auto [top, height] = window(maps.size(2));
+  const auto [left, width] = window(maps.size(3));
+  return maps.slice(2, top, top + height).slice(3, left, left + width);
+}
+
 torch::Tensor labels_of(const std::vector<TrainSample>& samples, const std::vector<size_t>& order,
                         size_t begin, size_t end) {
   auto labels = torch::empty({static_cast<int64_t>(end - begin)}, torch::kLong);
@@ -248,7 +265,7 @@ HeadTrainResult train_head_with_torch(const HeadTrainCall& call) {
       }
       ++step;
       optimizer.zero_grad();
-      const auto logits = net->forward(maps).second;
+      const auto logits = net->forward(random_crop(maps, options.map_crop, rng)).second;
       auto loss = F::cross_entropy(logits, labels,
                                    F::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing));
       loss.backward();
@@ -291,6 +308,7 @@ HeadTrainResult train_head_with_torch(const HeadTrainCall& call) {
 }  // namespace lookalike
 
 // The module's one entry point, looked up by name with dlsym (train/head_trainer.cc).
-extern "C" void lookalike_train_head(const lookalike::HeadTrainCall* call, lookalike::HeadTrainResult* result) {
+extern "C" void lookalike_train_head(const lookalike::HeadTrainCall* call,
+                                     lookalike::HeadTrainResult* result) {
   *result = lookalike::train_head_with_torch(*call);
 }

@@ -242,6 +242,32 @@ TEST_F(CatalogTest, OnlineAddIsSearchableAndFilterableThenRemoved) {
   EXPECT_EQ(catalog_->stats().items, 48u);
 }
 
+// A category filter reads items' categories from the serving state's tags: a new category must
+// move the item from one filter to the other at once.
+TEST_F(CatalogTest, ARecategorisedItemMovesBetweenCategoryFilters) {
+  const Item item = catalog_->store().list({"hood", 3, 1}).front();
+  const auto ids_in = [&](const std::string& category) {
+    QueryOptions q;
+    q.category = category;
+    q.k = 50;
+    q.collapse_duplicates = false;
+    std::vector<std::string> ids;
+    for (const auto& h : catalog_->similar(catalog_->store().list({"jumper", 0, 1}).front().id, q).hits)
+      ids.push_back(h.item.id);
+    return ids;
+  };
+  const auto has = [](const std::vector<std::string>& ids, const std::string& id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  ASSERT_TRUE(has(ids_in("hood"), item.id));
+  ASSERT_TRUE(catalog_->update(item.id, item.metadata, std::string("coat")));
+  EXPECT_FALSE(has(ids_in("hood"), item.id));
+  EXPECT_TRUE(has(ids_in("coat"), item.id));
+  ASSERT_TRUE(catalog_->update(item.id, item.metadata, std::string("hood")));
+  EXPECT_TRUE(has(ids_in("hood"), item.id));
+  EXPECT_FALSE(has(ids_in("coat"), item.id));
+}
+
 TEST_F(CatalogTest, ReopenAndReindexGiveTheSameAnswers) {
   QueryOptions q;
   q.category = "all";
