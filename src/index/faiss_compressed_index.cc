@@ -3,9 +3,10 @@
 // QT_fp16) re-ranks them exactly, so the final order over the candidates is the exact one.
 // Three steps bypass FAISS's own code, which Debian builds for baseline x86-64 (index/dot_kernels.h):
 // the re-rank reads the float16 copies through dot_float16 (over the parts the query weighs), a
-// single query's nearest lists come from dot_float32 over the centroids (FAISS's own loop for
-// fewer than 20 queries took 4 ms for 2 x 4,000 lists of 512 values at 1M items), and the codes
-// of the probed lists are scored by pq8_distances (index/pq_scan.h), rejected rows skipped first.
+// single query's nearest lists come from dot_float16 over a float16 copy of the centroids
+// (FAISS's own loop for fewer than 20 queries took 4 ms for 2 x 4,000 lists of 512 values at 1M
+// items), and the codes of the probed lists are scored by pq8_distances (index/pq_scan.h),
+// rejected rows skipped first.
 //
 // Every structure addresses rows by position (the label FAISS assigns on add); `ids_` maps a
 // position to its id. A removal marks the position dead (O(1), no rewrite of 1M codes): searches

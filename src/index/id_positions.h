@@ -1,6 +1,6 @@
 // The compressed index's map from vector id to row position. Ids are usually the catalog's item
 // keys, which a store gives out densely: those live in an array indexed by the id (8 bytes per
-// id), where a hash map costs about 40 bytes per entry (a third of the whole index's 200-byte
+// id), where a hash map costs about 40 bytes per entry (a fifth of the whole index's 200-byte
 // budget per item at 1M items). Ids that would stretch the array past twice the live count go to
 // a hash map, so any id works and the array never outgrows the ids it holds by more than 2x.
 #pragma once
