@@ -169,6 +169,7 @@ struct QueryModelArgs {
   float frozen_search_weight = kDefaultFrozenSearchWeight;
   float instance_threshold = kDefaultInstanceThreshold;
   float instance_margin = kDefaultInstanceMargin;
+  QueryExpansion expansion;
 
   void add_to(CLI::App* cmd) {
     cmd->add_flag("--flip-queries,!--no-flip-queries", flip,
@@ -192,6 +193,16 @@ struct QueryModelArgs {
                     "match by this much (and its cosine is at least 0.4)")
         ->check(CLI::Range(0.0f, 1.0f))
         ->capture_default_str();
+    cmd->add_option(
+           "--query-expansion", expansion.neighbours,
+           "Search each query again, moved toward its best N results: better look-alikes for one more "
+           "index search (0 = off)")
+        ->check(CLI::Range(0, 50))
+        ->capture_default_str();
+    cmd->add_option("--expansion-power", expansion.power,
+                    "Each of those results weighs its score to this power")
+        ->check(CLI::Range(0.0f, 20.0f))
+        ->capture_default_str();
   }
   void apply(CatalogOptions& options) const {
     options.flip_queries = flip;
@@ -199,6 +210,7 @@ struct QueryModelArgs {
     options.frozen_search_weight = frozen_search_weight;
     options.instance_threshold = instance_threshold;
     options.instance_margin = instance_margin;
+    options.expansion = expansion;
   }
 };
 

@@ -68,24 +68,25 @@ Catalog::Catalog(CatalogOptions options, bool load_model)
   // Both sides go through the store, which serialises its own access.
   const auto started = std::chrono::steady_clock::now();
   std::future<double> model;
-  if (load_model) model = std::async(std::launch::async, [this, started] {
-    embedders();
-    // OpenCV builds its L*a*b* conversion tables on first use (about 130 ms here): pay it now,
-    // not on the first search that weighs colour.
-    dominant_colours(cv::Mat(4, 4, CV_8UC3, cv::Scalar(200, 40, 40)));
-    return ms_since(started);
-  });
+  if (load_model)
+    model = std::async(std::launch::async, [this, started] {
+      embedders();
+      // OpenCV builds its L*a*b* conversion tables on first use (about 130 ms here): pay it now,
+      // not on the first search that weighs colour.
+      dominant_colours(cv::Mat(4, 4, CV_8UC3, cv::Scalar(200, 40, 40)));
+      return ms_since(started);
+    });
   live_ = std::make_unique<LiveState>(loader().load(/*allow_rebuild=*/true));
   const double state_ms = ms_since(started);
   searcher_ = std::make_unique<Searcher>(
       *live_, *store_, models_,
-      SearcherOptions{options_.flip_queries, options_.min_confidence, options_.decode});
+      SearcherOptions{options_.flip_queries, options_.min_confidence, options_.decode, options_.expansion});
   writer_ = std::make_unique<CatalogWriter>(*live_, *store_, directory_, models_,
                                             WriterOptions{options_.max_per_category, options_.decode});
   if (model.valid()) {
     const double model_ms = model.get();
-    spdlog::info("loaded the catalog's state in {:.2f} s and the CNN in {:.2f} s, side by side", state_ms / 1e3,
-                 model_ms / 1e3);
+    spdlog::info("loaded the catalog's state in {:.2f} s and the CNN in {:.2f} s, side by side",
+                 state_ms / 1e3, model_ms / 1e3);
   }
 }
 

@@ -76,6 +76,9 @@ struct CatalogOptions {
   float instance_threshold = kDefaultInstanceThreshold;
   // ... or when it is the best match and leads the next by this much (frozen cosine >= 0.4).
   float instance_margin = kDefaultInstanceMargin;
+  // Query expansion: each query is searched again, moved toward its best `neighbours` results
+  // (weighted by score^power). 0: off.
+  QueryExpansion expansion;
   // `auto` falls back to all categories below this confidence. Unset: the active version's own
   // threshold, chosen on its validation split (0.5 for the frozen recipe).
   std::optional<float> min_confidence;

@@ -1,6 +1,7 @@
 #include "service/searcher.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
 
 #include "common/clock.h"
@@ -64,11 +65,47 @@ bool same_item(const ServingState& state, const std::vector<Neighbour>& found, s
   return found[0].score - next >= state.instance_margin;
 }
 
+// Alpha query expansion: the ranking query plus its best `expansion.neighbours` candidates'
+// ranking queries weighted by score^power, each part scaled back to the query's own length so
+// that the parts keep their weights (a part the query does not weigh stays zero). The
+// candidates are then reordered by the expanded query. Reordering the first search's pool
+// instead of searching again keeps the cost at a few hundred dot products: a second flat scan
+// of a 4k-item catalog cost about 3 ms. Scores stay the cosines to the photo's own query.
+std::vector<Neighbour> reordered_by_expansion(const ServingState& state, const std::vector<float>& query,
+                                              const std::vector<Neighbour>& candidates,
+                                              const QueryExpansion& expansion) {
+  std::vector<std::vector<float>> vectors;
+  vectors.reserve(candidates.size());
+  for (const auto& c : candidates) vectors.push_back(state.ranking_query_of(state.index->vector(c.id)));
+  std::vector<float> expanded(query);
+  for (size_t i = 0; i < std::min(expansion.neighbours, candidates.size()); ++i) {
+    const float weight = std::pow(std::max(candidates[i].score, 0.0f), expansion.power);
+    if (vectors[i].size() != expanded.size()) continue;
+    for (size_t d = 0; d < expanded.size(); ++d) expanded[d] += weight * vectors[i][d];
+  }
+  const size_t head = state.searches_frozen() ? state.descriptor_dimension : query.size();
+  for (const auto& [begin, end] : {std::pair{size_t{0}, head}, std::pair{head, query.size()}}) {
+    const float wanted = std::sqrt(dot(query.data() + begin, query.data() + begin, end - begin));
+    const float length = std::sqrt(dot(expanded.data() + begin, expanded.data() + begin, end - begin));
+    for (size_t d = begin; d < end; ++d) expanded[d] = length > 0 ? expanded[d] * wanted / length : 0.0f;
+  }
+  std::vector<std::pair<float, size_t>> order;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const bool comparable = vectors[i].size() == expanded.size();
+    order.emplace_back(comparable ? dot(expanded.data(), vectors[i].data(), expanded.size()) : -2.0f, i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<Neighbour> reordered;
+  for (const auto& [score, i] : order) reordered.push_back(candidates[i]);
+  return reordered;
+}
+
 // Up to `limit` hits: first the items the frozen descriptor recognises as the query's very
-// product shot (same_item), by that cosine, then the rest by the ranking score. Every hit's
-// score is its ranking score.
+// product shot (same_item), by that cosine, then the rest by the ranking score (of the expanded
+// query with `expansion`). Every hit's score is its ranking score for the photo's own query.
 std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& queries,
-                             const SearchParams& params, size_t limit) {
+                             const SearchParams& params, size_t limit, const QueryExpansion& expansion) {
   std::vector<Hit> hits;
   std::unordered_set<int64_t> taken;
   auto add = [&](int64_t key, float score, bool same_item) {
@@ -76,10 +113,14 @@ std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& que
     hits.push_back(
         {state.items.at(key), score, state.score_scale.similarity(score), same_item, std::nullopt, {}});
   };
-  const auto ranked = state.index->search(1, queries.ranking.data(), params).front();
+  const bool expand = expansion.neighbours > 0;
+  SearchParams first_params = params;
+  if (expand) first_params.k = std::max(params.k, expansion.pool);
+  const auto first = state.index->search(1, queries.ranking.data(), first_params).front();
+  const auto ranked = expand ? reordered_by_expansion(state, queries.ranking, first, expansion) : first;
   if (state.has_instance_tier()) {
     const bool own_search = !queries.instance.empty();
-    const auto found = own_search ? state.index->search(1, queries.instance.data(), params).front() : ranked;
+    const auto found = own_search ? state.index->search(1, queries.instance.data(), params).front() : first;
     for (size_t i = 0; i < found.size() && same_item(state, found, i); ++i)
       add(found[i].id, own_search ? ranking_score(state, queries, found[i].id) : found[i].score, true);
   }
@@ -277,7 +318,7 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
     const size_t candidates = (by_colour ? wanted * kColourPoolFactor : wanted) +
                               (collapse ? std::min(state.copies.hideable(), 2 * wanted + 8) : 0);
     params.k = candidates + (exclude ? 1 : 0);
-    if (params.k > 0) result.hits = ranked_hits(state, queries, params, candidates);
+    if (params.k > 0) result.hits = ranked_hits(state, queries, params, candidates, options_.expansion);
     if (by_colour) rerank_by_colour(result.hits, embedding.colours, options.colour_weight);
     if (collapse) collapse_copies(state, result.hits, params.accept, exclude);
     if (result.hits.size() > wanted) result.hits.resize(wanted);

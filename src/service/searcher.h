@@ -20,10 +20,20 @@ namespace lookalike {
 // The block of the descriptor model whose maps the trained head takes as input.
 inline constexpr const char* kHeadInputBlock = "mixed7";
 
+// Query expansion: the ranking query is moved toward its best `neighbours` results, each
+// weighted by its score to `power`, and the first search's best `pool` results are reordered by
+// it (see CatalogOptions::expansion).
+struct QueryExpansion {
+  size_t neighbours = 3;  // 0: off
+  float power = 3.0f;
+  size_t pool = 100;
+};
+
 struct SearcherOptions {
   bool flip_queries = true;             // see CatalogOptions::flip_queries
   std::optional<float> min_confidence;  // see CatalogOptions::min_confidence
   DecodeOptions decode;
+  QueryExpansion expansion;
 };
 
 class Searcher {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -34,11 +35,12 @@ class CatalogTest : public ::testing::Test {
   }
   void SetUp() override { LOOKALIKE_REQUIRE_DATASET(); }
 
-  static std::unique_ptr<Catalog> open(bool flip_queries = true) {
+  static std::unique_ptr<Catalog> open(bool flip_queries = true, QueryExpansion expansion = {}) {
     CatalogOptions options;
     options.data_dir = (dir_->path() / "data").string();
     options.model_manifest = testing::model_manifest();
     options.flip_queries = flip_queries;
+    options.expansion = expansion;
     return std::make_unique<Catalog>(options, false);
   }
   static std::string photo(const std::string& category, int index) {
@@ -90,6 +92,38 @@ TEST_F(CatalogTest, AnExactCopyComesBackFirst) {
     EXPECT_EQ(exact.hits.at(0).item.sha256, sha256_hex(bytes));
     EXPECT_NEAR(exact.hits[0].score, 1.f, 1e-4);
   }
+}
+
+TEST_F(CatalogTest, QueryExpansionReordersLookAlikesButKeepsTheItemFirstAndItsScores) {
+  // Expansion (on by default) reorders the first search's pool by a query moved toward its best
+  // hits; every score stays the cosine to the photo itself, and the photo's own item stays first.
+  const auto plain = open(true, QueryExpansion{0, 3.0f, 100});
+  size_t reordered = 0;
+  for (const char* category : {"coat", "dress", "hood", "jumper", "shirts", "sweater"}) {
+    for (int index : {2, 5}) {
+      const std::string bytes = photo(category, index);
+      QueryOptions q;
+      q.category = "all";
+      const auto expanded = catalog_->search_image(bytes, q);
+      const auto original = plain->search_image(bytes, q);
+      ASSERT_EQ(expanded.hits.size(), 12u);
+      ASSERT_EQ(original.hits.size(), 12u);
+      EXPECT_EQ(expanded.hits[0].item.sha256, sha256_hex(bytes));
+      EXPECT_EQ(original.hits[0].item.sha256, sha256_hex(bytes));
+      std::map<std::string, float> original_scores;
+      for (const auto& h : original.hits) original_scores[h.item.id] = h.score;
+      bool same_order = true;
+      for (size_t i = 0; i < expanded.hits.size(); ++i) {
+        const auto& h = expanded.hits[i];
+        same_order = same_order && h.item.id == original.hits[i].item.id;
+        if (original_scores.count(h.item.id)) {
+          EXPECT_NEAR(h.score, original_scores[h.item.id], 1e-5) << h.item.id;
+        }
+      }
+      reordered += same_order ? 0 : 1;
+    }
+  }
+  EXPECT_GT(reordered, 0u) << "expansion never changed an order";
 }
 
 TEST_F(CatalogTest, AutoModeSearchesOnlyThePredictedCategory) {
