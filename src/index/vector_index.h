@@ -7,6 +7,7 @@
 // a float16 copy of every vector and re-rank their best candidates exactly from it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -52,16 +53,18 @@ struct IndexOptions {
   // 1,024-dimension vectors is memory-bound at about 11 ms per 10k items on one core (109 ms
   // at 100k), against about 1 ms for IVF-PQ at any size here.
   size_t exact_below = 10000;
-  // IVF-PQ: coarse lists (0: 4 sqrt(n), within 16..4096), bytes per PQ code, lists probed.
+  // IVF-PQ: coarse lists (0: 4 sqrt(n), within 16..4096), bytes per PQ code, lists probed
+  // (0: automatic, auto_nprobe(nlist)).
   size_t nlist = 0;
   size_t pq_bytes = 64;
-  size_t nprobe = 96;
+  size_t nprobe = 0;
   // HNSW over 8-bit scalar codes: links per node and the search beam.
   size_t hnsw_links = 32;
   size_t ef_search = 96;
-  // Both: candidates re-ranked exactly from the float16 copies, and the filtered-subset size up
-  // to which a filtered search scans the accepted vectors exactly instead.
-  size_t rerank = 384;
+  // Both: candidates re-ranked exactly from the float16 copies (0: automatic, 4 x the lists
+  // probed or 4 x ef_search), and the filtered-subset size up to which a filtered search scans
+  // the accepted vectors exactly instead.
+  size_t rerank = 0;
   size_t exact_subset = 5000;
   // Vectors the coarse quantizer and the codes are trained on (a sample of the catalog).
   size_t training_sample = 100000;
@@ -72,6 +75,13 @@ struct IndexOptions {
   // 0.997 per part on the sample catalog, bench_scale --query-part head).
   std::vector<size_t> parts;
 };
+
+// The lists an IVF search probes by default: max(96, nlist / 30). A fixed 96 let recall@12 fall
+// with the catalog (0.960 at 100k items, 1,265 lists; 0.927 at 1M, 4,000 lists); 134 of 4,000
+// keeps it at about 0.95 (bench_scale, docs/benchmarks.md), and below 2,880 lists nothing changes.
+inline size_t auto_nprobe(size_t nlist) {
+  return std::max<size_t>(96, (nlist + 29) / 30);
+}
 
 // The kind `options` asks for at `items` items: auto resolved, and flat for any kind below 16
 // items (too few to train codes on).

@@ -128,7 +128,10 @@ TEST_P(CompressedIndexTest, RemovedIdsAreNeverReturnedAndMayComeBack) {
   const auto ids = index_->ids();
   EXPECT_EQ(std::count(ids.begin(), ids.end(), gone.front()), 0);
   const auto after = index_->search(1, vectors_.data(), params).front();
-  for (const auto& n : after) EXPECT_EQ(std::count(gone.begin(), gone.end(), n.id), 0);
+  for (const auto& n : after) {
+    EXPECT_EQ(std::count(gone.begin(), gone.end(), n.id), 0);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), n.id), 1) << n.id;  // a live id, not a removed row
+  }
   index_->add(1, &gone.front(), vectors_.data());  // the same id again, as a new row
   EXPECT_EQ(index_->search(1, vectors_.data(), params).front().front().id, gone.front());
   EXPECT_THROW(index_->add(1, &ids_[100], vectors_.data()), Error);
@@ -273,6 +276,28 @@ TEST(IndexKindTest, AutoIsExactBelowTheThresholdAndCompressedFromIt) {
   EXPECT_EQ(compressed->kind(), IndexKind::kIvfPq);
   EXPECT_EQ(compressed->exact_copy_bytes(), 600 * kD * 2);  // the float16 copies
   EXPECT_EQ(deserialize_index(make_flat_index(kD)->serialize())->kind(), IndexKind::kFlat);
+}
+
+TEST(IndexKindTest, ProbesGrowWithTheListCountUnlessSetAndTheSettingSurvivesASnapshot) {
+  EXPECT_EQ(auto_nprobe(16), 96u);
+  EXPECT_EQ(auto_nprobe(2880), 96u);
+  EXPECT_EQ(auto_nprobe(2881), 97u);
+  EXPECT_EQ(auto_nprobe(4000), 134u);  // 1M items
+  const auto vectors = clustered_vectors(600, 3);
+  std::vector<int64_t> ids(600);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
+  IndexOptions options;
+  options.kind = IndexKind::kIvfPq;
+  const auto automatic = build_index(options, kD, 600, ids.data(), vectors.data());
+  EXPECT_NE(automatic->parameters().find("nprobe=auto:96"), std::string::npos) << automatic->parameters();
+  EXPECT_NE(automatic->parameters().find("rerank=auto:384"), std::string::npos) << automatic->parameters();
+  EXPECT_EQ(deserialize_index(automatic->serialize())->parameters(), automatic->parameters());
+  options.nprobe = 8;
+  options.rerank = 50;
+  const auto set = build_index(options, kD, 600, ids.data(), vectors.data());
+  EXPECT_NE(set->parameters().find("nprobe=8;"), std::string::npos) << set->parameters();
+  EXPECT_NE(set->parameters().find("rerank=50 "), std::string::npos) << set->parameters();
+  EXPECT_EQ(deserialize_index(set->serialize())->parameters(), set->parameters());
 }
 
 TEST(IndexKindTest, NamesRoundTripAndUnknownNamesAreRefused) {
