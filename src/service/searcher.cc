@@ -68,9 +68,10 @@ bool same_item(const ServingState& state, const std::vector<Neighbour>& found, s
 // Alpha query expansion: the ranking query plus its best `expansion.neighbours` candidates'
 // ranking queries weighted by score^power, each part scaled back to the query's own length so
 // that the parts keep their weights (a part the query does not weigh stays zero). The
-// candidates are then reordered by the expanded query. Reordering the first search's pool
-// instead of searching again keeps the cost at a few hundred dot products: a second flat scan
-// of a 4k-item catalog cost about 3 ms. Scores stay the cosines to the photo's own query.
+// candidates are then rescored by the expanded query and reordered, so that the scores shown
+// fall down the list as the order does. Reordering the first search's pool instead of
+// searching again keeps the cost at a few hundred dot products: a second flat scan of a
+// 4k-item catalog cost about 3 ms.
 std::vector<Neighbour> reordered_by_expansion(const ServingState& state, const std::vector<float>& query,
                                               const std::vector<Neighbour>& candidates,
                                               const QueryExpansion& expansion) {
@@ -97,13 +98,13 @@ std::vector<Neighbour> reordered_by_expansion(const ServingState& state, const s
   std::stable_sort(order.begin(), order.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<Neighbour> reordered;
-  for (const auto& [score, i] : order) reordered.push_back(candidates[i]);
+  for (const auto& [score, i] : order) reordered.push_back({candidates[i].id, score});
   return reordered;
 }
 
 // Up to `limit` hits: first the items the frozen descriptor recognises as the query's very
-// product shot (same_item), by that cosine, then the rest by the ranking score (of the expanded
-// query with `expansion`). Every hit's score is its ranking score for the photo's own query.
+// product shot (same_item), by that cosine, with their ranking score for the photo's own query;
+// then the rest by their ranking score, for the expanded query with `expansion`.
 std::vector<Hit> ranked_hits(const ServingState& state, const SearchQueries& queries,
                              const SearchParams& params, size_t limit, const QueryExpansion& expansion) {
   std::vector<Hit> hits;

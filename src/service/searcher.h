@@ -21,8 +21,8 @@ namespace lookalike {
 inline constexpr const char* kHeadInputBlock = "mixed7";
 
 // Query expansion: the ranking query is moved toward its best `neighbours` results, each
-// weighted by its score to `power`, and the first search's best `pool` results are reordered by
-// it (see CatalogOptions::expansion).
+// weighted by its score to `power`, and the first search's best `pool` results are rescored
+// and reordered by it (see CatalogOptions::expansion).
 struct QueryExpansion {
   size_t neighbours = 3;  // 0: off
   float power = 3.0f;
