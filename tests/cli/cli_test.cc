@@ -191,6 +191,9 @@ TEST_F(CliTest, BadTrainingOptionsAreRefusedBeforeAnythingRuns) {
                  "--instance-threshold");
   expect_failure({"--data", data(), "eval", "--instance-margin", "-0.1"}, "--instance-margin");
   expect_failure({"--data", data(), "serve", "--frozen-search-weight", "half"}, "--frozen-search-weight");
+  expect_failure({"--data", data(), "search", "x.jpg", "--query-expansion", "51"}, "--query-expansion");
+  expect_failure({"--data", data(), "eval", "--query-expansion", "-1"}, "--query-expansion");
+  expect_failure({"--data", data(), "serve", "--expansion-power", "cubed"}, "--expansion-power");
   const auto versions_after = run_lookalike({"--data", data(), "info", "--json"});
   EXPECT_EQ(nlohmann::json::parse(versions_after.out)["versions"],
             nlohmann::json::parse(versions_before.out)["versions"]);
