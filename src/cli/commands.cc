@@ -195,8 +195,8 @@ struct QueryModelArgs {
         ->capture_default_str();
     cmd->add_option(
            "--query-expansion", expansion.neighbours,
-           "Search each query again, moved toward its best N results: better look-alikes for one more "
-           "index search (0 = off)")
+           "Reorder each query's best 100 results by the query moved toward its best N of them: better "
+           "look-alikes for a few hundred dot products (0 = off)")
         ->check(CLI::Range(0, 50))
         ->capture_default_str();
     cmd->add_option("--expansion-power", expansion.power,
