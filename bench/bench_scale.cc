@@ -22,7 +22,10 @@
 // catalog's; the program prints both distributions.
 // Queries are fresh synthetic vectors (not in the index), shaped by --query-part as the service
 // shapes a blended version's ranking query. Filters: the 1/6 filter is a category (inherited
-// from a); the 1% filter accepts ids whose hash falls in 1% (like a price range).
+// from a), asked for as the rows' tags (`category`, as the service asks) and as a filter function
+// (`cat_by_fn`, as price and attribute filters run); the 1% filter accepts ids whose hash falls
+// in 1% (like a price range). `recommend` is 1,000 stored items queried as `lookalike recommend`
+// queries them (same category, and all).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -211,8 +214,43 @@ std::string nn_deciles(const float* vectors, size_t n, size_t d, size_t probes) 
 struct Mode {
   const char* name;
   std::function<bool(int64_t)> accept;
+  uint32_t tag;  // SearchParams::tag: the category filter is a tag, as the service's is
   size_t expected;
+  // Each query restricted to its own category (tag and expected count per query), the search
+  // widened for it or not (SearchParams::filter_follows_query).
+  bool own_category = false;
+  bool follows = false;
 };
+
+// Every row tagged with its category + 1 (0 is "untagged"), as the service tags rows.
+void tag_rows(VectorIndex& index, const std::vector<int64_t>& ids, const std::vector<int>& category) {
+  std::vector<uint32_t> tags(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) tags[i] = static_cast<uint32_t>(category[i] + 1);
+  index.set_tags(ids.size(), ids.data(), tags.data());
+}
+
+// Each query's exact answers within its own category: one batch per category.
+std::vector<std::vector<Neighbour>> own_category_answers(const VectorIndex& exact, const Synthetic& queries,
+                                                         size_t d, size_t k,
+                                                         const std::function<size_t(int)>& category_count) {
+  std::map<int, std::vector<size_t>> by_category;
+  for (size_t q = 0; q < queries.category.size(); ++q) by_category[queries.category[q]].push_back(q);
+  std::vector<std::vector<Neighbour>> answers(queries.category.size());
+  for (const auto& [c, members] : by_category) {
+    std::vector<float> batch;
+    for (size_t q : members) {
+      const auto first = queries.vectors.begin() + static_cast<std::ptrdiff_t>(q * d);
+      batch.insert(batch.end(), first, first + static_cast<std::ptrdiff_t>(d));
+    }
+    SearchParams params;
+    params.k = k;
+    params.tag = static_cast<uint32_t>(c + 1);
+    params.expected_accepted = category_count(c);
+    auto found = exact.search(members.size(), batch.data(), params);
+    for (size_t i = 0; i < members.size(); ++i) answers[members[i]] = std::move(found[i]);
+  }
+  return answers;
+}
 
 double recall(const std::vector<std::vector<Neighbour>>& want,
               const std::vector<std::vector<Neighbour>>& got) {
@@ -279,11 +317,23 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
   std::vector<int64_t> ids(n);
   for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int64_t>(i);
   const int category = fresh.category.front();  // the 1/6 filter: one category for every query
+  const auto category_count = [&](int c) {
+    return static_cast<size_t>(std::count(data.category.begin(), data.category.end(), c));
+  };
+  // The category filter twice: as the service asks for it (the rows' tags), and as a filter
+  // function reading the category of the id (how price and attribute filters run).
   std::vector<Mode> modes = {
-      {"unfiltered", nullptr, SIZE_MAX},
-      {"category", [&](int64_t id) { return data.category[static_cast<size_t>(id)] == category; },
-       static_cast<size_t>(std::count(data.category.begin(), data.category.end(), category))},
-      {"1%", in_one_percent, n / 100}};
+      {"unfiltered", nullptr, 0, SIZE_MAX},
+      {"category", nullptr, static_cast<uint32_t>(category + 1), category_count(category)},
+      {"cat_by_fn", [&](int64_t id) { return data.category[static_cast<size_t>(id)] == category; }, 0,
+       category_count(category)},
+      {"1%", in_one_percent, 0, n / 100},
+      {"own_cat", nullptr, 0, 0, true, true},
+      {"own_cat_w", nullptr, 0, 0, true, false}};
+  const auto restrict_to_own = [&](SearchParams& p, size_t q) {
+    p.tag = static_cast<uint32_t>(fresh.category[q] + 1);
+    p.expected_accepted = category_count(fresh.category[q]);
+  };
   SearchParams params;
   params.k = 12;
   // Exact answers, with every core (FAISS's flat search uses BLAS for many queries).
@@ -292,9 +342,17 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
   {
     auto exact = make_flat_index(real.d);
     exact->add(n, ids.data(), data.vectors.data());
+    tag_rows(*exact, ids, data.category);
+    std::vector<std::vector<Neighbour>> own;  // every own-category mode has the same answers
     for (const auto& mode : modes) {
       params.accept = mode.accept;
-      truth.push_back(exact->search(query_count, fresh.vectors.data(), params));
+      params.tag = mode.tag;
+      if (!mode.own_category) {
+        truth.push_back(exact->search(query_count, fresh.vectors.data(), params));
+        continue;
+      }
+      if (own.empty()) own = own_category_answers(*exact, fresh, real.d, params.k, category_count);
+      truth.push_back(own);
     }
   }
   std::printf("exact answers for %zu queries in %.1f s\n", query_count, ms_since(started) / 1e3);
@@ -333,20 +391,37 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
       index = std::move(loaded);
       index->set_search_options(options);  // the file keeps the settings it was built with
     }
-    // Recommend: batches of 1,000 stored vectors as queries, k = 16, every core; measured for
-    // each search setting below.
-    std::vector<float> batch;
+    tag_rows(*index, ids, data.category);  // tags are not in snapshots
+    // Recommend as `lookalike recommend` does it: 1,000 stored items, each queried by its own
+    // vector shaped as the ranking query (--query-part), k = 16, every core, one batch per
+    // category restricted to it (--category same) and one batch unrestricted (--category all).
+    // Measured for each search setting below.
+    std::map<int, std::vector<float>> batches;
+    std::vector<float> all;
     for (size_t i = 0; i < 1000; ++i) {
       const size_t row = i * (n / 1000);
-      batch.insert(batch.end(), data.vectors.begin() + static_cast<std::ptrdiff_t>(row * real.d),
-                   data.vectors.begin() + static_cast<std::ptrdiff_t>((row + 1) * real.d));
+      const auto first = data.vectors.begin() + static_cast<std::ptrdiff_t>(row * real.d);
+      batches[data.category[row]].insert(batches[data.category[row]].end(), first,
+                                         first + static_cast<std::ptrdiff_t>(real.d));
+      all.insert(all.end(), first, first + static_cast<std::ptrdiff_t>(real.d));
     }
-    const auto recommend_per_s = [&] {
+    for (auto& [c, batch] : batches) shape_queries(batch, real.d, settings.query_part);
+    shape_queries(all, real.d, settings.query_part);
+    const auto recommend_per_s = [&](bool same_category) {
       omp_set_num_threads(2);
       SearchParams rec;
       rec.k = 16;
       const auto t = Clock::now();
-      index->search(1000, batch.data(), rec);
+      if (same_category) {
+        for (const auto& [c, batch] : batches) {
+          rec.tag = static_cast<uint32_t>(c + 1);
+          rec.expected_accepted = category_count(c);
+          rec.filter_follows_query = true;  // as `lookalike recommend` asks
+          index->search(batch.size() / real.d, batch.data(), rec);
+        }
+      } else {
+        index->search(all.size() / real.d, all.data(), rec);
+      }
       omp_set_num_threads(1);
       return 1000 / (ms_since(t) / 1e3);
     };
@@ -364,14 +439,18 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
         tuned.rerank = rerank;
       }
       index->set_search_options(tuned);
-      std::printf("%-6s search settings: %s; recommend %.0f items/s (2 threads)\n", "",
-                  index->parameters().c_str(), recommend_per_s());
+      const double same = recommend_per_s(true);
+      std::printf("%-6s search settings: %s; recommend %.0f items/s same category, %.0f all (2 threads)\n",
+                  "", index->parameters().c_str(), same, recommend_per_s(false));
       for (size_t m = 0; m < modes.size(); ++m) {
         params.accept = modes[m].accept;
+        params.tag = modes[m].tag;
         params.expected_accepted = modes[m].expected;
+        params.filter_follows_query = modes[m].follows;
         std::vector<double> ms;
         std::vector<std::vector<Neighbour>> got;
         for (size_t q = 0; q < queries; ++q) {
+          if (modes[m].own_category) restrict_to_own(params, q);
           const auto t = Clock::now();
           got.push_back(index->search(1, fresh.vectors.data() + q * real.d, params).front());
           ms.push_back(ms_since(t));

@@ -9,8 +9,10 @@
 // rejected rows skipped first.
 //
 // Every structure addresses rows by position (the label FAISS assigns on add); `ids_` maps a
-// position to its id. A removal marks the position dead (O(1), no rewrite of 1M codes): searches
-// skip dead rows through the IDSelector, and `reindex` (or any rebuild) compacts them away.
+// position to its id and `tags_` to its tag (SearchParams::tag: a category filter reads one
+// 4-byte tag per scanned row, not the row's id and the caller's filter). A removal marks the
+// position dead (O(1), no rewrite of 1M codes): searches skip dead rows through the IDSelector,
+// and `reindex` (or any rebuild) compacts them away.
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFPQ.h>
@@ -50,8 +52,9 @@ constexpr size_t kMaxWiden = 8;
 // FAISS computes distances to the list centroids with BLAS from this many queries at once
 // (faiss::distance_compute_blas_threshold); fewer go through nearest_lists.
 constexpr idx_t kFaissBlasQueries = 20;
-// A filtered scan reads each listed row's id at random in `ids_` (8 MB at 1M items); it asks for
-// the id this many rows ahead (a profile put two thirds of the filtered scan on that load).
+// A filtered scan reads each listed row's tag or id at random (`tags_`, `ids_`: 4 and 8 MB at 1M
+// items); it asks for them this many rows ahead (a profile put two thirds of the filtered scan on
+// that load).
 constexpr size_t kPrefetchRows = 16;
 
 // The removed positions, one bit each (125 KB at 1M items). A scan after removals checks a
@@ -68,26 +71,132 @@ class DeadRows {
   std::vector<uint64_t> words_;
 };
 
-// Accepts live positions whose id the caller's filter accepts.
-class LiveSelector final : public faiss::IDSelector {
+// The tags of an IVF part's inverted lists, entry by entry in list order, 16 bits each (kSpilled
+// for a tag that does not fit, which the scan then reads by position). A filtered scan reads
+// them beside the listed positions, where reading each row's tag by position (4 MB at 1M items,
+// at random) made a 1/6-category search slower than an unfiltered one (docs/benchmarks.md).
+// The tags by position stay the reference; these follow them.
+class ListTags {
  public:
-  LiveSelector(const std::vector<int64_t>& ids, const DeadRows& dead,
-               const std::function<bool(int64_t)>* accept)
-      : ids_(ids), dead_(dead), accept_(accept) {}
-  bool is_member(idx_t position) const override { return accepts(position); }
-  void prefetch(idx_t position) const {
-    if (accept_) __builtin_prefetch(ids_.data() + position);
+  static constexpr uint16_t kSpilled = 0xffff;
+  static uint16_t narrow(uint32_t tag) { return tag < kSpilled ? static_cast<uint16_t>(tag) : kSpilled; }
+
+  // Tags the entries the lists gained since the last call (FAISS appends to a list's end).
+  void follow(const faiss::InvertedLists& lists, const std::vector<uint32_t>& tags) {
+    by_list_.resize(lists.nlist);
+    for (size_t l = 0; l < lists.nlist; ++l) {
+      auto& entries = by_list_[l];
+      const size_t size = lists.list_size(l);
+      if (entries.size() == size) continue;
+      faiss::InvertedLists::ScopedIds ids(&lists, l);
+      for (size_t i = entries.size(); i < size; ++i)
+        entries.push_back(narrow(tags[static_cast<size_t>(ids[i])]));
+    }
   }
-  bool accepts(idx_t position) const {
-    const auto at = static_cast<size_t>(position);
-    return !dead_.contains(at) && (!accept_ || (*accept_)(ids_[at]));
+  // Every entry again.
+  void rebuild(const faiss::InvertedLists& lists, const std::vector<uint32_t>& tags) {
+    by_list_.clear();
+    follow(lists, tags);
+  }
+  // Tags the entry of `position` in `list`; false when the list does not hold it.
+  bool set(const faiss::InvertedLists& lists, size_t list, idx_t position, uint32_t tag) {
+    faiss::InvertedLists::ScopedIds ids(&lists, list);
+    const idx_t* end = ids.get() + lists.list_size(list);
+    const idx_t* at = std::find(ids.get(), end, position);
+    if (at == end) return false;
+    by_list_[list][static_cast<size_t>(at - ids.get())] = narrow(tag);
+    return true;
+  }
+  const uint16_t* of(size_t list) const { return by_list_[list].data(); }
+  size_t bytes() const {
+    size_t bytes = by_list_.size() * sizeof(by_list_[0]);
+    for (const auto& entries : by_list_) bytes += entries.capacity() * sizeof(uint16_t);
+    return bytes;
   }
 
  private:
+  std::vector<std::vector<uint16_t>> by_list_;
+};
+
+// Accepts the live positions that hold the search's tag (when it names one) and whose id the
+// caller's filter accepts (when it gives one): the tag first, since it is one array read.
+class LiveSelector final : public faiss::IDSelector {
+ public:
+  LiveSelector(const std::vector<int64_t>& ids, const DeadRows& dead, const std::vector<uint32_t>& tags,
+               const SearchParams& params)
+      : ids_(ids),
+        dead_(dead),
+        tags_(tags),
+        tag_(params.tag),
+        accept_(params.accept ? &params.accept : nullptr) {}
+  bool is_member(idx_t position) const override { return accepts(position); }
+  bool accepts(idx_t position) const {
+    const auto at = static_cast<size_t>(position);
+    return !dead_.contains(at) && (!tag_ || tags_[at] == tag_) && (!accept_ || (*accept_)(ids_[at]));
+  }
+  // The indices i of the n listed positions that accepts() admits, into `rows`. Tags and ids are
+  // read at random (4 and 8 MB at 1M items), so both are asked for kPrefetchRows rows ahead, and
+  // the ids only of the rows whose tag matched.
+  // `listed_tags` (the list's ListTags, or null) spares the tags' reads.
+  void select(const idx_t* positions, const uint16_t* listed_tags, size_t n,
+              std::vector<uint32_t>& rows) const {
+    rows.clear();
+    if (tag_ && listed_tags) {
+      const uint16_t wanted = ListTags::narrow(tag_);
+      for (size_t i = 0; i < n; ++i) {
+        if (listed_tags[i] != wanted) continue;
+        const auto at = static_cast<size_t>(positions[i]);
+        if (!dead_.contains(at) && (wanted != ListTags::kSpilled || tags_[at] == tag_))
+          rows.push_back(static_cast<uint32_t>(i));
+      }
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        if (i + kPrefetchRows < n) prefetch_first_read(positions[i + kPrefetchRows]);
+        const auto at = static_cast<size_t>(positions[i]);
+        if (!dead_.contains(at) && (!tag_ || tags_[at] == tag_)) rows.push_back(static_cast<uint32_t>(i));
+      }
+    }
+    if (!accept_) return;
+    size_t kept = 0;
+    for (size_t j = 0; j < rows.size(); ++j) {
+      if (tag_ && j + kPrefetchRows < rows.size())
+        __builtin_prefetch(ids_.data() + positions[rows[j + kPrefetchRows]]);
+      if ((*accept_)(ids_[static_cast<size_t>(positions[rows[j]])])) rows[kept++] = rows[j];
+    }
+    rows.resize(kept);
+  }
+
+ private:
+  void prefetch_first_read(idx_t position) const {
+    if (tag_) {
+      __builtin_prefetch(tags_.data() + position);
+    } else if (accept_) {
+      __builtin_prefetch(ids_.data() + position);
+    }
+  }
+
   const std::vector<int64_t>& ids_;
   const DeadRows& dead_;
+  const std::vector<uint32_t>& tags_;
+  uint32_t tag_;
   const std::function<bool(int64_t)>* accept_;
 };
+
+// How much a filter admitting `selectivity` of the rows widens the search (lists probed, HNSW
+// beam): sqrt(1 / selectivity) rounded up, up to kMaxWiden, so that about as many accepted rows
+// are scanned as an unfiltered search scans rows. A filter that follows the query (its own
+// category) rejects fewer rows of the query's nearest lists than its selectivity says: the
+// fourth root (1.57 for a sixth). Unwidened, a 1/6 own-category search found 0.949 of the top 12
+// at 1M items, widened 3x 0.985 for twice the time (bench_scale own_cat, docs/benchmarks.md).
+double widening(double selectivity, bool follows_query) {
+  if (follows_query) return std::min<double>(kMaxWiden, std::pow(1.0 / selectivity, 0.25));
+  return static_cast<double>(
+      std::clamp<size_t>(static_cast<size_t>(std::ceil(std::sqrt(1.0 / selectivity))), 1, kMaxWiden));
+}
+
+size_t widened(size_t breadth, double widen, size_t most) {
+  return std::min(most, static_cast<size_t>(std::ceil(static_cast<double>(breadth) * widen)));
+}
 
 // The k best (position, score) pairs offered, by decreasing score.
 class TopK {
@@ -140,6 +249,7 @@ class CompressedIndex final : public VectorIndex {
         exact_(std::move(exact)),
         ids_(std::move(ids)) {
     dead_.resize(ids_.size());
+    tags_.resize(ids_.size(), 0);
     for (size_t i = 0; i < ids_.size(); ++i) {
       if (ids_[i] == kDead) {
         dead_.mark(i);
@@ -148,6 +258,8 @@ class CompressedIndex final : public VectorIndex {
       }
     }
     for (const auto& part : parts_) centroids_.push_back(list_centroids(*part));
+    list_tags_.resize(parts_.size());
+    follow_lists();
     reserve_headroom();
   }
 
@@ -174,8 +286,10 @@ class CompressedIndex final : public VectorIndex {
   }
 
   size_t index_bytes() const override {
-    size_t bytes = ids_.size() * sizeof(int64_t) + rows_.bytes() + dead_.bytes();  // position <-> id
+    // position <-> id, tags, removed rows
+    size_t bytes = ids_.size() * (sizeof(int64_t) + sizeof(uint32_t)) + rows_.bytes() + dead_.bytes();
     for (const auto& part : parts_) bytes += part_bytes(*part);
+    for (const auto& tags : list_tags_) bytes += tags.bytes();
     for (const auto& c : centroids_)
       bytes += c.halves.size() * sizeof(uint16_t) + c.norms.size() * sizeof(float);
     return bytes;
@@ -220,6 +334,30 @@ class CompressedIndex final : public VectorIndex {
       ids_.push_back(ids[i]);
     }
     dead_.resize(ids_.size());
+    tags_.resize(ids_.size(), 0);
+    follow_lists();
+  }
+
+  // Many tags at once (an index just loaded) retag every list entry, O(rows); a few find their
+  // row's list entry through the row's nearest lists (the list it was added to, O(list)).
+  void set_tags(size_t n, const int64_t* ids, const uint32_t* tags) override {
+    constexpr size_t kRetagAll = 256;
+    std::vector<idx_t> changed;
+    for (size_t i = 0; i < n; ++i) {
+      const auto position = rows_.find(ids[i]);
+      if (!position || tags_[static_cast<size_t>(*position)] == tags[i]) continue;
+      tags_[static_cast<size_t>(*position)] = tags[i];
+      changed.push_back(*position);
+    }
+    for (size_t p = 0; p < parts_.size(); ++p) {
+      const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(parts_[p].get());
+      if (!ivf || changed.empty()) continue;
+      if (changed.size() > kRetagAll) {
+        list_tags_[p].rebuild(*ivf->invlists, tags_);
+        continue;
+      }
+      for (const idx_t position : changed) retag_entry(p, *ivf, position);
+    }
   }
 
   size_t remove(const std::vector<int64_t>& ids) override {
@@ -240,23 +378,24 @@ class CompressedIndex final : public VectorIndex {
     std::vector<std::vector<Neighbour>> results(n);
     const size_t live = rows_.size();
     if (n == 0 || params.k == 0 || live == 0) return results;
-    const std::function<bool(int64_t)>* accept = params.accept ? &params.accept : nullptr;
-    const size_t expected = accept ? std::min(params.expected_accepted, live) : live;
-    if (accept && expected <= options_.exact_subset) {
+    const bool filtered = params.accept || params.tag;
+    LiveSelector selector(ids_, dead_, tags_, params);  // FAISS takes a non-const IDSelector*
+    const size_t expected = filtered ? std::min(params.expected_accepted, live) : live;
+    if (filtered && expected <= options_.exact_subset) {
       for (size_t q = 0; q < n; ++q) {
         const float* query = queries + q * dimension();
-        results[q] = scan(query, weighed_spans(query), params.k, *accept);
+        results[q] = scan(query, weighed_spans(query), params.k, selector);
       }
       return results;
     }
     const double selectivity = static_cast<double>(std::max<size_t>(expected, 1)) / static_cast<double>(live);
-    const size_t widen =
-        std::clamp<size_t>(static_cast<size_t>(std::ceil(std::sqrt(1.0 / selectivity))), 1, kMaxWiden);
+    const double widen = widening(selectivity, params.filter_follows_query);
     const size_t candidates = std::min(std::max(params.k, rerank_depth()), live);
     std::vector<std::vector<idx_t>> found(n);
+    const bool select = filtered || ids_.size() > rows_.size();  // removed rows are skipped too
     size_t offset = 0;
     for (size_t p = 0; p < parts_.size(); ++p) {
-      search_part(p, n, queries, offset, candidates, widen, accept, found);
+      search_part(p, n, queries, offset, candidates, widen, select ? &selector : nullptr, found);
       offset += static_cast<size_t>(parts_[p]->d);
     }
     for (size_t q = 0; q < n; ++q) {
@@ -305,11 +444,37 @@ class CompressedIndex final : public VectorIndex {
   // Room for an eighth more float16 copies (at least 4,096) beyond `adding`: the copies are one
   // contiguous FAISS array, and letting an add grow it doubles and copies 2 GB at 1M items
   // (4.5 s, measured) while the add holds the write lock. Growing here happens once per eighth.
+  void follow_lists() {
+    for (size_t p = 0; p < parts_.size(); ++p) {
+      if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(parts_[p].get()))
+        list_tags_[p].follow(*ivf->invlists, tags_);
+    }
+  }
+
+  // Sets the list entry of `position` in part p to its tag: the lists nearest to the row's
+  // float16 copy hold it (FAISS assigned it by the float32 vector, so it may be the second
+  // nearest or further), and failing those every list is looked through.
+  void retag_entry(size_t p, const faiss::IndexIVF& ivf, idx_t position) {
+    constexpr size_t kNearest = 8;
+    const uint32_t tag = tags_[static_cast<size_t>(position)];
+    std::vector<float> v(dimension());
+    exact_->reconstruct(position, v.data());
+    size_t offset = 0;
+    for (size_t q = 0; q < p; ++q) offset += static_cast<size_t>(parts_[q]->d);
+    for (const idx_t list : nearest_lists(centroids_[p], v.data() + offset, kNearest).first) {
+      if (list_tags_[p].set(*ivf.invlists, static_cast<size_t>(list), position, tag)) return;
+    }
+    for (size_t list = 0; list < ivf.nlist; ++list) {
+      if (list_tags_[p].set(*ivf.invlists, list, position, tag)) return;
+    }
+  }
+
   void reserve_headroom(size_t adding = 0) {
     const size_t rows = static_cast<size_t>(exact_->ntotal) + adding;
     const size_t room = rows + std::max<size_t>(4096, rows / 8);
     exact_->codes.reserve(room * exact_->code_size);
     ids_.reserve(room);
+    tags_.reserve(room);
   }
 
   static size_t part_bytes(const faiss::Index& part) {
@@ -354,8 +519,9 @@ class CompressedIndex final : public VectorIndex {
 
   // Adds each query's candidates from one part to `found`; queries that do not weigh the part
   // (all zero there) skip it.
-  void search_part(size_t p, size_t n, const float* queries, size_t offset, size_t candidates, size_t widen,
-                   const std::function<bool(int64_t)>* accept, std::vector<std::vector<idx_t>>& found) const {
+  // `selector` is null when every live row qualifies.
+  void search_part(size_t p, size_t n, const float* queries, size_t offset, size_t candidates, double widen,
+                   LiveSelector* selector, std::vector<std::vector<idx_t>>& found) const {
     const faiss::Index& part = *parts_[p];
     const auto width = static_cast<size_t>(part.d);
     const auto columns = part_columns(n, queries, offset, width);
@@ -369,24 +535,22 @@ class CompressedIndex final : public VectorIndex {
       }
     }
     if (asking.empty()) return;
-    LiveSelector selector(ids_, dead_, accept);
-    const bool select = accept || ids_.size() > rows_.size();
     std::vector<float> scores(asking.size() * candidates);
     std::vector<idx_t> labels(asking.size() * candidates);
     const auto m = static_cast<idx_t>(asking.size());
     const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(&part);
     if (ivf && scannable(*ivf)) {
-      const size_t nprobe = std::min(ivf->nlist, probes(*ivf) * widen);
+      const size_t nprobe = widened(probes(*ivf), widen, ivf->nlist);
       const auto lists = assign_lists(p, *ivf, asking.size(), sub.data(), nprobe);
 #pragma omp parallel for if (m > 1) schedule(dynamic)
       for (idx_t q = 0; q < m; ++q) {
-        scan_lists(*ivf, sub.data() + q * ivf->d, lists.data() + q * nprobe, nprobe, candidates,
-                   select ? &selector : nullptr, labels.data() + q * candidates);
+        scan_lists(*ivf, sub.data() + q * ivf->d, lists.data() + q * nprobe, nprobe, candidates, selector,
+                   list_tags_[p], labels.data() + q * candidates);
       }
     } else if (ivf) {
       faiss::SearchParametersIVF ip;
-      ip.nprobe = std::min(ivf->nlist, probes(*ivf) * widen);
-      if (select) ip.sel = &selector;
+      ip.nprobe = widened(probes(*ivf), widen, ivf->nlist);
+      ip.sel = selector;
       if (m < kFaissBlasQueries) {
         for (idx_t q = 0; q < m; ++q) {
           const float* x = sub.data() + q * ivf->d;
@@ -399,8 +563,8 @@ class CompressedIndex final : public VectorIndex {
       }
     } else {
       faiss::SearchParametersHNSW hp;
-      hp.efSearch = static_cast<int>(std::max(candidates, options_.ef_search * widen));
-      if (select) hp.sel = &selector;
+      hp.efSearch = static_cast<int>(std::max(candidates, widened(options_.ef_search, widen, SIZE_MAX)));
+      hp.sel = selector;
       part.search(m, sub.data(), static_cast<idx_t>(candidates), scores.data(), labels.data(), &hp);
     }
     for (size_t i = 0; i < asking.size(); ++i) {
@@ -450,7 +614,8 @@ class CompressedIndex final : public VectorIndex {
   // labels[0, candidates) (every slot written; -1 where fewer rows were found). With a selector,
   // rejected rows are skipped before scoring.
   static void scan_lists(const faiss::IndexIVFPQ& ivf, const float* x, const idx_t* lists, size_t nprobe,
-                         size_t candidates, const LiveSelector* selector, idx_t* labels) {
+                         size_t candidates, const LiveSelector* selector, const ListTags& list_tags,
+                         idx_t* labels) {
     const size_t m = ivf.pq.M;
     std::vector<float> table(m * ivf.pq.ksub);
     ivf.pq.compute_distance_table(x, table.data());
@@ -467,11 +632,7 @@ class CompressedIndex final : public VectorIndex {
       faiss::InvertedLists::ScopedIds ids(ivf.invlists, lists[l]);
       size_t count = size;
       if (selector) {
-        rows.clear();
-        for (size_t i = 0; i < size; ++i) {
-          if (i + kPrefetchRows < size) selector->prefetch(ids[i + kPrefetchRows]);
-          if (selector->accepts(ids[i])) rows.push_back(static_cast<uint32_t>(i));
-        }
+        selector->select(ids.get(), list_tags.of(static_cast<size_t>(lists[l])), size, rows);
         count = rows.size();
       }
       distances.resize(count);
@@ -521,10 +682,10 @@ class CompressedIndex final : public VectorIndex {
 
   // Exact search over the accepted live rows (a filter that admits few of them).
   std::vector<Neighbour> scan(const float* query, const std::vector<std::pair<size_t, size_t>>& spans,
-                              size_t k, const std::function<bool(int64_t)>& accept) const {
+                              size_t k, const LiveSelector& selector) const {
     TopK best(k);
     for (size_t i = 0; i < ids_.size(); ++i) {
-      if (ids_[i] != kDead && accept(ids_[i]))
+      if (selector.accepts(static_cast<idx_t>(i)))
         best.offer(static_cast<idx_t>(i), exact_score(query, spans, static_cast<idx_t>(i)));
     }
     return neighbours(best);
@@ -618,6 +779,8 @@ class CompressedIndex final : public VectorIndex {
   std::vector<int64_t> ids_;              // position -> id, kDead once removed
   IdPositions rows_;                      // id -> position of the live rows
   DeadRows dead_;                         // the positions of `ids_` that are kDead
+  std::vector<uint32_t> tags_;            // position -> tag (SearchParams::tag), 0 untagged
+  std::vector<ListTags> list_tags_;       // per part (empty for HNSW): tags_ in list order
 };
 
 // The coarse structures find candidates by L2 distance. Every part of every stored vector has

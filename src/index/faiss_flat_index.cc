@@ -23,7 +23,7 @@ class FlatIndex final : public VectorIndex {
   // A snapshot's index and ids (read_flat_index). The id map holds each id once, so a map
   // smaller than the ids means a damaged file repeats one.
   FlatIndex(std::unique_ptr<faiss::IndexFlatIP> flat, std::vector<int64_t> ids)
-      : flat_(std::move(*flat)), ids_(std::move(ids)) {
+      : flat_(std::move(*flat)), ids_(std::move(ids)), tags_(ids_.size(), 0) {
     for (size_t i = 0; i < ids_.size(); ++i) rows_[ids_[i]] = static_cast<idx_t>(i);
     if (rows_.size() != ids_.size())
       throw Error(ErrorCode::kCorruptStore, "index file is corrupt: it repeats an id");
@@ -32,7 +32,8 @@ class FlatIndex final : public VectorIndex {
   IndexKind kind() const override { return IndexKind::kFlat; }
   std::string parameters() const override { return "exact inner product, float32"; }
   size_t index_bytes() const override {
-    return flat_.codes.size() + ids_.size() * (sizeof(int64_t) + 32);  // ids and the id map
+    // ids, tags and the id map
+    return flat_.codes.size() + ids_.size() * (sizeof(int64_t) + sizeof(uint32_t) + 32);
   }
   size_t dimension() const override { return static_cast<size_t>(flat_.d); }
   size_t size() const override { return ids_.size(); }
@@ -48,6 +49,13 @@ class FlatIndex final : public VectorIndex {
       rows_[ids[i]] = static_cast<idx_t>(ids_.size());
       ids_.push_back(ids[i]);
     }
+    tags_.resize(ids_.size(), 0);
+  }
+
+  void set_tags(size_t n, const int64_t* ids, const uint32_t* tags) override {
+    for (size_t i = 0; i < n; ++i) {
+      if (auto it = rows_.find(ids[i]); it != rows_.end()) tags_[static_cast<size_t>(it->second)] = tags[i];
+    }
   }
 
   size_t remove(const std::vector<int64_t>& ids) override {
@@ -59,11 +67,17 @@ class FlatIndex final : public VectorIndex {
     faiss::IDSelectorBatch selector(positions.size(), positions.data());
     flat_.remove_ids(selector);  // compacts rows, keeping the order of the survivors
     std::vector<int64_t> kept;
+    std::vector<uint32_t> kept_tags;
     kept.reserve(ids_.size() - positions.size());
+    kept_tags.reserve(kept.capacity());
     for (size_t i = 0; i < ids_.size(); ++i) {
-      if (!selector.is_member(static_cast<idx_t>(i))) kept.push_back(ids_[i]);
+      if (!selector.is_member(static_cast<idx_t>(i))) {
+        kept.push_back(ids_[i]);
+        kept_tags.push_back(tags_[i]);
+      }
     }
     ids_ = std::move(kept);
+    tags_ = std::move(kept_tags);
     rows_.clear();
     for (size_t i = 0; i < ids_.size(); ++i) rows_[ids_[i]] = static_cast<idx_t>(i);
     return positions.size();
@@ -77,10 +91,12 @@ class FlatIndex final : public VectorIndex {
     std::vector<uint8_t> bitmap;
     faiss::IDSelectorBitmap selector(0, nullptr);
     faiss::SearchParameters search_params;
-    if (params.accept) {
+    const bool filtered = params.accept || params.tag;
+    if (filtered) {
       bitmap.assign((ids_.size() + 7) / 8, 0);
       for (size_t i = 0; i < ids_.size(); ++i) {
-        if (params.accept(ids_[i])) bitmap[i >> 3] |= static_cast<uint8_t>(1u << (i & 7));
+        if (params.tag && tags_[i] != params.tag) continue;
+        if (!params.accept || params.accept(ids_[i])) bitmap[i >> 3] |= static_cast<uint8_t>(1u << (i & 7));
       }
       selector = faiss::IDSelectorBitmap(ids_.size(), bitmap.data());
       search_params.sel = &selector;
@@ -88,7 +104,7 @@ class FlatIndex final : public VectorIndex {
     std::vector<float> scores(n * k);
     std::vector<idx_t> labels(n * k);
     flat_.search(static_cast<idx_t>(n), queries, static_cast<idx_t>(k), scores.data(), labels.data(),
-                 params.accept ? &search_params : nullptr);
+                 filtered ? &search_params : nullptr);
     for (size_t q = 0; q < n; ++q) {
       for (size_t j = 0; j < k; ++j) {
         const idx_t row = labels[q * k + j];
@@ -120,6 +136,7 @@ class FlatIndex final : public VectorIndex {
  private:
   faiss::IndexFlatIP flat_;
   std::vector<int64_t> ids_;
+  std::vector<uint32_t> tags_;  // by position, as ids_
   std::unordered_map<int64_t, idx_t> rows_;
 };
 

@@ -31,6 +31,18 @@ struct SearchParams {
   // count). Compressed indexes widen their search for selective filters, and scan the accepted
   // vectors exactly when there are few; unknown (the default) counts as "most".
   size_t expected_accepted = std::numeric_limits<size_t>::max();
+  // When nonzero, only rows whose recorded tag (VectorIndex::set_tags) equals it can be returned,
+  // before `accept` is asked. A category filter is a tag: the index reads a 4-byte tag per
+  // scanned row from one array, where `accept` costs a call and the row's id, read at random
+  // (two thirds of a 1/6-category scan's time at 1M items). Rows never tagged hold 0 and are left
+  // out of every tagged search.
+  uint32_t tag = 0;
+  // Whether the filter keeps the query's own neighbourhood: the query's own category (a stored
+  // item's look-alikes in its category, a photo searched in its predicted category). A
+  // compressed index widens its search for a selective filter because the filter rejects most
+  // rows of the query's nearest lists; one that follows the query rejects fewer of them, and the
+  // search is widened less (bench_scale `own_cat`, docs/benchmarks.md).
+  bool filter_follows_query = false;
 };
 
 struct Neighbour {
@@ -99,6 +111,10 @@ class VectorIndex {
   virtual void add(size_t n, const int64_t* ids, const float* vectors) = 0;
   // Removes the ids present; returns how many were removed.
   virtual size_t remove(const std::vector<int64_t>& ids) = 0;
+  // Records tags[i] as the tag of ids[i] (see SearchParams::tag); ids not present are ignored.
+  // Added rows start untagged (0). Tags live in memory only, not in snapshots: whoever loads an
+  // index tags it (the service tags each row with its item's category number).
+  virtual void set_tags(size_t n, const int64_t* ids, const uint32_t* tags) = 0;
   // For each of the n queries, up to params.k neighbours by decreasing score.
   virtual std::vector<std::vector<Neighbour>> search(size_t n, const float* queries,
                                                      const SearchParams& params) const = 0;

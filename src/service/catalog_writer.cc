@@ -103,11 +103,11 @@ Item CatalogWriter::commit(NewItem& n, const cv::Mat& map, bool* inserted) {
                                : state.index_vector(n.version_descriptors.front().second, n.descriptor);
     }
     live_.change(write, [&](ServingState& s) {
-      s.put_item(n.item);
+      if (!projected.empty()) s.index->add(1, &n.item.key, projected.data());
+      s.put_item(n.item);  // after the add: it tags the new row
       // Another process's commit in between leaves the state behind: its change log entries
       // (and this one, again) are applied by the next refresh_if_changed.
       if (revision == s.revision + 1) s.revision = revision;
-      if (!projected.empty()) s.index->add(1, &n.item.key, projected.data());
     });
     return n.item;
   });

@@ -81,9 +81,9 @@ std::vector<Recommendation> Catalog::recommend(const std::vector<std::string>& i
       params.k = options.k + kSpareHits + std::min(state.copies.hideable(), options.k);
       if (!category.empty()) {
         params.expected_accepted = category_size(*store_, category);
-        params.accept = [&state, tag = state.categories.tag(category)](int64_t key) {
-          return state.categories.has(key, tag);  // per scanned row: an array read
-        };
+        const CategoryTags::Tag tag = state.categories.tag(category);  // the rows' tags in the index
+        params.tag = tag == CategoryTags::kNone ? CategoryTags::kUnused : tag;
+        params.filter_follows_query = true;  // each item's own category
       }
       const auto hits = index.search(members.size(), queries.data(), params);
       for (size_t j = 0; j < members.size(); ++j) {

@@ -300,13 +300,17 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
     SearchParams params;
     const bool restrict = result.searched != "all";
     if (restrict) params.expected_accepted = category_size(store_, result.searched);
-    // Runs for every row the index scans: the category is checked in an array, and the item is
-    // looked up only for the other filters (the index holds the live items alone).
+    // The category is the index's tag of the row (ServingState tags every row), checked before
+    // `accept`, which runs only for the other filters and looks the item up (the index holds the
+    // live items alone). A category no item has gets a tag no row holds.
     const CategoryTags::Tag tag = restrict ? state.categories.tag(result.searched) : CategoryTags::kNone;
-    if (restrict || !options.filter.empty() || exclude) {
-      params.accept = [&, tag](int64_t key) {
+    params.tag = restrict ? (tag == CategoryTags::kNone ? CategoryTags::kUnused : tag) : CategoryTags::kNone;
+    // The predicted category is the photo's own: its nearest rows are mostly of it, and the index
+    // need not widen its search (a category the caller names may be any).
+    params.filter_follows_query = restrict && options.category == "auto";
+    if (!options.filter.empty() || exclude) {
+      params.accept = [&](int64_t key) {
         if (exclude && key == *exclude) return false;
-        if (restrict && !state.categories.has(key, tag)) return false;
         if (options.filter.empty()) return true;
         const auto it = state.items.find(key);
         return it != state.items.end() && options.filter.matches(it->second);
@@ -321,7 +325,14 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
     params.k = candidates + (exclude ? 1 : 0);
     if (params.k > 0) result.hits = ranked_hits(state, queries, params, candidates, options_.expansion);
     if (by_colour) rerank_by_colour(result.hits, embedding.colours, options.colour_weight);
-    if (collapse) collapse_copies(state, result.hits, params.accept, exclude);
+    if (collapse) {
+      collapse_copies(
+          state, result.hits,
+          [&](int64_t key) {
+            return (!restrict || state.categories.has(key, tag)) && (!params.accept || params.accept(key));
+          },
+          exclude);
+    }
     if (result.hits.size() > wanted) result.hits.resize(wanted);
     timings.search_ms = ms_since(search_started);
     timings.total_ms = ms_since(started);

@@ -41,6 +41,23 @@ void ServingState::put_item(Item item) {
   keys_by_id[item.id] = key;
   categories.set(key, item.category);
   items.insert_or_assign(key, std::move(item));
+  if (index) {
+    const CategoryTags::Tag tag = categories.of(key);
+    index->set_tags(1, &key, &tag);
+  }
+}
+
+void ServingState::tag_index() {
+  if (!index) return;
+  std::vector<int64_t> keys;
+  std::vector<uint32_t> tags;
+  keys.reserve(items.size());
+  tags.reserve(items.size());
+  for (const auto& [key, item] : items) {
+    keys.push_back(key);
+    tags.push_back(categories.of(key));
+  }
+  index->set_tags(keys.size(), keys.data(), tags.data());
 }
 
 void ServingState::erase_item(int64_t key) {
@@ -241,6 +258,7 @@ void ServingStateLoader::load_index(ServingState& state, bool allow_rebuild) con
                      index_kind_name(resolve_index_kind(options, state.items.size())));
       } else if (catch_up(state, *index)) {
         state.index = std::move(index);
+        state.tag_index();
         state.snapshot_revision = snapshot->revision;
         return;
       }
@@ -340,6 +358,7 @@ void ServingStateLoader::rebuild_index(ServingState& state) const {
                                 : state.descriptor_dimension);
   }
   state.index = std::move(index);
+  state.tag_index();
   if (options_.read_only) return;
   write_index_snapshot(state, directory_);
   state.snapshot_revision = state.revision;

@@ -80,8 +80,12 @@ struct ServingState {
   float instance_margin = 0;               // the best match's lead over the next (same_item)
 
   bool trained() const { return version != 0 || pca.has_value(); }
-  // Adds an item, or replaces the one with its key (items, keys_by_id and categories; not the index).
+  // Adds an item, or replaces the one with its key (items, keys_by_id and categories), and tags
+  // its row in the index with its category, when the index holds it already (add it first).
   void put_item(Item item);
+  // Tags every row of the index with its item's category (VectorIndex::set_tags): for an index
+  // just built or loaded, since tags are not in snapshots.
+  void tag_index();
   // Forgets the item with this key, if any (not in the index).
   void erase_item(int64_t key);
   bool searches_frozen() const { return frozen_pca.has_value(); }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <random>
 #include <set>
 
@@ -112,6 +113,69 @@ TEST_P(CompressedIndexTest, FiltersHoldAtEverySelectivity) {
   const auto found = index_->search(1, queries_.data(), unknown).front();
   EXPECT_FALSE(found.empty());
   for (const auto& n : found) EXPECT_EQ(n.id % 50, 0);
+}
+
+// Tags (a category per row) restrict searches as the same filter would: on the widened list
+// scan and on the exact scan of a small subset, alone and with `accept`. A re-tag moves a row,
+// untagged rows are in no tagged search, and a tag no row holds finds nothing.
+TEST_P(CompressedIndexTest, TagsRestrictSearchesAsTheSameFilterWould) {
+  constexpr int64_t kMoved = 11;  // row 1, tag 6, re-tagged 2
+  const auto tag_of = [](int64_t id) -> uint32_t {
+    if (id == kMoved) return 2;
+    return id % 7 == 0 ? 0 : static_cast<uint32_t>(id % 6 + 1);
+  };
+  std::vector<int64_t> tagged;
+  std::vector<uint32_t> tags;
+  for (const int64_t id : ids_) {
+    if (id % 7 == 0) continue;
+    tagged.push_back(id);
+    tags.push_back(static_cast<uint32_t>(id % 6 + 1));
+  }
+  for (VectorIndex* index : {index_.get(), exact_.get()}) {
+    index->set_tags(tagged.size(), tagged.data(), tags.data());
+    const uint32_t two = 2;
+    index->set_tags(1, &kMoved, &two);
+  }
+  IndexOptions small_subsets;
+  small_subsets.exact_subset = 100;  // a sixth (500 rows) scans lists, 100 rows are scanned exactly
+  index_->set_search_options(small_subsets);
+  struct Case {
+    uint32_t tag;
+    std::function<bool(int64_t)> accept;
+    size_t expected;
+    bool follows = false;  // SearchParams::filter_follows_query: a narrower widening
+  };
+  const std::vector<Case> cases = {{2, nullptr, kN / 6},
+                                   {3, nullptr, kN / 6, true},
+                                   {5, [](int64_t id) { return id % 4 != 0; }, kN / 6},
+                                   {2, [](int64_t id) { return id % 5 == 0; }, kN / 30}};
+  for (const Case& c : cases) {
+    SearchParams params;
+    params.k = 12;
+    params.tag = c.tag;
+    params.accept = c.accept;
+    params.expected_accepted = c.expected;
+    params.filter_follows_query = c.follows;
+    for (const auto& found : index_->search(kQueries, queries_.data(), params)) {
+      EXPECT_EQ(found.size(), 12u);
+      for (const auto& n : found) {
+        EXPECT_EQ(tag_of(n.id), c.tag) << n.id;
+        if (c.accept) {
+          EXPECT_TRUE(c.accept(n.id)) << n.id;
+        }
+      }
+    }
+    EXPECT_GE(recall(params), 0.9) << "tag " << c.tag << " expecting " << c.expected;
+  }
+  SearchParams own;
+  own.k = 1;
+  own.tag = 2;
+  own.expected_accepted = kN / 6;
+  EXPECT_EQ(index_->search(1, vectors_.data() + kD, own).front().front().id, kMoved);
+  own.tag = 6;
+  EXPECT_NE(index_->search(1, vectors_.data() + kD, own).front().front().id, kMoved);
+  own.tag = 99;
+  EXPECT_TRUE(index_->search(1, vectors_.data() + kD, own).front().empty());
 }
 
 TEST_P(CompressedIndexTest, RemovedIdsAreNeverReturnedAndMayComeBack) {

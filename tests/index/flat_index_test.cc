@@ -67,6 +67,30 @@ TEST_F(FlatIndexTest, RemoveKeepsOtherIdsAddressable) {
             std::vector<float>(vectors_.begin() + 11 * kD, vectors_.begin() + 12 * kD));
 }
 
+// Tags stay with their rows when a remove compacts the others, and restrict like a filter;
+// rows added later are untagged until tagged, and an untagged row is in no tagged search.
+TEST_F(FlatIndexTest, TagsRestrictResultsAndFollowTheirRowsThroughRemovals) {
+  std::vector<uint32_t> tags(kN);
+  for (size_t i = 0; i < kN; ++i) tags[i] = static_cast<uint32_t>(i % 3 + 1);
+  index_->set_tags(kN, ids_.data(), tags.data());
+  ASSERT_EQ(index_->remove({ids_[0], ids_[4]}), 2u);
+  const int64_t added = 7;
+  index_->add(1, &added, vectors_.data() + 5 * kD);  // row 5's vector again, untagged
+  SearchParams params;
+  params.k = kN;
+  params.tag = 3;  // rows 2, 5, 8, ...
+  const auto found = index_->search(1, vectors_.data() + 5 * kD, params).front();
+  ASSERT_EQ(found.size(), kN / 3);  // 16 rows with tag 3, none of them removed
+  EXPECT_EQ(found.front().id, ids_[5]);
+  for (const auto& n : found) EXPECT_EQ((n.id - 1000) / 3 % 3, 2) << n.id;
+  const uint32_t three = 3;
+  index_->set_tags(1, &added, &three);
+  params.accept = [](int64_t id) { return id < 1000; };
+  const auto now = index_->search(1, vectors_.data() + 5 * kD, params).front();
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now.front().id, added);
+}
+
 TEST_F(FlatIndexTest, RefusesDuplicateIds) {
   EXPECT_THROW(index_->add(1, ids_.data(), vectors_.data()), Error);
   EXPECT_EQ(index_->size(), kN);
