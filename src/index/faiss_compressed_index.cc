@@ -134,10 +134,10 @@ class LiveSelector final : public faiss::IDSelector {
     const auto at = static_cast<size_t>(position);
     return !dead_.contains(at) && (!tag_ || tags_[at] == tag_) && (!accept_ || (*accept_)(ids_[at]));
   }
-  // The indices i of the n listed positions that accepts() admits, into `rows`. Tags and ids are
-  // read at random (4 and 8 MB at 1M items), so both are asked for kPrefetchRows rows ahead, and
-  // the ids only of the rows whose tag matched.
-  // `listed_tags` (the list's ListTags, or null) spares the tags' reads.
+  // The indices i of the n listed positions that accepts() admits, into `rows`. With the list's
+  // tags (`listed_tags`, from ListTags) a tag is read in list order; without them tags and ids
+  // are read at random by position (4 and 8 MB at 1M items) and asked for kPrefetchRows rows
+  // ahead. The ids the filter takes are read only for the rows whose tag matched.
   void select(const idx_t* positions, const uint16_t* listed_tags, size_t n,
               std::vector<uint32_t>& rows) const {
     rows.clear();
@@ -186,8 +186,9 @@ class LiveSelector final : public faiss::IDSelector {
 // beam): sqrt(1 / selectivity) rounded up, up to kMaxWiden, so that about as many accepted rows
 // are scanned as an unfiltered search scans rows. A filter that follows the query (its own
 // category) rejects fewer rows of the query's nearest lists than its selectivity says: the
-// fourth root (1.57 for a sixth). Unwidened, a 1/6 own-category search found 0.949 of the top 12
-// at 1M items, widened 3x 0.985 for twice the time (bench_scale own_cat, docs/benchmarks.md).
+// fourth root (1.57 for a sixth): at 1M items a 1/6 own-category search found 0.970 of the top
+// 12 so; unwidened 0.949, widened 3x 0.985 for about 1.4x the time (bench_scale own_cat,
+// docs/benchmarks.md).
 double widening(double selectivity, bool follows_query) {
   if (follows_query) return std::min<double>(kMaxWiden, std::pow(1.0 / selectivity, 0.25));
   return static_cast<double>(
@@ -441,9 +442,7 @@ class CompressedIndex final : public VectorIndex {
   }
 
  private:
-  // Room for an eighth more float16 copies (at least 4,096) beyond `adding`: the copies are one
-  // contiguous FAISS array, and letting an add grow it doubles and copies 2 GB at 1M items
-  // (4.5 s, measured) while the add holds the write lock. Growing here happens once per eighth.
+  // Brings each IVF part's list tags up to the rows its lists hold now (after an add, at load).
   void follow_lists() {
     for (size_t p = 0; p < parts_.size(); ++p) {
       if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(parts_[p].get()))
@@ -469,6 +468,9 @@ class CompressedIndex final : public VectorIndex {
     }
   }
 
+  // Room for an eighth more float16 copies (at least 4,096) beyond `adding`: the copies are one
+  // contiguous FAISS array, and letting an add grow it doubles and copies 2 GB at 1M items
+  // (4.5 s, measured) while the add holds the write lock. Growing here happens once per eighth.
   void reserve_headroom(size_t adding = 0) {
     const size_t rows = static_cast<size_t>(exact_->ntotal) + adding;
     const size_t room = rows + std::max<size_t>(4096, rows / 8);
