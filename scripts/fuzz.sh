@@ -121,7 +121,9 @@ for name in "${run_names[@]}"; do
   started=$SECONDS
   # The one known third-party leak (tests/lsan.supp: FAISS's read_index on a damaged file) is
   # suppressed as in the unit tests; any other leak fails the run.
+  # intercept_tls_get_addr=0: see scripts/test.sh (LeakSanitizer's tracer crashing at exit).
   LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
+  ASAN_OPTIONS="intercept_tls_get_addr=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
   "$out/${name}_fuzz" "$work" "$root/fuzz/corpus/$name" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -close_fd_mask=3 \
     -artifact_prefix="$work_dir/artifacts/$name-" >"$log" 2>&1 || rc=$?
