@@ -5,8 +5,11 @@
 // the re-rank reads the float16 copies through dot_float16 (over the parts the query weighs), a
 // single query's nearest lists come from dot_float16 over a float16 copy of the centroids
 // (FAISS's own loop for fewer than 20 queries took 4 ms for 2 x 4,000 lists of 512 values at 1M
-// items), and the codes of the probed lists are scored by pq8_distances (index/pq_scan.h),
-// rejected rows skipped first.
+// items), and the codes of the probed lists are scored by our own kernels (index/pq_scan.h):
+// 4-bit codes in FAISS's fast-scan blocks (IndexIVFPQFastScan, the default) with byte shuffles
+// 32 rows at a time, whose lists are ordered by tag so that a category search scores the blocks
+// of its category (TagRuns); 8-bit codes (IndexIVFPQ, snapshots built before) one table load per
+// sub-quantizer, rejected rows skipped first.
 //
 // Every structure addresses rows by position (the label FAISS assigns on add); `ids_` maps a
 // position to its id and `tags_` to its tag (SearchParams::tag: a category filter reads one
@@ -16,17 +19,21 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexIVFPQFastScan.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/HNSW.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
+#include <faiss/impl/pq4_fast_scan.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/BlockInvertedLists.h>
 #include <faiss/invlists/InvertedLists.h>
 #include <faiss/utils/Heap.h>
 #include <faiss/utils/fp16.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -56,6 +63,9 @@ constexpr idx_t kFaissBlasQueries = 20;
 // items); it asks for them this many rows ahead (a profile put two thirds of the filtered scan on
 // that load).
 constexpr size_t kPrefetchRows = 16;
+// A filter function admitting at most this share of the rows picks a fast-scan list's rows
+// before their blocks are scored (scan_blocks).
+constexpr double kSelectFirst = 1.0 / 32;
 
 // The removed positions, one bit each (125 KB at 1M items). A scan after removals checks a
 // row here instead of reading its id at random in `ids_` (8 MB at 1M items): with 100 rows
@@ -98,14 +108,20 @@ class ListTags {
     by_list_.clear();
     follow(lists, tags);
   }
-  // Tags the entry of `position` in `list`; false when the list does not hold it.
-  bool set(const faiss::InvertedLists& lists, size_t list, idx_t position, uint32_t tag) {
+  // Tags the entry of `position` in `list`; returns its index there, or -1 when the list does
+  // not hold it.
+  std::ptrdiff_t set(const faiss::InvertedLists& lists, size_t list, idx_t position, uint32_t tag) {
     faiss::InvertedLists::ScopedIds ids(&lists, list);
     const idx_t* end = ids.get() + lists.list_size(list);
     const idx_t* at = std::find(ids.get(), end, position);
-    if (at == end) return false;
+    if (at == end) return -1;
     by_list_[list][static_cast<size_t>(at - ids.get())] = narrow(tag);
-    return true;
+    return at - ids.get();
+  }
+  // The entries of one list again (after its rows were reordered).
+  void refresh(const faiss::InvertedLists& lists, size_t list, const std::vector<uint32_t>& tags) {
+    by_list_[list].clear();
+    follow(lists, tags);
   }
   const uint16_t* of(size_t list) const { return by_list_[list].data(); }
   size_t bytes() const {
@@ -116,6 +132,85 @@ class ListTags {
 
  private:
   std::vector<std::vector<uint16_t>> by_list_;
+};
+
+// The rows of a fast-scan part's lists grouped by tag, so that a search for one tag computes the
+// distances of the blocks that hold it, not of every block: with 4-bit codes in blocks of 32 a
+// block costs the same whatever share of its rows the filter admits, and a 1/6 category's rows
+// are spread over nearly every block. Each list is ordered by tag up to `ordered` (its runs
+// record where each tag starts); rows added since, and rows re-tagged inside a run (which cut
+// the ordered part back to that run), form a tail that tagged searches scan whole.
+class TagRuns {
+ public:
+  struct Span {
+    size_t begin = 0, end = 0;  // the tag's run in the ordered part
+    size_t tail = 0;            // where the unordered rows start
+  };
+  void resize(size_t lists) { lists_.resize(lists); }
+  // Reorders list l of `lists` by the tags of its entries in list order (`listed`): ids and codes
+  // move together, so a row keeps its position (label) and its code.
+  void order(faiss::BlockInvertedLists& lists, size_t l, size_t m, const uint16_t* listed) {
+    const size_t size = lists.ids[l].size();
+    std::vector<uint32_t> by_tag(size);
+    std::iota(by_tag.begin(), by_tag.end(), 0u);
+    std::stable_sort(by_tag.begin(), by_tag.end(),
+                     [&](uint32_t a, uint32_t b) { return listed[a] < listed[b]; });
+    auto& list = lists_[l];
+    list.runs.clear();
+    for (size_t i = 0; i < size; ++i) {
+      if (i == 0 || listed[by_tag[i]] != listed[by_tag[i - 1]]) list.runs.push_back({listed[by_tag[i]], i});
+    }
+    list.ordered = size;
+    if (std::is_sorted(by_tag.begin(), by_tag.end())) return;
+    const size_t code_bytes = m / 2;
+    std::vector<uint8_t> flat(size * code_bytes, 0);
+    std::vector<idx_t> ids(size);
+    for (size_t i = 0; i < size; ++i) {
+      ids[i] = lists.ids[l][by_tag[i]];
+      for (size_t sq = 0; sq < m; ++sq)
+        flat[i * code_bytes + sq / 2] |= pq4_packed_code(lists.codes[l].get(), m, by_tag[i], sq)
+                                         << (4 * (sq % 2));
+    }
+    lists.ids[l] = std::move(ids);
+    faiss::pq4_pack_codes(flat.data(), size, m, lists.codes[l].size() / (m / 2), kPq4BlockRows, m,
+                          lists.codes[l].get());
+  }
+  // Entry i of list l was re-tagged: the ordered part ends before the run that held it.
+  void cut(size_t l, size_t i) {
+    auto& list = lists_[l];
+    if (i >= list.ordered) return;
+    while (!list.runs.empty() && list.runs.back().begin > i) list.runs.pop_back();
+    list.ordered = list.runs.empty() ? 0 : list.runs.back().begin;
+    if (!list.runs.empty()) list.runs.pop_back();
+  }
+  size_t tail(size_t l) const { return lists_[l].ordered; }
+  Span span(size_t l, uint16_t tag) const {
+    const auto& list = lists_[l];
+    Span span;
+    span.tail = list.ordered;
+    for (size_t r = 0; r < list.runs.size(); ++r) {
+      if (list.runs[r].tag != tag) continue;
+      span.begin = list.runs[r].begin;
+      span.end = r + 1 < list.runs.size() ? list.runs[r + 1].begin : list.ordered;
+    }
+    return span;
+  }
+  size_t bytes() const {
+    size_t bytes = lists_.capacity() * sizeof(List);
+    for (const auto& list : lists_) bytes += list.runs.capacity() * sizeof(Run);
+    return bytes;
+  }
+
+ private:
+  struct Run {
+    uint16_t tag;
+    size_t begin;
+  };
+  struct List {
+    size_t ordered = 0;
+    std::vector<Run> runs;
+  };
+  std::vector<List> lists_;
 };
 
 // Accepts the live positions that hold the search's tag (when it names one) and whose id the
@@ -130,9 +225,19 @@ class LiveSelector final : public faiss::IDSelector {
         tag_(params.tag),
         accept_(params.accept ? &params.accept : nullptr) {}
   bool is_member(idx_t position) const override { return accepts(position); }
+  uint32_t tag() const { return tag_; }
   bool accepts(idx_t position) const {
     const auto at = static_cast<size_t>(position);
     return !dead_.contains(at) && (!tag_ || tags_[at] == tag_) && (!accept_ || (*accept_)(ids_[at]));
+  }
+  // accepts(position) for a listed row whose tag in list order is *listed_tag (null: none kept).
+  bool admits(idx_t position, const uint16_t* listed_tag) const {
+    if (!tag_ || !listed_tag) return accepts(position);
+    const uint16_t wanted = ListTags::narrow(tag_);
+    if (*listed_tag != wanted) return false;
+    const auto at = static_cast<size_t>(position);
+    return !dead_.contains(at) && (wanted != ListTags::kSpilled || tags_[at] == tag_) &&
+           (!accept_ || (*accept_)(ids_[at]));
   }
   // The indices i of the n listed positions that accepts() admits, into `rows`. With the list's
   // tags (`listed_tags`, from ListTags) a tag is read in list order; without them tags and ids
@@ -224,8 +329,14 @@ class TopK {
   std::priority_queue<std::pair<float, idx_t>, std::vector<std::pair<float, idx_t>>, std::greater<>> heap_;
 };
 
-size_t default_nlist(size_t n) {
-  const auto lists = static_cast<size_t>(std::lround(4.0 * std::sqrt(static_cast<double>(n))));
+// 4 sqrt(n) lists for 8-bit codes; 2 sqrt(n) for fast-scan ones, whose scan is cheap enough that
+// ranking the lists' centroids was a third of a query: at 1M items 2,000 lists probed 96 at a
+// time answered in 1.29 ms at recall@12 0.952, against 1.33-1.56 ms at 0.951 for 4,000 lists
+// probed 134 at a time, and the half-filled last block of each list costs half as much memory
+// (bench_scale, docs/benchmarks.md).
+size_t default_nlist(size_t n, bool fast_scan) {
+  const double per_root = fast_scan ? 2.0 : 4.0;
+  const auto lists = static_cast<size_t>(std::lround(per_root * std::sqrt(static_cast<double>(n))));
   return std::clamp<size_t>(lists, 1, 4096);
 }
 
@@ -260,6 +371,10 @@ class CompressedIndex final : public VectorIndex {
     }
     for (const auto& part : parts_) centroids_.push_back(list_centroids(*part));
     list_tags_.resize(parts_.size());
+    tag_runs_.resize(parts_.size());
+    for (size_t p = 0; p < parts_.size(); ++p) {
+      if (const auto* fast = fast_scan(*parts_[p])) tag_runs_[p].resize(fast->nlist);
+    }
     follow_lists();
     reserve_headroom();
   }
@@ -276,6 +391,9 @@ class CompressedIndex final : public VectorIndex {
       if (const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(parts_[p].get())) {
         out << "nlist=" << ivf->nlist << " pq=" << ivf->pq.M << "x" << ivf->pq.nbits
             << " nprobe=" << (options_.nprobe ? "" : "auto:") << probes(*ivf);
+      } else if (const auto* fast = fast_scan(*parts_[p])) {
+        out << "nlist=" << fast->nlist << " pq=" << fast->pq.M << "x4fs" << (pq4_vectorised() ? "/avx2" : "")
+            << " nprobe=" << (options_.nprobe ? "" : "auto:") << probes(*fast);
       } else if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(parts_[p].get())) {
         out << "sq8 links=" << hnsw->hnsw.nb_neighbors(0) / 2 << " ef_search=" << options_.ef_search;
       }
@@ -291,6 +409,7 @@ class CompressedIndex final : public VectorIndex {
     size_t bytes = ids_.size() * (sizeof(int64_t) + sizeof(uint32_t)) + rows_.bytes() + dead_.bytes();
     for (const auto& part : parts_) bytes += part_bytes(*part);
     for (const auto& tags : list_tags_) bytes += tags.bytes();
+    for (const auto& runs : tag_runs_) bytes += runs.bytes();
     for (const auto& c : centroids_)
       bytes += c.halves.size() * sizeof(uint16_t) + c.norms.size() * sizeof(float);
     return bytes;
@@ -355,10 +474,16 @@ class CompressedIndex final : public VectorIndex {
       if (!ivf || changed.empty()) continue;
       if (changed.size() > kRetagAll) {
         list_tags_[p].rebuild(*ivf->invlists, tags_);
+        if (fast_scan(*ivf)) order_lists(p, [](size_t) { return true; });
         continue;
       }
-      for (const idx_t position : changed) retag_entry(p, *ivf, position);
+      for (const idx_t position : changed) {
+        const size_t list = retag_entry(p, *ivf, position);
+        if (tags_ordered_ && fast_scan(*ivf) && overgrown(*ivf, p, list))
+          order_lists(p, [list](size_t l) { return l == list; });
+      }
     }
+    if (changed.size() > kRetagAll) tags_ordered_ = true;
   }
 
   size_t remove(const std::vector<int64_t>& ids) override {
@@ -396,7 +521,8 @@ class CompressedIndex final : public VectorIndex {
     const bool select = filtered || ids_.size() > rows_.size();  // removed rows are skipped too
     size_t offset = 0;
     for (size_t p = 0; p < parts_.size(); ++p) {
-      search_part(p, n, queries, offset, candidates, widen, select ? &selector : nullptr, found);
+      search_part(p, n, queries, offset, candidates, widen, select ? &selector : nullptr,
+                  params.accept && selectivity <= kSelectFirst, found);
       offset += static_cast<size_t>(parts_[p]->d);
     }
     for (size_t q = 0; q < n; ++q) {
@@ -450,22 +576,49 @@ class CompressedIndex final : public VectorIndex {
     }
   }
 
-  // Sets the list entry of `position` in part p to its tag: the lists nearest to the row's
-  // float16 copy hold it (FAISS assigned it by the float32 vector, so it may be the second
-  // nearest or further), and failing those every list is looked through.
-  void retag_entry(size_t p, const faiss::IndexIVF& ivf, idx_t position) {
+  // Orders the lists of fast-scan part p that `chosen` picks by their rows' tags (TagRuns).
+  template <class Chosen>
+  void order_lists(size_t p, Chosen chosen) {
+    auto& fast = dynamic_cast<faiss::IndexIVFPQFastScan&>(*parts_[p]);
+    auto& lists = dynamic_cast<faiss::BlockInvertedLists&>(*fast.invlists);
+    for (size_t l = 0; l < fast.nlist; ++l) {
+      if (!chosen(l)) continue;
+      tag_runs_[p].order(lists, l, fast.M, list_tags_[p].of(l));
+      list_tags_[p].refresh(lists, l, tags_);
+    }
+  }
+
+  // Whether list l's rows not ordered by tag (added or re-tagged since) are more than a quarter
+  // of it and two blocks: a row added online is tagged next (ServingState::put_item), and such a
+  // list is then ordered again, O(list): a few hundred rows at 1M items.
+  bool overgrown(const faiss::IndexIVF& ivf, size_t p, size_t l) const {
+    const size_t size = ivf.invlists->list_size(l), unordered = size - tag_runs_[p].tail(l);
+    return unordered > std::max<size_t>(2 * kPq4BlockRows, size / 4);
+  }
+
+  // Sets the list entry of `position` in part p to its tag and returns the list: the lists
+  // nearest to the row's float16 copy hold it (FAISS assigned it by the float32 vector, so it
+  // may be the second nearest or further), and failing those every list is looked through.
+  size_t retag_entry(size_t p, const faiss::IndexIVF& ivf, idx_t position) {
     constexpr size_t kNearest = 8;
     const uint32_t tag = tags_[static_cast<size_t>(position)];
     std::vector<float> v(dimension());
     exact_->reconstruct(position, v.data());
     size_t offset = 0;
     for (size_t q = 0; q < p; ++q) offset += static_cast<size_t>(parts_[q]->d);
+    auto retag_in = [&](size_t list) {
+      const std::ptrdiff_t entry = list_tags_[p].set(*ivf.invlists, list, position, tag);
+      if (entry >= 0 && fast_scan(ivf)) tag_runs_[p].cut(list, static_cast<size_t>(entry));
+      return entry >= 0;
+    };
     for (const idx_t list : nearest_lists(centroids_[p], v.data() + offset, kNearest).first) {
-      if (list_tags_[p].set(*ivf.invlists, static_cast<size_t>(list), position, tag)) return;
+      if (retag_in(static_cast<size_t>(list))) return static_cast<size_t>(list);
     }
     for (size_t list = 0; list < ivf.nlist; ++list) {
-      if (list_tags_[p].set(*ivf.invlists, list, position, tag)) return;
+      if (retag_in(list)) return list;
     }
+    assert(false && "every live row is in a list");
+    return 0;
   }
 
   // Room for an eighth more float16 copies (at least 4,096) beyond `adding`: the copies are one
@@ -485,6 +638,14 @@ class CompressedIndex final : public VectorIndex {
              ivf->nlist * static_cast<size_t>(ivf->d) * sizeof(float) +
              ivf->pq.centroids.size() * sizeof(float);
     }
+    if (const auto* fast = fast_scan(part)) {
+      const auto* lists = dynamic_cast<const faiss::BlockInvertedLists*>(fast->invlists);
+      size_t bytes = fast->nlist * static_cast<size_t>(fast->d) * sizeof(float) +
+                     fast->pq.centroids.size() * sizeof(float);
+      for (size_t l = 0; l < fast->nlist; ++l)
+        bytes += lists->codes[l].size() + lists->ids[l].size() * sizeof(idx_t);
+      return bytes;
+    }
     size_t bytes = 0;
     if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(&part)) {
       bytes += hnsw->hnsw.neighbors.size() * sizeof(faiss::HNSW::storage_idx_t);
@@ -498,7 +659,7 @@ class CompressedIndex final : public VectorIndex {
   // A few rows find their IVF list through nearest_lists (FAISS's own single-row assignment
   // took 1.7 ms per add at 100k items); batches go through FAISS, which uses BLAS for them.
   void add_to_part(size_t p, size_t rows, const float* columns) {
-    auto* ivf = dynamic_cast<faiss::IndexIVFPQ*>(parts_[p].get());
+    auto* ivf = dynamic_cast<faiss::IndexIVF*>(parts_[p].get());
     if (!ivf || static_cast<idx_t>(rows) >= kFaissBlasQueries) {
       parts_[p]->add(static_cast<idx_t>(rows), columns);
       return;
@@ -506,7 +667,30 @@ class CompressedIndex final : public VectorIndex {
     std::vector<idx_t> lists(rows);
     for (size_t i = 0; i < rows; ++i)
       lists[i] = nearest_lists(centroids_[p], columns + i * ivf->d, 1).first[0];
-    ivf->add_core(static_cast<idx_t>(rows), columns, nullptr, lists.data());
+    if (auto* fast = dynamic_cast<faiss::IndexIVFPQFastScan*>(ivf)) {
+      append_fast_scan(*fast, rows, columns, lists.data());
+    } else {
+      ivf->add_core(static_cast<idx_t>(rows), columns, nullptr, lists.data());
+    }
+  }
+
+  // Appends rows to the given lists of a fast-scan part, each at the end of its list's last
+  // block (FAISS's own add assigns lists itself, one row at a time without BLAS, and
+  // BlockInvertedLists::add_entries refuses a list that holds rows).
+  static void append_fast_scan(faiss::IndexIVFPQFastScan& ivf, size_t rows, const float* columns,
+                               const idx_t* lists) {
+    auto& block_lists = dynamic_cast<faiss::BlockInvertedLists&>(*ivf.invlists);
+    std::vector<uint8_t> code(ivf.code_size);
+    for (size_t i = 0; i < rows; ++i) {
+      const auto list = static_cast<size_t>(lists[i]);
+      const size_t at = block_lists.list_size(list);
+      ivf.pq.compute_code(columns + i * static_cast<size_t>(ivf.d), code.data());
+      block_lists.resize(list, at + 1);  // zero-fills a new block
+      block_lists.ids[list][at] = ivf.ntotal + static_cast<idx_t>(i);
+      faiss::pq4_pack_codes_range(code.data(), ivf.M, at, at + 1, ivf.bbs, ivf.M2,
+                                  block_lists.codes[list].data());
+    }
+    ivf.ntotal += static_cast<idx_t>(rows);
   }
 
   // Columns [offset, offset + width) of n rows (the whole rows when the part is the vector).
@@ -522,8 +706,9 @@ class CompressedIndex final : public VectorIndex {
   // Adds each query's candidates from one part to `found`; queries that do not weigh the part
   // (all zero there) skip it.
   // `selector` is null when every live row qualifies.
+  // `select_first`: see scan_blocks.
   void search_part(size_t p, size_t n, const float* queries, size_t offset, size_t candidates, double widen,
-                   LiveSelector* selector, std::vector<std::vector<idx_t>>& found) const {
+                   LiveSelector* selector, bool select_first, std::vector<std::vector<idx_t>>& found) const {
     const faiss::Index& part = *parts_[p];
     const auto width = static_cast<size_t>(part.d);
     const auto columns = part_columns(n, queries, offset, width);
@@ -541,13 +726,22 @@ class CompressedIndex final : public VectorIndex {
     std::vector<idx_t> labels(asking.size() * candidates);
     const auto m = static_cast<idx_t>(asking.size());
     const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(&part);
-    if (ivf && scannable(*ivf)) {
-      const size_t nprobe = widened(probes(*ivf), widen, ivf->nlist);
-      const auto lists = assign_lists(p, *ivf, asking.size(), sub.data(), nprobe);
+    const auto* fast = fast_scan(part);
+    if (fast || (ivf && scannable(*ivf))) {
+      const faiss::IndexIVF& lists_of = fast ? static_cast<const faiss::IndexIVF&>(*fast) : *ivf;
+      const size_t nprobe = widened(probes(lists_of), widen, lists_of.nlist);
+      const auto lists = assign_lists(p, lists_of, asking.size(), sub.data(), nprobe);
 #pragma omp parallel for if (m > 1) schedule(dynamic)
       for (idx_t q = 0; q < m; ++q) {
-        scan_lists(*ivf, sub.data() + q * ivf->d, lists.data() + q * nprobe, nprobe, candidates, selector,
-                   list_tags_[p], labels.data() + q * candidates);
+        const float* x = sub.data() + q * lists_of.d;
+        const idx_t* probed = lists.data() + q * nprobe;
+        if (fast) {
+          scan_blocks(*fast, x, probed, nprobe, candidates, selector, select_first, list_tags_[p],
+                      tag_runs_[p], labels.data() + q * candidates);
+        } else {
+          scan_lists(*ivf, x, probed, nprobe, candidates, selector, list_tags_[p],
+                     labels.data() + q * candidates);
+        }
       }
     } else if (ivf) {
       faiss::SearchParametersIVF ip;
@@ -585,7 +779,7 @@ class CompressedIndex final : public VectorIndex {
 
   // The `nprobe` nearest lists of each of n queries (row-major, n x nprobe; -1 where a part has
   // fewer lists): nearest_lists for a few queries, FAISS's BLAS assignment for batches.
-  std::vector<idx_t> assign_lists(size_t p, const faiss::IndexIVFPQ& ivf, size_t n, const float* x,
+  std::vector<idx_t> assign_lists(size_t p, const faiss::IndexIVF& ivf, size_t n, const float* x,
                                   size_t nprobe) const {
     std::vector<idx_t> lists(n * nprobe, idx_t{-1});
     if (static_cast<idx_t>(n) >= kFaissBlasQueries) {
@@ -603,7 +797,7 @@ class CompressedIndex final : public VectorIndex {
 
   // The first codes and ids of a list about to be scanned: each list is its own allocation, and
   // the hardware prefetcher only follows a list once it has missed on its first lines.
-  static void prefetch_list_head(const faiss::IndexIVFPQ& ivf, idx_t list) {
+  static void prefetch_list_head(const faiss::IndexIVF& ivf, idx_t list) {
     const uint8_t* codes = ivf.invlists->get_codes(list);
     const idx_t* ids = ivf.invlists->get_ids(list);
     for (size_t line = 0; line < 4; ++line) __builtin_prefetch(codes + line * 64);
@@ -647,6 +841,86 @@ class CompressedIndex final : public VectorIndex {
       }
     }
     // Nearest first, unfilled slots (-1) last, as FAISS's own search leaves them.
+    faiss::maxheap_reorder(candidates, heap_distances.data(), heap_labels.data());
+    std::copy(heap_labels.begin(), heap_labels.end(), labels);
+  }
+
+  // The fast-scan part that scan_blocks reads (4-bit codes of the vectors themselves in blocks of
+  // 32, an even number of sub-quantizers), or null; sound_part admits no other kind of one.
+  static const faiss::IndexIVFPQFastScan* fast_scan(const faiss::Index& part) {
+    const auto* fast = dynamic_cast<const faiss::IndexIVFPQFastScan*>(&part);
+    return fast && fast->pq.nbits == 4 && fast->M % 2 == 0 && fast->M2 == fast->M && fast->bbs == 32 &&
+                   !fast->by_residual && fast->metric_type == faiss::METRIC_L2
+               ? fast
+               : nullptr;
+  }
+
+  // scan_lists for a fast-scan part: every row of a probed list's blocks gets its byte-table
+  // distance (pq4_distances), and only rows nearer than the worst candidate kept are checked
+  // against the selector, so a filter costs little once the candidates fill. A tag reads only
+  // its run's blocks (TagRuns). With `select_first` (a selective filter function) the selector
+  // picks a list's rows first and only the blocks holding one are scored: at 1% a block of 32
+  // holds an admitted row about a quarter of the time.
+  static void scan_blocks(const faiss::IndexIVFPQFastScan& ivf, const float* x, const idx_t* lists,
+                          size_t nprobe, size_t candidates, const LiveSelector* selector, bool select_first,
+                          const ListTags& list_tags, const TagRuns& runs, idx_t* labels) {
+    const size_t m = ivf.pq.M;
+    std::vector<float> table(m * ivf.pq.ksub);
+    ivf.pq.compute_distance_table(x, table.data());
+    std::vector<uint8_t> packed(m * 16);
+    pq4_quantize_table(table.data(), m, packed.data());
+    std::vector<float> heap_distances(candidates, std::numeric_limits<float>::max());
+    std::vector<idx_t> heap_labels(candidates, idx_t{-1});
+    std::vector<uint16_t> distances;
+    std::vector<uint32_t> rows;
+    for (size_t l = 0; l < nprobe; ++l) {
+      if (lists[l] < 0) continue;
+      const size_t size = ivf.invlists->list_size(lists[l]);
+      if (size == 0) continue;
+      if (l + 1 < nprobe && lists[l + 1] >= 0) prefetch_list_head(ivf, lists[l + 1]);
+      faiss::InvertedLists::ScopedCodes codes(ivf.invlists, lists[l]);
+      faiss::InvertedLists::ScopedIds ids(ivf.invlists, lists[l]);
+      distances.resize((size + kPq4BlockRows - 1) / kPq4BlockRows * kPq4BlockRows);
+      const auto list = static_cast<size_t>(lists[l]);
+      const uint16_t* tags = selector ? list_tags.of(list) : nullptr;
+      if (selector && select_first) {
+        selector->select(ids.get(), tags, size, rows);
+        size_t scored = SIZE_MAX;  // the block whose distances are in `distances`
+        for (const uint32_t i : rows) {
+          const size_t block = i / kPq4BlockRows;
+          if (block != scored) {
+            pq4_distances(packed.data(), m, codes.get() + block * m * 16, 1,
+                          distances.data() + block * kPq4BlockRows);
+            scored = block;
+          }
+          const auto distance = static_cast<float>(distances[i]);
+          if (distance < heap_distances[0])
+            faiss::maxheap_replace_top(candidates, heap_distances.data(), heap_labels.data(), distance,
+                                       ids[i]);
+        }
+        continue;
+      }
+      // Rows [first, last): their blocks' distances, then the rows nearer than the worst kept.
+      auto score = [&](size_t first, size_t last) {
+        if (first >= last) return;
+        const size_t from = first / kPq4BlockRows, to = (last + kPq4BlockRows - 1) / kPq4BlockRows;
+        pq4_distances(packed.data(), m, codes.get() + from * m * 16, to - from,
+                      distances.data() + from * kPq4BlockRows);
+        for (size_t i = first; i < last; ++i) {
+          const auto distance = static_cast<float>(distances[i]);
+          if (distance >= heap_distances[0]) continue;
+          if (selector && !selector->admits(ids[i], tags ? tags + i : nullptr)) continue;
+          faiss::maxheap_replace_top(candidates, heap_distances.data(), heap_labels.data(), distance, ids[i]);
+        }
+      };
+      if (selector && selector->tag()) {  // the tag's run, and the rows not ordered yet
+        const auto span = runs.span(list, ListTags::narrow(selector->tag()));
+        score(span.begin, span.end);
+        score(span.tail, size);
+      } else {
+        score(0, size);
+      }
+    }
     faiss::maxheap_reorder(candidates, heap_distances.data(), heap_labels.data());
     std::copy(heap_labels.begin(), heap_labels.end(), labels);
   }
@@ -763,15 +1037,21 @@ class CompressedIndex final : public VectorIndex {
   size_t probes(const faiss::IndexIVF& ivf) const {
     return options_.nprobe ? options_.nprobe : auto_nprobe(ivf.nlist);
   }
-  // The candidates re-ranked from the float16 copies: the option, or 4 x the widest beam.
+  // The candidates re-ranked from the float16 copies: the option, or 4 x the widest beam (16/3 x
+  // for fast-scan lists, whose byte-table distances are coarser: at 1M items 384 candidates of 96
+  // lists found 0.949 of the top 12, 512 found 0.952, bench_scale).
   size_t rerank_depth() const {
     if (options_.rerank) return options_.rerank;
     size_t lists = 0;
+    bool fast = false;
     for (const auto& part : parts_) {
-      if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(part.get()))
+      if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(part.get())) {
         lists = std::max(lists, probes(*ivf));
+        fast = fast || fast_scan(*ivf);
+      }
     }
-    return 4 * (lists ? lists : options_.ef_search);
+    if (!lists) return 4 * options_.ef_search;
+    return fast ? lists * 16 / 3 : 4 * lists;
   }
 
   IndexOptions options_;  // the search-time parameters (nprobe, ef_search, rerank, exact_subset)
@@ -783,6 +1063,8 @@ class CompressedIndex final : public VectorIndex {
   DeadRows dead_;                         // the positions of `ids_` that are kDead
   std::vector<uint32_t> tags_;            // position -> tag (SearchParams::tag), 0 untagged
   std::vector<ListTags> list_tags_;       // per part (empty for HNSW): tags_ in list order
+  std::vector<TagRuns> tag_runs_;         // per part (used by fast-scan parts): lists ordered by tag
+  bool tags_ordered_ = false;             // whether the lists were ordered by tag (set_tags, many)
 };
 
 // The coarse structures find candidates by L2 distance. Every part of every stored vector has
@@ -798,14 +1080,24 @@ std::unique_ptr<faiss::Index> make_coarse(const IndexOptions& options, IndexKind
                                                      static_cast<int>(options.hnsw_links), faiss::METRIC_L2);
     return hnsw;
   }
+  const size_t fast_m = pq_subquantizers(dimension, 2 * options.pq_bytes);
+  const bool fast_scan = options.pq_bits == 4 && fast_m % 2 == 0 && sample_n >= 16;
   const size_t nlist =
-      std::min(options.nlist ? options.nlist : default_nlist(n), std::max<size_t>(sample_n, 1));
+      std::min(options.nlist ? options.nlist : default_nlist(n, fast_scan), std::max<size_t>(sample_n, 1));
+  auto* quantizer = new faiss::IndexFlatL2(d);
+  if (fast_scan) {
+    auto fast = std::make_unique<faiss::IndexIVFPQFastScan>(quantizer, d, nlist, fast_m, 4, faiss::METRIC_L2);
+    fast->own_fields = true;
+    fast->by_residual = false;  // as below
+    fast->cp.min_points_per_centroid = 1;
+    fast->pq.cp.min_points_per_centroid = 1;
+    return fast;
+  }
   const size_t m = pq_subquantizers(dimension, options.pq_bytes);
   // 8-bit codes need 256 training points per sub-quantizer; a small catalog forced to IVF-PQ
   // (tests, `reindex --index ivfpq`) gets fewer bits instead of a k-means that cannot run.
   size_t nbits = 8;
   while (nbits > 1 && (size_t{1} << nbits) > sample_n) --nbits;
-  auto* quantizer = new faiss::IndexFlatL2(d);
   auto ivf = std::make_unique<faiss::IndexIVFPQ>(quantizer, d, nlist, m, nbits, faiss::METRIC_L2);
   ivf->own_fields = true;
   // Codes of the vectors themselves, not of their residuals to the list centroid: a query then
@@ -915,8 +1207,32 @@ bool sound_lists(const faiss::IndexIVFPQ& ivf, idx_t count) {
   return listed == static_cast<size_t>(count);
 }
 
+// A fast-scan part as CompressedIndex::fast_scan reads it, whose block lists hold each row once
+// in whole blocks.
+bool sound_blocks(const faiss::IndexIVFPQFastScan& ivf, idx_t count) {
+  const auto* lists = dynamic_cast<const faiss::BlockInvertedLists*>(ivf.invlists);
+  if (!lists || lists->nlist != ivf.nlist || !ivf.quantizer ||
+      ivf.quantizer->ntotal != static_cast<idx_t>(ivf.nlist) || ivf.quantizer->d != ivf.d ||
+      ivf.pq.d != static_cast<size_t>(ivf.d) || ivf.pq.nbits != 4 || ivf.M != ivf.pq.M || ivf.M % 2 != 0 ||
+      ivf.M2 != ivf.M || ivf.bbs != 32 || ivf.by_residual || ivf.metric_type != faiss::METRIC_L2 ||
+      lists->n_per_block != 32 || lists->block_size != 32 * ivf.M2 / 2 || lists->ids.size() != ivf.nlist ||
+      lists->codes.size() != ivf.nlist)
+    return false;
+  size_t listed = 0;
+  for (size_t l = 0; l < ivf.nlist; ++l) {
+    const auto& ids = lists->ids[l];
+    if (lists->codes[l].size() != (ids.size() + 31) / 32 * lists->block_size) return false;
+    for (const idx_t id : ids)
+      if (id < 0 || id >= count) return false;
+    listed += ids.size();
+  }
+  return listed == static_cast<size_t>(count);
+}
+
 bool sound_part(const faiss::Index& part, idx_t count) {
   if (const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(&part)) return sound_lists(*ivf, count);
+  if (const auto* fast = dynamic_cast<const faiss::IndexIVFPQFastScan*>(&part))
+    return sound_blocks(*fast, count);
   const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(&part);
   const auto* storage = hnsw ? dynamic_cast<const faiss::IndexScalarQuantizer*>(hnsw->storage) : nullptr;
   return storage && storage->d == hnsw->d && sound_codes(*storage, count) && sound_graph(hnsw->hnsw, count);
@@ -970,7 +1286,8 @@ std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t s
       parts.push_back(read_part(get()));
       const faiss::Index* part = parts.back().get();
       const bool fits = options.kind == IndexKind::kIvfPq
-                            ? dynamic_cast<const faiss::IndexIVFPQ*>(part) != nullptr
+                            ? dynamic_cast<const faiss::IndexIVFPQ*>(part) != nullptr ||
+                                  dynamic_cast<const faiss::IndexIVFPQFastScan*>(part) != nullptr
                             : dynamic_cast<const faiss::IndexHNSW*>(part) != nullptr;
       if (!fits || static_cast<uint64_t>(part->ntotal) != count)
         throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");

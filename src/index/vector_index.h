@@ -65,10 +65,14 @@ struct IndexOptions {
   // 1,024-dimension vectors is memory-bound at about 11 ms per 10k items on one core (109 ms
   // at 100k), against about 1 ms for IVF-PQ at any size here.
   size_t exact_below = 10000;
-  // IVF-PQ: coarse lists (0: 4 sqrt(n), within 16..4096), bytes per PQ code, lists probed
-  // (0: automatic, auto_nprobe(nlist)).
+  // IVF-PQ: coarse lists (0: 2 sqrt(n) with 4-bit codes, 4 sqrt(n) with 8-bit ones, at most
+  // 4096), bytes per PQ code, lists probed (0: automatic, auto_nprobe(nlist)).
   size_t nlist = 0;
   size_t pq_bytes = 64;
+  // Bits per sub-quantizer code: 4 (2 x pq_bytes sub-quantizers, codes in FAISS's fast-scan
+  // blocks of 32 rows, scanned with byte shuffles) or 8 (pq_bytes sub-quantizers, one table load
+  // each). Snapshots keep the kind they were built with.
+  size_t pq_bits = 4;
   size_t nprobe = 0;
   // HNSW over 8-bit scalar codes: links per node and the search beam.
   size_t hnsw_links = 32;
@@ -91,6 +95,7 @@ struct IndexOptions {
 // The lists an IVF search probes by default: max(96, nlist / 30). A fixed 96 let recall@12 fall
 // with the catalog (0.960 at 100k items, 1,265 lists; 0.927 at 1M, 4,000 lists); 134 of 4,000
 // keeps it at about 0.95 (bench_scale, docs/benchmarks.md), and below 2,880 lists nothing changes.
+// Fast-scan indexes have half as many lists (2,000 at 1M items), and 96 of them found 0.952.
 inline size_t auto_nprobe(size_t nlist) {
   return std::max<size_t>(96, (nlist + 29) / 30);
 }
@@ -103,7 +108,7 @@ class VectorIndex {
  public:
   virtual ~VectorIndex() = default;
   virtual IndexKind kind() const = 0;
-  // The build and search parameters, for `info` and /api/v1/stats: "nlist=1024 pq=64x8 ...".
+  // The build and search parameters, for `info` and /api/v1/stats: "nlist=1024 pq=128x4fs ...".
   virtual std::string parameters() const = 0;
   virtual size_t dimension() const = 0;
   virtual size_t size() const = 0;

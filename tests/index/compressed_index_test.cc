@@ -38,19 +38,31 @@ std::set<int64_t> ids_of(const std::vector<Neighbour>& found) {
   return ids;
 }
 
-class CompressedIndexTest : public ::testing::TestWithParam<IndexKind> {
+// IVF-PQ with each of its code layouts (4-bit fast-scan blocks, 8-bit codes), and HNSW.
+struct Variant {
+  IndexKind kind;
+  size_t pq_bits;
+  const char* name;
+};
+
+class CompressedIndexTest : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
     vectors_ = clustered_vectors(kN, 11);
     for (size_t i = 0; i < kN; ++i) ids_.push_back(static_cast<int64_t>(10 + i));
-    IndexOptions options;
-    options.kind = GetParam();
-    options.pq_bytes = 16;  // 4 dimensions per code byte, as 64 bytes are for 1,024 dimensions
-    index_ = build_index(options, kD, kN, ids_.data(), vectors_.data());
+    index_ = build_index(options(), kD, kN, ids_.data(), vectors_.data());
     exact_ = make_flat_index(kD);
     exact_->add(kN, ids_.data(), vectors_.data());
     queries_ = clustered_vectors(kQueries, 12);
   }
+  static IndexOptions options() {
+    IndexOptions options;
+    options.kind = GetParam().kind;
+    options.pq_bits = GetParam().pq_bits;
+    options.pq_bytes = 16;  // 4 dimensions per code byte, as 64 bytes are for 1,024 dimensions
+    return options;
+  }
+  IndexKind kind() const { return GetParam().kind; }
   // Mean share of the exact top k the index finds.
   double recall(const SearchParams& params) const {
     const auto want = exact_->search(kQueries, queries_.data(), params);
@@ -70,7 +82,11 @@ class CompressedIndexTest : public ::testing::TestWithParam<IndexKind> {
 };
 
 TEST_P(CompressedIndexTest, IsTheKindAskedForAndFindsWhatExactSearchFinds) {
-  EXPECT_EQ(index_->kind(), GetParam());
+  EXPECT_EQ(index_->kind(), kind());
+  if (kind() == IndexKind::kIvfPq) {
+    const std::string layout = GetParam().pq_bits == 4 ? "x4fs" : "x8 ";
+    EXPECT_NE(index_->parameters().find(layout), std::string::npos) << index_->parameters();
+  }
   EXPECT_EQ(index_->size(), kN);
   EXPECT_FALSE(index_->parameters().empty());
   SearchParams params;
@@ -106,6 +122,33 @@ TEST_P(CompressedIndexTest, FiltersHoldAtEverySelectivity) {
       for (const auto& n : found) EXPECT_EQ(n.id % every, 0) << n.id;
     }
     EXPECT_GE(recall(params), every == 100 ? 0.999 : 0.9) << "1 in " << every;
+  }
+  // A selective filter over more rows than the exact scan takes: the list scan, which picks a
+  // list's rows before scoring them when a filter admits this few (1/40).
+  IndexOptions lists_only;
+  lists_only.exact_subset = 10;
+  index_->set_search_options(lists_only);
+  SearchParams rare;
+  rare.k = 12;
+  rare.accept = [](int64_t id) { return id % 40 == 0; };
+  rare.expected_accepted = kN / 40;
+  for (const auto& found : index_->search(kQueries, queries_.data(), rare)) {
+    EXPECT_EQ(found.size(), 12u);
+    for (const auto& n : found) EXPECT_EQ(n.id % 40, 0) << n.id;
+  }
+  EXPECT_GE(recall(rare), 0.9);
+  if (kind() == IndexKind::kIvfPq) {
+    // Picking rows first changes which rows are scored, not their distances: with every list
+    // probed and no more candidates than k, it returns what the same filter returns when told
+    // it admits a quarter (scored first, the filter asked after).
+    lists_only.nprobe = 100000;
+    lists_only.rerank = 12;
+    index_->set_search_options(lists_only);
+    SearchParams told_broad = rare;
+    told_broad.expected_accepted = kN / 4;
+    const auto picked = index_->search(kQueries, queries_.data(), rare);
+    const auto scored = index_->search(kQueries, queries_.data(), told_broad);
+    for (size_t q = 0; q < kQueries; ++q) EXPECT_EQ(ids_of(picked[q]), ids_of(scored[q])) << q;
   }
   // A filter whose size the caller does not know still returns only accepted ids.
   SearchParams unknown;
@@ -178,6 +221,61 @@ TEST_P(CompressedIndexTest, TagsRestrictSearchesAsTheSameFilterWould) {
   EXPECT_TRUE(index_->search(1, vectors_.data() + kD, own).front().empty());
 }
 
+// Rows added one at a time and then tagged, as the service adds an item, join their tag's
+// searches; fast-scan lists whose added rows outgrow their tag order are ordered again (with 4
+// lists, about 250 rows each here) without losing or mixing up a row.
+TEST_P(CompressedIndexTest, RowsAddedAndTaggedOnlineJoinTheirTagsSearches) {
+  IndexOptions options = CompressedIndexTest::options();
+  options.nlist = 4;
+  const auto index = build_index(options, kD, kN, ids_.data(), vectors_.data());
+  const auto tag_of = [](int64_t id) { return static_cast<uint32_t>(id % 6 + 1); };
+  std::vector<uint32_t> tags;
+  for (const int64_t id : ids_) tags.push_back(tag_of(id));
+  index->set_tags(kN, ids_.data(), tags.data());
+  exact_->set_tags(kN, ids_.data(), tags.data());
+  constexpr size_t kFresh = 1200;
+  const auto fresh = clustered_vectors(kFresh, 14);
+  for (size_t i = 0; i < kFresh; ++i) {
+    const auto id = static_cast<int64_t>(200000 + i);
+    const uint32_t tag = tag_of(id);
+    for (VectorIndex* into : {index.get(), exact_.get()}) {
+      into->add(1, &id, fresh.data() + i * kD);
+      into->set_tags(1, &id, &tag);
+    }
+  }
+  IndexOptions wide;
+  wide.nprobe = 4;
+  wide.rerank = 400;
+  wide.exact_subset = 100;
+  index->set_search_options(wide);
+  for (uint32_t tag = 1; tag <= 6; ++tag) {
+    SearchParams params;
+    params.k = 12;
+    params.tag = tag;
+    params.expected_accepted = (kN + kFresh) / 6;
+    const auto want = exact_->search(kQueries, queries_.data(), params);
+    const auto got = index->search(kQueries, queries_.data(), params);
+    double hits = 0;
+    for (size_t q = 0; q < kQueries; ++q) {
+      const auto expected = ids_of(want[q]);
+      for (const auto& n : got[q]) {
+        EXPECT_EQ(tag_of(n.id), tag) << n.id;
+        hits += static_cast<double>(expected.count(n.id));
+      }
+    }
+    EXPECT_GE(hits / (12.0 * kQueries), 0.9) << "tag " << tag;
+  }
+  for (size_t i = 0; i < kFresh; i += 97) {
+    SearchParams own;
+    own.k = 1;
+    own.tag = tag_of(static_cast<int64_t>(200000 + i));
+    own.expected_accepted = (kN + kFresh) / 6;
+    const auto found = index->search(1, fresh.data() + i * kD, own).front();
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found.front().id, static_cast<int64_t>(200000 + i));
+  }
+}
+
 TEST_P(CompressedIndexTest, RemovedIdsAreNeverReturnedAndMayComeBack) {
   SearchParams params;
   params.k = 5;
@@ -204,7 +302,7 @@ TEST_P(CompressedIndexTest, RemovedIdsAreNeverReturnedAndMayComeBack) {
 TEST_P(CompressedIndexTest, SnapshotRoundTripKeepsResultsAndRemovals) {
   index_->remove({ids_[3], ids_[4]});
   const auto copy = deserialize_index(index_->serialize());
-  EXPECT_EQ(copy->kind(), GetParam());
+  EXPECT_EQ(copy->kind(), kind());
   EXPECT_EQ(copy->size(), kN - 2);
   EXPECT_EQ(copy->parameters(), index_->parameters());
   SearchParams params;
@@ -249,7 +347,7 @@ TEST_P(CompressedIndexTest, RowsAddedOneAtATimeOrInABatchSitInTheirNearestList) 
   IndexOptions narrow;
   narrow.nprobe = 1;
   narrow.rerank = 1;
-  if (GetParam() == IndexKind::kIvfPq) index_->set_search_options(narrow);  // HNSW has no lists
+  if (kind() == IndexKind::kIvfPq) index_->set_search_options(narrow);  // HNSW has no lists
   const auto fresh = clustered_vectors(60, 13);
   std::vector<int64_t> fresh_ids;
   for (size_t i = 0; i < 60; ++i) fresh_ids.push_back(static_cast<int64_t>(100000 + i));
@@ -292,9 +390,7 @@ TEST_P(CompressedIndexTest, QueriesThatWeighOnePartFindWhatExactSearchFinds) {
       combined[i * 2 * kD + kD + j] = frozen[i * kD + j] / std::sqrt(2.0f);
     }
   }
-  IndexOptions options;
-  options.kind = GetParam();
-  options.pq_bytes = 16;
+  IndexOptions options = CompressedIndexTest::options();
   options.parts = {kD, kD};
   const auto index = build_index(options, 2 * kD, kN, ids_.data(), combined.data());
   EXPECT_NE(index->parameters().find("part 64d"), std::string::npos) << index->parameters();
@@ -320,8 +416,11 @@ TEST_P(CompressedIndexTest, QueriesThatWeighOnePartFindWhatExactSearchFinds) {
   EXPECT_EQ(deserialize_index(index->serialize())->parameters(), index->parameters());
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, CompressedIndexTest, ::testing::Values(IndexKind::kIvfPq, IndexKind::kHnsw),
-                         [](const auto& info) { return std::string(index_kind_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Kinds, CompressedIndexTest,
+                         ::testing::Values(Variant{IndexKind::kIvfPq, 4, "ivfpq"},
+                                           Variant{IndexKind::kIvfPq, 8, "ivfpq8"},
+                                           Variant{IndexKind::kHnsw, 8, "hnsw"}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(IndexKindTest, AutoIsExactBelowTheThresholdAndCompressedFromIt) {
   IndexOptions options;
@@ -354,8 +453,12 @@ TEST(IndexKindTest, ProbesGrowWithTheListCountUnlessSetAndTheSettingSurvivesASna
   options.kind = IndexKind::kIvfPq;
   const auto automatic = build_index(options, kD, 600, ids.data(), vectors.data());
   EXPECT_NE(automatic->parameters().find("nprobe=auto:96"), std::string::npos) << automatic->parameters();
-  EXPECT_NE(automatic->parameters().find("rerank=auto:384"), std::string::npos) << automatic->parameters();
+  EXPECT_NE(automatic->parameters().find("rerank=auto:512"), std::string::npos) << automatic->parameters();
   EXPECT_EQ(deserialize_index(automatic->serialize())->parameters(), automatic->parameters());
+  IndexOptions eight_bit = options;  // coarser fast-scan distances re-rank 16/3 x the lists, 8-bit 4 x
+  eight_bit.pq_bits = 8;
+  const auto automatic8 = build_index(eight_bit, kD, 600, ids.data(), vectors.data());
+  EXPECT_NE(automatic8->parameters().find("rerank=auto:384"), std::string::npos) << automatic8->parameters();
   options.nprobe = 8;
   options.rerank = 50;
   const auto set = build_index(options, kD, 600, ids.data(), vectors.data());
