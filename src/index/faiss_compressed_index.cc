@@ -304,6 +304,28 @@ size_t widened(size_t breadth, double widen, size_t most) {
   return std::min(most, static_cast<size_t>(std::ceil(static_cast<double>(breadth) * widen)));
 }
 
+// The `size` rows with the smallest approximate distances offered (a list scan's candidates),
+// in FAISS's max-heap.
+class Candidates {
+ public:
+  explicit Candidates(size_t size)
+      : distances_(size, std::numeric_limits<float>::max()), labels_(size, idx_t{-1}) {}
+  float worst() const { return distances_[0]; }
+  void offer(float distance, idx_t label) {
+    if (distance < distances_[0])
+      faiss::maxheap_replace_top(distances_.size(), distances_.data(), labels_.data(), distance, label);
+  }
+  // Into labels[0, size): nearest first, unfilled slots (-1) last, as FAISS's own search leaves them.
+  void write(idx_t* labels) {
+    faiss::maxheap_reorder(distances_.size(), distances_.data(), labels_.data());
+    std::copy(labels_.begin(), labels_.end(), labels);
+  }
+
+ private:
+  std::vector<float> distances_;
+  std::vector<idx_t> labels_;
+};
+
 // The k best (position, score) pairs offered, by decreasing score.
 class TopK {
  public:
@@ -815,10 +837,26 @@ class CompressedIndex final : public VectorIndex {
     const size_t m = ivf.pq.M;
     std::vector<float> table(m * ivf.pq.ksub);
     ivf.pq.compute_distance_table(x, table.data());
-    std::vector<float> heap_distances(candidates, std::numeric_limits<float>::max());
-    std::vector<idx_t> heap_labels(candidates, idx_t{-1});
+    Candidates best(candidates);
     std::vector<float> distances;
     std::vector<uint32_t> rows;
+    visit_lists(ivf, lists, nprobe, [&](size_t list, size_t size, const uint8_t* codes, const idx_t* ids) {
+      size_t count = size;
+      if (selector) {
+        selector->select(ids, list_tags.of(list), size, rows);
+        count = rows.size();
+      }
+      distances.resize(count);
+      pq8_distances(table.data(), m, codes, selector ? rows.data() : nullptr, count, distances.data());
+      for (size_t i = 0; i < count; ++i) best.offer(distances[i], ids[selector ? rows[i] : i]);
+    });
+    best.write(labels);
+  }
+
+  // Calls visit(list, size, codes, ids) for each probed list that holds rows, in probe order,
+  // the next list's first lines fetched ahead.
+  template <class Visit>
+  static void visit_lists(const faiss::IndexIVF& ivf, const idx_t* lists, size_t nprobe, Visit visit) {
     for (size_t l = 0; l < nprobe; ++l) {
       if (lists[l] < 0) continue;
       const size_t size = ivf.invlists->list_size(lists[l]);
@@ -826,23 +864,8 @@ class CompressedIndex final : public VectorIndex {
       if (l + 1 < nprobe && lists[l + 1] >= 0) prefetch_list_head(ivf, lists[l + 1]);
       faiss::InvertedLists::ScopedCodes codes(ivf.invlists, lists[l]);
       faiss::InvertedLists::ScopedIds ids(ivf.invlists, lists[l]);
-      size_t count = size;
-      if (selector) {
-        selector->select(ids.get(), list_tags.of(static_cast<size_t>(lists[l])), size, rows);
-        count = rows.size();
-      }
-      distances.resize(count);
-      pq8_distances(table.data(), m, codes.get(), selector ? rows.data() : nullptr, count, distances.data());
-      for (size_t i = 0; i < count; ++i) {
-        if (distances[i] < heap_distances[0]) {
-          faiss::maxheap_replace_top(candidates, heap_distances.data(), heap_labels.data(), distances[i],
-                                     ids[selector ? rows[i] : i]);
-        }
-      }
+      visit(static_cast<size_t>(lists[l]), size, codes.get(), ids.get());
     }
-    // Nearest first, unfilled slots (-1) last, as FAISS's own search leaves them.
-    faiss::maxheap_reorder(candidates, heap_distances.data(), heap_labels.data());
-    std::copy(heap_labels.begin(), heap_labels.end(), labels);
   }
 
   // The fast-scan part that scan_blocks reads (4-bit codes of the vectors themselves in blocks of
@@ -869,48 +892,36 @@ class CompressedIndex final : public VectorIndex {
     ivf.pq.compute_distance_table(x, table.data());
     std::vector<uint8_t> packed(m * 16);
     pq4_quantize_table(table.data(), m, packed.data());
-    std::vector<float> heap_distances(candidates, std::numeric_limits<float>::max());
-    std::vector<idx_t> heap_labels(candidates, idx_t{-1});
+    Candidates best(candidates);
     std::vector<uint16_t> distances;
     std::vector<uint32_t> rows;
-    for (size_t l = 0; l < nprobe; ++l) {
-      if (lists[l] < 0) continue;
-      const size_t size = ivf.invlists->list_size(lists[l]);
-      if (size == 0) continue;
-      if (l + 1 < nprobe && lists[l + 1] >= 0) prefetch_list_head(ivf, lists[l + 1]);
-      faiss::InvertedLists::ScopedCodes codes(ivf.invlists, lists[l]);
-      faiss::InvertedLists::ScopedIds ids(ivf.invlists, lists[l]);
+    visit_lists(ivf, lists, nprobe, [&](size_t list, size_t size, const uint8_t* codes, const idx_t* ids) {
       distances.resize((size + kPq4BlockRows - 1) / kPq4BlockRows * kPq4BlockRows);
-      const auto list = static_cast<size_t>(lists[l]);
       const uint16_t* tags = selector ? list_tags.of(list) : nullptr;
+      auto score_blocks = [&](size_t from, size_t to) {
+        pq4_distances(packed.data(), m, codes + from * m * 16, to - from,
+                      distances.data() + from * kPq4BlockRows);
+      };
       if (selector && select_first) {
-        selector->select(ids.get(), tags, size, rows);
+        selector->select(ids, tags, size, rows);
         size_t scored = SIZE_MAX;  // the block whose distances are in `distances`
         for (const uint32_t i : rows) {
           const size_t block = i / kPq4BlockRows;
-          if (block != scored) {
-            pq4_distances(packed.data(), m, codes.get() + block * m * 16, 1,
-                          distances.data() + block * kPq4BlockRows);
-            scored = block;
-          }
-          const auto distance = static_cast<float>(distances[i]);
-          if (distance < heap_distances[0])
-            faiss::maxheap_replace_top(candidates, heap_distances.data(), heap_labels.data(), distance,
-                                       ids[i]);
+          if (block != scored) score_blocks(block, block + 1);
+          scored = block;
+          best.offer(distances[i], ids[i]);
         }
-        continue;
+        return;
       }
-      // Rows [first, last): their blocks' distances, then the rows nearer than the worst kept.
+      // Rows [first, last): their blocks' distances, then the selector for the rows nearer than
+      // the worst candidate kept.
       auto score = [&](size_t first, size_t last) {
         if (first >= last) return;
-        const size_t from = first / kPq4BlockRows, to = (last + kPq4BlockRows - 1) / kPq4BlockRows;
-        pq4_distances(packed.data(), m, codes.get() + from * m * 16, to - from,
-                      distances.data() + from * kPq4BlockRows);
+        score_blocks(first / kPq4BlockRows, (last + kPq4BlockRows - 1) / kPq4BlockRows);
         for (size_t i = first; i < last; ++i) {
-          const auto distance = static_cast<float>(distances[i]);
-          if (distance >= heap_distances[0]) continue;
+          if (distances[i] >= best.worst()) continue;
           if (selector && !selector->admits(ids[i], tags ? tags + i : nullptr)) continue;
-          faiss::maxheap_replace_top(candidates, heap_distances.data(), heap_labels.data(), distance, ids[i]);
+          best.offer(distances[i], ids[i]);
         }
       };
       if (selector && selector->tag()) {  // the tag's run, and the rows not ordered yet
@@ -920,9 +931,8 @@ class CompressedIndex final : public VectorIndex {
       } else {
         score(0, size);
       }
-    }
-    faiss::maxheap_reorder(candidates, heap_distances.data(), heap_labels.data());
-    std::copy(heap_labels.begin(), heap_labels.end(), labels);
+    });
+    best.write(labels);
   }
 
   // The [offset, offset + width) column spans of the parts the query weighs (not all zero there),
