@@ -94,14 +94,7 @@ class ListTags {
   // Tags the entries the lists gained since the last call (FAISS appends to a list's end).
   void follow(const faiss::InvertedLists& lists, const std::vector<uint32_t>& tags) {
     by_list_.resize(lists.nlist);
-    for (size_t l = 0; l < lists.nlist; ++l) {
-      auto& entries = by_list_[l];
-      const size_t size = lists.list_size(l);
-      if (entries.size() == size) continue;
-      faiss::InvertedLists::ScopedIds ids(&lists, l);
-      for (size_t i = entries.size(); i < size; ++i)
-        entries.push_back(narrow(tags[static_cast<size_t>(ids[i])]));
-    }
+    for (size_t l = 0; l < lists.nlist; ++l) follow_list(lists, l, tags);
   }
   // Every entry again.
   void rebuild(const faiss::InvertedLists& lists, const std::vector<uint32_t>& tags) {
@@ -121,7 +114,7 @@ class ListTags {
   // The entries of one list again (after its rows were reordered).
   void refresh(const faiss::InvertedLists& lists, size_t list, const std::vector<uint32_t>& tags) {
     by_list_[list].clear();
-    follow(lists, tags);
+    follow_list(lists, list, tags);
   }
   const uint16_t* of(size_t list) const { return by_list_[list].data(); }
   size_t bytes() const {
@@ -131,6 +124,16 @@ class ListTags {
   }
 
  private:
+  // Tags the entries list l gained since it was last followed.
+  void follow_list(const faiss::InvertedLists& lists, size_t l, const std::vector<uint32_t>& tags) {
+    auto& entries = by_list_[l];
+    const size_t size = lists.list_size(l);
+    if (entries.size() == size) return;
+    faiss::InvertedLists::ScopedIds ids(&lists, l);
+    for (size_t i = entries.size(); i < size; ++i)
+      entries.push_back(narrow(tags[static_cast<size_t>(ids[i])]));
+  }
+
   std::vector<std::vector<uint16_t>> by_list_;
 };
 
