@@ -8,7 +8,8 @@
 // seconds, and a damaged HNSW graph crashed the first search. So a snapshot is checked against
 // its seal before FAISS sees it (and its graph and lists are walked once when read); mutated
 // inputs stop at the seal, while the seeds (fuzz/corpus/index_snapshot: flat, IVF-PQ with 8-bit
-// codes and with fast-scan 4-bit ones, HNSW, IVF-PQ in two parts, all sealed) go through every
+// codes and with fast-scan 4-bit ones, HNSW, IVF-PQ in two parts, all sealed, each in the first
+// layout and in the current one, "-v2", whose float16 copies end the file) go through every
 // reader and a search.
 #include <cstddef>
 #include <cstdint>

@@ -21,7 +21,7 @@ targets=(
   "manifest       | service/import_source.cc                      | -lcsv"
   "model_manifest | model/model_manifest.cc                       |"
   "request_options| http/request_options.cc                       |"
-  "index_snapshot | index/index_options.cc index/faiss_flat_index.cc index/faiss_compressed_index.cc index/dot_kernels.cc index/id_positions.cc index/pq_scan.cc common/vectors.cc | -lfaiss -llapack -lblas -lz -fopenmp"
+  "index_snapshot | index/index_options.cc index/faiss_flat_index.cc index/faiss_compressed_index.cc index/float16_rows.cc index/dot_kernels.cc index/id_positions.cc index/pq_scan.cc common/vectors.cc | -lfaiss -llapack -lblas -lz -fopenmp"
   "url_policy     | http/image_fetch.cc                           | -DCPPHTTPLIB_OPENSSL_SUPPORT -DCPPHTTPLIB_ZLIB_SUPPORT -DCPPHTTPLIB_BROTLI_SUPPORT -lcpp-httplib -lssl"
 )
 field() { echo "$1" | cut -d'|' -f"$2" | xargs; }

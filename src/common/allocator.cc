@@ -11,6 +11,10 @@ void tune_allocator_for_large_batches() {
   mallopt(M_TRIM_THRESHOLD, kLarge);  // and stay there for the next batch
 }
 
+void return_free_memory() {
+  malloc_trim(0);
+}
+
 void set_blas_threads(int threads) {
   // Looked up at run time: libblas.so.3 is whichever BLAS the machine's alternatives chose.
   using SetThreads = void (*)(int);

@@ -10,6 +10,11 @@ namespace lookalike {
 // Call once at the start of main().
 void tune_allocator_for_large_batches();
 
+// Hands the heap's free pages back to the kernel (malloc_trim). With the settings above freed
+// memory stays in the heap for reuse; after a one-off burst (loading 1M items, listing every
+// stored photo) that would hold the process's resident memory at its peak for good.
+void return_free_memory();
+
 // Sets how many threads OpenBLAS (FAISS's and OpenCV's BLAS, through Debian's alternatives)
 // may use; a no-op with another BLAS. The server calls it with 1: its BLAS calls are small
 // (a query's projection and head), and OpenBLAS's idle threads spin on sched_yield after each

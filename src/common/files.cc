@@ -56,23 +56,32 @@ std::string read_file(const std::string& path, size_t max_bytes) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes, Durability durability) {
+  write_file_atomic(
+      path, [bytes](const ByteSink& write) { write(bytes.data(), bytes.size()); }, durability);
+}
+
+void write_file_atomic(const std::string& path, const std::function<void(const ByteSink&)>& produce,
+                       Durability durability) {
   // Unique per process and per call: two threads of one process may write the same path at once
   // (two state rebuilds of the same revision), and must not share a temporary file.
   static std::atomic<uint64_t> next_tmp{0};
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(next_tmp++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw io_error("cannot create " + tmp, errno);
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int why = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw io_error("cannot write " + tmp, why);
+  auto write = [&](const void* data, size_t size) {
+    for (size_t written = 0; written < size;) {
+      const ssize_t n = ::write(fd, static_cast<const char*>(data) + written, size - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw io_error("cannot write " + tmp, errno);
+      written += static_cast<size_t>(n);
     }
-    written += static_cast<size_t>(n);
+  };
+  try {
+    produce(write);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
   }
   const bool synced = durability == Durability::kRenameOnly || ::fsync(fd) == 0;
   // close() reports a delayed write error (NFS, some full-disk cases) that write() did not.

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -24,5 +26,11 @@ std::string read_file(const std::string& path, size_t max_bytes);
 enum class Durability { kSynced, kRenameOnly };
 void write_file_atomic(const std::string& path, std::string_view bytes,
                        Durability durability = Durability::kSynced);  // throws io_error()
+// The same for content too large to hold at once (a 1M-item index snapshot is 2.2 GB): `produce`
+// writes it in pieces through the sink it is given. Whatever `produce` throws is rethrown, with
+// the temporary file removed and `path` untouched.
+using ByteSink = std::function<void(const void* data, size_t size)>;
+void write_file_atomic(const std::string& path, const std::function<void(const ByteSink&)>& produce,
+                       Durability durability = Durability::kSynced);
 
 }  // namespace lookalike

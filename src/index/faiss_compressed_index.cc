@@ -1,6 +1,7 @@
 // Compressed approximate indexes for large catalogs: FAISS IVF-PQ or HNSW over 8-bit scalar
-// codes finds candidates, and a float16 copy of every vector (FAISS IndexScalarQuantizer,
-// QT_fp16) re-ranks them exactly, so the final order over the candidates is the exact one.
+// codes finds candidates, and a float16 copy of every vector (index/float16_rows.h: mapped from
+// the snapshot file the index was loaded from or last saved to) re-ranks them exactly, so the
+// final order over the candidates is the exact one.
 // Three steps bypass FAISS's own code, which Debian builds for baseline x86-64 (index/dot_kernels.h):
 // the re-rank reads the float16 copies through dot_float16 (over the parts the query weighs), a
 // single query's nearest lists come from dot_float16 over a float16 copy of the centroids
@@ -31,18 +32,21 @@
 #include <faiss/invlists/InvertedLists.h>
 #include <faiss/utils/Heap.h>
 #include <faiss/utils/fp16.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <queue>
 #include <sstream>
 #include <unordered_map>
 
 #include "common/error.h"
 #include "index/dot_kernels.h"
+#include "index/float16_rows.h"
 #include "index/id_positions.h"
 #include "index/pq_scan.h"
 #include "index/vector_index.h"
@@ -51,7 +55,49 @@ namespace lookalike {
 using idx_t = faiss::Index::idx_t;
 namespace {
 
-constexpr char kMagic[8] = {'L', 'K', 'I', 'D', 'X', 'C', '0', '1'};
+// Snapshot layout (little-endian uint64 fields): magic, kind, nprobe, ef_search, rerank,
+// exact_subset, row count n, n ids (kDead for a removed row), part count, then each part as its
+// byte count and FAISS's bytes. Then the float16 copies: version 01 as a FAISS
+// IndexScalarQuantizer (QT_fp16), version 02 (written since 2026-12-02) as dimension, n, zero bytes
+// up to the next multiple of kCopiesAlignment from the start, and the n x dimension half floats,
+// which end the bytes: there they can be mapped in place (Float16Rows::map).
+constexpr char kMagic[8] = {'L', 'K', 'I', 'D', 'X', 'C', '0', '2'};
+constexpr char kMagicV1[8] = {'L', 'K', 'I', 'D', 'X', 'C', '0', '1'};
+constexpr size_t kCopiesAlignment = 4096;
+
+size_t aligned(size_t offset) {
+  return (offset + kCopiesAlignment - 1) / kCopiesAlignment * kCopiesAlignment;
+}
+
+// Where the float16 copies of the version-02 snapshot in `file` begin, when it holds `rows` rows
+// of `dimension` (a snapshot just written from the index): its header is walked, not trusted.
+std::optional<size_t> copies_offset(FILE* file, size_t dimension, size_t rows) {
+  size_t at = 0;
+  auto get = [&]() -> std::optional<uint64_t> {
+    uint64_t v = 0;
+    if (std::fread(&v, sizeof v, 1, file) != 1) return std::nullopt;
+    at += sizeof v;
+    return v;
+  };
+  auto skip = [&](uint64_t bytes) {
+    at += bytes;
+    return std::fseek(file, static_cast<long>(at), SEEK_SET) == 0;
+  };
+  char magic[sizeof kMagic];
+  if (std::fread(magic, 1, sizeof magic, file) != sizeof magic || std::memcmp(magic, kMagic, sizeof kMagic))
+    return std::nullopt;
+  at = sizeof magic;
+  const auto count = skip(5 * sizeof(uint64_t)) ? get() : std::nullopt;
+  if (!count || *count != rows || !skip(*count * sizeof(int64_t))) return std::nullopt;
+  const auto part_count = get();
+  for (uint64_t p = 0; part_count && p < *part_count; ++p) {
+    const auto bytes = get();
+    if (!bytes || !skip(*bytes)) return std::nullopt;
+  }
+  const auto d = get(), n = get();
+  if (!part_count || d != dimension || n != rows) return std::nullopt;
+  return aligned(at);
+}
 constexpr int64_t kDead = std::numeric_limits<int64_t>::min();
 // A selective filter multiplies the lists probed (or the HNSW beam) by sqrt(1/selectivity), up
 // to this: a 1/6 category probes 3x the lists.
@@ -378,12 +424,12 @@ class CompressedIndex final : public VectorIndex {
   // `parts` holds one coarse structure per part of the vector (see IndexOptions::parts), over
   // that part's dimensions.
   CompressedIndex(IndexKind kind, const IndexOptions& options,
-                  std::vector<std::unique_ptr<faiss::Index>> parts,
-                  std::unique_ptr<faiss::IndexScalarQuantizer> exact, std::vector<int64_t> ids)
+                  std::vector<std::unique_ptr<faiss::Index>> parts, std::unique_ptr<Float16Rows> copies,
+                  std::vector<int64_t> ids)
       : kind_(kind),
         options_(options),
         parts_(std::move(parts)),
-        exact_(std::move(exact)),
+        copies_(std::move(copies)),
         ids_(std::move(ids)) {
     dead_.resize(ids_.size());
     tags_.resize(ids_.size(), 0);
@@ -405,7 +451,7 @@ class CompressedIndex final : public VectorIndex {
   }
 
   IndexKind kind() const override { return kind_; }
-  size_t dimension() const override { return static_cast<size_t>(exact_->d); }
+  size_t dimension() const override { return copies_->dimension(); }
   size_t size() const override { return rows_.size(); }
   float vector_tolerance() const override { return 1e-3f; }  // float16 keeps 11 significant bits
 
@@ -439,7 +485,8 @@ class CompressedIndex final : public VectorIndex {
       bytes += c.halves.size() * sizeof(uint16_t) + c.norms.size() * sizeof(float);
     return bytes;
   }
-  size_t exact_copy_bytes() const override { return exact_->codes.size(); }
+  size_t exact_copy_bytes() const override { return copies_->memory_bytes(); }
+  size_t mapped_copy_bytes() const override { return copies_->mapped_bytes(); }
 
   std::vector<int64_t> ids() const override {
     std::vector<int64_t> live;
@@ -451,7 +498,7 @@ class CompressedIndex final : public VectorIndex {
   }
 
   void add(size_t n, const int64_t* ids, const float* vectors) override {
-    if (exact_->codes.size() + n * exact_->code_size > exact_->codes.capacity()) reserve_headroom(n);
+    if (ids_.size() + n > ids_.capacity()) reserve_headroom(n);
     for (size_t i = 0; i < n; ++i) {
       if (rows_.contains(ids[i]) || ids[i] == kDead)
         throw Error(ErrorCode::kConflict, "vector id " + std::to_string(ids[i]) + " exists");
@@ -472,7 +519,7 @@ class CompressedIndex final : public VectorIndex {
         }
         offset += width;
       }
-      exact_->add(static_cast<idx_t>(rows), chunk);
+      copies_->append(rows, chunk);
     }
     for (size_t i = 0; i < n; ++i) {
       rows_.insert(ids[i], static_cast<idx_t>(ids_.size()));
@@ -561,7 +608,7 @@ class CompressedIndex final : public VectorIndex {
     const auto position = rows_.find(id);
     if (!position) return {};
     std::vector<float> v(dimension());
-    exact_->reconstruct(*position, v.data());
+    copies_->decode(static_cast<size_t>(*position), v.data());
     return v;
   }
 
@@ -572,24 +619,37 @@ class CompressedIndex final : public VectorIndex {
     options_.exact_subset = options.exact_subset;
   }
 
-  std::string serialize_unsealed() const override {
-    std::string bytes(kMagic, sizeof kMagic);
-    auto put = [&bytes](uint64_t v) { bytes.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  void write_unsealed(const ByteSink& out) const override {
+    size_t written = 0;
+    auto write = [&](const void* data, size_t size) {
+      out(data, size);
+      written += size;
+    };
+    auto put = [&](uint64_t v) { write(&v, sizeof v); };
+    write(kMagic, sizeof kMagic);
     put(static_cast<uint64_t>(kind_));
     for (size_t v : {options_.nprobe, options_.ef_search, options_.rerank, options_.exact_subset}) put(v);
     put(ids_.size());
-    bytes.append(reinterpret_cast<const char*>(ids_.data()), ids_.size() * sizeof(int64_t));
+    write(ids_.data(), ids_.size() * sizeof(int64_t));
     put(parts_.size());
     for (const auto& part : parts_) {
       faiss::VectorIOWriter writer;
       faiss::write_index(part.get(), &writer);
       put(writer.data.size());
-      bytes.append(reinterpret_cast<const char*>(writer.data.data()), writer.data.size());
+      write(writer.data.data(), writer.data.size());
     }
-    faiss::VectorIOWriter exact;
-    faiss::write_index(exact_.get(), &exact);
-    bytes.append(reinterpret_cast<const char*>(exact.data.data()), exact.data.size());
-    return bytes;
+    put(copies_->dimension());
+    put(copies_->size());
+    const std::vector<char> padding(aligned(written) - written, 0);
+    write(padding.data(), padding.size());
+    copies_->write(out);
+  }
+
+  bool map_snapshot(const std::string& path) override {
+    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!file) return false;
+    const auto offset = copies_offset(file.get(), dimension(), copies_->size());
+    return offset && copies_->map(fileno(file.get()), *offset, copies_->size());
   }
 
  private:
@@ -628,7 +688,7 @@ class CompressedIndex final : public VectorIndex {
     constexpr size_t kNearest = 8;
     const uint32_t tag = tags_[static_cast<size_t>(position)];
     std::vector<float> v(dimension());
-    exact_->reconstruct(position, v.data());
+    copies_->decode(static_cast<size_t>(position), v.data());
     size_t offset = 0;
     for (size_t q = 0; q < p; ++q) offset += static_cast<size_t>(parts_[q]->d);
     auto retag_in = [&](size_t list) {
@@ -650,9 +710,9 @@ class CompressedIndex final : public VectorIndex {
   // contiguous FAISS array, and letting an add grow it doubles and copies 2 GB at 1M items
   // (4.5 s, measured) while the add holds the write lock. Growing here happens once per eighth.
   void reserve_headroom(size_t adding = 0) {
-    const size_t rows = static_cast<size_t>(exact_->ntotal) + adding;
+    const size_t rows = ids_.size() + adding;
     const size_t room = rows + std::max<size_t>(4096, rows / 8);
-    exact_->codes.reserve(room * exact_->code_size);
+    copies_->reserve(room);
     ids_.reserve(room);
     tags_.reserve(room);
   }
@@ -991,8 +1051,7 @@ class CompressedIndex final : public VectorIndex {
   }
 
   const uint16_t* float16_copy(idx_t position) const {
-    const uint8_t* code = exact_->codes.data() + static_cast<size_t>(position) * exact_->code_size;
-    return reinterpret_cast<const uint16_t*>(code);
+    return copies_->row(static_cast<size_t>(position));
   }
 
   // An IVF part's list centroids as nearest_lists reads them (empty for other parts).
@@ -1069,7 +1128,7 @@ class CompressedIndex final : public VectorIndex {
 
   IndexOptions options_;  // the search-time parameters (nprobe, ef_search, rerank, exact_subset)
   std::vector<std::unique_ptr<faiss::Index>> parts_;
-  std::unique_ptr<faiss::IndexScalarQuantizer> exact_;
+  std::unique_ptr<Float16Rows> copies_;
   std::vector<ListCentroids> centroids_;  // per part, see list_centroids
   std::vector<int64_t> ids_;              // position -> id, kDead once removed
   IdPositions rows_;                      // id -> position of the live rows
@@ -1129,7 +1188,8 @@ std::unique_ptr<faiss::Index> make_coarse(const IndexOptions& options, IndexKind
 }  // namespace
 
 bool is_compressed_index(const char* head, size_t size) {
-  return size >= sizeof kMagic && std::memcmp(head, kMagic, sizeof kMagic) == 0;
+  return size >= sizeof kMagic &&
+         (std::memcmp(head, kMagic, sizeof kMagic) == 0 || std::memcmp(head, kMagicV1, sizeof kMagic) == 0);
 }
 
 std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, IndexKind kind,
@@ -1145,8 +1205,6 @@ std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, 
   if (total != dimension || std::count(widths.begin(), widths.end(), size_t{0}))
     throw Error(ErrorCode::kInvalidArgument, "index parts do not add up to the vector's dimensions");
   std::vector<std::unique_ptr<faiss::Index>> parts;
-  auto exact = std::make_unique<faiss::IndexScalarQuantizer>(
-      static_cast<int>(dimension), faiss::ScalarQuantizer::QT_fp16, faiss::METRIC_INNER_PRODUCT);
   try {
     size_t offset = 0;
     for (size_t width : widths) {
@@ -1157,12 +1215,11 @@ std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, 
       parts.back()->train(static_cast<idx_t>(sample_n), columns.data());
       offset += width;
     }
-    exact->train(static_cast<idx_t>(sample_n), sample);
   } catch (const faiss::FaissException& e) {
     throw Error(ErrorCode::kInternal, std::string("training the compressed index failed: ") + e.what());
   }
-  return std::make_unique<CompressedIndex>(kind, options, std::move(parts), std::move(exact),
-                                           std::vector<int64_t>{});
+  return std::make_unique<CompressedIndex>(kind, options, std::move(parts),
+                                           std::make_unique<Float16Rows>(dimension), std::vector<int64_t>{});
 }
 
 namespace {
@@ -1253,7 +1310,7 @@ bool sound_part(const faiss::Index& part, idx_t count) {
 
 }  // namespace
 
-std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size) {
+std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size, int map_fd) {
   // Reads n bytes or throws: FAISS's own reads throw FaissException on a short file as well.
   size_t at = 0;
   auto read_bytes = [&](void* into, size_t n) {
@@ -1268,7 +1325,8 @@ std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t s
   };
   char magic[sizeof kMagic];
   read_bytes(magic, sizeof magic);
-  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+  const bool v1 = std::memcmp(magic, kMagicV1, sizeof kMagic) == 0;
+  if (!v1 && std::memcmp(magic, kMagic, sizeof kMagic) != 0)
     throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index");
   const uint64_t kind_value = get();
   if (kind_value != static_cast<uint64_t>(IndexKind::kIvfPq) &&
@@ -1308,15 +1366,29 @@ std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t s
         throw Error(ErrorCode::kCorruptStore, "index file is corrupt: its graph or lists point outside it");
       width += part->d;
     }
-    // The float16 copies (most of the file) stream straight into their array.
-    std::unique_ptr<faiss::Index> exact_index(faiss::read_index(&in));
-    auto* exact = dynamic_cast<faiss::IndexScalarQuantizer*>(exact_index.get());
-    if (!exact || exact->d != width || !sound_codes(*exact, static_cast<idx_t>(count)))
-      throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
-    exact_index.release();
+    auto copies = std::make_unique<Float16Rows>(static_cast<size_t>(width));
+    if (v1) {
+      std::unique_ptr<faiss::Index> exact_index(faiss::read_index(&in));
+      auto* exact = dynamic_cast<faiss::IndexScalarQuantizer*>(exact_index.get());
+      if (!exact || exact->d != width || !sound_codes(*exact, static_cast<idx_t>(count)))
+        throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
+      std::memcpy(copies->append_uninitialised(count), exact->codes.data(), exact->codes.size());
+    } else {
+      const uint64_t d = get(), rows = get();
+      if (d != static_cast<uint64_t>(width) || rows != count)
+        throw Error(ErrorCode::kCorruptStore, "index file does not hold a compressed index of its ids");
+      std::vector<char> padding(aligned(at) - at);
+      read_bytes(padding.data(), padding.size());
+      const size_t bytes = count * d * sizeof(uint16_t);
+      if (bytes != size - at)
+        throw Error(ErrorCode::kCorruptStore, "index file is corrupt: its float16 copies do not end it");
+      // The copies (most of the file) stay in it, mapped, when it is a file; else they are read.
+      const bool mapped = map_fd >= 0 && at % static_cast<size_t>(::sysconf(_SC_PAGESIZE)) == 0 &&
+                          copies->map(map_fd, at, count);
+      if (!mapped) read_bytes(copies->append_uninitialised(count), bytes);
+    }
     const auto live = count - static_cast<uint64_t>(std::count(ids.begin(), ids.end(), kDead));
-    auto read = std::make_unique<CompressedIndex>(options.kind, options, std::move(parts),
-                                                  std::unique_ptr<faiss::IndexScalarQuantizer>(exact),
+    auto read = std::make_unique<CompressedIndex>(options.kind, options, std::move(parts), std::move(copies),
                                                   std::move(ids));
     // Its id map holds each live id once: fewer entries than live ids means one repeats.
     if (read->size() != live)

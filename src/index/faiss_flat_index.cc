@@ -123,14 +123,13 @@ class FlatIndex final : public VectorIndex {
     return v;
   }
 
-  std::string serialize_unsealed() const override {
+  void write_unsealed(const ByteSink& out) const override {
     faiss::VectorIOWriter writer;
     faiss::write_index(&flat_, &writer);
     const uint64_t count = ids_.size();
-    std::string bytes(reinterpret_cast<const char*>(&count), sizeof count);
-    bytes.append(reinterpret_cast<const char*>(ids_.data()), ids_.size() * sizeof(int64_t));
-    bytes.append(reinterpret_cast<const char*>(writer.data.data()), writer.data.size());
-    return bytes;
+    out(&count, sizeof count);
+    out(ids_.data(), ids_.size() * sizeof(int64_t));
+    out(writer.data.data(), writer.data.size());
   }
 
  private:

@@ -79,10 +79,11 @@ std::unique_ptr<VectorIndex> build_index(const IndexOptions& options, size_t dim
 namespace {
 // A damaged snapshot can hold a FAISS array length that no machine can allocate (FAISS accepts up
 // to 2^40 values): that is a corrupt file like any other, which the caller rebuilds.
-std::unique_ptr<VectorIndex> read_index(faiss::IOReader& in, const char* head, size_t head_size,
-                                        size_t size) {
+std::unique_ptr<VectorIndex> read_index(faiss::IOReader& in, const char* head, size_t head_size, size_t size,
+                                        int map_fd = -1) {
   try {
-    return is_compressed_index(head, head_size) ? read_compressed_index(in, size) : read_flat_index(in, size);
+    return is_compressed_index(head, head_size) ? read_compressed_index(in, size, map_fd)
+                                                : read_flat_index(in, size);
   } catch (const std::bad_alloc&) {
     throw Error(ErrorCode::kCorruptStore,
                 "index file is corrupt: it declares more data than memory can hold");
@@ -100,6 +101,9 @@ constexpr char kSealMagic[8] = {'L', 'K', 'S', 'E', 'A', 'L', '0', '1'};
 constexpr size_t kSealSize = sizeof kSealMagic + sizeof(uint64_t);
 
 uint64_t crc_of(uint64_t crc, const void* data, size_t size) {
+  // zlib takes a null buffer as "start again" and returns the initial value: an empty piece
+  // (the ids of an empty index) must leave the running CRC as it is.
+  if (size == 0) return crc;
   return crc32_z(static_cast<uLong>(crc), static_cast<const Bytef*>(data), size);
 }
 
@@ -125,9 +129,23 @@ Error damaged() {
 }  // namespace
 
 std::string VectorIndex::serialize() const {
-  std::string bytes = serialize_unsealed();
-  bytes += seal(crc_of(0, bytes.data(), bytes.size()));
+  std::string bytes;
+  write([&bytes](const void* data, size_t size) { bytes.append(static_cast<const char*>(data), size); });
   return bytes;
+}
+
+void VectorIndex::write(const ByteSink& out) const {
+  uint64_t crc = 0;
+  write_unsealed([&](const void* data, size_t size) {
+    crc = crc_of(crc, data, size);
+    out(data, size);
+  });
+  const std::string trailer = seal(crc);
+  out(trailer.data(), trailer.size());
+}
+
+void save_index_file(const VectorIndex& index, const std::string& path) {
+  write_file_atomic(path, [&index](const ByteSink& out) { index.write(out); });
 }
 
 std::unique_ptr<VectorIndex> deserialize_index(const std::string& bytes) {
@@ -166,7 +184,7 @@ std::unique_ptr<VectorIndex> load_index_file(const std::string& path) {
   const size_t got = std::fread(head, 1, std::min(sizeof head, size), file.get());
   std::rewind(file.get());
   faiss::FileIOReader in(file.get());
-  return read_index(in, head, got, size);
+  return read_index(in, head, got, size, fileno(file.get()));
 }
 
 }  // namespace lookalike

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "common/files.h"
+
 namespace faiss {
 struct IOReader;
 }
@@ -132,16 +134,28 @@ class VectorIndex {
   virtual void set_search_options(const IndexOptions& options) { (void)options; }
   // How far vector() may be from what was added (float16 copies round).
   virtual float vector_tolerance() const { return 0.0f; }
-  // Bytes held in memory: the searchable structure, and the exact copies used to re-rank.
+  // Bytes held in memory: the searchable structure, and the exact copies used to re-rank; and the
+  // bytes of those copies served from a mapped snapshot file instead (page cache, not the
+  // process's own memory; Float16Rows).
   virtual size_t index_bytes() const = 0;
   virtual size_t exact_copy_bytes() const { return 0; }
+  virtual size_t mapped_copy_bytes() const { return 0; }
   // The bytes deserialize_index and load_index_file read: the index's own, then a seal (a CRC-32
   // of them), so that a damaged snapshot is refused before FAISS's readers see it: they trust the
   // lengths they read and allocate them (a flipped byte asked for gigabytes).
   std::string serialize() const;
+  // The same bytes, written to `out` in pieces (save_index_file streams them to disk).
+  void write(const ByteSink& out) const;
+  // Serves the exact copies from the snapshot just saved at `path` from this index
+  // (save_index_file), mapped, instead of from memory (Float16Rows::map); the caller must hold
+  // searches off meanwhile. Returns false when there is nothing to map or it cannot be mapped.
+  virtual bool map_snapshot(const std::string& path) {
+    (void)path;
+    return false;
+  }
 
  protected:
-  virtual std::string serialize_unsealed() const = 0;
+  virtual void write_unsealed(const ByteSink& out) const = 0;
 };
 
 // Exact search (FAISS IndexFlatIP). At catalog sizes of 1e4..1e5 rows a flat scan costs
@@ -169,8 +183,12 @@ inline size_t training_row(size_t i, size_t n, size_t rows) {
 // an index.
 std::unique_ptr<VectorIndex> deserialize_index(const std::string& bytes);
 // The same from a file, streamed into the index's own arrays (a 1M-item snapshot is 2.2 GB: no
-// whole-file buffer and copies of it). Throws Error(kNotFound / kIoError) when it cannot be read.
+// whole-file buffer and copies of it); a compressed index's float16 copies stay in the file,
+// mapped. Throws Error(kNotFound / kIoError) when it cannot be read.
 std::unique_ptr<VectorIndex> load_index_file(const std::string& path);
+// Writes `index` as a snapshot file (write_file_atomic: the old file or the new one, never a torn
+// one), streamed. Throws io_error().
+void save_index_file(const VectorIndex& index, const std::string& path);
 
 // Internal to the index layer: the flat and compressed implementations. The readers take `in`
 // at the start of the serialized bytes, of which there are `size`.
@@ -178,7 +196,8 @@ std::unique_ptr<VectorIndex> read_flat_index(faiss::IOReader& in, size_t size);
 std::unique_ptr<VectorIndex> make_compressed_index(const IndexOptions& options, IndexKind kind,
                                                    size_t dimension, size_t n, size_t sample_n,
                                                    const float* sample);
-std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size);
+// A compressed index read from a file open as map_fd (-1: none) maps its float16 copies from it.
+std::unique_ptr<VectorIndex> read_compressed_index(faiss::IOReader& in, size_t size, int map_fd = -1);
 // Whether serialized bytes starting with head[0..size) are a compressed index.
 bool is_compressed_index(const char* head, size_t size);
 

@@ -340,6 +340,74 @@ TEST_P(CompressedIndexTest, SnapshotFileLoadsAsTheSameIndexAndATruncatedOneIsRef
   EXPECT_THROW(load_index_file((dir.path() / "absent.bin").string()), Error);
 }
 
+// A loaded snapshot serves its float16 copies from the file, mapped: none in the process's
+// memory, the same vectors and results; rows added since sit in memory until the next snapshot,
+// which is the same bytes whatever is mapped, and which the index then maps instead.
+TEST_P(CompressedIndexTest, SnapshotFileCopiesAreMappedAndRowsAddedSinceMoveToTheNextSnapshot) {
+  testing::TempDir dir;
+  const auto first = (dir.path() / "first.bin").string(), second = (dir.path() / "second.bin").string();
+  index_->remove({ids_[7]});
+  save_index_file(*index_, first);
+  EXPECT_EQ(testing::read_bytes(first), index_->serialize());
+  const auto loaded = load_index_file(first);
+  EXPECT_EQ(loaded->mapped_copy_bytes(), kN * kD * sizeof(uint16_t));
+  EXPECT_EQ(loaded->exact_copy_bytes(), 0u);
+  for (const int64_t id : {ids_[0], ids_[1234], ids_[kN - 1]})
+    EXPECT_EQ(loaded->vector(id), index_->vector(id));
+
+  const auto more = clustered_vectors(40, 21);
+  std::vector<int64_t> more_ids(40);
+  for (size_t i = 0; i < more_ids.size(); ++i) more_ids[i] = static_cast<int64_t>(100000 + i);
+  for (auto* index : {index_.get(), loaded.get()}) {
+    index->add(more_ids.size(), more_ids.data(), more.data());
+    index->remove({ids_[8], more_ids[3]});
+  }
+  EXPECT_EQ(loaded->exact_copy_bytes(), 40 * kD * sizeof(uint16_t));
+  EXPECT_EQ(loaded->serialize(), index_->serialize());
+  SearchParams params;
+  params.k = 12;
+  const auto want = index_->search(kQueries, queries_.data(), params);
+  auto same_results = [&](const VectorIndex& index) {
+    const auto got = index.search(kQueries, queries_.data(), params);
+    for (size_t q = 0; q < kQueries; ++q) EXPECT_EQ(ids_of(got[q]), ids_of(want[q])) << q;
+    EXPECT_EQ(index.vector(more_ids[5]), index_->vector(more_ids[5]));
+    EXPECT_EQ(index.vector(ids_[2]), index_->vector(ids_[2]));
+  };
+  same_results(*loaded);
+
+  save_index_file(*loaded, second);
+  ASSERT_TRUE(loaded->map_snapshot(second));
+  EXPECT_EQ(loaded->mapped_copy_bytes(), (kN + 40) * kD * sizeof(uint16_t));
+  EXPECT_EQ(loaded->exact_copy_bytes(), 0u);
+  same_results(*loaded);
+  same_results(*load_index_file(second));
+  EXPECT_FALSE(loaded->map_snapshot(first)) << "a snapshot of other rows is not mapped";
+  same_results(*loaded);
+}
+
+// Snapshots written before the copies could be mapped (version 01: FAISS's float16 index) still
+// load, from bytes and from a file, and are written in the current layout.
+TEST(CompressedIndexSnapshotTest, SnapshotsOfTheFirstLayoutStillLoad) {
+  for (const char* name : {"ivfpq", "ivfpq-fastscan", "hnsw", "ivfpq-parts"}) {
+    const auto path = std::string(LOOKALIKE_SOURCE_DIR) + "/fuzz/corpus/index_snapshot/" + name;
+    const std::string bytes = testing::read_bytes(path);
+    ASSERT_EQ(bytes.substr(0, 8), "LKIDXC01") << name;
+    const auto from_bytes = deserialize_index(bytes);
+    const auto from_file = load_index_file(path);
+    EXPECT_EQ(from_file->mapped_copy_bytes(), 0u) << name;
+    const auto rewritten = deserialize_index(from_bytes->serialize());
+    const std::vector<float> query(from_bytes->dimension(), 0.5f);
+    SearchParams params;
+    params.k = 4;
+    const auto want = from_bytes->search(1, query.data(), params).front();
+    EXPECT_FALSE(want.empty()) << name;
+    for (const auto* index : {from_file.get(), rewritten.get()}) {
+      EXPECT_EQ(ids_of(index->search(1, query.data(), params).front()), ids_of(want)) << name;
+      for (const auto& n : want) EXPECT_EQ(index->vector(n.id), from_bytes->vector(n.id)) << name;
+    }
+  }
+}
+
 // A few rows added at a time find their IVF list by another route than a batch (see add_to_part).
 // With one list probed, a row is found by its own vector only if it sits in the list nearest to
 // it, which is the list the query probes.
