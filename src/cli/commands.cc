@@ -838,9 +838,11 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       std::printf("trained: %s (descriptor %zu -> index %zu dimensions)\n", s.trained ? "yes" : "no",
                   s.descriptor_dimension, s.index_dimension);
       if (!s.index_kind.empty()) {
-        std::printf("index: %s (chosen: %s) %s; %.1f MB searchable, %.1f MB exact copies\n",
-                    s.index_kind.c_str(), s.index_choice.c_str(), s.index_parameters.c_str(),
-                    s.index_bytes / 1e6, s.index_exact_copy_bytes / 1e6);
+        std::printf(
+            "index: %s (chosen: %s) %s; %.1f MB searchable, %.1f MB exact copies in memory, %.1f MB "
+            "mapped from the snapshot\n",
+            s.index_kind.c_str(), s.index_choice.c_str(), s.index_parameters.c_str(), s.index_bytes / 1e6,
+            s.index_exact_copy_bytes / 1e6, s.index_mapped_copy_bytes / 1e6);
       }
       std::printf("inference: %s, %s, CPU %s%s%s\n", s.inference.engine.c_str(),
                   s.inference.precision.c_str(), s.inference.isa.c_str(),

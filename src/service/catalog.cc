@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <future>
 
+#include "common/allocator.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -77,6 +78,7 @@ Catalog::Catalog(CatalogOptions options, bool load_model)
       return ms_since(started);
     });
   live_ = std::make_unique<LiveState>(loader().load(/*allow_rebuild=*/true));
+  return_free_memory();  // what reading the items and the index left free in the heap
   const double state_ms = ms_since(started);
   searcher_ = std::make_unique<Searcher>(
       *live_, *store_, models_,
@@ -126,12 +128,19 @@ std::optional<Int8Calibration> Catalog::int8_calibration(const ModelManifest& ma
     spdlog::warn("the catalog's int8 calibration is unreadable ({}); measuring it again", e.what());
   }
   std::vector<std::string> photos;
-  if (store_->count() >= kMinCalibrationPhotos) {
-    for (const auto& item : store_->all_items()) photos.push_back(image_file(item));
+  if (const size_t n = store_->count(); n >= kMinCalibrationPhotos) {
+    // The photos spread_evenly would pick from all of them, without holding every item: this
+    // runs beside the state's own load at start-up (1 GB of Items at 1M items).
+    const size_t chosen = std::min(n, kCalibrationPhotos);
+    size_t position = 0;
+    store_->for_each_item([&](Item&& item) {
+      if (photos.size() < chosen && position++ == photos.size() * n / chosen)
+        photos.push_back(image_file(item));
+    });
   } else {
-    photos = calibration_photos_;
+    photos = spread_evenly(calibration_photos_, kCalibrationPhotos);
   }
-  auto measured = measure_int8_calibration(manifest, spread_evenly(photos, kCalibrationPhotos));
+  auto measured = measure_int8_calibration(manifest, photos);
   if (measured && !options_.read_only)
     store_->put_blobs({{int8_calibration_blob(manifest.name), measured->to_json().dump()}});
   return measured;
@@ -247,6 +256,7 @@ CatalogStats Catalog::stats() const {
       s.index_parameters = state.index->parameters();
       s.index_bytes = state.index->index_bytes();
       s.index_exact_copy_bytes = state.index->exact_copy_bytes();
+      s.index_mapped_copy_bytes = state.index->mapped_copy_bytes();
     }
     return s;
   });
@@ -436,6 +446,7 @@ void Catalog::refresh() {
 
 void Catalog::reload(const LiveState::WriteLock& write) {
   live_->install(write, loader().load(true));
+  return_free_memory();  // the state replaced, and what loading its successor left free
 }
 
 }  // namespace lookalike

@@ -143,7 +143,8 @@ struct CatalogStats {
   std::string index_choice = "auto";  // the index type asked for (reindex --index)
   std::string index_kind;             // the one in use: flat, ivfpq or hnsw ("" before training)
   std::string index_parameters;
-  size_t index_bytes = 0, index_exact_copy_bytes = 0;
+  // In memory, and the exact copies served from the mapped snapshot file (VectorIndex).
+  size_t index_bytes = 0, index_exact_copy_bytes = 0, index_mapped_copy_bytes = 0;
   // Set when the store could not be read (PostgreSQL away): categories are then counted from
   // the items in memory, model_id and index_choice are those of the last answer it gave.
   std::string store_error;

@@ -176,8 +176,12 @@ bool CatalogWriter::snapshot_index_if_stale() {
   // Writers are excluded and searches only read, so the index is serialised without a state lock.
   const ServingState& state = live_.current(write);
   if (!state.index || state.snapshot_revision == state.revision) return false;
-  write_index_snapshot(state, directory_);
-  live_.change(write, [&](ServingState& s) { s.snapshot_revision = s.revision; });
+  const std::string file = write_index_snapshot(state, directory_);
+  live_.change(write, [&](ServingState& s) {
+    s.snapshot_revision = s.revision;
+    // The rows added since the index was loaded leave memory for the file (a moment: one mmap).
+    s.index->map_snapshot(file);
+  });
   return true;
 }
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "common/allocator.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "image/product_colour.h"
@@ -60,14 +61,19 @@ void check_descriptors(Catalog& catalog, const std::vector<Item>& items, CheckRe
   }
 }
 
-// Files nothing refers to: photos and feature maps of no item, index snapshots of no version
-// or superseded by a newer one, and temporaries of processes that are gone.
-std::vector<Orphan> find_orphans(Catalog& catalog, const std::vector<Item>& items) {
+// The files items refer to: their photos (relative to the data directory) and content hashes.
+struct ReferencedFiles {
   std::unordered_set<std::string> photos, hashes;
-  for (const auto& item : items) {
+  void add(const Item& item) {
     photos.insert(fs::path(item.image_path).lexically_normal().string());
     hashes.insert(item.sha256);
   }
+};
+
+// Files nothing refers to: photos and feature maps of no item, index snapshots of no version
+// or superseded by a newer one, and temporaries of processes that are gone.
+std::vector<Orphan> find_orphans(Catalog& catalog, const ReferencedFiles& referenced) {
+  const auto& [photos, hashes] = referenced;
   const fs::path root(catalog.data_dir());
   std::vector<Orphan> found;
   std::error_code ec;
@@ -161,7 +167,9 @@ CheckReport check_catalog(Catalog& catalog) {
   }
   for (auto& p : catalog.index_problems(&report.index_vectors)) report.problems.push_back(std::move(p));
   std::error_code ec;
-  for (const auto& orphan : find_orphans(catalog, items)) {
+  ReferencedFiles referenced;
+  for (const auto& item : items) referenced.add(item);
+  for (const auto& orphan : find_orphans(catalog, referenced)) {
     const std::string line = fs::relative(orphan.path, catalog.data_dir(), ec).string() + ": " + orphan.why;
     if (orphan.age < kOrphanGrace) {
       report.recent_orphans.push_back(line);  // an interrupted or in-flight write
@@ -176,9 +184,15 @@ CheckReport check_catalog(Catalog& catalog) {
 size_t collect_orphans(Catalog& catalog, std::chrono::seconds grace) {
   size_t removed = 0;
   std::error_code ec;
-  for (const auto& orphan : find_orphans(catalog, catalog.store().all_items())) {
-    if (orphan.age >= grace && fs::remove(orphan.path, ec)) ++removed;
+  {
+    // What the items refer to, not the items: a server runs this hourly beside its own state.
+    ReferencedFiles referenced;
+    catalog.store().for_each_item([&](Item&& item) { referenced.add(item); });
+    for (const auto& orphan : find_orphans(catalog, referenced)) {
+      if (orphan.age >= grace && fs::remove(orphan.path, ec)) ++removed;
+    }
   }
+  return_free_memory();
   return removed;
 }
 

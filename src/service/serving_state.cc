@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <future>
 #include <limits>
 #include <unordered_set>
 
@@ -146,6 +147,7 @@ ServingStateLoader::ServingStateLoader(CatalogStore& store, const DataDirectory&
     : store_(store), directory_(directory), options_(options), fill_missing_(std::move(fill_missing)) {}
 
 std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const {
+  const auto started = std::chrono::steady_clock::now();
   auto state = std::make_unique<ServingState>();
   state->version = options_.pinned_version.value_or(store_.active_version());
   std::optional<ModelVersion> version;
@@ -162,18 +164,31 @@ std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const
   // Used only where has_instance_tier(): the frozen recipe, or a version indexing the frozen part.
   state->instance_threshold = options_.instance_threshold;
   state->instance_margin = options_.instance_margin;
-  for (auto& item : store_.all_items()) state->put_item(std::move(item));
-  state->copies = CopyGroups(store_.copy_pairs());
   if (version) {
     load_trained(*state, *version);
   } else {
     load_frozen(*state);
   }
+  // The index snapshot is read while the items load: each takes seconds at 1M items (1.1 s and
+  // 5.5 s on the 2-core VM), and neither needs the other until the writes since are replayed.
+  std::future<SnapshotRead> snapshot;
+  if (state->trained()) snapshot = std::async(std::launch::async, [&] { return read_snapshot(*state); });
+  const size_t count = store_.count();
+  state->items.reserve(count);
+  state->keys_by_id.reserve(count);
+  store_.for_each_item([&](Item&& item) { state->put_item(std::move(item)); });
+  state->copies = CopyGroups(store_.copy_pairs());
+  const double items_ms = ms_since(started);
   if (state->trained()) {
-    load_index(*state, allow_rebuild);
+    load_index(*state, snapshot.get(), allow_rebuild);
+    const double index_ms = ms_since(started);
     const ServingState& measured = *state;
     state->score_scale = ScoreScale::measure(
         *state->index, [&](const std::vector<float>& v) { return measured.ranking_query_of(v); });
+    spdlog::info(
+        "state of version {}: {} items read by {:.2f} s, its index ready by {:.2f} s, scores measured "
+        "by {:.2f} s",
+        state->version, state->items.size(), items_ms / 1e3, index_ms / 1e3, ms_since(started) / 1e3);
   }
   return state;
 }
@@ -247,10 +262,23 @@ bool index_kind_fits(IndexKind have, const IndexOptions& options, size_t items) 
 }
 }  // namespace
 
-void ServingStateLoader::load_index(ServingState& state, bool allow_rebuild) const {
-  if (const auto snapshot = directory_.latest_index_snapshot(state.version, state.projection)) {
+ServingStateLoader::SnapshotRead ServingStateLoader::read_snapshot(const ServingState& state) const {
+  SnapshotRead read;
+  read.file = directory_.latest_index_snapshot(state.version, state.projection);
+  if (!read.file) return read;
+  try {
+    read.index = load_index_file(read.file->path.string());
+  } catch (const Error& e) {
+    read.error = e.what();
+  }
+  return read;
+}
+
+void ServingStateLoader::load_index(ServingState& state, SnapshotRead read, bool allow_rebuild) const {
+  if (const auto& snapshot = read.file) {
     try {
-      auto index = load_index_file(snapshot->path.string());
+      if (!read.index) throw Error(ErrorCode::kCorruptStore, read.error);
+      auto index = std::move(read.index);
       const IndexOptions options = index_options();
       if (!index_kind_fits(index->kind(), options, state.items.size())) {
         spdlog::info("the vector index is {}; {} items under index type '{}' want {}: rebuilding it",
@@ -360,7 +388,7 @@ void ServingStateLoader::rebuild_index(ServingState& state) const {
   state.index = std::move(index);
   state.tag_index();
   if (options_.read_only) return;
-  write_index_snapshot(state, directory_);
+  state.index->map_snapshot(write_index_snapshot(state, directory_));
   state.snapshot_revision = state.revision;
   spdlog::info("rebuilt the vector index of version {} ({} items, {}: {}) in {:.0f} ms", state.version, added,
                index_kind_name(state.index->kind()), state.index->parameters(), ms_since(started));
@@ -400,10 +428,11 @@ bool ServingStateLoader::catch_up(ServingState& state, VectorIndex& index) const
   return true;
 }
 
-void write_index_snapshot(const ServingState& state, const DataDirectory& directory) {
+std::string write_index_snapshot(const ServingState& state, const DataDirectory& directory) {
   const std::string file = directory.index_snapshot_path(state.version, state.projection, state.revision);
-  write_file_atomic(file, state.index->serialize());
+  save_index_file(*state.index, file);
   directory.remove_index_snapshots(state.version, file);
+  return file;
 }
 
 std::vector<std::string> index_problems(const ServingState& state, const CatalogStore& store,

@@ -143,7 +143,15 @@ class ServingStateLoader {
   void load_frozen(ServingState& state) const;
   void load_trained(ServingState& state, const ModelVersion& version) const;
   void load_blend(ServingState& state, float weight) const;
-  void load_index(ServingState& state, bool allow_rebuild) const;
+  // The newest snapshot of the state's version and projection, read (or why it could not be).
+  struct SnapshotRead {
+    std::optional<IndexSnapshot> file;
+    std::unique_ptr<VectorIndex> index;
+    std::string error;
+  };
+  SnapshotRead read_snapshot(const ServingState& state) const;
+  // The snapshot read, brought up to the store (catch_up), or the index rebuilt.
+  void load_index(ServingState& state, SnapshotRead read, bool allow_rebuild) const;
   IndexOptions index_options() const;
   void rebuild_index(ServingState& state) const;
   void for_each_descriptor_page(
@@ -159,8 +167,9 @@ class ServingStateLoader {
 };
 
 // Writes the state's index as the snapshot of its revision and deletes the version's older ones
-// (other versions' stay, for a switch back).
-void write_index_snapshot(const ServingState& state, const DataDirectory& directory);
+// (other versions' stay, for a switch back). Returns the file, from which the index may then
+// serve its float16 copies (VectorIndex::map_snapshot).
+std::string write_index_snapshot(const ServingState& state, const DataDirectory& directory);
 
 // `check`: whether the state's index holds exactly its items, each with the vector its stored
 // descriptor projects to. Adds the number of vectors compared to *compared.

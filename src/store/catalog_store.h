@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,6 +111,21 @@ class CatalogStore {
   virtual std::optional<int64_t> find_by_hash(const std::string& sha256) const = 0;
   virtual std::vector<Item> list(const ListQuery& query) const = 0;
   virtual std::vector<Item> all_items() const = 0;
+  // Calls fn with every item, in key order, without holding them all at once (1M items are
+  // about 1 GB as Items): for whoever keeps a part of each. Read kItemPage items at a time,
+  // each page in its own statement, so that the store is not held for the whole walk (seconds
+  // at 1M items): an item written meanwhile may be seen or not.
+  void for_each_item(const std::function<void(Item&&)>& fn) const {
+    for (int64_t after = std::numeric_limits<int64_t>::min();;) {
+      auto page = items_after(after, kItemPage);
+      if (page.empty()) return;
+      after = page.back().key;
+      for (auto& item : page) fn(std::move(item));
+    }
+  }
+  static constexpr size_t kItemPage = 4096;
+  // Up to `limit` items whose keys are above `after`, in key order.
+  virtual std::vector<Item> items_after(int64_t after, size_t limit) const = 0;
   virtual size_t count() const = 0;
   virtual std::vector<CategoryCount> categories() const = 0;
 

@@ -281,6 +281,16 @@ class PostgresStore final : public CatalogStore {
     return list(ListQuery{"", 0, static_cast<size_t>(INT64_MAX)});
   }
 
+  std::vector<Item> items_after(int64_t after, size_t limit) const override {
+    std::lock_guard lock(mutex_);
+    const Result r =
+        conn_.exec(std::string("SELECT ") + kItemColumns + " FROM items WHERE key > $1 ORDER BY key LIMIT $2",
+                   Params().int8(after).int8(clamp(limit)));
+    std::vector<Item> items;
+    for (int i = 0; i < r.rows(); ++i) items.push_back(read_item(r, i));
+    return items;
+  }
+
   size_t count() const override {
     std::lock_guard lock(mutex_);
     return static_cast<size_t>(

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 
 #include "common/error.h"
@@ -68,6 +69,9 @@ CREATE TABLE IF NOT EXISTS version_descriptors(
   key INTEGER NOT NULL,
   descriptor BLOB NOT NULL,
   PRIMARY KEY(version, key)) WITHOUT ROWID;
+-- The keys alone: finding the items a version has no descriptor for read the whole table,
+-- 2 KB a row (4 s at 1M items, before every start of `serve`), and reads 16 bytes a row here.
+CREATE INDEX IF NOT EXISTS version_descriptor_keys ON version_descriptors(version, key);
 -- Items whose photos are copies of one product shot (service/copy_finder.h), a < b, and the
 -- items already compared with their nearest neighbours; both forget a removed item.
 CREATE TABLE IF NOT EXISTS copy_pairs(
@@ -350,6 +354,17 @@ class SqliteStore final : public CatalogStore {
 
   std::vector<Item> all_items() const override {
     return list(ListQuery{"", 0, static_cast<size_t>(INT64_MAX)});
+  }
+
+  std::vector<Item> items_after(int64_t after, size_t limit) const override {
+    std::lock_guard lock(mutex_);
+    Statement s(
+        db_,
+        (std::string("SELECT ") + kItemColumns + " FROM items WHERE key > ?1 ORDER BY key LIMIT ?2").c_str());
+    s.bind(1, after).bind(2, static_cast<int64_t>(limit));
+    std::vector<Item> items;
+    while (s.step()) items.push_back(read_item(s));
+    return items;
   }
 
   size_t count() const override {

@@ -477,7 +477,8 @@ TEST_F(CliTest, RecommendWritesEveryItemsLookAlikesAndResumes) {
 }
 
 // reindex --index: each type serves the same look-alikes as exact search (the flat index here),
-// the choice is kept for later rebuilds, and `check` accepts the float16 copies.
+// the choice is kept for later rebuilds, its float16 copies are served from the snapshot file,
+// and `check` accepts them.
 TEST_F(CliTest, ReindexChoosesTheIndexTypeAndKeepsIt) {
   testing::TempDir tmp;
   const std::string copy = tmp.str() + "/data";
@@ -492,6 +493,9 @@ TEST_F(CliTest, ReindexChoosesTheIndexTypeAndKeepsIt) {
     const auto info = nlohmann::json::parse(run_lookalike({"--data", copy, "info", "--json"}).out);
     EXPECT_EQ(info["index"]["type"], kind);
     EXPECT_EQ(info["index"]["chosen"], kind);
+    // The float16 copies are read from the snapshot file, mapped, not held in memory.
+    EXPECT_EQ(info["index"]["exact_copy_bytes"], 0) << kind;
+    EXPECT_EQ(info["index"]["mapped_copy_bytes"], 30 * 2 * info["index_dimension"].get<size_t>()) << kind;
     const auto got = run_lookalike({"--data", copy, "recommend", "--k", "5", "--category", "all"});
     ASSERT_EQ(got.status, 0) << got.err;
     for (const auto& [id, line] : feed_by_id(got.out)) {

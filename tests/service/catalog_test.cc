@@ -281,6 +281,38 @@ TEST_F(CatalogTest, OnlineAddIsSearchableAndFilterableThenRemoved) {
   EXPECT_EQ(catalog_->stats().items, 48u);
 }
 
+// A compressed index serves its float16 copies from its snapshot file: an item added online
+// holds its copy in memory until the server writes the next snapshot, which it then maps too.
+TEST_F(CatalogTest, CompressedIndexCopiesMoveFromMemoryToTheSnapshotItWrites) {
+  testing::TempDir tmp;
+  fs::copy(dir_->path() / "data", tmp.path() / "data", fs::copy_options::recursive);
+  CatalogOptions options;
+  options.data_dir = (tmp.path() / "data").string();
+  options.model_manifest = testing::model_manifest();
+  Catalog catalog(options, false);
+  catalog.reindex(IndexKind::kIvfPq);
+  const auto loaded = catalog.stats();
+  ASSERT_EQ(loaded.index_kind, "ivfpq");
+  const size_t row_bytes = loaded.index_dimension * sizeof(uint16_t);
+  EXPECT_EQ(loaded.index_exact_copy_bytes, 0u);
+  EXPECT_EQ(loaded.index_mapped_copy_bytes, loaded.items * row_bytes);
+  Item item;
+  item.id = "new-coat";
+  item.category = "coat";
+  item.file_name = "new.jpg";
+  const std::string bytes = photo("sweater", 6);
+  catalog.add(bytes, item);
+  EXPECT_EQ(catalog.stats().index_exact_copy_bytes, row_bytes);
+  ASSERT_TRUE(catalog.snapshot_index_if_stale());
+  const auto saved = catalog.stats();
+  EXPECT_EQ(saved.index_exact_copy_bytes, 0u);
+  EXPECT_EQ(saved.index_mapped_copy_bytes, (loaded.items + 1) * row_bytes);
+  QueryOptions q;
+  q.category = "all";
+  EXPECT_EQ(catalog.search_image(bytes, q).hits.at(0).item.id, "new-coat");
+  EXPECT_EQ(Catalog(options, false).search_image(bytes, q).hits.at(0).item.id, "new-coat");
+}
+
 // A category filter reads items' categories from the serving state's tags: a new category must
 // move the item from one filter to the other at once.
 TEST_F(CatalogTest, ARecategorisedItemMovesBetweenCategoryFilters) {

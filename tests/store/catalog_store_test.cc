@@ -70,6 +70,37 @@ TEST_P(StoreTest, InsertsFindsAndListsItems) {
   EXPECT_EQ(cats[0].count, 2u);
 }
 
+// for_each_item hands over every item once, in key order, with all its fields: what the serving
+// state is loaded from.
+TEST_P(StoreTest, ForEachItemWalksEveryItemInKeyOrder) {
+  auto store = open();
+  store->insert({make_item("a", "coat", 49.5), make_item("bb", "dress"), make_item("c", "coat")});
+  store->insert({make_item("d", "hood", 5)});
+  ASSERT_TRUE(store->remove("bb"));
+  std::vector<NewItem> more;  // past one page
+  for (size_t i = 0; i < CatalogStore::kItemPage; ++i)
+    more.push_back(make_item("p" + std::to_string(i), "coat"));
+  store->insert(more);
+  std::vector<Item> walked;
+  store->for_each_item([&](Item&& item) { walked.push_back(std::move(item)); });
+  const auto all = store->all_items();
+  ASSERT_EQ(walked.size(), 3 + CatalogStore::kItemPage);
+  ASSERT_EQ(all.size(), walked.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(walked[i].key, all[i].key);
+    EXPECT_EQ(walked[i].id, all[i].id);
+    EXPECT_EQ(walked[i].sha256, all[i].sha256);
+    EXPECT_EQ(walked[i].metadata.price, all[i].metadata.price);
+    EXPECT_EQ(walked[i].metadata.attributes, all[i].metadata.attributes);
+    if (i) {
+      EXPECT_LT(walked[i - 1].key, walked[i].key);
+    }
+  }
+  EXPECT_EQ(walked[2].id, "d");
+  EXPECT_EQ(walked.back().id, "p" + std::to_string(CatalogStore::kItemPage - 1));
+  EXPECT_EQ(walked.front().metadata.price, 49.5);
+}
+
 TEST_P(StoreTest, ABatchWithADuplicateIdStoresNothing) {
   auto store = open();
   store->insert({make_item("a", "coat")});
