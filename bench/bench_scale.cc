@@ -7,7 +7,7 @@
 //                           [--queries 200] [--noise 1.2] [--hnsw-max 200000] [--flat-queries 20]
 //                           [--query-part both|head|frozen] [--nprobe N] [--nlist N] [--rerank N]
 //                           [--pq-bytes N] [--pq-bits 4|8] [--ef-search N] [--exact-subset N] [--parts
-//                           512,512]
+//                           512,512] [--write-catalog COPY_OF_DIR]
 //                           [--noise-shape catalog|isotropic] [--sweep 32:128,64:256]
 // A size of 0 runs on the real catalog itself (its first vectors as queries).
 //
@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
@@ -52,12 +53,29 @@
 #include "store/catalog_store.h"
 
 namespace {
+
+// The process's resident memory, its own (anonymous) and file pages mapped into it, from
+// /proc/self/status.
+struct Rss {
+  double anon_mb = 0, file_mb = 0;
+};
+Rss rss() {
+  Rss r;
+  std::ifstream status("/proc/self/status");
+  double kb = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (std::sscanf(line.c_str(), "RssAnon: %lf", &kb) == 1) r.anon_mb = kb / 1e3;
+    if (std::sscanf(line.c_str(), "RssFile: %lf", &kb) == 1) r.file_mb = kb / 1e3;
+  }
+  return r;
+}
 using namespace lookalike;
 using Clock = std::chrono::steady_clock;
 
 struct Real {
   size_t d = 0;
   std::vector<float> vectors;
+  std::vector<int64_t> keys;                     // per real row: the item's key
   std::vector<int> category;                     // per real row
   std::vector<std::vector<size_t>> by_category;  // rows of each category
   std::vector<std::string> names;
@@ -87,6 +105,7 @@ Real load_real(const std::string& root, const std::vector<size_t>& parts) {
     const auto [entry, fresh] = numbers.emplace(it->second, static_cast<int>(numbers.size()));
     if (fresh) real.names.push_back(it->second);
     real.vectors.insert(real.vectors.end(), v.begin(), v.end());
+    real.keys.push_back(id);
     real.category.push_back(entry->second);
   }
   real.parts = parts.empty() ? std::vector<size_t>{real.d} : parts;
@@ -277,7 +296,8 @@ struct Settings {
   // "frozen": only the first / second half, scaled by sqrt(2), as a blended version's ranking
   // query (frozen search weight 0) and its instance query are.
   std::string query_part = "both";
-  std::string index_cache;  // folder of built indexes to reuse (--index-cache)
+  std::string index_cache;    // folder of built indexes to reuse (--index-cache)
+  std::string write_catalog;  // grow this copy of --data into a catalog to serve (--write-catalog)
   IndexOptions index;
 };
 
@@ -292,6 +312,64 @@ void shape_queries(std::vector<float>& queries, size_t d, const std::string& par
       v[j] = kept ? v[j] * std::sqrt(2.0f) : 0.0f;
     }
   }
+}
+
+// --write-catalog DIR: DIR, a copy of the --data directory, grows by the n synthetic items as
+// catalog rows (`lookalike serve` can then serve n + the real items): each row copies the
+// fields and the active version's raw descriptor of the first real item of its category, with
+// its own id and SHA-256 (its photo is that item's). Its frozen-recipe descriptor is a
+// placeholder of one value: the synthetic vectors were never embedded, so only an item added
+// later is embedded from descriptors, and `check` reports these. The index snapshot of the
+// active version is replaced by an IVF-PQ index of the n synthetic vectors under their keys and
+// the real items' vectors, at the store's revision: what `serve` would have saved.
+void write_catalog(const Real& real, const Synthetic& data, const Settings& settings) {
+  const size_t n = data.category.size();
+  DataDirectory directory(settings.write_catalog);
+  auto store = open_sqlite_store(directory.database());
+  const int64_t version = store->active_version();
+  std::vector<Item> templates;
+  std::vector<std::vector<float>> descriptors;
+  for (const auto& name : real.names) {
+    templates.push_back(store->list({name, 0, 1}).at(0));
+    descriptors.push_back(store->descriptor(version, templates.back().key));
+  }
+  const auto started = Clock::now();
+  std::vector<int64_t> keys;
+  constexpr size_t kBatch = 10000;
+  for (size_t first = 0; first < n; first += kBatch) {
+    std::vector<NewItem> batch;
+    for (size_t i = first; i < std::min(n, first + kBatch); ++i) {
+      const auto c = static_cast<size_t>(data.category[i]);
+      NewItem item;
+      item.item = templates[c];
+      item.item.id = "synthetic-" + std::to_string(i);
+      char sha[65];
+      std::snprintf(sha, sizeof sha, "%064zx", i);
+      item.item.sha256 = sha;
+      item.descriptor = {0.0f};
+      item.version_descriptors = {{version, descriptors[c]}};
+      batch.push_back(std::move(item));
+    }
+    const auto added = store->insert(batch);
+    store->put_copy_checks(added, {});
+    keys.insert(keys.end(), added.begin(), added.end());
+  }
+  std::printf("wrote %zu catalog rows in %.1f s\n", n, ms_since(started) / 1e3);
+  std::optional<IndexSnapshot> old;
+  for (const auto& snapshot : directory.index_snapshots()) {
+    if (snapshot.version == version) old = snapshot;
+  }
+  if (!old) throw std::runtime_error("no index snapshot of the active version to replace");
+  IndexOptions options = settings.index;
+  options.kind = IndexKind::kIvfPq;
+  const auto built = Clock::now();
+  const auto index = build_index(options, real.d, n, keys.data(), data.vectors.data());
+  index->add(real.keys.size(), real.keys.data(), real.vectors.data());
+  const std::string path = directory.index_snapshot_path(version, old->projection, store->revision());
+  save_index_file(*index, path);
+  directory.remove_index_snapshots(version, path);
+  std::printf("built and saved the index of %zu items in %.1f s: %s\n", n, ms_since(built) / 1e3,
+              path.c_str());
 }
 
 void run_size(const Real& real, size_t n, const Settings& settings) {
@@ -315,6 +393,7 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
   shape_queries(fresh.vectors, real.d, settings.query_part);
   std::printf("generated in %.1f s; nearest-neighbour similarity, synthetic:%s\n", ms_since(started) / 1e3,
               nn_deciles(data.vectors.data(), n, real.d, 400).c_str());
+  if (!settings.write_catalog.empty()) return write_catalog(real, data, settings);
   std::vector<int64_t> ids(n);
   for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int64_t>(i);
   const int category = fresh.category.front();  // the 1/6 filter: one category for every query
@@ -378,23 +457,22 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
     if (!cached || !std::filesystem::exists(path)) {
       if (cached) std::filesystem::create_directories(settings.index_cache);
       index = build_index(options, real.d, n, ids.data(), data.vectors.data());
-      write_file_atomic(path.string(), index->serialize());
+      save_index_file(*index, path.string());
     }
     const double build_s = index ? ms_since(started) / 1e3 : 0.0;
     const double disk = static_cast<double>(std::filesystem::file_size(path));
+    // Searched as `serve` searches it: loaded from its snapshot, float16 copies mapped from it.
+    index.reset();
+    const Rss before_load = rss();
     started = Clock::now();
-    auto loaded = load_index_file(path.string());
+    index = load_index_file(path.string());
     const double start_s = ms_since(started) / 1e3;
-    if (!cached) std::filesystem::remove(path);
-    if (index) {
-      loaded.reset();
-    } else {
-      index = std::move(loaded);
-      index->set_search_options(options);  // the file keeps the settings it was built with
-    }
+    if (!cached) std::filesystem::remove(path);  // the mapping keeps the file's pages
+    index->set_search_options(options);          // the file keeps the settings it was built with
     started = Clock::now();
     tag_rows(*index, ids, data.category);  // tags are not in snapshots: `serve` tags at start-up
     const double tag_s = ms_since(started) / 1e3;
+    const Rss after_load = rss();
     // Recommend as `lookalike recommend` does it: 1,000 stored items, each queried by its own
     // vector shaped as the ranking query (--query-part), k = 16, every core, one batch per
     // category restricted to it (--category same) and one batch unrestricted (--category all).
@@ -493,6 +571,14 @@ void run_size(const Real& real, size_t n, const Settings& settings) {
         "%.2f s (tagging %.2f s)\n",
         "", percentile(add_ms, 0.5), percentile(add_ms, 0.99), percentile(remove_ms, 0.5), start_s + tag_s,
         tag_s);
+    const Rss after_use = rss();
+    std::printf(
+        "%-6s memory: loading and tagging took %.0f MB of the process's own memory (RssAnon), "
+        "searches and writes since %.0f MB more; float16 copies %.0f MB in memory, %.0f MB mapped "
+        "from the snapshot, of which %.0f MB were paged in (RssFile)\n",
+        "", after_load.anon_mb - before_load.anon_mb, after_use.anon_mb - after_load.anon_mb,
+        static_cast<double>(index->exact_copy_bytes()) / 1e6,
+        static_cast<double>(index->mapped_copy_bytes()) / 1e6, after_use.file_mb - before_load.file_mb);
     std::printf("%-6s parameters: %s\n", "", index->parameters().c_str());
   }
 }
@@ -545,6 +631,8 @@ int main(int argc, char** argv) {
       settings.index.exact_subset = std::stoul(value);
     else if (flag == "--index-cache")
       settings.index_cache = value;
+    else if (flag == "--write-catalog")
+      settings.write_catalog = value;
     else if (flag == "--parts") {
       std::stringstream ps(value);
       for (std::string part; std::getline(ps, part, ',');) settings.index.parts.push_back(std::stoul(part));

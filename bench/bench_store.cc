@@ -3,8 +3,14 @@
 // at 1M rows). Items are rows only (a 16-float descriptor each): the CNN is not involved.
 //
 //   build/bench/bench_store [--items 1000000] [--dir /tmp/bench-store] [--runs 200]
+//   build/bench/bench_store --http-port PORT [--runs 200]
 //
-// Six categories of very different sizes, one of them 1% of the items, as a real shop's are.
+// The first writes DIR/catalog.sqlite (a data directory `lookalike serve` can serve) and times the
+// store's own calls; the second times the same reads over HTTP from a `serve` of it
+// (bench/serve_scale.sh runs both and measures the server's memory and start-up).
+// Six categories of very different sizes, one of them 1% of the items, as a real shop's are; each
+// item's fields are as long as an import stores them (hex SHA-256, stored photo path, source path,
+// 12 dominant colours), with a title, URL, price and one attribute a shop feed would give.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <httplib.h>
 #include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
@@ -41,20 +48,6 @@ std::string category_of(size_t i) {
   return kCategories.front().first;
 }
 
-NewItem synthetic_item(size_t i) {
-  NewItem n;
-  n.item.id = "item-" + std::to_string(i);
-  n.item.category = category_of(i);
-  n.item.file_name = std::to_string(i) + ".jpg";
-  n.item.sha256 = std::to_string(i * 2654435761u);
-  n.item.image_path = "images/" + n.item.file_name;
-  n.item.width = 300;
-  n.item.height = 400;
-  n.item.metadata.title = "Product " + std::to_string(i);
-  n.descriptor.assign(16, 0.25f);
-  return n;
-}
-
 template <typename F>
 double median_ms(size_t runs, F&& f) {
   std::vector<double> ms;
@@ -64,6 +57,51 @@ double median_ms(size_t runs, F&& f) {
     ms.push_back(ms_since(t));
   }
   return median(ms);
+}
+
+NewItem synthetic_item(size_t i) {
+  NewItem n;
+  n.item.id = "item-" + std::to_string(i);
+  n.item.category = category_of(i);
+  n.item.file_name = std::to_string(i) + ".jpg";
+  char sha[65];
+  std::snprintf(sha, sizeof sha, "%016zx%016zx%016zx%016zx", i * 2654435761u, i, ~i, i * 40503u);
+  n.item.sha256 = sha;
+  n.item.image_path = "images/" + n.item.sha256.substr(0, 2) + "/" + n.item.sha256 + ".jpg";
+  n.item.source = "/srv/shop/photos/" + n.item.category + "/" + n.item.file_name;
+  n.item.width = 300;
+  n.item.height = 400;
+  n.item.metadata.title = "Product " + std::to_string(i) + " in navy wool blend";
+  n.item.metadata.url = "https://shop.example/p/" + std::to_string(i);
+  n.item.metadata.price = 10.0 + static_cast<double>(i % 200);
+  n.item.metadata.attributes = {{"colour", i % 2 ? "navy" : "red"}};
+  n.item.colours.assign(12, 0.5f);
+  n.descriptor.assign(16, 0.25f);
+  return n;
+}
+
+// GET `target` from the server on 127.0.0.1:port `runs` times: the median milliseconds.
+double http_p50_ms(httplib::Client& client, const std::string& target, size_t runs) {
+  return median_ms(runs, [&](size_t) {
+    const auto res = client.Get(target);
+    if (!res || res->status != 200) {
+      std::fprintf(stderr, "GET %s failed: %s\n", target.c_str(),
+                   res ? std::to_string(res->status).c_str() : httplib::to_string(res.error()).c_str());
+      std::exit(1);
+    }
+  });
+}
+
+int time_http(int port, size_t runs) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_keep_alive(true);
+  nlohmann::json out{{"port", port}};
+  out["stats_p50_ms"] = http_p50_ms(client, "/api/v1/stats", runs);
+  for (const auto& [name, share] : kCategories)
+    out["items_p50_ms"][name] = http_p50_ms(client, "/api/v1/items?category=" + name + "&limit=50", runs);
+  out["items_all_p50_ms"] = http_p50_ms(client, "/api/v1/items?limit=50", runs);
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
 }
 
 // The statements the store ran before schema 3, timed on the same database for the ratio.
@@ -89,6 +127,7 @@ double old_statement_p50_ms(const std::string& path, const char* sql, const char
 
 int main(int argc, char** argv) {
   size_t items = 1000000, runs = 200;
+  int http_port = 0;
   std::string dir = "/tmp/bench-store";
   if (!lookalike::bench::every_flag_has_a_value(argc, argv)) return 2;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -99,11 +138,15 @@ int main(int argc, char** argv) {
       dir = argv[i + 1];
     } else if (flag == "--runs") {
       runs = std::stoul(argv[i + 1]);
+    } else if (flag == "--http-port") {
+      http_port = std::stoi(argv[i + 1]);
     } else {
-      std::fprintf(stderr, "usage: bench_store [--items N] [--dir DIR] [--runs N]\n");
+      std::fprintf(stderr,
+                   "usage: bench_store [--items N] [--dir DIR] [--runs N] | --http-port PORT [--runs N]\n");
       return 2;
     }
   }
+  if (http_port) return time_http(http_port, runs);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/catalog.sqlite";
