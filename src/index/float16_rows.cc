@@ -60,11 +60,7 @@ void Float16Rows::unmap() {
 }
 
 void Float16Rows::write(const ByteSink& out) const {
-  // Mapped rows in slices, so that writing a snapshot does not touch 2 GB in one call.
-  constexpr size_t kSlice = 8 << 20;
-  const auto* mapped = reinterpret_cast<const char*>(mapped_);
-  for (size_t done = 0, bytes = mapped_bytes(); done < bytes; done += kSlice)
-    out(mapped + done, std::min(kSlice, bytes - done));
+  if (mapped_rows_) out(mapped_, mapped_bytes());
   if (!memory_.empty()) out(memory_.data(), memory_.size() * sizeof(uint16_t));
 }
 
