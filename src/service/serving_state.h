@@ -143,14 +143,17 @@ class ServingStateLoader {
   void load_frozen(ServingState& state) const;
   void load_trained(ServingState& state, const ModelVersion& version) const;
   void load_blend(ServingState& state, float weight) const;
-  // The newest snapshot of the state's version and projection, read (or why it could not be).
+  // The newest snapshot of the state's version and projection, read (or why it could not be),
+  // with the score scale measured on it.
   struct SnapshotRead {
     std::optional<IndexSnapshot> file;
     std::unique_ptr<VectorIndex> index;
+    ScoreScale score_scale;
     std::string error;
   };
   SnapshotRead read_snapshot(const ServingState& state) const;
-  // The snapshot read, brought up to the store (catch_up), or the index rebuilt.
+  // The snapshot read, brought up to the store (catch_up), or the index rebuilt; the score scale
+  // measured on it, or on the rebuilt index.
   void load_index(ServingState& state, SnapshotRead read, bool allow_rebuild) const;
   IndexOptions index_options() const;
   void rebuild_index(ServingState& state) const;
@@ -159,6 +162,7 @@ class ServingStateLoader {
       const std::function<void(const std::vector<int64_t>&, const std::vector<float>&,
                                const std::vector<float>&)>& fn) const;
   bool catch_up(ServingState& state, VectorIndex& index) const;
+  static ScoreScale measure_scores(const ServingState& state, const VectorIndex& index);
 
   CatalogStore& store_;
   const DataDirectory& directory_;

@@ -14,6 +14,8 @@
 #include <faiss/index_io.h>
 
 #include "common/error.h"
+#include "model/head_model.h"
+#include "model/softmax_classifier.h"
 #include "service/frozen_recipe.h"
 #include "support/test_support.h"
 
@@ -141,6 +143,54 @@ TEST_F(ServingStateTest, AMissingSnapshotIsRebuiltOnlyWhenAllowedAndReadOnlyWrit
   const auto in_memory = loader(true).load(true);
   EXPECT_EQ(in_memory->index->size(), 30u);
   EXPECT_TRUE(directory_->index_snapshots().empty());
+}
+
+// A trained version of the catalog's items: a small head (in_channels 4, kDimension channels)
+// and each item's descriptor of it.
+int64_t add_head_version(CatalogStore& store, uint32_t seed, bool activate) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 0.3f);
+  HeadWeights w;
+  w.in_channels = 4;
+  w.channels = kDimension;
+  w.classes = {"a", "b"};
+  for (size_t i = 0; i < w.channels * w.in_channels; ++i) w.conv_weight.push_back(normal(rng));
+  for (size_t i = 0; i < w.channels; ++i) w.conv_bias.push_back(normal(rng));
+  for (size_t i = 0; i < w.classes.size() * w.channels; ++i) w.linear_weight.push_back(normal(rng));
+  w.linear_bias = {0.f, 0.f};
+  ModelVersion version;
+  version.head_onnx = export_head_onnx(w);
+  version.classifier =
+      SoftmaxClassifier::from_linear(w.classes, w.channels, w.linear_weight, w.linear_bias).serialize();
+  KeyedDescriptors descriptors;
+  store.for_each_item([&](Item&& item) {
+    std::vector<float> d(kDimension);
+    for (auto& v : d) v = normal(rng);
+    descriptors.emplace_back(item.key, std::move(d));
+  });
+  return store.add_model_version(version, descriptors, activate);
+}
+
+// A version activated while a server reloads (between its reads of the active version and of
+// the revision) must leave the loaded state behind the store, so that the next check switches;
+// a state claiming the newer revision would serve the old version until the next change.
+TEST_F(ServingStateTest, AVersionActivatedDuringALoadLeavesTheStateBehindTheStore) {
+  const int64_t first = add_head_version(*store_, 1, /*activate=*/true);
+  const int64_t second = add_head_version(*store_, 2, /*activate=*/false);
+  ServingStateOptions options;
+  bool switched = false;
+  ServingStateLoader loader(*store_, *directory_, options, [&](int64_t, HeadPool&) {
+    if (switched) return;
+    store_->set_active_version(second);  // another process, right after this load began
+    switched = true;
+  });
+  const auto state = loader.load(true);
+  ASSERT_TRUE(switched);
+  EXPECT_EQ(state->version, first);
+  EXPECT_LT(state->revision, store_->revision());
+  const auto next = loader.load(true);
+  EXPECT_EQ(next->version, second);
+  EXPECT_EQ(next->revision, store_->revision());
 }
 
 TEST_F(ServingStateTest, TooFewItemsToTrainIsAClearError) {
