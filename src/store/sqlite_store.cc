@@ -179,6 +179,13 @@ class Statement {
                            static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
              : std::string();
   }
+  // Without the string blob() would make on the way (the blob may not be float-aligned).
+  std::vector<float> floats(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    std::vector<float> v(p ? static_cast<size_t>(sqlite3_column_bytes(stmt_, col)) / sizeof(float) : 0);
+    if (!v.empty()) std::memcpy(v.data(), p, v.size() * sizeof(float));
+    return v;
+  }
   std::string blob(int col) const {
     const void* p = sqlite3_column_blob(stmt_, col);
     return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
@@ -193,12 +200,6 @@ class Statement {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
-
-std::vector<float> to_floats(const std::string& bytes) {
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
 
 Item read_item(const Statement& s) {
   Item item;
@@ -216,7 +217,7 @@ Item read_item(const Statement& s) {
   if (!s.is_null(11)) item.metadata.price = s.real(11);
   item.metadata.url = s.text(12);
   item.metadata.attributes = stored_json_object(s.text(13));
-  if (!s.is_null(14)) item.colours = to_floats(s.blob(14));
+  if (!s.is_null(14)) item.colours = s.floats(14);
   return item;
 }
 
@@ -390,7 +391,7 @@ class SqliteStore final : public CatalogStore {
     if (version != 0) s.bind(1, version);
     s.bind(2, key);
     if (!s.step()) return {};
-    return to_floats(s.blob(0));
+    return s.floats(0);
   }
 
   void for_each_descriptor(int64_t version,
@@ -401,7 +402,7 @@ class SqliteStore final : public CatalogStore {
                          : "SELECT key, descriptor FROM version_descriptors WHERE version = ?1 ORDER BY key");
     if (version != 0) s.bind(1, version);
     while (s.step()) {
-      const auto v = to_floats(s.blob(1));
+      const auto v = s.floats(1);
       fn(s.int64(0), v.data(), v.size());
     }
   }
@@ -418,7 +419,7 @@ class SqliteStore final : public CatalogStore {
     s.bind(3, last_key);
     s.bind(4, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
     KeyedDescriptors page;
-    while (s.step()) page.emplace_back(s.int64(0), to_floats(s.blob(1)));
+    while (s.step()) page.emplace_back(s.int64(0), s.floats(1));
     return page;
   }
 
