@@ -149,21 +149,7 @@ ServingStateLoader::ServingStateLoader(CatalogStore& store, const DataDirectory&
 std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const {
   const auto started = std::chrono::steady_clock::now();
   auto state = std::make_unique<ServingState>();
-  // The revision first: a change committed while this loads (a training activating its version
-  // between the two reads) then leaves the state older than the store, and the next check
-  // catches up. Read after, the state would claim that change without holding it.
-  state->revision = store_.revision();
-  state->version = options_.pinned_version.value_or(store_.active_version());
-  std::optional<ModelVersion> version;
-  if (state->version != 0) {
-    version = store_.model_version(state->version);
-    if (!version) throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(state->version));
-    state->heads =
-        std::make_shared<HeadPool>(make_networks<HeadNetwork>(options_.inference_slots, version->head_onnx));
-    // Items added while this version was trained (or while another was active) get their
-    // descriptor now, before the version serves anything.
-    if (!options_.read_only && fill_missing_) fill_missing_(state->version, *state->heads);
-  }
+  const std::optional<ModelVersion> version = resolve_version(*state);
   // Used only where has_instance_tier(): the frozen recipe, or a version indexing the frozen part.
   state->instance_threshold = options_.instance_threshold;
   state->instance_margin = options_.instance_margin;
@@ -193,6 +179,29 @@ std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const
 
 ScoreScale ServingStateLoader::measure_scores(const ServingState& state, const VectorIndex& index) {
   return ScoreScale::measure(index, [&](const std::vector<float>& v) { return state.ranking_query_of(v); });
+}
+
+std::optional<ModelVersion> ServingStateLoader::resolve_version(ServingState& state) const {
+  for (;;) {
+    state.version = options_.pinned_version.value_or(store_.active_version());
+    std::optional<ModelVersion> version;
+    if (state.version != 0) {
+      version = store_.model_version(state.version);
+      if (!version) throw Error(ErrorCode::kNotFound, "no model version " + std::to_string(state.version));
+      state.heads = std::make_shared<HeadPool>(
+          make_networks<HeadNetwork>(options_.inference_slots, version->head_onnx));
+      // Items added while this version was trained (or while another was active) get their
+      // descriptor now, before the version serves anything.
+      if (!options_.read_only && fill_missing_) fill_missing_(state.version, *state.heads);
+    }
+    // The revision after the descriptors just filled in, so that they are not a change to
+    // catch up with; then the active version again: a training that activated its version
+    // since the first read would otherwise be served as the old version under a revision that
+    // claims it, until the next change. That version is loaded instead.
+    state.revision = store_.revision();
+    if (options_.pinned_version || store_.active_version() == state.version) return version;
+    state.heads.reset();
+  }
 }
 
 void ServingStateLoader::load_frozen(ServingState& state) const {

@@ -140,6 +140,9 @@ class ServingStateLoader {
   std::unique_ptr<ServingState> load(bool allow_rebuild) const;
 
  private:
+  // Sets the state's version (the active one unless pinned), head networks and revision, after
+  // filling in the descriptors the version lacks; its stored model, when trained.
+  std::optional<ModelVersion> resolve_version(ServingState& state) const;
   void load_frozen(ServingState& state) const;
   void load_trained(ServingState& state, const ModelVersion& version) const;
   void load_blend(ServingState& state, float weight) const;
