@@ -134,7 +134,7 @@ std::optional<Int8Calibration> Catalog::int8_calibration(const ModelManifest& ma
     const size_t chosen = std::min(n, kCalibrationPhotos);
     size_t position = 0;
     store_->for_each_item([&](Item&& item) {
-      if (photos.size() < chosen && position++ == photos.size() * n / chosen)
+      if (photos.size() < chosen && position++ == spread_position(photos.size(), n, chosen))
         photos.push_back(image_file(item));
     });
   } else {

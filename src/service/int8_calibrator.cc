@@ -38,7 +38,7 @@ std::vector<std::string> spread_evenly(const std::vector<std::string>& paths, si
   if (paths.size() <= count) return paths;
   std::vector<std::string> chosen;
   chosen.reserve(count);
-  for (size_t i = 0; i < count; ++i) chosen.push_back(paths[i * paths.size() / count]);
+  for (size_t i = 0; i < count; ++i) chosen.push_back(paths[spread_position(i, paths.size(), count)]);
   return chosen;
 }
 

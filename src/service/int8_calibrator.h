@@ -26,6 +26,11 @@ std::optional<Int8Calibration> stored_int8_calibration(const CatalogStore& store
 
 // At most `count` of `paths`, evenly spaced (the first included), in order.
 std::vector<std::string> spread_evenly(const std::vector<std::string>& paths, size_t count);
+// Where spread_evenly takes its pick `i` of `count` from `n` paths (count <= n): for a caller
+// that walks the paths rather than holding them.
+inline size_t spread_position(size_t i, size_t n, size_t count) {
+  return i * n / count;
+}
 
 // Runs `manifest`'s CNN in fp32 on oneDNN over the photos (files; undecodable ones are skipped)
 // and records every tensor's largest value. nullopt when fewer than kMinCalibrationPhotos decode.

@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <limits>
 #include <mutex>
 
 #include "common/error.h"
