@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include <spdlog/spdlog.h>
+
 #include "common/error.h"
 #include "store/catalog_store.h"
 #include "store/sqlite_catalog_copy.h"
@@ -13,8 +15,9 @@ namespace lookalike {
 namespace {
 
 // 2 added model versions, 3 the maintained category counts, 4 the items' colour signatures,
-// 5 copies of one product shot (1 to 4 upgrade in place).
-constexpr int kSchemaVersion = 5;
+// 5 copies of one product shot, 6 the frozen descriptors in their own table (1 to 5 upgrade in
+// place).
+constexpr int kSchemaVersion = 6;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,8 +36,13 @@ CREATE TABLE IF NOT EXISTS items(
   price REAL,
   url TEXT NOT NULL DEFAULT '',
   attributes TEXT NOT NULL DEFAULT '{}',
-  descriptor BLOB NOT NULL,
   colours BLOB);  -- float32 {share, L, a, b} rows (image/product_colour.h); NULL: not measured
+-- The frozen recipe's raw descriptor (model version 0) of each item, 22 KB: in the items row it
+-- made every walk over the items read it through its overflow pages (22 GB at 1M items).
+CREATE TABLE IF NOT EXISTS frozen_descriptors(key INTEGER PRIMARY KEY, descriptor BLOB NOT NULL);
+CREATE TRIGGER IF NOT EXISTS items_frozen_descriptor_forgotten AFTER DELETE ON items BEGIN
+  DELETE FROM frozen_descriptors WHERE key = OLD.key;
+END;
 CREATE INDEX IF NOT EXISTS items_by_file ON items(category, file_name);
 CREATE INDEX IF NOT EXISTS items_by_hash ON items(sha256);
 CREATE INDEX IF NOT EXISTS items_by_category ON items(category, key);
@@ -87,7 +95,7 @@ CREATE TRIGGER IF NOT EXISTS items_copies_forgotten AFTER DELETE ON items BEGIN
 END;
 INSERT OR IGNORE INTO meta(key, value) VALUES ('revision', '0');
 INSERT OR IGNORE INTO meta(key, value) VALUES ('active_version', '0');
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;
 )sql";
 
 // A catalog from before the counts: count once, in the transaction that creates them.
@@ -220,6 +228,13 @@ Item read_item(const Statement& s) {
   return item;
 }
 
+// An empty descriptor binds NULL, which the column refuses: an item without one is a conflict.
+void write_frozen_descriptor(Statement& s, int64_t key, const void* data, size_t bytes) {
+  s.bind(1, key).bind_blob(2, bytes ? data : nullptr, bytes);
+  s.step();
+  s.reset();
+}
+
 // All access goes through one connection guarded by a mutex: SQLite serialises writers
 // anyway, and reads here are point lookups that take microseconds.
 class SqliteStore final : public CatalogStore {
@@ -240,7 +255,7 @@ class SqliteStore final : public CatalogStore {
       const bool fill_counts = found < 3;
       exec("BEGIN IMMEDIATE");
       try {
-        if (found < 4 && !items_have_colours()) exec("ALTER TABLE items ADD COLUMN colours BLOB");
+        if (found < 4 && !items_have_column("colours")) exec("ALTER TABLE items ADD COLUMN colours BLOB");
         exec(kSchema);
         if (fill_counts) exec(kFillCategoryCounts);
         exec("COMMIT");
@@ -248,6 +263,7 @@ class SqliteStore final : public CatalogStore {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         throw;
       }
+      if (items_have_column("descriptor")) move_frozen_descriptors();
     } catch (const Error& e) {
       sqlite3_close(db_);
       if (e.code() != ErrorCode::kCorruptStore) throw;
@@ -262,7 +278,8 @@ class SqliteStore final : public CatalogStore {
     Statement s(
         db_,
         "INSERT INTO items(id, category, file_name, source, sha256, image_path, width, height, added_at, "
-        "title, price, url, attributes, descriptor, colours) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "title, price, url, attributes, colours) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Statement frozen(db_, "INSERT INTO frozen_descriptors(key, descriptor) VALUES (?,?)");
     Statement versioned(
         db_, "INSERT OR REPLACE INTO version_descriptors(version, key, descriptor) VALUES (?,?,?)");
     std::vector<int64_t> keys;
@@ -272,11 +289,11 @@ class SqliteStore final : public CatalogStore {
       s.bind(6, it.image_path).bind(7, int64_t{it.width}).bind(8, int64_t{it.height}).bind(9, it.added_at);
       s.bind(10, it.metadata.title).bind(11, it.metadata.price).bind(12, it.metadata.url);
       s.bind(13, it.metadata.attributes.dump());
-      s.bind_blob(14, n.descriptor.data(), n.descriptor.size() * sizeof(float));
-      s.bind_floats_or_null(15, it.colours);
+      s.bind_floats_or_null(14, it.colours);
       s.step();
       s.reset();
       keys.push_back(sqlite3_last_insert_rowid(db_));
+      write_frozen_descriptor(frozen, keys.back(), n.descriptor.data(), n.descriptor.size() * sizeof(float));
       for (const auto& [version, v] : n.version_descriptors)
         write_descriptor(versioned, version, keys.back(), v);
     }
@@ -385,7 +402,7 @@ class SqliteStore final : public CatalogStore {
   std::vector<float> descriptor(int64_t version, int64_t key) const override {
     std::lock_guard lock(mutex_);
     Statement s(db_, version == 0
-                         ? "SELECT descriptor FROM items WHERE key = ?2"
+                         ? "SELECT descriptor FROM frozen_descriptors WHERE key = ?2"
                          : "SELECT descriptor FROM version_descriptors WHERE version = ?1 AND key = ?2");
     if (version != 0) s.bind(1, version);
     s.bind(2, key);
@@ -397,7 +414,7 @@ class SqliteStore final : public CatalogStore {
                            const std::function<void(int64_t, const float*, size_t)>& fn) const override {
     std::lock_guard lock(mutex_);
     Statement s(db_, version == 0
-                         ? "SELECT key, descriptor FROM items ORDER BY key"
+                         ? "SELECT key, descriptor FROM frozen_descriptors ORDER BY key"
                          : "SELECT key, descriptor FROM version_descriptors WHERE version = ?1 ORDER BY key");
     if (version != 0) s.bind(1, version);
     while (s.step()) {
@@ -409,10 +426,11 @@ class SqliteStore final : public CatalogStore {
   KeyedDescriptors descriptor_page(int64_t version, int64_t first_key, int64_t last_key,
                                    size_t limit) const override {
     std::lock_guard lock(mutex_);
-    Statement s(db_, version == 0 ? "SELECT key, descriptor FROM items WHERE key BETWEEN ?2 AND ?3 "
-                                    "ORDER BY key LIMIT ?4"
-                                  : "SELECT key, descriptor FROM version_descriptors WHERE version = ?1 "
-                                    "AND key BETWEEN ?2 AND ?3 ORDER BY key LIMIT ?4");
+    Statement s(db_, version == 0
+                         ? "SELECT key, descriptor FROM frozen_descriptors WHERE key BETWEEN ?2 AND ?3 "
+                           "ORDER BY key LIMIT ?4"
+                         : "SELECT key, descriptor FROM version_descriptors WHERE version = ?1 "
+                           "AND key BETWEEN ?2 AND ?3 ORDER BY key LIMIT ?4");
     if (version != 0) s.bind(1, version);
     s.bind(2, first_key);
     s.bind(3, last_key);
@@ -652,6 +670,10 @@ class SqliteStore final : public CatalogStore {
     if (counts.step() && counts.int64(0) != 0)
       problems.push_back("catalog database: the category counts disagree with the items in " +
                          std::to_string(counts.int64(0)) + " categories");
+    Statement bare(db_, "SELECT COUNT(*) FROM items WHERE key NOT IN (SELECT key FROM frozen_descriptors)");
+    if (bare.step() && bare.int64(0) != 0)
+      problems.push_back("catalog database: " + std::to_string(bare.int64(0)) +
+                         " items have no frozen descriptor");
     return problems;
   }
 
@@ -743,10 +765,44 @@ class SqliteStore final : public CatalogStore {
 
   void bump_revision() { exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"); }
 
-  // A database from a newer Lookalike, or another program's database, is refused untouched.
-  bool items_have_colours() const {
-    Statement s(db_, "SELECT COUNT(*) FROM pragma_table_info('items') WHERE name = 'colours'");
+  bool items_have_column(const std::string& name) const {
+    Statement s(db_, "SELECT COUNT(*) FROM pragma_table_info('items') WHERE name = ?");
+    s.bind(1, name);
     return s.step() && s.int64(0) == 1;
+  }
+
+  // Up to schema 5 the frozen descriptor sat in the items row. They move a batch per
+  // transaction: an interrupted upgrade keeps what it moved and the next open goes on (the
+  // file says schema 6 from the first batch on, so an older Lookalike refuses it), and the
+  // overflow pages a batch frees take the next batch's rows instead of growing the file by 22 GB.
+  void move_frozen_descriptors() {
+    spdlog::info("catalog database {}: moving the frozen descriptors out of the items table (once)", path_);
+    Statement batch_end(db_,
+                        "SELECT MAX(key) FROM (SELECT key FROM items WHERE key > ? ORDER BY key LIMIT 256)");
+    Statement move(
+        db_,
+        "INSERT OR REPLACE INTO frozen_descriptors(key, descriptor) SELECT key, descriptor FROM items "
+        "WHERE key > ?1 AND key <= ?2 AND length(descriptor) > 0");
+    Statement empty(
+        db_, "UPDATE items SET descriptor = x'' WHERE key > ?1 AND key <= ?2 AND length(descriptor) > 0");
+    for (int64_t done = 0;;) {
+      Transaction tx(this);
+      batch_end.bind(1, done);
+      const bool more = batch_end.step() && !batch_end.is_null(0);
+      const int64_t last = more ? batch_end.int64(0) : 0;
+      batch_end.reset();
+      if (!more) break;
+      for (Statement* s : {&move, &empty}) {
+        s->bind(1, done).bind(2, last).step();
+        s->reset();
+      }
+      tx.commit();
+      done = last;
+    }
+    Transaction tx(this);
+    exec("ALTER TABLE items DROP COLUMN descriptor");
+    tx.commit();
+    spdlog::info("catalog database {}: frozen descriptors moved", path_);
   }
 
   // Returns the schema version found: one before 5 is upgraded by the caller (a new database
@@ -808,14 +864,15 @@ class SqliteCopy final : public SqliteCatalogCopy {
   void item(const Item& it, std::string_view descriptor, std::string_view colours) override {
     Statement s(db_,
                 "INSERT INTO items(key, id, category, file_name, source, sha256, image_path, width, height, "
-                "added_at, title, price, url, attributes, descriptor, colours) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                "added_at, title, price, url, attributes, colours) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.bind(1, it.key).bind(2, it.id).bind(3, it.category).bind(4, it.file_name).bind(5, it.source);
     s.bind(6, it.sha256).bind(7, it.image_path).bind(8, int64_t{it.width}).bind(9, int64_t{it.height});
     s.bind(10, it.added_at).bind(11, it.metadata.title).bind(12, it.metadata.price).bind(13, it.metadata.url);
-    s.bind(14, it.metadata.attributes.dump()).bind_blob(15, descriptor.data(), descriptor.size());
-    if (!colours.empty()) s.bind_blob(16, colours.data(), colours.size());
+    s.bind(14, it.metadata.attributes.dump());
+    if (!colours.empty()) s.bind_blob(15, colours.data(), colours.size());
     s.step();
+    Statement frozen(db_, "INSERT INTO frozen_descriptors(key, descriptor) VALUES (?,?)");
+    write_frozen_descriptor(frozen, it.key, descriptor.data(), descriptor.size());
   }
 
   void version_descriptor(int64_t version, int64_t key, std::string_view descriptor) override {

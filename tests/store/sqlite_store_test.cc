@@ -90,6 +90,66 @@ TEST_F(SqliteStoreTest, ACatalogFromBeforeCopiesGetsTheirTablesOnOpen) {
   EXPECT_TRUE(store->copy_pairs().empty());
 }
 
+// Schema 5's layout: the frozen descriptor in the items row, after the colours here (before
+// them in a real schema-5 file: the upgrade does not depend on the order).
+constexpr const char* kBackToSchema5 =
+    "ALTER TABLE items ADD COLUMN descriptor BLOB NOT NULL DEFAULT x''; "
+    "UPDATE items SET descriptor = (SELECT descriptor FROM frozen_descriptors f WHERE f.key = items.key); "
+    "DROP TRIGGER items_frozen_descriptor_forgotten; DROP TABLE frozen_descriptors; PRAGMA user_version = 5;";
+
+class FrozenDescriptorUpgradeTest : public SqliteStoreTest {
+ protected:
+  // 600 items: more than two of the upgrade's batches.
+  void SetUp() override {
+    std::vector<NewItem> items;
+    for (int i = 0; i < 600; ++i) {
+      items.push_back(make_item("item" + std::to_string(i), i % 2 ? "coat" : "dress"));
+      items.back().descriptor = {static_cast<float>(i), 0.5f, -1.f, static_cast<float>(i * i)};
+    }
+    keys_ = open_sqlite_store(db())->insert(items);
+    run_sql(db(), kBackToSchema5);
+  }
+  void expect_every_descriptor_moved() {
+    auto store = open_sqlite_store(db());
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      const float f = static_cast<float>(i);
+      ASSERT_EQ(store->descriptor(0, keys_[i]), (std::vector<float>{f, 0.5f, -1.f, f * f})) << i;
+    }
+    size_t walked = 0;
+    store->for_each_descriptor(0, [&](int64_t key, const float* v, size_t n) {
+      EXPECT_EQ(key, keys_[walked]);
+      EXPECT_EQ(n, 4u);
+      EXPECT_EQ(v[0], static_cast<float>(walked++));
+    });
+    EXPECT_EQ(walked, keys_.size());
+    EXPECT_TRUE(store->integrity_problems().empty());
+    ASSERT_TRUE(store->remove("item7"));
+    EXPECT_TRUE(store->descriptor(0, keys_[7]).empty()) << "a removed item's descriptor goes with it";
+  }
+  std::vector<int64_t> keys_;
+};
+
+TEST_F(FrozenDescriptorUpgradeTest, ASchema5CatalogMovesItsDescriptorsOnOpen) {
+  expect_every_descriptor_moved();
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(db().c_str(), &handle), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_NE(sqlite3_prepare_v2(handle, "SELECT descriptor FROM items", -1, &s, nullptr), SQLITE_OK)
+      << "the items table keeps no descriptor column";
+  sqlite3_finalize(s);
+  sqlite3_close(handle);
+}
+
+// Killed after its first batch: the batch moved stays moved, and the next open moves the rest.
+TEST_F(FrozenDescriptorUpgradeTest, AnInterruptedUpgradeGoesOnAtTheNextOpen) {
+  run_sql(db(),
+          "CREATE TABLE frozen_descriptors(key INTEGER PRIMARY KEY, descriptor BLOB NOT NULL); "
+          "INSERT INTO frozen_descriptors SELECT key, descriptor FROM items ORDER BY key LIMIT 256; "
+          "UPDATE items SET descriptor = x'' WHERE key IN (SELECT key FROM frozen_descriptors); "
+          "PRAGMA user_version = 6;");
+  expect_every_descriptor_moved();
+}
+
 TEST_F(SqliteStoreTest, RefusesAFileThatIsNotACatalog) {
   testing::write_bytes(db(), std::string(4096, 'x'));
   try {
