@@ -6,8 +6,9 @@
 #       ITEMS untrained rows (bench_store's), next to a serve of an empty catalog (the CNN and the
 #       HTTP server, which issue 14's memory target leaves out); HTTP p50 of
 #       GET /api/v1/items?category=X&limit=50 and /api/v1/stats. DIR/data is kept between runs.
-#   bench/serve_scale.sh starts DIR RUNS LOOKALIKE...
-#       RUNS start-ups of `serve` on DIR by each LOOKALIKE binary in turn (an A/B of two builds).
+#   bench/serve_scale.sh starts DIR RUNS LOOKALIKE[:DATA]...
+#       RUNS start-ups of `serve` on DIR by each LOOKALIKE binary in turn (an A/B of two builds);
+#       a binary given as LOOKALIKE:DATA starts on DATA instead (a copy in an older schema).
 #   bench/serve_scale.sh catalog DIR [DATASET]
 #       a trained catalog, e.g. one grown by `bench_scale --write-catalog` (docs/benchmarks.md):
 #       the same figures, search latency under load (bench_http on DATASET's photos, default
@@ -78,19 +79,22 @@ elif [[ "$mode" == catalog ]]; then
     stop
   done
 elif [[ "$mode" == starts ]]; then
-  dir=${2:?usage: serve_scale.sh starts DIR RUNS LOOKALIKE...}
-  runs=${3:?usage: serve_scale.sh starts DIR RUNS LOOKALIKE...}
+  dir=${2:?usage: serve_scale.sh starts DIR RUNS LOOKALIKE[:DATA]...}
+  runs=${3:?usage: serve_scale.sh starts DIR RUNS LOOKALIKE[:DATA]...}
   shift 3
   # Start-up only, binaries alternating (an A/B on one machine state: the page cache and the
   # CPU's share move between runs, so only runs side by side compare).
   for _ in $(seq 1 "$runs"); do
-    for bin in "$@"; do
-      serve "$dir" "$dir/serve-starts.log"
-      echo "$bin: $(grep -oE 'state of version.*' "$dir/serve-starts.log" | head -1) | $ready_line"
+    for spec in "$@"; do
+      bin=${spec%%:*}
+      data=$dir
+      [[ "$spec" == *:* ]] && data=${spec#*:}
+      serve "$data" "$data/serve-starts.log"
+      echo "$bin: $(grep -oE 'state of version.*' "$data/serve-starts.log" | head -1) | $ready_line"
       stop
     done
   done
 else
-  echo "usage: serve_scale.sh rows [ITEMS] [DIR] | catalog DIR [DATASET] | starts DIR RUNS LOOKALIKE..." >&2
+  echo "usage: serve_scale.sh rows [ITEMS] [DIR] | catalog DIR [DATASET] | starts DIR RUNS LOOKALIKE[:DATA]..." >&2
   exit 2
 fi

@@ -1,6 +1,7 @@
 #include "index/score_scale.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace lookalike {
 
@@ -27,6 +28,18 @@ ScoreScale ScoreScale::measure(const VectorIndex& index, const QueryOf& query_of
     }
   }
   std::sort(scale.sorted_.begin(), scale.sorted_.end());
+  scale.measured_on_ = ids.size();
+  return scale;
+}
+
+std::optional<ScoreScale> ScoreScale::restore(std::vector<float> values, size_t measured_on) {
+  const bool finite = std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
+  if (values.empty() || values.size() > kSample * kNeighbours || !finite ||
+      !std::is_sorted(values.begin(), values.end()))
+    return std::nullopt;
+  ScoreScale scale;
+  scale.sorted_ = std::move(values);
+  scale.measured_on_ = measured_on;
   return scale;
 }
 

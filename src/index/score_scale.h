@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "index/vector_index.h"
@@ -27,13 +28,21 @@ class ScoreScale {
   // (default: the stored vector itself) makes the scores those the searches will rank by.
   static ScoreScale measure(const VectorIndex& index, const QueryOf& query_of = {});
 
+  // A scale measured before (values(), measured_on()), kept beside an index snapshot so that a
+  // start need not measure again; nullopt unless the values are finite, ascending and as many
+  // as a measure gives at most.
+  static std::optional<ScoreScale> restore(std::vector<float> values, size_t measured_on);
+
   // The share (0..1) of typical neighbour similarities below `cosine`, interpolated.
   float similarity(float cosine) const;
   bool measured() const { return !sorted_.empty(); }
   size_t samples() const { return sorted_.size(); }
+  const std::vector<float>& values() const { return sorted_; }
+  size_t measured_on() const { return measured_on_; }  // vectors in the index measured
 
  private:
   std::vector<float> sorted_;  // every measured neighbour similarity, ascending
+  size_t measured_on_ = 0;
 };
 
 }  // namespace lookalike

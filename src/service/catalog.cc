@@ -45,16 +45,20 @@ std::string default_trunk_manifest(const std::string& model_manifest) {
 }
 
 bool ItemFilter::matches(const Item& item) const {
+  return matches(ItemTable::Facts{item.category, item.metadata.price, item.metadata.attributes});
+}
+
+bool ItemFilter::matches(const ItemTable::Facts& item) const {
   if (!categories.empty() &&
       std::find(categories.begin(), categories.end(), item.category) == categories.end()) {
     return false;
   }
-  if ((price_min || price_max) && !item.metadata.price) return false;
-  if (price_min && *item.metadata.price < *price_min) return false;
-  if (price_max && *item.metadata.price > *price_max) return false;
+  if ((price_min || price_max) && !item.price) return false;
+  if (price_min && *item.price < *price_min) return false;
+  if (price_max && *item.price > *price_max) return false;
   for (const auto& [key, value] : attributes) {
-    const auto it = item.metadata.attributes.find(key);
-    if (it == item.metadata.attributes.end() || *it != value) return false;
+    const auto it = item.attributes.find(key);
+    if (it == item.attributes.end() || *it != value) return false;
   }
   return true;
 }
@@ -277,8 +281,9 @@ CatalogStats Catalog::stats() const {
     // before an import): counting is O(items), paid only while the store is away.
     figures.categories = live_->read([](const ServingState& state) {
       std::map<std::string, size_t> counts;
-      for (const auto& [key, item] : state.items)
-        if (!item.category.empty()) ++counts[item.category];
+      state.items.for_each_facts([&](int64_t, const ItemTable::Facts& item) {
+        if (!item.category.empty()) ++counts[std::string(item.category)];
+      });
       std::vector<CategoryCount> out;
       for (const auto& [name, count] : counts) out.push_back({name, count});
       return out;
@@ -384,7 +389,7 @@ std::vector<std::vector<Item>> Catalog::copy_groups() const {
     for (const auto& group : state.copies.groups()) {
       std::vector<Item> items;
       for (const int64_t key : group) {
-        if (const auto it = state.items.find(key); it != state.items.end()) items.push_back(it->second);
+        if (auto item = state.items.find(key)) items.push_back(std::move(*item));
       }
       if (items.size() > 1) out.push_back(std::move(items));
     }

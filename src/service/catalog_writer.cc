@@ -28,7 +28,7 @@ Item CatalogWriter::add(std::string_view image_bytes, Item item) {
   std::optional<ModelPools::ImageSlot> slot(models_);
   const DecodedImage decoded = decode_image_or_throw(image_bytes, options_.decode);
   // The common conflict, refused before any work.
-  if (live_.read([&](const ServingState& s) { return s.keys_by_id.count(item.id) > 0; }))
+  if (live_.read([&](const ServingState& s) { return s.items.key_of(item.id).has_value(); }))
     throw id_conflict(item.id);
   item.sha256 = sha256_hex(image_bytes);
   item.image_path = directory_.store_photo(image_bytes, item.sha256, decoded.format);
@@ -64,7 +64,8 @@ void CatalogWriter::cache_feature_map(const Item& item, const cv::Mat& map) {
   if (item.category.empty()) return;
   const size_t in_category = live_.read([&](const ServingState& s) {
     size_t count = 0;
-    for (const auto& [key, other] : s.items) count += other.category == item.category;
+    s.items.for_each_facts(
+        [&](int64_t, const ItemTable::Facts& other) { count += other.category == item.category; });
     return count;
   });
   if (in_category >= options_.max_per_category) return;
@@ -93,7 +94,7 @@ Item CatalogWriter::commit(NewItem& n, const cv::Mat& map, bool* inserted) {
     const auto write = live_.begin_write();
     const ServingState& state = live_.current(write);
     if (state.version != version) throw VersionChanged{};
-    if (state.keys_by_id.count(n.item.id)) throw id_conflict(n.item.id);
+    if (state.items.key_of(n.item.id)) throw id_conflict(n.item.id);
     n.item.key = store_.insert({n}).front();
     *inserted = true;  // the row owns the files from here on
     const int64_t revision = store_.revision();
@@ -131,9 +132,9 @@ bool CatalogWriter::remove(const std::string& id) {
   {
     const auto write = live_.begin_write();
     const ServingState& state = live_.current(write);
-    const auto it = state.keys_by_id.find(id);
-    if (it == state.keys_by_id.end() || !store_.remove(id)) return false;
-    const int64_t key = it->second;
+    const std::optional<int64_t> found = state.items.key_of(id);
+    if (!found || !store_.remove(id)) return false;
+    const int64_t key = *found;
     const int64_t revision = store_.revision();
     live_.change(write, [&](ServingState& s) {
       removed = s.items.at(key);
@@ -154,15 +155,15 @@ bool CatalogWriter::update(const std::string& id, const ItemMetadata& metadata,
                            const std::optional<std::string>& category) {
   const auto write = live_.begin_write();
   const ServingState& state = live_.current(write);
-  const auto it = state.keys_by_id.find(id);
-  if (it == state.keys_by_id.end() || !store_.update_metadata(id, metadata, category)) return false;
-  const int64_t key = it->second;
+  const std::optional<int64_t> found = state.items.key_of(id);
+  if (!found || !store_.update_metadata(id, metadata, category)) return false;
+  const int64_t key = *found;
   const int64_t revision = store_.revision();
   live_.change(write, [&](ServingState& s) {
     Item item = s.items.at(key);
     item.metadata = metadata;
     if (category) item.category = *category;
-    s.put_item(std::move(item));
+    s.put_item(item);
     if (revision != s.revision + 1) return;  // behind another process's commit: see commit()
     // Vectors are unchanged: the index snapshot still holds, so it is marked current.
     if (s.snapshot_revision == s.revision) s.snapshot_revision = revision;

@@ -47,7 +47,7 @@ std::optional<ItemRead> read_item(const ServingState& state, const CatalogStore&
   auto item = store.find_by_key(key);
   if (!item) return std::nullopt;
   ItemRead read{std::move(*item), {}};
-  if (state.items.count(key) || !state.trained() || !state.index) return read;
+  if (state.items.contains(key) || !state.trained() || !state.index) return read;
   const auto raw = store.descriptor(state.version, key);
   const auto frozen = state.searches_frozen() ? store.descriptor(0, key) : std::vector<float>{};
   read.vector = state.version == 0
@@ -81,7 +81,7 @@ FollowOutcome follow_changes(LiveState& live, const LiveState::WriteLock& write,
     if (needs_reload) return FollowOutcome::kReload;
     if (read) {
       present.push_back(std::move(*read));
-    } else if (state.items.count(key)) {
+    } else if (state.items.contains(key)) {
       gone.push_back(key);
     }
   }

@@ -72,8 +72,8 @@ Neighbourhoods neighbourhoods(const LiveState& live, const std::vector<int64_t>&
   live.read([&](const ServingState& state) {
     if (!state.index) return;
     for (const int64_t key : keys) {
-      const auto item = state.items.find(key);
-      if (item == state.items.end()) continue;  // removed since the store listed it
+      std::optional<Item> item = state.items.find(key);
+      if (!item) continue;  // removed since the store listed it
       const auto indexed = state.index->vector(key);
       if (indexed.empty()) continue;
       const auto query = copy_query(state, indexed);
@@ -82,11 +82,11 @@ Neighbourhoods neighbourhoods(const LiveState& live, const std::vector<int64_t>&
       std::vector<int64_t> found;
       const auto results = state.index->search(1, query.data(), params);  // kept: front() refers into it
       for (const auto& n : results.front()) {
-        if (n.id == key || !state.items.count(n.id)) continue;
+        if (n.id == key || !state.items.contains(n.id)) continue;
         found.push_back(n.id);
         out.items.emplace(n.id, state.items.at(n.id));
       }
-      out.items.emplace(key, item->second);
+      out.items.emplace(key, std::move(*item));
       out.candidates.emplace_back(key, std::move(found));
     }
   });

@@ -107,7 +107,10 @@ std::optional<IndexSnapshot> DataDirectory::latest_index_snapshot(int64_t versio
 void DataDirectory::remove_index_snapshots(int64_t version, const fs::path& keep) const {
   std::error_code ec;
   for (const auto& s : index_snapshots()) {
-    if (s.version == version && s.path != keep) fs::remove(s.path, ec);
+    if (s.version == version && s.path != keep) {
+      fs::remove(s.path, ec);
+      fs::remove(score_scale_path(s.path), ec);
+    }
   }
 }
 

@@ -48,9 +48,14 @@ class DataDirectory {
   std::vector<IndexSnapshot> index_snapshots() const;
   // The newest snapshot of `version` with `projection`.
   std::optional<IndexSnapshot> latest_index_snapshot(int64_t version, const std::string& projection) const;
-  // Deletes the snapshots of `version` but `keep` (empty: all of them). Temporaries being
-  // written ("....faiss.tmp-PID-N") are left alone: another thread may be about to rename one.
+  // Deletes the snapshots of `version` but `keep` (empty: all of them), with their score scales.
+  // Temporaries being written ("....faiss.tmp-PID-N") are left alone: another thread may be
+  // about to rename one.
   void remove_index_snapshots(int64_t version, const std::filesystem::path& keep = {}) const;
+  // The score scale measured on a snapshot's index, kept beside it (ServingStateLoader).
+  static std::filesystem::path score_scale_path(const std::filesystem::path& snapshot) {
+    return std::filesystem::path(snapshot.string() + ".scale.json");
+  }
 
  private:
   std::string root_;

@@ -5,23 +5,23 @@
 
 namespace lookalike {
 
-CatalogFacets catalog_facets(const std::unordered_map<int64_t, Item>& items) {
+CatalogFacets catalog_facets(const ItemTable& items) {
   CatalogFacets out;
   // Values keyed by their JSON text, so that 38 and "38" stay apart as ItemFilter keeps them.
   std::map<std::string, std::pair<size_t, std::map<std::string, size_t>>> by_name;
-  for (const auto& [key, item] : items) {
-    if (const auto price = item.metadata.price) {
+  items.for_each_facts([&](int64_t, const ItemTable::Facts& item) {
+    if (const auto price = item.price) {
       ++out.priced;
       out.price_min = std::min(out.price_min.value_or(*price), *price);
       out.price_max = std::max(out.price_max.value_or(*price), *price);
     }
-    for (const auto& [name, value] : item.metadata.attributes.items()) {
+    for (const auto& [name, value] : item.attributes.items()) {
       if (!value.is_primitive() || value.is_null()) continue;
       auto& [count, values] = by_name[name];
       ++count;
       ++values[value.dump()];
     }
-  }
+  });
   for (auto& [name, entry] : by_name) {
     AttributeFacet facet{name, entry.first, entry.second.size(), {}};
     for (const auto& [text, count] : entry.second)

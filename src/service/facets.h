@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store/catalog_store.h"
+#include "service/item_table.h"
 
 namespace lookalike {
 
@@ -34,7 +34,7 @@ struct CatalogFacets {
 
 // Facets of `items` (the served catalog). Attribute values that are objects, arrays or null are
 // not filterable (ItemFilter compares scalars) and are left out.
-CatalogFacets catalog_facets(const std::unordered_map<int64_t, Item>& items);
+CatalogFacets catalog_facets(const ItemTable& items);
 
 nlohmann::json facets_json(const CatalogFacets& facets);
 

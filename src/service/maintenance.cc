@@ -108,7 +108,7 @@ std::vector<Orphan> find_orphans(Catalog& catalog, const ReferencedFiles& refere
     auto& revision = newest.try_emplace({s.version, s.projection}, s.revision).first->second;
     revision = std::max(revision, s.revision);
   }
-  std::unordered_set<std::string> named;
+  std::unordered_set<std::string> named;  // snapshots, and the score scales kept beside live ones
   for (const auto& s : snapshots) {
     named.insert(s.path.filename().string());
     if (!versions.count(s.version)) {
@@ -117,13 +117,15 @@ std::vector<Orphan> find_orphans(Catalog& catalog, const ReferencedFiles& refere
       orphan(s.path, "an index snapshot in the format before projection tags");
     } else if (s.revision < newest[{s.version, s.projection}]) {
       orphan(s.path, "superseded by a newer snapshot");
+    } else {
+      named.insert(DataDirectory::score_scale_path(s.path).filename().string());
     }
   }
   for (const auto& entry : fs::directory_iterator(root / "index", ec)) {
     if (stale_temporary(entry.path())) {
       orphan(entry.path(), "left by a process that was killed");
     } else if (!named.count(entry.path().filename().string())) {
-      orphan(entry.path(), "not an index snapshot");
+      orphan(entry.path(), "not an index snapshot, nor the score scale of a current one");
     }
   }
   return found;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core/types.hpp>
 
+#include "service/item_table.h"
 #include "store/catalog_store.h"
 
 namespace lookalike {
@@ -22,6 +23,7 @@ struct ItemFilter {
   std::map<std::string, nlohmann::json> attributes;  // equality
   bool empty() const { return categories.empty() && !price_min && !price_max && attributes.empty(); }
   bool matches(const Item& item) const;
+  bool matches(const ItemTable::Facts& item) const;
 };
 
 struct QueryOptions {

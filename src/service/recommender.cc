@@ -25,10 +25,11 @@ std::vector<SimilarItem> keep_recommendable(const ServingState& state, const Ite
   if (const auto* own = state.copies.group_of(item.key)) shown.insert(own);
   for (const auto& hit : hits) {
     if (kept.size() == k) break;
-    const auto it = state.items.find(hit.id);
-    if (it == state.items.end() || hit.id == item.key || it->second.sha256 == item.sha256) continue;
+    if (hit.id == item.key) continue;
+    const std::optional<Item> other = state.items.find(hit.id);
+    if (!other || other->sha256 == item.sha256) continue;
     if (const auto* group = state.copies.group_of(hit.id); group && !shown.insert(group).second) continue;
-    kept.push_back({it->second.id, hit.score, state.score_scale.similarity(hit.score)});
+    kept.push_back({other->id, hit.score, state.score_scale.similarity(hit.score)});
   }
   return kept;
 }
@@ -37,13 +38,9 @@ std::vector<SimilarItem> keep_recommendable(const ServingState& state, const Ite
 
 std::vector<std::string> Catalog::recommendation_order() const {
   return live_->read([](const ServingState& state) {
-    std::vector<std::pair<int64_t, std::string>> keyed;
-    keyed.reserve(state.items.size());
-    for (const auto& [key, item] : state.items) keyed.emplace_back(key, item.id);
-    std::sort(keyed.begin(), keyed.end());
-    std::vector<std::string> ids;
-    ids.reserve(keyed.size());
-    for (auto& [key, id] : keyed) ids.push_back(std::move(id));
+    std::vector<std::string> ids;  // in key order
+    ids.reserve(state.items.size());
+    for (const int64_t key : state.items.keys()) ids.emplace_back(state.items.id_of(key));
     return ids;
   });
 }
@@ -58,23 +55,22 @@ std::vector<Recommendation> Catalog::recommend(const std::vector<std::string>& i
     std::vector<Recommendation> out(ids.size());
     // One search per category present in the batch (one for all with --category all).
     std::map<std::string, std::vector<size_t>> groups;
-    std::vector<const Item*> items(ids.size());
+    std::vector<Item> items(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) {
-      const auto key = state.keys_by_id.find(ids[i]);
-      if (key == state.keys_by_id.end())
-        throw Error(ErrorCode::kNotFound, "no catalog item with id '" + ids[i] + "'");
-      items[i] = &state.items.at(key->second);
-      out[i].id = items[i]->id;
-      out[i].category = items[i]->category;
-      groups[options.same_category ? items[i]->category : std::string()].push_back(i);
+      const std::optional<int64_t> key = state.items.key_of(ids[i]);
+      if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + ids[i] + "'");
+      items[i] = state.items.at(*key);
+      out[i].id = items[i].id;
+      out[i].category = items[i].category;
+      groups[options.same_category ? items[i].category : std::string()].push_back(i);
     }
     for (const auto& [category, members] : groups) {
       std::vector<float> queries;
       queries.reserve(members.size() * index.dimension());
       for (size_t i : members) {
-        const auto query = state.ranking_query_of(index.vector(items[i]->key));
+        const auto query = state.ranking_query_of(index.vector(items[i].key));
         if (query.size() != index.dimension())
-          throw Error(ErrorCode::kInternal, "item '" + items[i]->id + "' has no vector in the index");
+          throw Error(ErrorCode::kInternal, "item '" + items[i].id + "' has no vector in the index");
         queries.insert(queries.end(), query.begin(), query.end());
       }
       SearchParams params;
@@ -87,7 +83,7 @@ std::vector<Recommendation> Catalog::recommend(const std::vector<std::string>& i
       }
       const auto hits = index.search(members.size(), queries.data(), params);
       for (size_t j = 0; j < members.size(); ++j) {
-        out[members[j]].similar = keep_recommendable(state, *items[members[j]], hits[j], options.k);
+        out[members[j]].similar = keep_recommendable(state, items[members[j]], hits[j], options.k);
       }
     }
     return out;

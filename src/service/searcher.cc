@@ -155,9 +155,8 @@ void collapse_copies(const ServingState& state, std::vector<Hit>& hits,
     const std::vector<int64_t>* group = state.copies.group_of(hit.item.key);
     if (group && !seen.insert(group).second) continue;
     for (const int64_t key : group ? *group : std::vector<int64_t>{}) {
-      const auto item = state.items.find(key);
-      if (key != hit.item.key && item != state.items.end() && (!accept || accept(key)))
-        hit.copies.push_back(item->second.id);
+      if (key != hit.item.key && state.items.contains(key) && (!accept || accept(key)))
+        hit.copies.emplace_back(state.items.id_of(key));
     }
     kept.push_back(std::move(hit));
   }
@@ -236,10 +235,8 @@ QueryResult Searcher::similar(const std::string& id, const QueryOptions& options
     live_.read([&](const ServingState& state) {
       e.version = state.version;
       frozen_too = state.needs_frozen();
-      if (auto it = state.keys_by_id.find(id); it != state.keys_by_id.end()) {
-        key = it->second;
-        e.colours = state.items.at(it->second).colours;
-      }
+      key = state.items.key_of(id);
+      if (key) e.colours = state.items.at(*key).colours;
     });
     if (!key) throw Error(ErrorCode::kNotFound, "no catalog item with id '" + id + "'");
     e.raw = store_.descriptor(e.version, *key);
@@ -312,8 +309,8 @@ QueryResult Searcher::run_query(const QueryEmbedding& embedding, const QueryOpti
       params.accept = [&](int64_t key) {
         if (exclude && key == *exclude) return false;
         if (options.filter.empty()) return true;
-        const auto it = state.items.find(key);
-        return it != state.items.end() && options.filter.matches(it->second);
+        const auto facts = state.items.facts(key);
+        return facts && options.filter.matches(*facts);
       };
     }
     const size_t wanted = options.k - (exclude ? 1 : 0);

@@ -35,13 +35,10 @@ Prediction prediction_of(const std::vector<std::string>& classes, const std::vec
 
 }  // namespace
 
-void ServingState::put_item(Item item) {
+void ServingState::put_item(const Item& item) {
   const int64_t key = item.key;
-  const auto it = items.find(key);
-  if (it != items.end() && it->second.id != item.id) keys_by_id.erase(it->second.id);
-  keys_by_id[item.id] = key;
   categories.set(key, item.category);
-  items.insert_or_assign(key, std::move(item));
+  items.put(item);
   if (index) {
     const CategoryTags::Tag tag = categories.of(key);
     index->set_tags(1, &key, &tag);
@@ -50,23 +47,16 @@ void ServingState::put_item(Item item) {
 
 void ServingState::tag_index() {
   if (!index) return;
-  std::vector<int64_t> keys;
+  const std::vector<int64_t> keys = items.keys();
   std::vector<uint32_t> tags;
-  keys.reserve(items.size());
-  tags.reserve(items.size());
-  for (const auto& [key, item] : items) {
-    keys.push_back(key);
-    tags.push_back(categories.of(key));
-  }
+  tags.reserve(keys.size());
+  for (const int64_t key : keys) tags.push_back(categories.of(key));
   index->set_tags(keys.size(), keys.data(), tags.data());
 }
 
 void ServingState::erase_item(int64_t key) {
-  const auto it = items.find(key);
-  if (it == items.end()) return;
-  keys_by_id.erase(it->second.id);
+  if (!items.erase(key)) return;
   categories.erase(key);
-  items.erase(it);
 }
 
 std::vector<float> ServingState::project(const std::vector<float>& raw) const {
@@ -164,15 +154,19 @@ std::unique_ptr<ServingState> ServingStateLoader::load(bool allow_rebuild) const
   if (state->trained()) snapshot = std::async(std::launch::async, [&] { return read_snapshot(*state); });
   const size_t count = store_.count();
   state->items.reserve(count);
-  state->keys_by_id.reserve(count);
   store_.for_each_item([&](Item&& item) { state->put_item(std::move(item)); });
   state->copies = CopyGroups(store_.copy_pairs());
   const double items_ms = ms_since(started);
   if (state->trained()) {
-    load_index(*state, snapshot.get(), allow_rebuild);
+    SnapshotRead read = snapshot.get();
+    const double read_ms = read.read_ms, measured_ms = read.measured_ms;
+    const bool scale_kept = read.scale_kept;
+    load_index(*state, std::move(read), allow_rebuild);
     spdlog::info(
-        "state of version {}: {} items read by {:.2f} s, its index and score scale ready by {:.2f} s",
-        state->version, state->items.size(), items_ms / 1e3, ms_since(started) / 1e3);
+        "state of version {}: {} items read by {:.2f} s, its index and score scale ready by {:.2f} s "
+        "(beside the items: snapshot read in {:.2f} s, scale {} in {:.2f} s)",
+        state->version, state->items.size(), items_ms / 1e3, ms_since(started) / 1e3, read_ms / 1e3,
+        scale_kept ? "read from beside it" : "measured", measured_ms / 1e3);
   }
   return state;
 }
@@ -273,15 +267,92 @@ bool index_kind_fits(IndexKind have, const IndexOptions& options, size_t items) 
 }
 }  // namespace
 
+namespace {
+// The score scale is kept beside the snapshot it was measured on, or that carried it on: a start
+// that reads it skips 256 re-ranked searches (1.4-1.9 s at 1M items). It holds only for the same
+// search (the index's parameters, the frozen part's weight) and while the index holds within 10%
+// of the vectors measured; otherwise, and after a rebuild, the scale is measured afresh.
+std::string scale_fingerprint(const ServingState& state, const VectorIndex& index) {
+  return index.parameters() + "; frozen weight " +
+         (state.searches_frozen() ? std::to_string(state.frozen_search_weight) : std::string("0"));
+}
+
+void keep_score_scale(const ServingState& state, const std::string& snapshot) {
+  if (!state.score_scale.measured()) return;
+  const nlohmann::json kept = {{"fingerprint", scale_fingerprint(state, *state.index)},
+                               {"measured_on", state.score_scale.measured_on()},
+                               {"values", state.score_scale.values()}};
+  try {
+    write_file_atomic(DataDirectory::score_scale_path(snapshot).string(), kept.dump(),
+                      Durability::kRenameOnly);
+  } catch (const Error& e) {
+    spdlog::warn("the score scale is not kept beside {} (the next start measures it): {}", snapshot,
+                 e.what());
+  }
+}
+
+// nullopt, with the reason in `unfit` when a scale is kept but does not fit.
+std::optional<ScoreScale> kept_score_scale(const ServingState& state, const VectorIndex& index,
+                                           const std::string& snapshot, std::string* unfit) {
+  std::string text;
+  try {
+    text = read_file(DataDirectory::score_scale_path(snapshot).string(), size_t{1} << 20);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kNotFound) *unfit = e.what();
+    return std::nullopt;  // none kept (an older snapshot), or unreadable: measured instead
+  }
+  const auto kept = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const auto field = [&](const char* name) { return kept.is_object() ? kept.find(name) : kept.end(); };
+  const auto fingerprint = field("fingerprint"), measured_on = field("measured_on"), values = field("values");
+  if (fingerprint == kept.end() || measured_on == kept.end() || values == kept.end() ||
+      !fingerprint->is_string() || !measured_on->is_number_unsigned() || !values->is_array()) {
+    *unfit = "it is damaged";
+    return std::nullopt;
+  }
+  if (*fingerprint != scale_fingerprint(state, index)) {
+    *unfit = "it was measured for another search (" + fingerprint->get<std::string>() + ")";
+    return std::nullopt;
+  }
+  const auto measured = measured_on->get<size_t>();
+  const double grown = static_cast<double>(index.size()) / static_cast<double>(std::max<size_t>(measured, 1));
+  if (measured == 0 || grown < 0.9 || grown > 1.1) {
+    *unfit = "it was measured on " + std::to_string(measured) + " vectors, the index holds " +
+             std::to_string(index.size());
+    return std::nullopt;
+  }
+  std::vector<float> sorted;
+  sorted.reserve(values->size());
+  for (const auto& v : *values) {
+    if (!v.is_number()) break;
+    sorted.push_back(v.get<float>());
+  }
+  auto scale =
+      sorted.size() == values->size() ? ScoreScale::restore(std::move(sorted), measured) : std::nullopt;
+  if (!scale) *unfit = "its values are damaged";
+  return scale;
+}
+}  // namespace
+
 ServingStateLoader::SnapshotRead ServingStateLoader::read_snapshot(const ServingState& state) const {
   SnapshotRead read;
   read.file = directory_.latest_index_snapshot(state.version, state.projection);
   if (!read.file) return read;
+  const auto started = std::chrono::steady_clock::now();
   try {
     read.index = load_index_file(read.file->path.string());
-    // Measured on the snapshot, beside the items' load (half a second at 1M items): the writes
-    // that catch_up adds later are too few to move it (a rebuild measures again).
-    read.score_scale = measure_scores(state, *read.index);
+    read.read_ms = ms_since(started);
+    // Kept beside the snapshot, or measured on it beside the items' load (1.4-1.9 s at 1M
+    // items): the writes that catch_up adds later are too few to move it (a rebuild measures
+    // again).
+    std::string unfit;
+    if (auto kept = kept_score_scale(state, *read.index, read.file->path.string(), &unfit)) {
+      read.score_scale = std::move(*kept);
+      read.scale_kept = true;
+    } else {
+      if (!unfit.empty()) spdlog::info("measuring the score scale again, not the one kept: {}", unfit);
+      read.score_scale = measure_scores(state, *read.index);
+    }
+    read.measured_ms = ms_since(started) - read.read_ms;
   } catch (const Error& e) {
     read.error = e.what();
   }
@@ -303,6 +374,8 @@ void ServingStateLoader::load_index(ServingState& state, SnapshotRead read, bool
         state.tag_index();
         state.snapshot_revision = snapshot->revision;
         state.score_scale = std::move(read.score_scale);
+        // Measured on this very snapshot (before the catch-up): the next start reads it.
+        if (!read.scale_kept && !options_.read_only) keep_score_scale(state, snapshot->path.string());
         return;
       }
     } catch (const Error& e) {
@@ -311,7 +384,6 @@ void ServingStateLoader::load_index(ServingState& state, SnapshotRead read, bool
   }
   if (!allow_rebuild) throw Error(ErrorCode::kCorruptStore, "vector index is missing");
   rebuild_index(state);
-  state.score_scale = measure_scores(state, *state.index);
 }
 
 // The state's stored descriptors in pages of at most kRebuildPage items, in key order: fn(keys,
@@ -343,7 +415,7 @@ void ServingStateLoader::for_each_descriptor_page(
                                                   std::to_string(v.size()) + " values, expected " +
                                                   std::to_string(state.descriptor_dimension));
       }
-      if (!state.items.count(key)) continue;
+      if (!state.items.contains(key)) continue;
       if (state.searches_frozen()) {
         const auto it = frozen.find(key);
         if (it == frozen.end() || it->second.size() != frozen_d) {
@@ -403,6 +475,7 @@ void ServingStateLoader::rebuild_index(ServingState& state) const {
   }
   state.index = std::move(index);
   state.tag_index();
+  state.score_scale = measure_scores(state, *state.index);  // before the snapshot, which keeps it
   if (options_.read_only) return;
   state.index->map_snapshot(write_index_snapshot(state, directory_));
   state.snapshot_revision = state.revision;
@@ -416,7 +489,7 @@ void ServingStateLoader::rebuild_index(ServingState& state) const {
 // not fit the version.
 bool ServingStateLoader::catch_up(ServingState& state, VectorIndex& index) const {
   std::vector<int64_t> gone, present = index.ids();
-  const auto removed = [&](int64_t key) { return !state.items.count(key); };
+  const auto removed = [&](int64_t key) { return !state.items.contains(key); };
   std::copy_if(present.begin(), present.end(), std::back_inserter(gone), removed);
   std::vector<int64_t> missing;
   // Index ids are distinct, so the items are all present when they are as many (the usual start
@@ -424,7 +497,7 @@ bool ServingStateLoader::catch_up(ServingState& state, VectorIndex& index) const
   if (present.size() - gone.size() != state.items.size()) {
     present.erase(std::remove_if(present.begin(), present.end(), removed), present.end());
     std::sort(present.begin(), present.end());
-    for (const auto& [key, item] : state.items) {
+    for (const int64_t key : state.items.keys()) {
       if (!std::binary_search(present.begin(), present.end(), key)) missing.push_back(key);
     }
   }
@@ -447,6 +520,7 @@ bool ServingStateLoader::catch_up(ServingState& state, VectorIndex& index) const
 std::string write_index_snapshot(const ServingState& state, const DataDirectory& directory) {
   const std::string file = directory.index_snapshot_path(state.version, state.projection, state.revision);
   save_index_file(*state.index, file);
+  keep_score_scale(state, file);
   directory.remove_index_snapshots(state.version, file);
   return file;
 }
@@ -459,12 +533,13 @@ std::vector<std::string> index_problems(const ServingState& state, const Catalog
   const auto ids = state.index->ids();
   const std::unordered_set<int64_t> indexed(ids.begin(), ids.end());
   for (const int64_t id : ids) {
-    if (!state.items.count(id))
+    if (!state.items.contains(id))
       problems.push_back("the index holds key " + std::to_string(id) + ", no item has it");
   }
-  for (const auto& [key, item] : state.items) {
+  for (const int64_t key : state.items.keys()) {
+    const std::string id(state.items.id_of(key));
     if (!indexed.count(key)) {
-      problems.push_back("item '" + item.id + "' is not in the index");
+      problems.push_back("item '" + id + "' is not in the index");
       continue;
     }
     const auto raw = store.descriptor(state.version, key);
@@ -477,7 +552,7 @@ std::vector<std::string> index_problems(const ServingState& state, const Catalog
     for (size_t i = 0; i < stored.size() && worst <= tolerance; ++i)
       worst = std::max(worst, std::abs(expected[i] - stored[i]));
     if (worst > tolerance)
-      problems.push_back("the index vector of item '" + item.id + "' is not its stored descriptor's");
+      problems.push_back("the index vector of item '" + id + "' is not its stored descriptor's");
     ++*compared;
   }
   return problems;

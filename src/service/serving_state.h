@@ -26,6 +26,7 @@
 #include "service/category_tags.h"
 #include "service/copy_finder.h"
 #include "service/data_directory.h"
+#include "service/item_table.h"
 #include "service/query.h"
 #include "store/catalog_store.h"
 
@@ -52,9 +53,8 @@ struct ServingState {
   nlohmann::json training = nlohmann::json::object();
   std::unique_ptr<VectorIndex> index;
   ScoreScale score_scale;  // measured on the index at load; writes since do not move it much
-  // Changed through put_item and erase_item only, which keep the three in step.
-  std::unordered_map<int64_t, Item> items;
-  std::unordered_map<std::string, int64_t> keys_by_id;
+  // Changed through put_item and erase_item only, which keep the two in step.
+  ItemTable items;
   CategoryTags categories;  // for category filters, which run per scanned row
   CopyGroups copies;        // items whose photos are copies of one product shot (service/copy_finder.h)
   int64_t revision = 0;
@@ -80,9 +80,9 @@ struct ServingState {
   float instance_margin = 0;               // the best match's lead over the next (same_item)
 
   bool trained() const { return version != 0 || pca.has_value(); }
-  // Adds an item, or replaces the one with its key (items, keys_by_id and categories), and tags
+  // Adds an item, or replaces the one with its key (items and categories), and tags
   // its row in the index with its category, when the index holds it already (add it first).
-  void put_item(Item item);
+  void put_item(const Item& item);
   // Tags every row of the index with its item's category (VectorIndex::set_tags): for an index
   // just built or loaded, since tags are not in snapshots.
   void tag_index();
@@ -153,6 +153,8 @@ class ServingStateLoader {
     std::unique_ptr<VectorIndex> index;
     ScoreScale score_scale;
     std::string error;
+    bool scale_kept = false;              // read from beside the snapshot, not measured
+    double read_ms = 0, measured_ms = 0;  // the snapshot read, then the scale measured, for the log
   };
   SnapshotRead read_snapshot(const ServingState& state) const;
   // The snapshot read, brought up to the store (catch_up), or the index rebuilt; the score scale

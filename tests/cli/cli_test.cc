@@ -662,6 +662,10 @@ TEST_F(CliTest, BackupWhileServingRestoresIdenticalResultsAndCheckFindsDamage) {
   EXPECT_NE(healthy.out.find("ok: 24 items, 24 photos verified, 24 index vectors compared, 0 orphan files"),
             std::string::npos)
       << healthy.out;
+  size_t kept_scales = 0;  // the score scale kept beside the snapshot is not an orphan
+  for (const auto& e : fs::directory_iterator(fs::path(live) / "index"))
+    kept_scales += e.path().string().ends_with(".faiss.scale.json");
+  EXPECT_EQ(kept_scales, 1u);
 
   // The backup runs while a server holds the catalog open and another process adds items.
   const int server = testing::start_lookalike({"--data", live, "serve", "--port", "0"},
@@ -709,6 +713,10 @@ TEST_F(CliTest, BackupWhileServingRestoresIdenticalResultsAndCheckFindsDamage) {
   testing::write_bytes(stray, "not referenced");
   // A fresh orphan may be a write in flight; this one is older than check's grace minute.
   fs::last_write_time(stray, fs::file_time_type::clock::now() - std::chrono::minutes(5));
+  // So is a score scale whose snapshot is gone.
+  const fs::path stray_scale = fs::path(copy) / "index" / "v1-pdeadbeef-r1.faiss.scale.json";
+  testing::write_bytes(stray_scale, "{}");
+  fs::last_write_time(stray_scale, fs::file_time_type::clock::now() - std::chrono::minutes(5));
   fs::path victim;
   for (const auto& e : fs::recursive_directory_iterator(fs::path(copy) / "images")) {
     if (e.is_regular_file() && e.path().filename() != "stray.jpg") victim = e.path();
@@ -728,17 +736,20 @@ TEST_F(CliTest, BackupWhileServingRestoresIdenticalResultsAndCheckFindsDamage) {
   const auto report = nlohmann::json::parse(damaged.out, nullptr, false);
   ASSERT_TRUE(report.is_object()) << damaged.out;
   EXPECT_FALSE(report["ok"].get<bool>());
-  EXPECT_EQ(report["orphan_files"], 1);
+  EXPECT_EQ(report["orphan_files"], 2);
   const std::string problems = report["problems"].dump();
   EXPECT_NE(problems.find("stray.jpg: no item has this photo"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("v1-pdeadbeef-r1.faiss.scale.json: not an index snapshot"), std::string::npos)
+      << problems;
   EXPECT_NE(problems.find("cannot be read"), std::string::npos) << problems;
   EXPECT_NE(problems.find("has a damaged colour signature (3 values)"), std::string::npos) << problems;
   EXPECT_EQ(report["items_without_colours"], 1);
   // --repair deletes the orphan; the missing photo stays a problem (nothing can restore it).
   const auto repaired = run_lookalike({"--data", copy, "check", "--repair"});
   EXPECT_EQ(repaired.status, 1);
-  EXPECT_NE(repaired.err.find("removed 1 orphan files"), std::string::npos) << repaired.err;
+  EXPECT_NE(repaired.err.find("removed 2 orphan files"), std::string::npos) << repaired.err;
   EXPECT_FALSE(fs::exists(stray));
+  EXPECT_FALSE(fs::exists(stray_scale));
 }
 
 size_t bytes_under(const fs::path& dir) {

@@ -58,14 +58,14 @@ TEST(ServingStateItems, PutAndEraseKeepItemsIdsAndCategoriesInStep) {
   state.put_item(item(2, "b", "dress"));
   state.put_item(item(1, "a2", "dress"));  // the same key again: a new id and category
   EXPECT_EQ(state.items.size(), 2u);
-  EXPECT_EQ(state.keys_by_id.count("a"), 0u);
-  EXPECT_EQ(state.keys_by_id.at("a2"), 1);
+  EXPECT_FALSE(state.items.key_of("a"));
+  EXPECT_EQ(state.items.key_of("a2"), 1);
   EXPECT_TRUE(state.categories.has(1, state.categories.tag("dress")));
   EXPECT_FALSE(state.categories.has(1, state.categories.tag("coat")));
   state.erase_item(2);
   state.erase_item(7);  // unknown: ignored
-  EXPECT_EQ(state.items.count(2), 0u);
-  EXPECT_EQ(state.keys_by_id.count("b"), 0u);
+  EXPECT_FALSE(state.items.contains(2));
+  EXPECT_FALSE(state.items.key_of("b"));
   EXPECT_FALSE(state.categories.has(2, state.categories.tag("dress")));
 }
 

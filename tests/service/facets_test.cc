@@ -16,11 +16,11 @@ Item item(int64_t key, std::optional<double> price, nlohmann::json attributes) {
 }
 
 TEST(CatalogFacets, PriceRangeAndValuesByCount) {
-  std::unordered_map<int64_t, Item> items;
-  items[1] = item(1, 30, {{"colour", "red"}, {"size", 38}});
-  items[2] = item(2, 12.5, {{"colour", "red"}, {"size", "38"}});
-  items[3] = item(3, std::nullopt, {{"colour", "blue"}, {"notes", {{"a", 1}}}, {"gone", nullptr}});
-  items[4] = item(4, 99, nlohmann::json::object());
+  ItemTable items;
+  items.put(item(1, 30, {{"colour", "red"}, {"size", 38}}));
+  items.put(item(2, 12.5, {{"colour", "red"}, {"size", "38"}}));
+  items.put(item(3, std::nullopt, {{"colour", "blue"}, {"notes", {{"a", 1}}}, {"gone", nullptr}}));
+  items.put(item(4, 99, nlohmann::json::object()));
   const CatalogFacets f = catalog_facets(items);
   EXPECT_EQ(f.priced, 3u);
   EXPECT_DOUBLE_EQ(*f.price_min, 12.5);
@@ -39,8 +39,8 @@ TEST(CatalogFacets, PriceRangeAndValuesByCount) {
 }
 
 TEST(CatalogFacets, ACatalogWithoutMetadataHasNone) {
-  std::unordered_map<int64_t, Item> items;
-  items[1] = item(1, std::nullopt, nlohmann::json::object());
+  ItemTable items;
+  items.put(item(1, std::nullopt, nlohmann::json::object()));
   const CatalogFacets f = catalog_facets(items);
   EXPECT_FALSE(f.price_min.has_value());
   EXPECT_TRUE(f.attributes.empty());
@@ -48,9 +48,9 @@ TEST(CatalogFacets, ACatalogWithoutMetadataHasNone) {
 }
 
 TEST(CatalogFacets, AFreeTextAttributeListsItsMostCommonValuesOnly) {
-  std::unordered_map<int64_t, Item> items;
+  ItemTable items;
   for (int64_t k = 0; k < 200; ++k)
-    items[k] = item(k, std::nullopt, {{"sku", "sku-" + std::to_string(k % 120)}});
+    items.put(item(k, std::nullopt, {{"sku", "sku-" + std::to_string(k % 120)}}));
   const CatalogFacets f = catalog_facets(items);
   ASSERT_EQ(f.attributes.size(), 1u);
   EXPECT_EQ(f.attributes[0].distinct, 120u);

@@ -131,10 +131,55 @@ TEST_F(ServingStateTest, ASnapshotIsCaughtUpWithWritesMadeSince) {
   const auto second = loader(/*read_only=*/true).load(/*allow_rebuild=*/false);
   EXPECT_EQ(second->index->size(), 33u);
   EXPECT_EQ(second->snapshot_revision, first->revision);  // loaded from the snapshot, not rebuilt
-  EXPECT_TRUE(second->index->vector(second->keys_by_id.at("a33")).size() == 6u);
-  EXPECT_TRUE(second->index->vector(first->keys_by_id.at("b0")).empty());
+  EXPECT_TRUE(second->index->vector(*second->items.key_of("a33")).size() == 6u);
+  EXPECT_TRUE(second->index->vector(*first->items.key_of("b0")).empty());
   size_t compared = 0;
   EXPECT_TRUE(index_problems(*second, *store_, &compared).empty());
+}
+
+// The score scale measured on a rebuilt index is kept beside its snapshot, and a start reads it
+// instead of measuring again, as long as it is for the same search and about as many vectors.
+TEST_F(ServingStateTest, TheScoreScaleKeptBesideTheSnapshotIsReadWhenItFits) {
+  train_frozen_recipe(*store_, 6);
+  const auto first = loader().load(true);
+  ASSERT_TRUE(first->score_scale.measured());
+  const auto snapshots = directory_->index_snapshots();
+  ASSERT_EQ(snapshots.size(), 1u);
+  const std::string kept_path = DataDirectory::score_scale_path(snapshots.front().path).string();
+  const auto kept = nlohmann::json::parse(testing::read_bytes(kept_path));
+  EXPECT_EQ(kept["measured_on"], 30u);
+  EXPECT_EQ(kept["values"].get<std::vector<float>>(), first->score_scale.values());
+
+  const auto values_loaded_with = [&](const nlohmann::json& file) {
+    testing::write_bytes(kept_path, file.dump());
+    return loader(/*read_only=*/true).load(/*allow_rebuild=*/false)->score_scale.values();
+  };
+  nlohmann::json marked = kept;
+  marked["values"] = {0.125f, 0.25f, 0.5f};  // values no measure gives: read, not measured
+  EXPECT_EQ(values_loaded_with(marked), (std::vector<float>{0.125f, 0.25f, 0.5f}));
+  const auto measured = first->score_scale.values();
+  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"fingerprint", "another search"},  // other index parameters or frozen weight
+           {"measured_on", 60},                // the index holds half the vectors measured
+           {"measured_on", -1},
+           {"values", {0.5f, 0.25f}},  // not ascending
+           {"values", "0.5"}}) {
+    nlohmann::json changed = marked;
+    changed[field] = value;
+    EXPECT_EQ(values_loaded_with(changed), measured) << field << " = " << value.dump();
+  }
+  testing::write_bytes(kept_path, "{\"values\": [0.1,");  // torn or damaged: measured again
+  EXPECT_EQ(loader(true).load(false)->score_scale.values(), measured);
+  // A start that measured on a snapshot keeps what it measured for the next one (read-only
+  // ones write nothing).
+  std::filesystem::remove(kept_path);
+  loader(true).load(false);
+  EXPECT_FALSE(std::filesystem::exists(kept_path));
+  loader().load(false);
+  EXPECT_EQ(nlohmann::json::parse(testing::read_bytes(kept_path))["values"].get<std::vector<float>>(),
+            measured);
+  directory_->remove_index_snapshots(first->version);
+  EXPECT_FALSE(std::filesystem::exists(kept_path)) << "removed with its snapshot";
 }
 
 TEST_F(ServingStateTest, AMissingSnapshotIsRebuiltOnlyWhenAllowedAndReadOnlyWritesNone) {
