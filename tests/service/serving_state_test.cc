@@ -170,6 +170,8 @@ TEST_F(ServingStateTest, TheScoreScaleKeptBesideTheSnapshotIsReadWhenItFits) {
   }
   testing::write_bytes(kept_path, "{\"values\": [0.1,");  // torn or damaged: measured again
   EXPECT_EQ(loader(true).load(false)->score_scale.values(), measured);
+  testing::write_bytes(kept_path, std::string(2 << 20, ' '));  // over 1 MB: not even read
+  EXPECT_EQ(loader(true).load(false)->score_scale.values(), measured);
   // A start that measured on a snapshot keeps what it measured for the next one (read-only
   // ones write nothing).
   std::filesystem::remove(kept_path);
