@@ -97,7 +97,7 @@ void ItemTable::put(const Item& item) {
   if (key >= slot_by_key_.size())
     slot_by_key_.resize(std::max(key + 1, slot_by_key_.size() * 5 / 4), kNoSlot);
   // The record first: a failure to allocate its block leaves the table as it was.
-  Slot written{item.key, item.metadata.price.value_or(0), 0, 0, item.metadata.price.has_value(), false};
+  Slot written{item.key, item.metadata.price.value_or(0), 0, 0, item.metadata.price.has_value()};
   write_record(item, written);
   uint32_t index = slot_by_key_[key];
   if (index == kNoSlot) {
@@ -122,7 +122,6 @@ bool ItemTable::erase(int64_t key) {
   const uint32_t index = slot_of(key);
   if (index == kNoSlot) return false;
   retire(index);
-  slots_[index].erased = true;
   slot_by_key_[static_cast<size_t>(key)] = kNoSlot;
   attributes_.erase(key);
   --live_;
@@ -173,8 +172,8 @@ std::vector<int64_t> ItemTable::keys() const {
 }
 
 size_t ItemTable::bytes() const {
-  // A hash node is a pointer, the view, the key and the cached hash; an attribute object's
-  // parsed size is not known, its text length stands in for it.
+  // An attribute object's parsed size is not known: its text length and a hash node's 64 bytes
+  // stand in for it.
   size_t attributes = 0;
   for (const auto& [key, object] : attributes_) attributes += 64 + object.dump().size();
   return slots_.capacity() * sizeof(Slot) + slot_by_key_.capacity() * sizeof(uint32_t) +
@@ -288,8 +287,8 @@ void ItemTable::id_erase(uint32_t index) {
 void ItemTable::id_rehash(size_t capacity) {
   id_table_.assign(capacity, kEmpty);
   id_used_ = 0;
-  for (size_t i = 0; i < slots_.size(); ++i)
-    if (!slots_[i].erased) id_place(static_cast<uint32_t>(i));
+  for (const uint32_t slot : slot_by_key_)
+    if (slot != kNoSlot) id_place(slot);
 }
 
 void ItemTable::compact_if_sparse() {

@@ -1,6 +1,6 @@
 // The served catalog's items in memory, compactly. Each item's fields are serialised into one
-// record in blocks that never move; a key-sorted slot per item holds where its record is and its
-// price; attributes are kept parsed (a search's filter reads them per scanned row) and only for
+// record in blocks that never move; a slot per item, found by key, holds where its record is and
+// its price; attributes are kept parsed (a search's filter reads them per scanned row) and only for
 // items that have any. At 1M items the server's own memory fell from 1,044 MB to 555 MB (the
 // index's 191 MB included): an unordered_map<int64_t, Item> took about 1 KB an item (a node,
 // seven strings, a JSON object and a vector each) and, on a VM whose page faults are dear, most
@@ -75,7 +75,6 @@ class ItemTable {
     uint32_t block = 0;
     uint32_t offset = 0;
     bool has_price = false;
-    bool erased = false;
   };
   static constexpr uint32_t kNoSlot = UINT32_MAX;
   static constexpr size_t kBlockBytes = size_t{4} << 20;
@@ -102,9 +101,9 @@ class ItemTable {
   // Rewrites the table without dead slots and records once they are half of what it holds.
   void compact_if_sparse();
 
-  // Slots in the order items arrived; dead ones stay until a compaction. Items are found by
-  // key through slot_by_key_: keys are the store's row ids, dense apart from removed items (4
-  // bytes per key ever given out, as CategoryTags), and a filter looks one up per scanned row.
+  // Slots in the order items arrived; dead ones (no key points at them) stay until a compaction. Items are
+  // found by key through slot_by_key_: keys are the store's row ids, dense apart from removed items (4 bytes
+  // per key ever given out, as CategoryTags), and a filter looks one up per scanned row.
   std::vector<Slot> slots_;
   std::vector<uint32_t> slot_by_key_;
   std::vector<std::unique_ptr<char[]>> blocks_;

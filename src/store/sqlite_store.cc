@@ -810,7 +810,8 @@ class SqliteStore final : public CatalogStore {
     spdlog::info("catalog database {}: frozen descriptors moved", path_);
   }
 
-  // Returns the schema version found: one before 5 is upgraded by the caller (a new database
+  // A database from a newer Lookalike, or another program's database, is refused untouched.
+  // Returns the schema version found: one before 6 is upgraded by the caller (a new database
   // counts as the current one).
   int64_t check_schema(const std::string& path) {
     Statement version(db_, "PRAGMA user_version");
