@@ -268,7 +268,9 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
   int status = 0;
   try {
     const auto started = std::chrono::steady_clock::now();
-    auto catalog = std::make_unique<Catalog>(catalog_options, /*load_model=*/true);
+    CatalogOptions serving = catalog_options;
+    serving.check_copies_later = true;  // by the watcher, once it runs
+    auto catalog = std::make_unique<Catalog>(serving, /*load_model=*/true);
     Catalog* watched = catalog.get();
     training.start_if_due(*catalog);
     copies = std::thread([watched, &stop_copies] {
@@ -282,6 +284,12 @@ int serve(const CatalogOptions& catalog_options, const ServerOptions& options) {
       }
     });
     watcher = std::thread([&, watched] {
+      // First, before any snapshot is written from the index (it would seal damaged copies).
+      try {
+        watched->check_started_copies();
+      } catch (const std::exception& e) {
+        spdlog::error("checking the index snapshot's float16 copies failed: {}", e.what());
+      }
       // Writes over HTTP change the in-memory index only; it is saved as a snapshot every
       // kSnapshotEvery ticks when it changed, and once more on the way out.
       constexpr int kSnapshotEvery = 30;

@@ -60,7 +60,8 @@ namespace {
 // byte count and FAISS's bytes. Then the float16 copies: version 01 as a FAISS
 // IndexScalarQuantizer (QT_fp16), version 02 (written since 2026-12-02) as dimension, n, zero bytes
 // up to the next multiple of kCopiesAlignment from the start, and the n x dimension half floats,
-// which end the bytes: there they can be mapped in place (Float16Rows::map).
+// which end the bytes: there they can be mapped in place (Float16Rows::map). The half floats are
+// the part of a version-02 snapshot sealed apart (write_sealed_apart): a start maps them unread.
 constexpr char kMagic[8] = {'L', 'K', 'I', 'D', 'X', 'C', '0', '2'};
 constexpr char kMagicV1[8] = {'L', 'K', 'I', 'D', 'X', 'C', '0', '1'};
 constexpr size_t kCopiesAlignment = 4096;
@@ -642,8 +643,9 @@ class CompressedIndex final : public VectorIndex {
     put(copies_->size());
     const std::vector<char> padding(aligned(written) - written, 0);
     write(padding.data(), padding.size());
-    copies_->write(out);
   }
+
+  void write_sealed_apart(const ByteSink& out) const override { copies_->write(out); }
 
   bool map_snapshot(const std::string& path) override {
     std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -140,9 +141,11 @@ class VectorIndex {
   virtual size_t index_bytes() const = 0;
   virtual size_t exact_copy_bytes() const { return 0; }
   virtual size_t mapped_copy_bytes() const { return 0; }
-  // The bytes deserialize_index and load_index_file read: the index's own, then a seal (a CRC-32
+  // The bytes deserialize_index and load_index_file read: the index's own, then a seal (CRC-32s
   // of them), so that a damaged snapshot is refused before FAISS's readers see it: they trust the
-  // lengths they read and allocate them (a flipped byte asked for gigabytes).
+  // lengths they read and allocate them (a flipped byte asked for gigabytes). The seal covers the
+  // float16 copies (write_sealed_apart) apart from the rest, so that a start can read and check
+  // the rest, map the copies unread (2 GB at 1M items) and check them later (open_index_file).
   std::string serialize() const;
   // The same bytes, written to `out` in pieces (save_index_file streams them to disk).
   void write(const ByteSink& out) const;
@@ -156,6 +159,36 @@ class VectorIndex {
 
  protected:
   virtual void write_unsealed(const ByteSink& out) const = 0;
+  // What follows write_unsealed's bytes under a CRC of its own: bytes that hold no length or
+  // offset a reader trusts (a compressed index's float16 copies).
+  virtual void write_sealed_apart(const ByteSink& out) const { (void)out; }
+};
+
+// The part of a snapshot file that open_index_file left unchecked, with the CRC the file's seal
+// gives it. It keeps its own descriptor of the file, so that the bytes checked are the ones the
+// index maps even after the snapshot is replaced (by rename) or deleted. Move-only.
+class UncheckedPart {
+ public:
+  UncheckedPart(int fd, uint64_t offset, uint64_t size, uint64_t crc)  // takes fd
+      : fd_(fd), offset_(offset), size_(size), crc_(crc) {}
+  UncheckedPart(UncheckedPart&& other) noexcept;
+  UncheckedPart& operator=(UncheckedPart&& other) noexcept;
+  UncheckedPart(const UncheckedPart&) = delete;
+  UncheckedPart& operator=(const UncheckedPart&) = delete;
+  ~UncheckedPart();
+  uint64_t size() const { return size_; }
+  // Whether the part's bytes have the CRC sealed for them. Throws io_error() when unreadable.
+  bool intact() const;
+
+ private:
+  int fd_;
+  uint64_t offset_, size_, crc_;
+};
+
+// What open_index_file read: the index, and the part of its file left to check, if any.
+struct IndexFile {
+  std::unique_ptr<VectorIndex> index;
+  std::optional<UncheckedPart> unchecked;
 };
 
 // Exact search (FAISS IndexFlatIP). At catalog sizes of 1e4..1e5 rows a flat scan costs
@@ -186,6 +219,11 @@ std::unique_ptr<VectorIndex> deserialize_index(const std::string& bytes);
 // whole-file buffer and copies of it); a compressed index's float16 copies stay in the file,
 // mapped. Throws Error(kNotFound / kIoError) when it cannot be read.
 std::unique_ptr<VectorIndex> load_index_file(const std::string& path);
+// The same, except that the part sealed apart (the float16 copies, mapped) is left for the
+// caller to check (IndexFile::unchecked; none for a file sealed whole by an older version),
+// which a 1M-item start then does after it serves: until then a damaged copy can only misorder
+// re-ranked candidates, never make a reader trust a length.
+IndexFile open_index_file(const std::string& path);
 // Writes `index` as a snapshot file (write_file_atomic: the old file or the new one, never a torn
 // one), streamed. Throws io_error().
 void save_index_file(const VectorIndex& index, const std::string& path);

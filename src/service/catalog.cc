@@ -81,7 +81,9 @@ Catalog::Catalog(CatalogOptions options, bool load_model)
       dominant_colours(cv::Mat(4, 4, CV_8UC3, cv::Scalar(200, 40, 40)));
       return ms_since(started);
     });
-  live_ = std::make_unique<LiveState>(loader().load(/*allow_rebuild=*/true));
+  auto state = loader(options_.check_copies_later).load(/*allow_rebuild=*/true);
+  unchecked_copies_ = std::exchange(state->unchecked_copies, std::nullopt);
+  live_ = std::make_unique<LiveState>(std::move(state));
   return_free_memory();  // what reading the items and the index left free in the heap
   const double state_ms = ms_since(started);
   searcher_ = std::make_unique<Searcher>(
@@ -98,8 +100,9 @@ Catalog::Catalog(CatalogOptions options, bool load_model)
 
 Catalog::~Catalog() = default;
 
-ServingStateLoader Catalog::loader() {
+ServingStateLoader Catalog::loader(bool defer_copies_check) {
   ServingStateOptions options;
+  options.defer_copies_check = defer_copies_check;
   options.pinned_version = options_.pinned_version;
   options.inference_slots = options_.inference_slots;
   options.blend_frozen = options_.blend_frozen;
@@ -219,6 +222,22 @@ bool Catalog::update(const std::string& id, const ItemMetadata& metadata,
 
 bool Catalog::snapshot_index_if_stale() {
   return writer_->snapshot_index_if_stale();
+}
+
+bool Catalog::check_started_copies() {
+  const auto part = std::exchange(unchecked_copies_, std::nullopt);
+  if (!part) return true;
+  const auto started = std::chrono::steady_clock::now();
+  if (part->intact()) {
+    spdlog::info("checked the index snapshot's float16 copies ({:.2f} GB) in {:.2f} s", part->size() / 1e9,
+                 ms_since(started) / 1e3);
+    return true;
+  }
+  spdlog::error(
+      "the index snapshot's float16 copies are damaged (their checksum does not match): rebuilding the "
+      "index from the catalog database; searches use the damaged copies until it is done");
+  reindex();
+  return false;
 }
 
 std::vector<std::string> Catalog::index_problems(size_t* compared) const {

@@ -87,6 +87,9 @@ struct CatalogOptions {
   // Loading writes nothing (`check`): a stale index is rebuilt in memory only, and items missing
   // a descriptor of the active version are left without one (and reported).
   bool read_only = false;
+  // Map the index snapshot's float16 copies unchecked at start and check them later
+  // (check_started_copies): `serve`, whose start at 1M items would otherwise read 2 GB first.
+  bool check_copies_later = false;
 };
 
 // $LOOKALIKE_MODEL, else the build's models/inception_v3_gem.json.
@@ -244,7 +247,6 @@ class Catalog {
   // Photos to measure the int8 calibration on when the catalog itself has too few (a first
   // import sets the photos it is about to import). Call before the model is loaded.
   void set_calibration_photos(std::vector<std::string> paths) { calibration_photos_ = std::move(paths); }
-  // Rebuilds the vector index from the stored descriptors with the current projection.
   // Rebuilds the vector index from the stored descriptors (compacting removed rows); with a
   // kind, first records it as the catalog's index type (kept for every later rebuild).
   void reindex(std::optional<IndexKind> kind = std::nullopt);
@@ -254,12 +256,17 @@ class Catalog {
   // the version's older snapshots. Writes do not rewrite the index file; a server calls this
   // now and then, off the request path. Returns true when it wrote.
   bool snapshot_index_if_stale();
+  // Checks, once, the float16 copies a start left unchecked (check_copies_later): when damaged,
+  // drops the version's snapshots and rebuilds the index from the catalog database. Call before
+  // the first snapshot_index_if_stale, which would seal damaged copies into a new snapshot, and
+  // from one thread. Returns false when they were damaged. Throws io_error() when unreadable.
+  bool check_started_copies();
   // `check`: whether the loaded index holds exactly the items, each with the vector its stored
   // descriptor projects to. Adds the number of vectors compared to *compared.
   std::vector<std::string> index_problems(size_t* compared) const;
 
  private:
-  ServingStateLoader loader();
+  ServingStateLoader loader(bool defer_copies_check = false);
   void reload(const LiveState::WriteLock& write);
   void install_copies(size_t writes, bool pairs_changed);
   void fill_missing_descriptors(int64_t version, HeadPool& heads);
@@ -275,6 +282,7 @@ class Catalog {
   std::vector<std::string> calibration_photos_;
   ModelPools models_;
   std::unique_ptr<LiveState> live_;
+  std::optional<UncheckedPart> unchecked_copies_;  // check_started_copies
   std::unique_ptr<Searcher> searcher_;
   std::unique_ptr<CatalogWriter> writer_;
   std::atomic<int64_t> unsettled_revision_{-1};  // refresh_if_changed: last revision seen

@@ -7,7 +7,8 @@
 // of the start-up (docs/benchmarks.md, stop 37).
 //
 // Items come back by value (find, at, iteration): a search copies its dozen hits anyway. Not
-// thread-safe; ServingState's owner serialises writers against readers.
+// thread-safe; ServingState's owner serialises writers against readers, and rebuilds the table
+// when it wants_rebuild().
 #pragma once
 
 #include <cstdint>
@@ -34,11 +35,22 @@ class ItemTable {
     const nlohmann::json& attributes;  // an empty object when the item has none
   };
 
-  // Adds an item, or replaces the one with its key (>= 0).
+  // Adds an item, or replaces the one with its key (>= 0). O(1) amortised: the O(n) work, a
+  // rebuild without the dead slots and records, waits for rebuilt() (but see wants_rebuild).
   void put(const Item& item);
   // Forgets the item with this key; false when there is none.
   bool erase(int64_t key);
+  // Room for `items` items, and a quarter more, before the next rebuild is due: a table that
+  // grows by rebuilds copies each item about five times.
   void reserve(size_t items);
+  // Whether rebuilt() is due: dead slots or records are half of what the table holds, or the
+  // next writes would grow its arrays (a copy of them all). The owner rebuilds beside the
+  // readers and swaps the result in (LiveState::change), so that no search waits behind an
+  // O(n) rewrite (about 1 s at 1M items; docs/benchmarks.md); a table no one rebuilds still
+  // grows its id index itself when it fills.
+  bool wants_rebuild() const;
+  // The same items (in key order), without dead slots or records, with room to grow.
+  ItemTable rebuilt() const;
 
   size_t size() const { return live_; }
   bool empty() const { return live_ == 0; }
@@ -89,6 +101,9 @@ class ItemTable {
   Facts facts_at(uint32_t slot) const;
   // Appends the item's record to the blocks; sets the slot's block and offset.
   void write_record(const Item& item, Slot& slot);
+  // Room for a record of `size` bytes at the end of the blocks, for the caller to fill; sets the
+  // slot's block and offset.
+  char* allocate_record(size_t size, Slot& slot);
   // Marks a slot's record dead and forgets its id (before the slot takes another record).
   void retire(uint32_t slot);
   // The id index: open addressing over slot indices, by the hash of the id in the slot's
@@ -98,8 +113,6 @@ class ItemTable {
   void id_place(uint32_t slot);
   void id_erase(uint32_t slot);
   void id_rehash(size_t capacity);  // a power of two
-  // Rewrites the table without dead slots and records once they are half of what it holds.
-  void compact_if_sparse();
 
   // Slots in the order items arrived; dead ones (no key points at them) stay until a compaction. Items are
   // found by key through slot_by_key_: keys are the store's row ids, dense apart from removed items (4 bytes
@@ -111,7 +124,7 @@ class ItemTable {
   size_t live_ = 0;
   size_t record_bytes_ = 0, dead_record_bytes_ = 0;
   static constexpr uint32_t kEmpty = UINT32_MAX, kTombstone = UINT32_MAX - 1;
-  std::vector<uint32_t> id_table_;  // at most half used, tombstones included
+  std::vector<uint32_t> id_table_;  // a rebuild is due past 3/8 used, tombstones included; grown past 1/2
   size_t id_used_ = 0;
   std::unordered_map<int64_t, nlohmann::json> attributes_;  // items with attributes only
 };

@@ -339,7 +339,12 @@ ServingStateLoader::SnapshotRead ServingStateLoader::read_snapshot(const Serving
   if (!read.file) return read;
   const auto started = std::chrono::steady_clock::now();
   try {
-    read.index = load_index_file(read.file->path.string());
+    IndexFile opened = open_index_file(read.file->path.string());
+    if (opened.unchecked && !options_.defer_copies_check && !opened.unchecked->intact())
+      throw Error(ErrorCode::kCorruptStore,
+                  "index file is damaged: its float16 copies' checksum does not match");
+    read.index = std::move(opened.index);
+    if (options_.defer_copies_check) read.unchecked = std::move(opened.unchecked);
     read.read_ms = ms_since(started);
     // Kept beside the snapshot, or measured on it beside the items' load (1.4-1.9 s at 1M
     // items): the writes that catch_up adds later are too few to move it (a rebuild measures
@@ -371,6 +376,7 @@ void ServingStateLoader::load_index(ServingState& state, SnapshotRead read, bool
                      index_kind_name(resolve_index_kind(options, state.items.size())));
       } else if (catch_up(state, *index)) {
         state.index = std::move(index);
+        state.unchecked_copies = std::move(read.unchecked);
         state.tag_index();
         state.snapshot_revision = snapshot->revision;
         state.score_scale = std::move(read.score_scale);
@@ -556,6 +562,15 @@ std::vector<std::string> index_problems(const ServingState& state, const Catalog
     ++*compared;
   }
   return problems;
+}
+
+void LiveState::rebuild_items(const WriteLock& write) {
+  ItemTable items = current(write).items.rebuilt();
+  {
+    std::unique_lock lock(mutex_);
+    std::swap(state_->items, items);
+  }
+  // The old table is freed here, outside the lock.
 }
 
 void LiveState::install(const WriteLock& write, std::unique_ptr<ServingState> fresh) {

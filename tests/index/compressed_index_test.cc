@@ -2,6 +2,7 @@
 // exact search on clustered vectors: recall, exact scores, filters of every selectivity,
 // removals, and a snapshot round trip.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <functional>
@@ -338,6 +339,58 @@ TEST_P(CompressedIndexTest, SnapshotFileLoadsAsTheSameIndexAndATruncatedOneIsRef
     EXPECT_THROW(load_index_file(path.string()), Error) << cut;
   }
   EXPECT_THROW(load_index_file((dir.path() / "absent.bin").string()), Error);
+}
+
+// The float16 copies are sealed apart: open_index_file checks the rest and maps them unread,
+// leaving their check to the caller (serve does it once ready); load_index_file and
+// deserialize_index check both. A damaged byte before the copies is refused at once. A snapshot
+// sealed whole (by an older build) is checked whole.
+TEST_P(CompressedIndexTest, SnapshotCopiesAreSealedApartAndCheckedWhenAsked) {
+  testing::TempDir dir;
+  const auto path = (dir.path() / "index.bin").string();
+  const std::string bytes = index_->serialize();
+  constexpr size_t kSeal = 32;
+  const size_t copies = kN * kD * sizeof(uint16_t), copies_at = bytes.size() - kSeal - copies;
+  testing::write_bytes(path, bytes);
+  {
+    IndexFile opened = open_index_file(path);
+    ASSERT_TRUE(opened.unchecked.has_value());
+    EXPECT_EQ(opened.unchecked->size(), copies);
+    EXPECT_TRUE(opened.unchecked->intact());
+    EXPECT_EQ(opened.index->size(), kN);
+  }
+  auto flipped = [&](const std::string& from, size_t at) {
+    std::string damaged = from;
+    damaged[at] = static_cast<char>(damaged[at] ^ 0x04);
+    return damaged;
+  };
+  // The copies, and the CRC sealed for them.
+  for (const size_t at : {copies_at, copies_at + copies / 2, copies_at + copies - 1, bytes.size() - 12}) {
+    testing::write_bytes(path, flipped(bytes, at));
+    IndexFile opened = open_index_file(path);
+    ASSERT_TRUE(opened.unchecked.has_value()) << at;
+    EXPECT_FALSE(opened.unchecked->intact()) << at;
+    EXPECT_THROW(load_index_file(path), Error) << at;
+    EXPECT_THROW(deserialize_index(flipped(bytes, at)), Error) << at;
+  }
+  for (const size_t at :
+       {size_t{20}, copies_at - 1, bytes.size() - kSeal + 1, bytes.size() - kSeal + 9, bytes.size() - 1}) {
+    testing::write_bytes(path, flipped(bytes, at));
+    EXPECT_THROW(open_index_file(path), Error) << at;
+  }
+  // The version-1 seal: "LKSEAL01", then the CRC-32 of every byte.
+  std::string whole = bytes.substr(0, bytes.size() - kSeal);
+  const uint64_t crc = crc32_z(0, reinterpret_cast<const Bytef*>(whole.data()), whole.size());
+  whole += std::string("LKSEAL01") + std::string(reinterpret_cast<const char*>(&crc), sizeof crc);
+  testing::write_bytes(path, whole);
+  {
+    IndexFile opened = open_index_file(path);
+    EXPECT_FALSE(opened.unchecked.has_value());
+    EXPECT_EQ(opened.index->size(), kN);
+    EXPECT_EQ(deserialize_index(whole)->size(), kN);
+  }
+  testing::write_bytes(path, flipped(whole, copies_at + 5));
+  EXPECT_THROW(open_index_file(path), Error);
 }
 
 // A loaded snapshot serves its float16 copies from the file, mapped: none in the process's

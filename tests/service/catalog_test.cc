@@ -313,6 +313,55 @@ TEST_F(CatalogTest, CompressedIndexCopiesMoveFromMemoryToTheSnapshotItWrites) {
   EXPECT_EQ(Catalog(options, false).search_image(bytes, q).hits.at(0).item.id, "new-coat");
 }
 
+// `serve` maps its snapshot's float16 copies unchecked and checks them once it serves: intact
+// ones are kept; damaged ones make it drop the snapshot and rebuild the index from the database,
+// which then answers as before the damage, from a snapshot sealed again.
+TEST_F(CatalogTest, CopiesLeftUncheckedAtStartAreCheckedAndDamagedOnesRebuilt) {
+  testing::TempDir tmp;
+  fs::copy(dir_->path() / "data", tmp.path() / "data", fs::copy_options::recursive);
+  CatalogOptions options;
+  options.data_dir = (tmp.path() / "data").string();
+  options.model_manifest = testing::model_manifest();
+  const std::string bytes = photo("sweater", 6);
+  QueryOptions q;
+  q.category = "all";
+  std::string want;
+  {
+    Catalog catalog(options, false);
+    catalog.reindex(IndexKind::kIvfPq);
+    want = catalog.search_image(bytes, q).hits.at(0).item.id;
+    EXPECT_TRUE(catalog.check_started_copies());  // none left unchecked: loaded whole
+  }
+  // The one compressed snapshot, the one whose copies are sealed apart.
+  auto compressed_snapshot = [&]() -> std::string {
+    for (const auto& entry : fs::directory_iterator(tmp.path() / "data" / "index")) {
+      if (entry.path().extension() == ".faiss" && open_index_file(entry.path().string()).unchecked)
+        return entry.path().string();
+    }
+    return "";
+  };
+  const std::string snapshot = compressed_snapshot();
+  ASSERT_FALSE(snapshot.empty());
+  options.check_copies_later = true;
+  {
+    Catalog catalog(options, false);
+    EXPECT_EQ(catalog.stats().index_kind, "ivfpq");
+    EXPECT_TRUE(catalog.check_started_copies());
+  }
+  std::string damaged = testing::read_bytes(snapshot);
+  damaged[damaged.size() - 32 - 7] ^= 0x20;  // the last float16 copy, before the 32-byte seal
+  testing::write_bytes(snapshot, damaged);
+  Catalog catalog(options, false);
+  EXPECT_EQ(catalog.stats().index_kind, "ivfpq");  // read, its copies unchecked
+  EXPECT_FALSE(catalog.check_started_copies());
+  EXPECT_EQ(catalog.stats().index_kind, "ivfpq");
+  EXPECT_EQ(catalog.search_image(bytes, q).hits.at(0).item.id, want);
+  const std::string rebuilt = compressed_snapshot();
+  ASSERT_FALSE(rebuilt.empty());
+  EXPECT_NE(testing::read_bytes(rebuilt), damaged);
+  EXPECT_NO_THROW(load_index_file(rebuilt));  // sealed again, and whole
+}
+
 // A category filter reads items' categories from the serving state's tags: a new category must
 // move the item from one filter to the other at once.
 TEST_F(CatalogTest, ARecategorisedItemMovesBetweenCategoryFilters) {
