@@ -42,7 +42,11 @@ DataDirectory::DataDirectory(std::string root) : root_(std::move(root)) {
 }
 
 std::string DataDirectory::database() const {
-  return (fs::path(root_) / "catalog.sqlite").string();
+  return database_in(root_);
+}
+
+std::string DataDirectory::database_in(const std::string& root) {
+  return (fs::path(root) / "catalog.sqlite").string();
 }
 
 std::string DataDirectory::feature_directory() const {

@@ -32,9 +32,10 @@ class DataDirectory {
   explicit DataDirectory(std::string root);
 
   const std::string& root() const { return root_; }
-  std::string database() const;           // catalog.sqlite
-  std::string feature_directory() const;  // the mixed7 feature-map cache
-  std::string training_lock() const;      // flock'ed by a training
+  std::string database() const;                             // catalog.sqlite
+  static std::string database_in(const std::string& root);  // the same, without creating folders
+  std::string feature_directory() const;                    // the mixed7 feature-map cache
+  std::string training_lock() const;                        // flock'ed by a training
 
   // Stores a photo under images/ by its SHA-256 (kept when already there); returns the path
   // relative to the root, as items record it.

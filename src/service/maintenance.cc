@@ -19,6 +19,10 @@ namespace lookalike {
 namespace fs = std::filesystem;
 namespace {
 
+std::string megabytes(uint64_t bytes) {
+  return std::to_string((bytes + (1 << 20) - 1) >> 20);
+}
+
 struct Orphan {
   fs::path path;
   const char* why;
@@ -201,6 +205,30 @@ size_t collect_orphans(Catalog& catalog, std::chrono::seconds grace) {
 size_t prune_stored_photos(Catalog& catalog, std::chrono::seconds grace) {
   WorkQueue* photos = catalog.queue();
   return photos ? photos->prune_photos(grace) : 0;
+}
+
+CompactReport compact_store(const CatalogOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  std::unique_ptr<CatalogStore> store;
+  if (!options.store.empty()) {
+    store = open_store(options.store);
+  } else {
+    const std::string database = DataDirectory::database_in(options.data_dir);
+    std::error_code ec;
+    const uint64_t bytes = fs::file_size(database, ec);
+    if (ec) throw Error(ErrorCode::kNotFound, "no catalog database at " + database + ": " + ec.message());
+    const fs::space_info space = fs::space(options.data_dir, ec);
+    if (!ec && space.available < bytes) {
+      throw Error(ErrorCode::kNoSpace, "compacting " + database + " needs about " + megabytes(bytes) +
+                                           " MB free beside it (its rewrite passes through the write-ahead "
+                                           "log); " +
+                                           megabytes(space.available) + " MB are free");
+    }
+    store = open_sqlite_store(database);
+  }
+  const CompactResult result = store->compact();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return CompactReport{store->describe(), result.bytes_before, result.bytes_after, seconds};
 }
 
 BackupReport backup_catalog(Catalog& catalog, const std::string& destination) {

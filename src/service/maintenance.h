@@ -68,4 +68,19 @@ struct BackupReport {
 // Error(kInvalidArgument) when `destination` holds anything.
 BackupReport backup_catalog(Catalog& catalog, const std::string& destination);
 
+struct CompactReport {
+  std::string store;  // CatalogStore::describe()
+  uint64_t bytes_before = 0;
+  uint64_t bytes_after = 0;
+  double seconds = 0;
+};
+
+// `lookalike compact`: rewrites the catalog database so that each table's rows lie together
+// (CatalogStore::compact), so that a cold start after a large import reads the item rows, not
+// the whole file. Opens the store alone, not the catalog's state. Throws Error(kNotFound) when
+// `options.data_dir` holds no catalog database, Error(kNoSpace) when its disk has less free
+// than the file (the rewrite passes through the write-ahead log beside it), and
+// Error(kInvalidArgument) for a PostgreSQL store.
+CompactReport compact_store(const CatalogOptions& options);
+
 }  // namespace lookalike

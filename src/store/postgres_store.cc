@@ -628,6 +628,12 @@ class PostgresStore final : public CatalogStore {
     return problems;
   }
 
+  CompactResult compact() override {
+    throw Error(ErrorCode::kInvalidArgument,
+                "compact rewrites a SQLite catalog file; PostgreSQL keeps each table in its own files and "
+                "its autovacuum reclaims space (VACUUM FULL, run by the database's owner, rewrites them)");
+  }
+
   // One REPEATABLE READ snapshot on a connection of its own (this store's other callers go on)
   // copied into a new SQLite catalog with the same keys, version numbers and counters. The
   // file appears complete under `path` or not at all.

@@ -208,9 +208,28 @@ TEST_F(CliTest, CorruptDataDirectoryIsReportedAndLeftAlone) {
   EXPECT_EQ(testing::read_bytes(tmp.path() / "catalog.sqlite"), std::string(8192, 'z'));
 }
 
+// `compact` rewrites a copy of the catalog, which then checks sound and holds the same items;
+// a folder without a catalog is refused and left without one.
+TEST_F(CliTest, CompactRewritesTheDatabaseAndKeepsTheCatalog) {
+  testing::TempDir tmp;
+  const std::string copy = tmp.str() + "/data";
+  fs::copy(data(), copy, fs::copy_options::recursive);
+  const auto before = run_lookalike({"--data", copy, "list", "--limit", "100", "--json"});
+  const auto r = run_lookalike({"--data", copy, "compact"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("compacted sqlite " + copy + "/catalog.sqlite: "), std::string::npos) << r.out;
+  const auto check = run_lookalike({"--data", copy, "check"});
+  EXPECT_EQ(check.status, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("ok: 30 items"), std::string::npos) << check.out;
+  EXPECT_EQ(run_lookalike({"--data", copy, "list", "--limit", "100", "--json"}).out, before.out);
+  expect_failure({"--data", tmp.str() + "/empty", "compact"},
+                 "no catalog database at " + tmp.str() + "/empty");
+  EXPECT_FALSE(fs::exists(tmp.path() / "empty"));
+}
+
 TEST_F(CliTest, HelpForEveryCommand) {
   for (const char* cmd : {"import", "search", "eval", "reindex", "train", "add", "remove", "list", "info",
-                          "serve", "model", "check", "backup", "duplicates", "recommend"}) {
+                          "serve", "model", "check", "backup", "compact", "duplicates", "recommend"}) {
     const auto r = run_lookalike({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;

@@ -102,6 +102,18 @@ TEST_F(PostgresStoreTest, TwoStoreObjectsSeeEachOthersWrites) {
 
 // Four writers, each with its own connection, opening an empty database at the same moment
 // (the schema is created once, under the advisory lock) and then inserting at once.
+// compact is SQLite's: a PostgreSQL store says so instead of pretending to have compacted.
+TEST_F(PostgresStoreTest, CompactIsRefusedWithItsReason) {
+  auto store = open();
+  try {
+    store->compact();
+    FAIL() << "compact succeeded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("autovacuum"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(PostgresStoreTest, ConcurrentWritersGetTheUnionWithUniqueKeysAndCounts) {
   constexpr int kThreads = 4, kBatches = 10, kPerBatch = 5;
   const std::vector<std::string> categories = {"coat", "dress", "hood"};

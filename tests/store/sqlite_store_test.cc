@@ -150,6 +150,36 @@ TEST_F(FrozenDescriptorUpgradeTest, AnInterruptedUpgradeGoesOnAtTheNextOpen) {
   expect_every_descriptor_moved();
 }
 
+// compact (VACUUM) gives back the pages of removed items and keeps every item under its key,
+// with its descriptors, counts and revision.
+TEST_F(SqliteStoreTest, CompactShrinksTheFileAndKeepsEveryItem) {
+  auto store = open_sqlite_store(db());
+  std::vector<NewItem> items;
+  for (int i = 0; i < 400; ++i) {
+    items.push_back(make_item("item-" + std::to_string(i), i % 2 ? "coat" : "dress"));
+    items.back().descriptor.assign(1024, static_cast<float>(i));  // 4 KB: a page or more per item
+  }
+  const auto keys = store->insert(items);
+  for (int i = 0; i < 400; i += 4) ASSERT_TRUE(store->remove("item-" + std::to_string(i)));
+  const int64_t revision = store->revision();
+  const CompactResult result = store->compact();
+  EXPECT_LT(result.bytes_after, result.bytes_before * 9 / 10) << result.bytes_before;
+  EXPECT_EQ(std::filesystem::file_size(db() + "-wal"), 0u);  // checkpointed, not left in the log
+  EXPECT_EQ(store->revision(), revision);
+  EXPECT_EQ(store->count(), 300u);
+  EXPECT_EQ(category_size(*store, "coat"), 200u);
+  for (int i = 1; i < 400; i += 3) {
+    if (i % 4 == 0) continue;
+    const auto found = store->find("item-" + std::to_string(i));
+    ASSERT_TRUE(found) << i;
+    EXPECT_EQ(found->key, keys[i]);
+  }
+  EXPECT_FALSE(store->find("item-8"));
+  EXPECT_TRUE(store->integrity_problems().empty());
+  auto reopened = open_sqlite_store(db());
+  EXPECT_EQ(reopened->count(), 300u);
+}
+
 TEST_F(SqliteStoreTest, RefusesAFileThatIsNotACatalog) {
   testing::write_bytes(db(), std::string(4096, 'x'));
   try {
