@@ -205,6 +205,7 @@ TEST_F(CliTest, CorruptDataDirectoryIsReportedAndLeftAlone) {
   expect_failure({"--data", tmp.str(), "info"}, "is not a usable Lookalike catalog");
   expect_failure({"--data", tmp.str(), "import", (dir_->path() / "photos").string()},
                  "not a usable Lookalike catalog");
+  expect_failure({"--data", tmp.str(), "compact"}, "not a usable Lookalike catalog");
   EXPECT_EQ(testing::read_bytes(tmp.path() / "catalog.sqlite"), std::string(8192, 'z'));
 }
 
