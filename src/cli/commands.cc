@@ -752,7 +752,8 @@ void add_maintenance(CLI::App& app, const GlobalOptions& g) {
       "compact",
       "Rewrite the catalog database so that each table's rows lie together (SQLite VACUUM): after a "
       "large import, a cold start then reads the item rows, not the whole file. Needs free disk about "
-      "the database's size; interrupted, it leaves the database as it was");
+      "the database's size beside it and again in the temporary folder; interrupted, it leaves the "
+      "database as it was");
   compact->callback([&g] {
     run(g, [&] {
       const CompactReport report = compact_store(catalog_options(g));

@@ -208,8 +208,10 @@ class CatalogStore {
   // after. Why: an import writes each item's row beside its descriptors, so at 1M items the item
   // rows are spread over a 5 GB file and a cold start reads all of it to walk them
   // (docs/benchmarks.md). Atomic: an error, Ctrl-C or kill leaves the store as it was. SQLite
-  // only (VACUUM; needs free disk about twice the file's size); Error(kInvalidArgument) for
-  // PostgreSQL, whose autovacuum reclaims space and whose tables are separate files already.
+  // only (VACUUM: it builds a temporary copy, then writes it back through the write-ahead log,
+  // so it needs free disk about the file's size beside it and again in the temporary folder);
+  // Error(kInvalidArgument) for PostgreSQL, whose autovacuum reclaims space and whose tables
+  // are separate files already.
   virtual CompactResult compact() = 0;
 };
 

@@ -100,8 +100,6 @@ TEST_F(PostgresStoreTest, TwoStoreObjectsSeeEachOthersWrites) {
   EXPECT_EQ(two->count(), 0u);
 }
 
-// Four writers, each with its own connection, opening an empty database at the same moment
-// (the schema is created once, under the advisory lock) and then inserting at once.
 // compact is SQLite's: a PostgreSQL store says so instead of pretending to have compacted.
 TEST_F(PostgresStoreTest, CompactIsRefusedWithItsReason) {
   auto store = open();
@@ -114,6 +112,8 @@ TEST_F(PostgresStoreTest, CompactIsRefusedWithItsReason) {
   }
 }
 
+// Four writers, each with its own connection, opening an empty database at the same moment
+// (the schema is created once, under the advisory lock) and then inserting at once.
 TEST_F(PostgresStoreTest, ConcurrentWritersGetTheUnionWithUniqueKeysAndCounts) {
   constexpr int kThreads = 4, kBatches = 10, kPerBatch = 5;
   const std::vector<std::string> categories = {"coat", "dress", "hood"};
